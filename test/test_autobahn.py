@@ -1,0 +1,71 @@
+"""Autobahn|Testsuite conformance of our standalone server.
+
+Runs tools/autobahn.py, which starts `python3 -m mod_pywebsocket.standalone`
+and points `wstest -m fuzzingclient` at its /echo handler. Sections 1-10 run
+by default (under a minute); sections 1-13 run only with AUTOBAHN_FULL=1.
+Reports go to reports/autobahn/ (index.html lists every case).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+_TOOL = Path(__file__).resolve().parent.parent / 'tools' / 'autobahn.py'
+_REPORTS = _TOOL.parent.parent / 'reports'
+
+
+def _load_tool():
+    """Imports tools/autobahn.py, which is not inside a package."""
+    name = 'autobahn_harness'
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _TOOL)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+autobahn = _load_tool()
+
+
+def _ensure_testsuite() -> None:
+    """Installs the testsuite, or skips loudly when it cannot be installed."""
+    try:
+        autobahn.ensure_venv(log=lambda message: None)
+    except autobahn.SetupError as error:
+        pytest.skip(f'AUTOBAHN NOT RUN: the testsuite could not be installed '
+                    f'into {autobahn.VENV}: {error}')
+
+
+def _run_and_check(cases: str, outdir: Path, timeout: float) -> None:
+    """Runs the case set against our server and asserts it conforms."""
+    _ensure_testsuite()
+    summary = autobahn.run(cases=cases, outdir=outdir, timeout=timeout,
+                           log=lambda message: None)
+    details = '\n'.join(case.line() for case in summary.failures)
+    message = f'{summary.line()} (reports in {outdir})\n{details}'
+    print(message)
+    counts = summary.counts()
+    assert len(summary.cases) == autobahn.CASE_SETS[cases][1], message
+    assert counts['FAILED'] == 0, message
+    assert counts['NON-STRICT'] == 0, message
+    assert counts['UNIMPLEMENTED'] == 0, message
+    assert not summary.failures, message
+    assert summary.ok, message
+
+
+@pytest.mark.timeout(900)
+def test_autobahn_sections_1_to_10():
+    _run_and_check('1-10', _REPORTS / 'autobahn', timeout=800)
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.skipif(os.environ.get('AUTOBAHN_FULL') != '1',
+                    reason='the full run (sections 1-13) needs AUTOBAHN_FULL=1')
+def test_autobahn_all_sections():
+    _run_and_check('all', _REPORTS / 'autobahn-full', timeout=3400)
