@@ -1,0 +1,737 @@
+"""Run a private Apache httpd with mod_python for the tests (test harness).
+
+`Httpd` writes its own ``httpd.conf`` into a fresh world-readable temporary
+directory (own ServerRoot, PidFile, ErrorLog, ``Listen 127.0.0.1:PORT``), starts
+it with ``apache2 -f CONF -k start``, waits for a real HTTP reply and stops it
+through its pid file. Nothing under /etc/apache2 is read or changed.
+
+How this works, and what Debian's packages need (measured on Apache 2.4.71 and
+mod_python 3.5 from Debian 12):
+
+- The modules live in ``/usr/lib/apache2/modules``: the harness loads
+  mpm_prefork, authz_core, mime, dir, alias and python, and never
+  mod_reqtimeout (it would kill an idle WebSocket after 20 s).
+- The ``apache2`` binary needs no variable from ``/etc/apache2/envvars`` when
+  the configuration does not mention ``${APACHE_*}``, which ours does not. It
+  is started with a minimal environment so that nothing from the test
+  process (PYTHONPATH, PYTHONHOME, a virtualenv) leaks into the Python that
+  mod_python embeds: Debian's ``/usr/bin/python3.11``, whatever ``python3`` on
+  PATH is.
+- When the tests run as root, the children run as ``www-data``: the handler
+  root, the document root, the repository and every parent directory must be
+  readable by that user. `Httpd.start` checks this and says which path is not.
+- ``-k start`` detaches: the server's parent process is not our child. When it
+  exits it is reparented to PID 1, which in a container may never reap it, so
+  a zombie counts as stopped.
+
+Tests call `require_apache` (through the `httpd_factory` fixture) so that a
+machine without Apache or mod_python skips them with a reason that starts with
+``APACHE NOT RUN:``, never passes them silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import logging
+import os
+import pwd
+import random
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+__all__ = [
+    "REPO_ROOT",
+    "ApacheInstall",
+    "ApacheUnavailable",
+    "Httpd",
+    "HttpdError",
+    "find_apache",
+    "httpd_factory",
+    "require_apache",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# The repository root: the directory that holds the mod_pywebsocket package.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SKIP_PREFIX = "APACHE NOT RUN:"
+
+_BINARY_NAMES = ("apache2", "httpd")
+_BINARY_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/sbin:/bin"
+_MODULE_DIRS = (
+    "/usr/lib/apache2/modules",  # Debian, Ubuntu
+    "/usr/lib64/httpd/modules",  # Fedora, RHEL
+    "/usr/lib/httpd/modules",
+    "/usr/libexec/apache2",
+)
+# LoadModule identifier -> file name. Deliberately no mod_reqtimeout.
+_MODULES = (
+    ("mpm_prefork_module", "mod_mpm_prefork.so"),
+    ("authz_core_module", "mod_authz_core.so"),
+    ("mime_module", "mod_mime.so"),
+    ("dir_module", "mod_dir.so"),
+    ("alias_module", "mod_alias.so"),
+    ("python_module", "mod_python.so"),
+)
+_RUN_USER = "www-data"
+
+# Ports tried when the caller does not give one (the range this project may use).
+_PORT_RANGE = (19500, 19999)
+_BIND_ATTEMPTS = 20
+_BIND_FAILURE = re.compile(r"could not bind|Address already in use|make_sock")
+
+STATIC_FILE_NAME = "static.txt"
+STATIC_FILE_BODY = b"static file served by Apache\n"
+
+
+class ApacheUnavailable(Exception):
+    """Apache httpd or mod_python is not installed here."""
+
+
+class HttpdError(Exception):
+    """The private httpd could not be configured, started or stopped."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ApacheInstall:
+    """Where the Apache binary and its modules are.
+
+    Attributes:
+        binary: path of the ``apache2`` (or ``httpd``) executable.
+        modules_dir: directory that holds ``mod_python.so`` and the MPMs.
+    """
+
+    binary: str
+    modules_dir: str
+
+
+def find_apache() -> ApacheInstall:
+    """Locate Apache httpd and the modules the harness loads.
+
+    Returns:
+        The binary and the module directory.
+
+    Raises:
+        ApacheUnavailable: the binary or one of the modules is missing; the
+            message says what and how to install it.
+    """
+    binary = None
+    for name in _BINARY_NAMES:
+        binary = shutil.which(name, path=_BINARY_PATH)
+        if binary:
+            break
+    if binary is None:
+        raise ApacheUnavailable(
+            "no apache2/httpd binary in %s; install the Debian packages in "
+            "requirements/debian.txt (sh tools/install-system-packages.sh)" % _BINARY_PATH
+        )
+    missing_everywhere = None
+    for modules_dir in _MODULE_DIRS:
+        missing = [
+            file_name
+            for _, file_name in _MODULES
+            if not os.path.isfile(os.path.join(modules_dir, file_name))
+        ]
+        if not missing:
+            return ApacheInstall(binary=binary, modules_dir=modules_dir)
+        if missing_everywhere is None or len(missing) < len(missing_everywhere[1]):
+            missing_everywhere = (modules_dir, missing)
+    assert missing_everywhere is not None
+    raise ApacheUnavailable(
+        "%s found, but %s lacks %s (mod_python comes from Debian's "
+        "libapache2-mod-python; sh tools/install-system-packages.sh installs it)"
+        % (binary, missing_everywhere[0], ", ".join(missing_everywhere[1]))
+    )
+
+
+def require_apache() -> ApacheInstall:
+    """Return the Apache install, or skip the calling test loudly.
+
+    Returns:
+        The binary and module directory found by `find_apache`.
+    """
+    try:
+        return find_apache()
+    except ApacheUnavailable as exc:
+        pytest.skip("%s %s" % (SKIP_PREFIX, exc))
+
+
+def _quote(value: str) -> str:
+    """Quote a value for an httpd.conf directive argument."""
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _can_read(path: str, st: os.stat_result, uid: int, gids: set[int]) -> bool:
+    """Tell whether uid (in groups gids) may read path (and enter it if a dir)."""
+    needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else 0)
+    if st.st_uid == uid:
+        needed <<= 6
+    elif st.st_gid in gids:
+        needed <<= 3
+    return (st.st_mode & needed) == needed
+
+
+def _can_traverse(st: os.stat_result, uid: int, gids: set[int]) -> bool:
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid in gids:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def unreadable_paths(path: str, user: str = _RUN_USER, recursive: bool = False) -> list[str]:
+    """List the reasons why user cannot read path.
+
+    Args:
+        path: a file or directory.
+        user: the account Apache's children run as.
+        recursive: also check everything under path.
+
+    Returns:
+        One line per offending path (empty when all is readable).
+    """
+    entry = pwd.getpwnam(user)
+    uid = entry.pw_uid
+    gids = {entry.pw_gid} | set(os.getgrouplist(user, entry.pw_gid))
+    problems = []
+    absolute = os.path.abspath(path)
+    parent = os.path.dirname(absolute)
+    parents = []
+    while True:
+        parents.append(parent)
+        if parent == os.path.dirname(parent):
+            break
+        parent = os.path.dirname(parent)
+    for directory in reversed(parents):
+        st = os.stat(directory)
+        if not _can_traverse(st, uid, gids):
+            problems.append(
+                "%s (mode %o) cannot be entered by %s" % (directory, st.st_mode & 0o7777, user)
+            )
+    targets = [absolute]
+    if recursive and os.path.isdir(absolute):
+        for dirpath, dirnames, filenames in os.walk(absolute):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            targets.extend(os.path.join(dirpath, n) for n in dirnames + filenames)
+    for target in targets:
+        try:
+            st = os.stat(target)
+        except OSError as exc:
+            problems.append("%s: %s" % (target, exc))
+            continue
+        if not _can_read(target, st, uid, gids):
+            problems.append(
+                "%s (mode %o) is not readable by %s" % (target, st.st_mode & 0o7777, user)
+            )
+    return problems
+
+
+def _process_gone(pid: int) -> bool:
+    """Tell whether pid has exited (a zombie nobody reaps counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as stat_file:
+            fields = stat_file.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return fields[0] in (b"Z", b"X")
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as stat_file:
+                fields = stat_file.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(name))
+    return children
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as cmdline_file:
+            return cmdline_file.read()
+    except OSError:
+        return b""
+
+
+class Httpd:
+    """A private Apache httpd running mod_pywebsocket through mod_python.
+
+    Typical use::
+
+        server = Httpd(handler_root, options={"mod_pywebsocket.allow_draft75": "On"})
+        server.start()
+        ...  # connect to server.ws_url("/echo")
+        server.stop()
+
+    Attributes:
+        port: the TCP port on 127.0.0.1 (0 until started).
+        directory: the temporary ServerRoot (None until started).
+        document_root: the DocumentRoot in use.
+    """
+
+    def __init__(
+        self,
+        handler_root: str | os.PathLike[str] | None = None,
+        document_root: str | os.PathLike[str] | None = None,
+        options: Mapping[str, str] | None = None,
+        *,
+        handler: str = "mod_pywebsocket.headerparserhandler",
+        python_path: Sequence[str | os.PathLike[str]] = (),
+        extra_config: str = "",
+        log_level: str = "info",
+        timeout: int = 300,
+        port: int | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 30.0,
+        keep_directory: bool | None = None,
+    ) -> None:
+        """Describe a server; nothing happens until `start`.
+
+        Args:
+            handler_root: sets ``PythonOption mod_pywebsocket.handler_root``;
+                None leaves the option out.
+            document_root: the DocumentRoot; None makes one in the temporary
+                directory holding ``static.txt`` (STATIC_FILE_BODY).
+            options: more ``PythonOption`` name/value pairs, written as given.
+            handler: the module named by ``PythonHeaderParserHandler``; None
+                leaves the directive out.
+            python_path: directories added to the repository root on
+                ``PythonPath``.
+            extra_config: text appended to httpd.conf.
+            log_level: ``LogLevel`` of the error log.
+            timeout: Apache's ``Timeout`` in seconds.
+            port: a fixed port; None tries free ports in 19500-19999.
+            start_timeout: how long `start` waits for the first HTTP reply.
+            stop_timeout: how long `stop` waits for the processes to exit.
+            keep_directory: keep the temporary directory after `stop`;
+                None reads the MOD_PYWEBSOCKET_KEEP_HTTPD environment variable.
+        """
+        self._handler_root = None if handler_root is None else os.path.abspath(handler_root)
+        self._given_document_root = (
+            None if document_root is None else os.path.abspath(document_root)
+        )
+        self._options = dict(options or {})
+        self._handler = handler
+        self._python_path = [str(REPO_ROOT)] + [os.path.abspath(p) for p in python_path]
+        self._extra_config = extra_config
+        self._log_level = log_level
+        self._timeout = timeout
+        self._fixed_port = port
+        self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
+        if keep_directory is None:
+            keep_directory = bool(os.environ.get("MOD_PYWEBSOCKET_KEEP_HTTPD"))
+        self._keep_directory = keep_directory
+        self._install: ApacheInstall | None = None
+        self._pid: int | None = None
+        self._final_log: str | None = None
+        self.port = 0
+        self.directory: str | None = None
+        self.document_root: str | None = self._given_document_root
+
+    # -- paths --------------------------------------------------------------
+
+    @property
+    def conf_path(self) -> str:
+        """The httpd.conf written by `start`."""
+        assert self.directory is not None, "not started"
+        return os.path.join(self.directory, "httpd.conf")
+
+    @property
+    def pid_path(self) -> str:
+        """The PidFile of the server."""
+        assert self.directory is not None, "not started"
+        return os.path.join(self.directory, "httpd.pid")
+
+    @property
+    def error_log_path(self) -> str:
+        """The ErrorLog of the server."""
+        assert self.directory is not None, "not started"
+        return os.path.join(self.directory, "error.log")
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the server's parent process, while it runs."""
+        return self._pid
+
+    def url(self, path: str = "/") -> str:
+        """Return the http:// URL of path on this server."""
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def ws_url(self, path: str = "/") -> str:
+        """Return the ws:// URL of path on this server."""
+        return "ws://127.0.0.1:%d%s" % (self.port, path)
+
+    # -- logs ---------------------------------------------------------------
+
+    def error_log_text(self) -> str:
+        """Return the whole error log so far (also after `stop`)."""
+        if self._final_log is not None and (
+            self.directory is None or not os.path.exists(self.error_log_path)
+        ):
+            return self._final_log
+        if self.directory is None:
+            return ""
+        try:
+            with open(self.error_log_path, encoding="utf-8", errors="replace") as log:
+                return log.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0, start: int = 0) -> re.Match[str]:
+        """Wait until the error log matches a regular expression.
+
+        Args:
+            pattern: a `re` pattern searched in the log.
+            timeout: seconds to wait.
+            start: offset in the log text where the search starts.
+
+        Returns:
+            The match.
+
+        Raises:
+            AssertionError: no match within timeout (the log is in the message).
+        """
+        deadline = time.monotonic() + timeout
+        compiled = re.compile(pattern)
+        while True:
+            text = self.error_log_text()
+            match = compiled.search(text, start)
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "%r not in the error log within %.1f s:\n%s" % (pattern, timeout, text[start:])
+                )
+            time.sleep(0.05)
+
+    # -- configuration ------------------------------------------------------
+
+    def _config_text(self, port: int) -> str:
+        assert self._install is not None and self.directory is not None
+        directory = self.directory
+        lines = [
+            "# Written by test/httpd.py for one test run; do not edit.",
+            "ServerRoot %s" % _quote(directory),
+            "ServerName 127.0.0.1",
+            "PidFile %s" % _quote(self.pid_path),
+            "ErrorLog %s" % _quote(self.error_log_path),
+            "LogLevel %s" % self._log_level,
+            "DefaultRuntimeDir %s" % _quote(directory),
+        ]
+        for identifier, file_name in _MODULES:
+            lines.append(
+                "LoadModule %s %s"
+                % (identifier, _quote(os.path.join(self._install.modules_dir, file_name)))
+            )
+        if os.geteuid() == 0:
+            lines += ["User %s" % _RUN_USER, "Group %s" % _RUN_USER]
+        lines += [
+            "Listen 127.0.0.1:%d" % port,
+            # WebSocket connections stay open: no idle cut-off from Apache.
+            "Timeout %d" % self._timeout,
+            "KeepAlive On",
+            "KeepAliveTimeout 5",
+            # One prefork child per open connection: keep enough of them warm.
+            "StartServers 4",
+            "MinSpareServers 4",
+            "MaxSpareServers 32",
+            "ServerLimit 64",
+            "MaxRequestWorkers 64",
+            "MaxConnectionsPerChild 0",
+        ]
+        if os.path.isfile("/etc/mime.types"):
+            lines.append("TypesConfig /etc/mime.types")
+        else:
+            lines.append("AddType text/plain .txt")
+        assert self.document_root is not None
+        lines += [
+            "DocumentRoot %s" % _quote(self.document_root),
+            "DirectoryIndex index.html",
+            "<Directory />",
+            "    Options None",
+            "    AllowOverride None",
+            "    Require all denied",
+            "</Directory>",
+            "<Directory %s>" % _quote(self.document_root),
+            "    Require all granted",
+            "</Directory>",
+            "PythonAutoReload Off",
+            'PythonPath "sys.path+%r"' % (self._python_path,),
+            "PythonOption mod_python.mutex_directory %s" % _quote(directory),
+        ]
+        if self._handler_root is not None:
+            lines.append(
+                "PythonOption mod_pywebsocket.handler_root %s" % _quote(self._handler_root)
+            )
+        for name, value in self._options.items():
+            lines.append("PythonOption %s %s" % (name, _quote(value)))
+        if self._handler is not None:
+            lines.append("PythonHeaderParserHandler %s" % self._handler)
+        if self._extra_config:
+            lines.append(self._extra_config)
+        return "\n".join(lines) + "\n"
+
+    def _check_readable(self) -> None:
+        """Fail early, and clearly, when www-data cannot read what it needs."""
+        if os.geteuid() != 0:
+            return  # The children keep our own user.
+        try:
+            pwd.getpwnam(_RUN_USER)
+        except KeyError as exc:
+            raise HttpdError("user %s does not exist: cannot run Apache's children" % _RUN_USER) from exc
+        problems = []
+        assert self.directory is not None and self.document_root is not None
+        problems += unreadable_paths(self.directory)
+        problems += unreadable_paths(str(REPO_ROOT))
+        problems += unreadable_paths(str(REPO_ROOT / "mod_pywebsocket"), recursive=True)
+        for entry in self._python_path[1:]:
+            problems += unreadable_paths(entry, recursive=True)
+        if self._handler_root is not None and os.path.exists(self._handler_root):
+            problems += unreadable_paths(self._handler_root, recursive=True)
+        problems += unreadable_paths(self.document_root)
+        if problems:
+            raise HttpdError(
+                "Apache's children run as %s and could not read:\n  %s"
+                % (_RUN_USER, "\n  ".join(dict.fromkeys(problems)))
+            )
+
+    def _make_directory(self) -> str:
+        """Create a temporary ServerRoot that www-data can enter."""
+        bases = [tempfile.gettempdir(), "/tmp"]
+        for base in bases:
+            if os.geteuid() != 0 or not unreadable_paths(base):
+                break
+        else:
+            raise HttpdError(
+                "no temporary directory readable by %s: %s" % (_RUN_USER, unreadable_paths(bases[0]))
+            )
+        directory = tempfile.mkdtemp(prefix="pywebsocket-httpd-", dir=base)
+        os.chmod(directory, 0o755)
+        return directory
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self) -> Httpd:
+        """Write the configuration, start httpd and wait for an HTTP reply.
+
+        Returns:
+            self, started.
+
+        Raises:
+            ApacheUnavailable: Apache or mod_python is not installed.
+            HttpdError: the server did not start or did not answer in time;
+                the message holds the error log.
+        """
+        if self._pid is not None:
+            raise HttpdError("already started")
+        self._install = find_apache()
+        self.directory = self._make_directory()
+        self._final_log = None
+        try:
+            if self._given_document_root is None:
+                self.document_root = os.path.join(self.directory, "htdocs")
+                os.mkdir(self.document_root)
+                os.chmod(self.document_root, 0o755)
+                static = os.path.join(self.document_root, STATIC_FILE_NAME)
+                with open(static, "wb") as static_file:
+                    static_file.write(STATIC_FILE_BODY)
+                os.chmod(static, 0o644)
+            self._check_readable()
+            self._launch()
+            self._wait_until_serving()
+        except BaseException:
+            self._final_log = self.error_log_text()
+            self._terminate()
+            self._remove_directory()
+            raise
+        return self
+
+    def _environment(self) -> dict[str, str]:
+        # Nothing of ours (PYTHONPATH, PYTHONHOME, VIRTUAL_ENV...) must reach
+        # the Python embedded by mod_python. LANG=C is what Debian's envvars set.
+        return {"PATH": _BINARY_PATH, "LANG": "C"}
+
+    def _launch(self) -> None:
+        assert self._install is not None
+        if self._fixed_port is not None:
+            candidates = [self._fixed_port]
+        else:
+            candidates = random.sample(range(_PORT_RANGE[0], _PORT_RANGE[1] + 1), _BIND_ATTEMPTS)
+        failure = ""
+        for port in candidates:
+            if self._fixed_port is None and not _port_looks_free(port):
+                continue
+            with open(self.conf_path, "w", encoding="utf-8") as conf:
+                conf.write(self._config_text(port))
+            os.chmod(self.conf_path, 0o644)
+            result = subprocess.run(
+                [self._install.binary, "-f", self.conf_path, "-k", "start"],
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=self._start_timeout,
+                check=False,
+            )
+            output = (result.stdout + result.stderr).decode("utf-8", "replace")
+            if result.returncode == 0:
+                self.port = port
+                self._pid = self._read_pid(self._start_timeout)
+                return
+            failure = output + self.error_log_text()
+            if not _BIND_FAILURE.search(failure):
+                break
+            _LOGGER.info("port %d is taken, trying another one", port)
+        raise HttpdError(
+            "%s -f %s -k start failed:\n%s" % (self._install.binary, self.conf_path, failure)
+        )
+
+    def _read_pid(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.pid_path, encoding="ascii") as pid_file:
+                    text = pid_file.read().strip()
+                if text:
+                    return int(text)
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline:
+                raise HttpdError("no pid file %s after %.0f s" % (self.pid_path, timeout))
+            time.sleep(0.02)
+
+    def _wait_until_serving(self) -> None:
+        """Wait for any complete HTTP reply to GET /."""
+        assert self._pid is not None
+        deadline = time.monotonic() + self._start_timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if _process_gone(self._pid):
+                raise HttpdError("httpd exited during start-up:\n%s" % self.error_log_text())
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                connection.request("GET", "/", headers={"Connection": "close"})
+                connection.getresponse().read()
+                return
+            except (OSError, http.client.HTTPException) as exc:
+                last_error = exc
+            finally:
+                connection.close()
+            time.sleep(0.05)
+        raise HttpdError(
+            "no HTTP reply from 127.0.0.1:%d within %.0f s (%r):\n%s"
+            % (self.port, self._start_timeout, last_error, self.error_log_text())
+        )
+
+    def stop(self) -> None:
+        """Stop the server and wait until its processes are gone.
+
+        Sends SIGTERM to the pid from the pid file (what ``-k stop`` does),
+        then SIGKILL to whatever is left after stop_timeout. Removes the
+        temporary directory unless asked to keep it; `error_log_text` still
+        works afterwards. Stopping a stopped server does nothing.
+        """
+        if self._pid is None:
+            return
+        try:
+            self._terminate()
+        finally:
+            self._final_log = self.error_log_text()
+            self._remove_directory()
+
+    def _terminate(self) -> None:
+        pid = self._pid
+        self._pid = None
+        if pid is None or _process_gone(pid):
+            return
+        assert self.directory is not None
+        # Never signal a recycled pid: it must still be our httpd.
+        if self.conf_path.encode() not in _cmdline(pid):
+            return
+        children = _children_of(pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + self._stop_timeout
+        while time.monotonic() < deadline:
+            if _process_gone(pid) and all(_process_gone(c) for c in children):
+                return
+            time.sleep(0.05)
+        for leftover in [pid, *children]:
+            if not _process_gone(leftover) and self.conf_path.encode() in _cmdline(leftover):
+                try:
+                    os.kill(leftover, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        raise HttpdError("httpd pid %d did not stop within %.0f s" % (pid, self._stop_timeout))
+
+    def _remove_directory(self) -> None:
+        if self.directory is None:
+            return
+        if self._keep_directory:
+            _LOGGER.warning("keeping the httpd directory %s", self.directory)
+            return
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> Httpd:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _port_looks_free(port: int) -> bool:
+    """Tell whether nothing listens on 127.0.0.1:port right now (a hint only)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+@pytest.fixture
+def httpd_factory() -> Iterator[object]:
+    """Give a function that builds and starts an `Httpd`; stop them all after.
+
+    The function takes `Httpd`'s arguments and skips the test with an
+    ``APACHE NOT RUN:`` reason when Apache or mod_python is missing.
+    """
+    servers: list[Httpd] = []
+
+    def make(*args: object, **kwargs: object) -> Httpd:
+        require_apache()
+        server = Httpd(*args, **kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        return server.start()
+
+    yield make
+    errors = []
+    for server in servers:
+        try:
+            server.stop()
+        except HttpdError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise HttpdError("\n".join(errors))
