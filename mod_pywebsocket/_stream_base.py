@@ -1,0 +1,167 @@
+"""Stream exceptions and the I/O half every stream shares.
+
+Layer 1. Exception tree (each stream exception names the close code that the
+dispatcher sends when a handler lets it escape; None means "send nothing")::
+
+    common.WebSocketException
+     +-- ConnectionTerminatedException      None (the peer is gone)
+     |    +-- InvalidFrameException         1002
+     +-- UnsupportedFrameException          1003
+     +-- InvalidUTF8Exception               1007
+     +-- MessageTooBigException             1009
+     +-- BadOperationException              1011 (misuse by a handler)
+
+All reads and writes of frames go through ``StreamBase.receive_bytes`` /
+``_read_some`` and ``_write``, which use ``request.connection``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, ClassVar
+
+from mod_pywebsocket import common
+
+__all__ = [
+    "BadOperationException",
+    "ConnectionTerminatedException",
+    "InvalidFrameException",
+    "InvalidUTF8Exception",
+    "MessageTooBigException",
+    "StreamBase",
+    "UnsupportedFrameException",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ConnectionTerminatedException(common.WebSocketException):
+    """The connection ended (EOF, reset) or must end without more frames."""
+
+    close_code: ClassVar[int | None] = None
+
+
+class InvalidFrameException(ConnectionTerminatedException):
+    """The peer sent a frame that breaks RFC 6455 (close with 1002)."""
+
+    close_code = common.STATUS_PROTOCOL_ERROR
+
+
+class UnsupportedFrameException(common.WebSocketException):
+    """The peer sent data this endpoint cannot accept (close with 1003)."""
+
+    close_code: ClassVar[int | None] = common.STATUS_UNSUPPORTED_DATA
+
+
+class InvalidUTF8Exception(common.WebSocketException):
+    """A text message or close reason is not valid UTF-8 (close with 1007)."""
+
+    close_code: ClassVar[int | None] = common.STATUS_INVALID_FRAME_PAYLOAD_DATA
+
+
+class MessageTooBigException(common.WebSocketException):
+    """A message exceeds the configured maximum size (close with 1009)."""
+
+    close_code: ClassVar[int | None] = common.STATUS_MESSAGE_TOO_BIG
+
+
+class BadOperationException(common.WebSocketException):
+    """A handler asked for something the stream's state forbids (1011)."""
+
+    close_code: ClassVar[int | None] = common.STATUS_INTERNAL_ENDPOINT_ERROR
+
+
+class StreamBase:
+    """The connection I/O shared by the HyBi and Hixie-75 streams.
+
+    ``request.connection`` provides ``read(n)`` (blocks for n bytes; fewer
+    means EOF), ``write(data)`` and, optionally, ``read_some(n)`` (returns
+    between 1 and n bytes as soon as some are available; b'' at EOF) which
+    lets text payloads be validated while they arrive.
+    """
+
+    def __init__(self, request: Any) -> None:
+        self._logger = _LOGGER
+        self._request = request
+        connection = request.connection
+        self._connection = connection
+        self._read_some_impl = getattr(connection, "read_some", None)
+        self._write_lock = threading.Lock()
+
+    def _read(self, length: int) -> bytes:
+        """Read exactly ``length`` bytes.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        try:
+            data = self._connection.read(length)
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"receiving {length} bytes failed: {exc}") from exc
+        if data is None or len(data) < length:
+            if not data:
+                raise ConnectionTerminatedException("connection closed by peer")
+            # A connection whose read() may return short (mod_python's does).
+            parts = [data]
+            received = len(data)
+            while received < length:
+                try:
+                    more = self._connection.read(length - received)
+                except OSError as exc:
+                    raise ConnectionTerminatedException(f"receiving {length} bytes failed: {exc}") from exc
+                if not more:
+                    raise ConnectionTerminatedException(f"connection closed after {received} of {length} bytes")
+                parts.append(more)
+                received += len(more)
+            data = b"".join(parts)
+        return bytes(data) if not isinstance(data, bytes) else data
+
+    def _read_some(self, length: int) -> bytes:
+        """Read between 1 and ``length`` bytes, as soon as any are available.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        if self._read_some_impl is None:
+            return self._read(length)
+        try:
+            data: bytes = self._read_some_impl(length)
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"receiving failed: {exc}") from exc
+        if not data:
+            raise ConnectionTerminatedException("connection closed by peer")
+        return data
+
+    def receive_bytes(self, length: int) -> bytes:
+        """Read exactly ``length`` raw bytes from the connection.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        return self._read(length)
+
+    def _read_until(self, delim_char: bytes) -> bytes:
+        """Read bytes up to ``delim_char`` (one byte), which is consumed, not returned.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        chunks = []
+        while True:
+            ch = self._read(1)
+            if ch == delim_char:
+                return b"".join(chunks)
+            chunks.append(ch)
+
+    def _write(self, data: bytes) -> None:
+        """Write ``data`` in one call; frames from several threads never interleave.
+
+        Raises:
+            ConnectionTerminatedException: the write failed.
+        """
+        try:
+            with self._write_lock:
+                self._connection.write(data)
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"sending failed: {exc}") from exc

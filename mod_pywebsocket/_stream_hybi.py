@@ -1,0 +1,667 @@
+"""RFC 6455 (HyBi 08+) frames and the stream that sends and receives them.
+
+Layer 1. The codec half is pure: ``parse_frame_header`` / ``parse_frame`` pull
+bytes through an injected ``read_exact(n)``, ``serialize_frame`` and the 0.7
+``create_*`` builders return bytes, and the mask key is a parameter. The
+``Stream`` class is the I/O half; it reads and writes only through
+``StreamBase``.
+
+How ``Stream.receive_message`` works: each frame header is parsed and checked
+(opcode, control-frame rules, continuation sequencing, the message size limit)
+before its payload is read. Text payloads without compression are read as
+they arrive and fed to an incremental UTF-8 decoder, so invalid UTF-8 fails
+the connection as early as possible (RFC 6455 §8.1), even mid-frame. Data
+frames accumulate until FIN; control frames may arrive between fragments and
+are handled on the spot (ping -> pong, pong -> matched against our pings,
+close -> closing handshake, then None is returned).
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import logging
+import os
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mod_pywebsocket import common, util
+from mod_pywebsocket._stream_base import (
+    BadOperationException,
+    InvalidFrameException,
+    InvalidUTF8Exception,
+    MessageTooBigException,
+    StreamBase,
+)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "FragmentedFrameBuilder",
+    "Frame",
+    "FrameHeader",
+    "Stream",
+    "StreamOptions",
+    "create_binary_frame",
+    "create_close_frame",
+    "create_closing_handshake_body",
+    "create_header",
+    "create_length_header",
+    "create_ping_frame",
+    "create_pong_frame",
+    "create_text_frame",
+    "parse_close_body",
+    "parse_frame",
+    "parse_frame_header",
+    "serialize_frame",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+ReadExact = Callable[[int], bytes]
+
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+_MAX_CONTROL_PAYLOAD = 125
+_UINT16 = struct.Struct("!H")
+_UINT64 = struct.Struct("!Q")
+_TWO_BYTES = struct.Struct("!BB")
+_HEADER16 = struct.Struct("!BBH")
+_HEADER64 = struct.Struct("!BBQ")
+
+
+@dataclass
+class Frame:
+    """One RFC 6455 frame; ``payload`` is unmasked."""
+
+    fin: int = 1
+    rsv1: int = 0
+    rsv2: int = 0
+    rsv3: int = 0
+    opcode: int | None = None
+    payload: bytes = b""
+
+
+@dataclass
+class FrameHeader:
+    """The fields before a frame's payload; ``mask_key`` None means unmasked."""
+
+    fin: int
+    rsv1: int
+    rsv2: int
+    rsv3: int
+    opcode: int
+    payload_length: int
+    mask_key: bytes | None
+
+
+def parse_frame_header(
+    read_exact: ReadExact, *, expect_mask: bool | None = True, max_payload_length: int | None = None
+) -> FrameHeader:
+    """Read and check one frame header.
+
+    Args:
+        read_exact: returns exactly n bytes or raises.
+        expect_mask: True for frames from a client, False for frames from a
+            server, None to accept both.
+        max_payload_length: a longer payload raises MessageTooBigException
+            before anything of it is read.
+
+    Raises:
+        InvalidFrameException: wrong mask bit, an unknown opcode, a length not
+            in its minimal encoding, or a control frame that is fragmented or
+            longer than 125 bytes.
+        MessageTooBigException: the payload exceeds ``max_payload_length``.
+    """
+    first, second = _TWO_BYTES.unpack(read_exact(2))
+    fin = first >> 7
+    opcode = first & 0x0F
+    masked = second >> 7
+    if expect_mask is not None and bool(masked) is not expect_mask:
+        # RFC 6455 §5.1: "The server MUST close the connection upon receiving
+        # a frame that is not masked."
+        raise InvalidFrameException(f"mask bit is {masked}, expected {int(expect_mask)}")
+    if not common.is_known_opcode(opcode):
+        raise InvalidFrameException(f"invalid opcode {opcode:#x}")
+    length = second & 0x7F
+    if length == 126:
+        (length,) = _UINT16.unpack(read_exact(2))
+        if length < 126:
+            # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
+            raise InvalidFrameException(f"payload length {length} not in minimal encoding")
+    elif length == 127:
+        (length,) = _UINT64.unpack(read_exact(8))
+        if length >> 63:
+            raise InvalidFrameException("most significant bit of 64-bit payload length is set")
+        if length < 0x10000:
+            raise InvalidFrameException(f"payload length {length} not in minimal encoding")
+    if opcode >> 3:
+        # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
+        # bytes or less and MUST NOT be fragmented."
+        if length > _MAX_CONTROL_PAYLOAD:
+            raise InvalidFrameException(f"control frame payload of {length} bytes exceeds 125")
+        if not fin:
+            raise InvalidFrameException(f"fragmented control frame (opcode {opcode:#x})")
+    if max_payload_length is not None and length > max_payload_length:
+        raise MessageTooBigException(f"frame payload of {length} bytes exceeds the limit of {max_payload_length}")
+    mask_key = read_exact(4) if masked else None
+    return FrameHeader(fin, (first >> 6) & 1, (first >> 5) & 1, (first >> 4) & 1, opcode, length, mask_key)
+
+
+def parse_frame(
+    read_exact: ReadExact, *, expect_mask: bool | None = True, max_payload_length: int | None = None
+) -> Frame:
+    """Read one whole frame and unmask its payload.
+
+    Raises:
+        InvalidFrameException: see ``parse_frame_header``.
+        MessageTooBigException: see ``parse_frame_header``.
+    """
+    header = parse_frame_header(read_exact, expect_mask=expect_mask, max_payload_length=max_payload_length)
+    payload = read_exact(header.payload_length) if header.payload_length else b""
+    if header.mask_key is not None and payload:
+        payload = util.mask(payload, header.mask_key)
+    return Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
+
+
+def create_length_header(length: int, mask: bool) -> bytes:
+    """Return the payload length bytes of a header (second byte onwards).
+
+    Raises:
+        ValueError: ``length`` is negative or not below 2**63.
+    """
+    mask_bit = 0x80 if mask else 0
+    if length < 0 or length >> 63:
+        raise ValueError(f"payload length {length} out of range")
+    if length < 126:
+        return bytes((mask_bit | length,))
+    if length < 0x10000:
+        return bytes((mask_bit | 126,)) + _UINT16.pack(length)
+    return bytes((mask_bit | 127,)) + _UINT64.pack(length)
+
+
+def create_header(
+    opcode: int, payload_length: int, fin: int, rsv1: int, rsv2: int, rsv3: int, mask: bool | int
+) -> bytes:
+    """Return a frame header; with ``mask`` the mask bit is set but no key added.
+
+    Raises:
+        ValueError: a field is out of range.
+    """
+    if not 0 <= opcode <= 0xF:
+        raise ValueError(f"opcode {opcode} out of range")
+    for name, bit in (("fin", fin), ("rsv1", rsv1), ("rsv2", rsv2), ("rsv3", rsv3)):
+        if bit not in (0, 1):
+            raise ValueError(f"{name} must be 0 or 1, not {bit!r}")
+    first = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
+    return bytes((first,)) + create_length_header(payload_length, bool(mask))
+
+
+def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
+    """Return the wire bytes of ``frame``, masked with ``mask_key`` if given.
+
+    Raises:
+        ValueError: a field is out of range.
+    """
+    payload = frame.payload
+    opcode = frame.opcode if frame.opcode is not None else common.OPCODE_TEXT
+    fin, rsv1, rsv2, rsv3 = frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
+    length = len(payload)
+    if mask_key is None and (fin | rsv1 | rsv2 | rsv3) in (0, 1) and 0 <= opcode <= 0xF:
+        # The hot path of a server: no mask, plain flags.
+        first = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
+        if length < 126:
+            return bytes((first, length)) + payload
+        if length < 0x10000:
+            return _HEADER16.pack(first, 126, length) + payload
+        return _HEADER64.pack(first, 127, length) + payload
+    header = create_header(opcode, length, fin, rsv1, rsv2, rsv3, mask_key is not None)
+    if mask_key is None:
+        return header + payload
+    return header + mask_key + util.mask(payload, mask_key)
+
+
+def _build(opcode: int, payload: bytes, fin: int, mask: bool, frame_filters: Iterable[Any]) -> bytes:
+    frame = Frame(fin=fin, opcode=opcode, payload=payload)
+    for frame_filter in frame_filters:
+        frame_filter.filter(frame)
+    return serialize_frame(frame, os.urandom(4) if mask else None)
+
+
+def create_text_frame(
+    message: str | bytes,
+    opcode: int = common.OPCODE_TEXT,
+    fin: int = 1,
+    mask: bool = False,
+    frame_filters: Iterable[Any] = (),
+) -> bytes:
+    """Return a text frame (a str is UTF-8 encoded, bytes are sent as they are)."""
+    payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+    return _build(opcode, payload, fin, mask, frame_filters)
+
+
+def create_binary_frame(
+    message: bytes,
+    opcode: int = common.OPCODE_BINARY,
+    fin: int = 1,
+    mask: bool = False,
+    frame_filters: Iterable[Any] = (),
+) -> bytes:
+    """Return a binary frame."""
+    return _build(opcode, bytes(message), fin, mask, frame_filters)
+
+
+def create_ping_frame(body: bytes, mask: bool = False, frame_filters: Iterable[Any] = ()) -> bytes:
+    """Return a ping frame."""
+    return _build(common.OPCODE_PING, body, 1, mask, frame_filters)
+
+
+def create_pong_frame(body: bytes, mask: bool = False, frame_filters: Iterable[Any] = ()) -> bytes:
+    """Return a pong frame."""
+    return _build(common.OPCODE_PONG, body, 1, mask, frame_filters)
+
+
+def create_close_frame(body: bytes, mask: bool = False, frame_filters: Iterable[Any] = ()) -> bytes:
+    """Return a close frame with ``body`` (see ``create_closing_handshake_body``)."""
+    return _build(common.OPCODE_CLOSE, body, 1, mask, frame_filters)
+
+
+def create_closing_handshake_body(code: int | None, reason: str | bytes) -> bytes:
+    """Return a close frame body: the 2-byte code and the UTF-8 reason.
+
+    Raises:
+        BadOperationException: a reason without a code, or a code that does
+            not fit in two bytes.
+    """
+    if code is None:
+        if reason:
+            raise BadOperationException("close reason given without a close code")
+        return b""
+    if not 0 <= code <= 0xFFFF:
+        raise BadOperationException(f"close code {code} does not fit in 2 bytes")
+    encoded = reason.encode("utf-8") if isinstance(reason, str) else bytes(reason)
+    return _UINT16.pack(code) + encoded
+
+
+def parse_close_body(body: bytes) -> tuple[int | None, str | None]:
+    """Return the code and reason of a received close frame body.
+
+    An empty body gives ``(None, None)`` (no status received, 1005).
+
+    Raises:
+        InvalidFrameException: a 1-byte body or a code not allowed on the wire.
+        InvalidUTF8Exception: the reason is not valid UTF-8.
+    """
+    if not body:
+        return None, None
+    if len(body) == 1:
+        raise InvalidFrameException("close frame body of 1 byte")
+    (code,) = _UINT16.unpack_from(body)
+    if not common.is_valid_close_code(code):
+        raise InvalidFrameException(f"invalid close code {code}")
+    try:
+        reason = body[2:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidUTF8Exception(f"close reason is not valid UTF-8: {exc}") from exc
+    return code, reason
+
+
+class StreamOptions:
+    """Settings of a ``Stream``; extension processors adjust them."""
+
+    def __init__(self) -> None:
+        self.deflate_stream = False
+        self.deflate_frame = False
+        self.mask_send = False
+        self.unmask_receive = True
+        self.encode_text_message_to_utf8 = True
+        self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        # Objects with ``filter(frame)``, applied in order.
+        self.outgoing_frame_filters: list[Any] = []
+        self.incoming_frame_filters: list[Any] = []
+        # Objects with ``filter(message, end=True, binary=False)`` (outgoing)
+        # and ``filter(message)`` (incoming), applied in order.
+        self.outgoing_message_filters: list[Any] = []
+        self.incoming_message_filters: list[Any] = []
+
+
+class FragmentedFrameBuilder:
+    """Builds the frames of messages sent whole or in fragments.
+
+    ``build(payload, end, binary)`` returns the wire bytes of the next frame;
+    the first frame of a message carries its opcode, later ones are
+    continuations, and ``end`` sets FIN.
+    """
+
+    def __init__(self, mask: bool, frame_filters: Iterable[Any] = (), encode_utf8: bool = True) -> None:
+        self._mask = mask
+        self._frame_filters = list(frame_filters)
+        self._encode_utf8 = encode_utf8
+        self._opcode_in_progress: int | None = None
+
+    def build(self, payload_data: str | bytes, end: bool, binary: bool) -> bytes:
+        """Return the next frame.
+
+        Raises:
+            BadOperationException: a text fragment continues a binary message
+                or the other way round.
+        """
+        opcode = common.OPCODE_BINARY if binary else common.OPCODE_TEXT
+        if self._opcode_in_progress is not None:
+            if self._opcode_in_progress != opcode:
+                raise BadOperationException(
+                    f"message types are different in fragments ({self._opcode_in_progress:#x} then {opcode:#x})"
+                )
+            frame_opcode = common.OPCODE_CONTINUATION
+        else:
+            frame_opcode = opcode
+        self._opcode_in_progress = None if end else opcode
+        if isinstance(payload_data, str):
+            payload = payload_data.encode("utf-8")
+        else:
+            payload = payload_data if isinstance(payload_data, bytes) else bytes(payload_data)
+        fin = 1 if end else 0
+        if not self._frame_filters and not self._mask:
+            return serialize_frame(Frame(fin, 0, 0, 0, frame_opcode, payload))
+        return _build(frame_opcode, payload, fin, self._mask, self._frame_filters)
+
+
+class Stream(StreamBase):
+    """An RFC 6455 stream over a request's connection."""
+
+    def __init__(self, request: Any, options: StreamOptions) -> None:
+        super().__init__(request)
+        self._options = options
+        request.client_terminated = False
+        request.server_terminated = False
+        self._frame_builder = FragmentedFrameBuilder(
+            options.mask_send, options.outgoing_frame_filters, options.encode_text_message_to_utf8
+        )
+        self._ping_queue: collections.deque[bytes] = collections.deque()
+        self._last_received_opcode: int | None = None
+        # The message being received.
+        self._incoming_opcode: int | None = None
+        self._incoming_parts: list[bytes] = []
+        self._incoming_size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._text_parts: list[str] = []
+        self._decoded_text: str | None = None
+
+    # Sending.
+
+    def send_message(self, message: str | bytes, end: bool = True, binary: bool = False) -> None:
+        """Send a message, or a fragment of one when ``end`` is False.
+
+        A str is sent as a text message (UTF-8). Bytes are sent as a binary
+        message with ``binary=True``, else as the raw payload of a text message
+        (which lets test handlers send invalid UTF-8 on purpose).
+
+        Raises:
+            BadOperationException: the closing handshake was sent already, a
+                str was given with ``binary=True``, or fragments mix types.
+            ConnectionTerminatedException: the write failed.
+        """
+        if self._request.server_terminated:
+            raise BadOperationException("requested send_message after sending out a closing handshake")
+        if binary and isinstance(message, str):
+            raise BadOperationException("message for binary=True must be bytes, not str")
+        for message_filter in self._options.outgoing_message_filters:
+            message = message_filter.filter(message, end, binary)
+        self._write(self._frame_builder.build(message, end, binary))
+
+    def _send_frame(self, opcode: int, body: bytes) -> None:
+        mask_key = os.urandom(4) if self._options.mask_send else None
+        frame = Frame(1, 0, 0, 0, opcode, body)
+        for frame_filter in self._options.outgoing_frame_filters:
+            frame_filter.filter(frame)
+        self._write(serialize_frame(frame, mask_key))
+
+    def send_ping(self, body: str | bytes = b"") -> None:
+        """Send a ping; the matching pong is consumed by ``receive_message``.
+
+        Raises:
+            BadOperationException: after the closing handshake, or a body over 125 bytes.
+        """
+        if self._request.server_terminated:
+            raise BadOperationException("requested send_ping after sending out a closing handshake")
+        payload = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if len(payload) > _MAX_CONTROL_PAYLOAD:
+            raise BadOperationException(f"ping body of {len(payload)} bytes exceeds 125")
+        self._ping_queue.append(payload)
+        self._send_frame(common.OPCODE_PING, payload)
+
+    def _send_pong(self, body: bytes) -> None:
+        self._send_frame(common.OPCODE_PONG, body)
+
+    def _send_closing_handshake(self, code: int | None, reason: str | bytes) -> None:
+        body = create_closing_handshake_body(code, reason)
+        self._request.server_terminated = True
+        self._send_frame(common.OPCODE_CLOSE, body)
+
+    def close_connection(
+        self, code: int | None = common.STATUS_NORMAL_CLOSURE, reason: str = "", wait_response: bool = True
+    ) -> None:
+        """Start the closing handshake and wait for the client's close frame.
+
+        Data messages that arrive while waiting are discarded. The wait is
+        skipped for 1001 and 1002, and with ``wait_response=False``.
+
+        Raises:
+            BadOperationException: a reserved code (1005, 1006, 1015), a code
+                outside 1000-4999, or a reason without a code.
+            ConnectionTerminatedException: the connection ended.
+        """
+        if self._request.server_terminated:
+            _LOGGER.debug("close_connection called after the closing handshake was sent")
+            return
+        if code is not None and (
+            code in (common.STATUS_NO_STATUS_RECEIVED, common.STATUS_ABNORMAL_CLOSURE, common.STATUS_TLS_HANDSHAKE)
+            or not 1000 <= code <= 4999
+        ):
+            raise BadOperationException(f"close code {code} must not be sent")
+        self._send_closing_handshake(code, reason)
+        if not wait_response or code in (common.STATUS_GOING_AWAY, common.STATUS_PROTOCOL_ERROR):
+            return
+        while not self._request.client_terminated:
+            message = self.receive_message()
+            if message is not None:
+                _LOGGER.debug("discarding a message received while closing: %s", util.shorten(message))
+
+    # Receiving.
+
+    def receive_message(self) -> str | bytes | None:
+        """Receive the next data message.
+
+        Returns:
+            A str for a text message, bytes for a binary one, or None once the
+            client's close frame arrived (the reply close was sent first).
+
+        Raises:
+            BadOperationException: the client's close frame was received already.
+            ConnectionTerminatedException: the connection ended.
+            InvalidFrameException: the client broke the protocol (1002).
+            InvalidUTF8Exception: invalid UTF-8 in a text message (1007).
+            MessageTooBigException: a message over the maximum size (1009).
+        """
+        if self._request.client_terminated:
+            raise BadOperationException("requested receive_message after receiving a closing handshake")
+        while True:
+            frame = self._receive_frame_as_frame_object()
+            message = self._get_message_from_frame(frame)
+            if message is None:
+                continue
+            opcode = self._last_received_opcode
+            if opcode == common.OPCODE_TEXT:
+                return self._take_text(message)
+            if opcode == common.OPCODE_BINARY:
+                return message
+            if opcode == common.OPCODE_CLOSE:
+                self._process_close_message(message)
+                return None
+            if opcode == common.OPCODE_PING:
+                self._process_ping_message(message)
+            else:
+                self._process_pong_message(message)
+
+    def get_last_received_opcode(self) -> int | None:
+        """Return the opcode of the last message received (the first frame's for fragments)."""
+        return self._last_received_opcode
+
+    def _check_frame_header(self, header: FrameHeader) -> None:
+        opcode = header.opcode
+        if opcode >> 3:
+            return
+        if opcode == common.OPCODE_CONTINUATION:
+            if self._incoming_opcode is None:
+                raise InvalidFrameException("continuation frame without a message to continue")
+        elif self._incoming_opcode is not None:
+            raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
+        if self._incoming_size + header.payload_length > self._options.max_message_size:
+            raise MessageTooBigException(
+                f"message of at least {self._incoming_size + header.payload_length} bytes"
+                f" exceeds the limit of {self._options.max_message_size}"
+            )
+        if opcode != common.OPCODE_CONTINUATION:
+            self._incoming_opcode = opcode
+
+    def _receive_frame_as_frame_object(self) -> Frame:
+        """Read, check and filter the next frame; return it with its payload unmasked.
+
+        Raises:
+            ConnectionTerminatedException, InvalidFrameException, InvalidUTF8Exception,
+            MessageTooBigException: see ``receive_message``.
+        """
+        options = self._options
+        header = parse_frame_header(self._read, expect_mask=True if options.unmask_receive else None)
+        self._check_frame_header(header)
+        filtered = bool(options.incoming_frame_filters or options.incoming_message_filters)
+        if not filtered and (header.rsv1 or header.rsv2 or header.rsv3):
+            raise InvalidFrameException(
+                f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
+            )
+        if not filtered and self._incoming_opcode == common.OPCODE_TEXT and not header.opcode >> 3:
+            payload = self._receive_text_payload(header)
+        elif header.payload_length:
+            payload = self._read(header.payload_length)
+            if header.mask_key is not None:
+                payload = util.mask(payload, header.mask_key)
+        else:
+            payload = b""
+        frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
+        if filtered:
+            for frame_filter in options.incoming_frame_filters:
+                frame_filter.filter(frame)
+            if frame.rsv1 or frame.rsv2 or frame.rsv3:
+                raise InvalidFrameException("reserved bits set that no extension uses")
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
+        return frame
+
+    def _receive_text_payload(self, header: FrameHeader) -> bytes:
+        """Read a text payload as it arrives, validating its UTF-8 on the way."""
+        if self._decoder is None:
+            self._decoder = codecs.getincrementaldecoder("utf-8")()
+        decoder = self._decoder
+        remaining = header.payload_length
+        masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
+        chunks = []
+        try:
+            while remaining:
+                chunk = self._read_some(remaining)
+                remaining -= len(chunk)
+                if masker is not None:
+                    chunk = masker.mask(chunk)
+                self._text_parts.append(decoder.decode(chunk, final=header.fin and not remaining))
+                chunks.append(chunk)
+            if header.fin and not header.payload_length:
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _get_message_from_frame(self, frame: Frame) -> bytes | None:
+        """Add a frame to the message being received.
+
+        Returns:
+            The payload of a control frame, the whole message when ``frame``
+            completes one, else None.
+        """
+        opcode = frame.opcode
+        if opcode is not None and opcode >> 3:
+            self._last_received_opcode = opcode
+            return frame.payload
+        if opcode != common.OPCODE_CONTINUATION:
+            self._incoming_opcode = opcode
+        self._incoming_parts.append(frame.payload)
+        self._incoming_size += len(frame.payload)
+        if not frame.fin:
+            return None
+        parts = self._incoming_parts
+        message = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._last_received_opcode = self._incoming_opcode
+        self._incoming_opcode = None
+        self._incoming_parts = []
+        self._incoming_size = 0
+        if self._decoder is not None:
+            self._decoded_text = "".join(self._text_parts)
+            self._decoder = None
+            self._text_parts = []
+        for message_filter in self._options.incoming_message_filters:
+            message = message_filter.filter(message)
+        return message
+
+    def _take_text(self, message: bytes) -> str:
+        text = self._decoded_text
+        if text is not None:
+            self._decoded_text = None
+            return text
+        try:
+            return message.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+
+    def _receive_frame(self) -> tuple[int, bytes, int, int, int, int]:
+        """Receive a frame; return ``(opcode, payload, fin, rsv1, rsv2, rsv3)``."""
+        frame = self._receive_frame_as_frame_object()
+        assert frame.opcode is not None
+        return frame.opcode, frame.payload, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
+
+    def _process_close_message(self, message: bytes) -> None:
+        """Handle a received close frame body and answer it unless we closed first.
+
+        Raises:
+            InvalidFrameException: a malformed close body.
+            InvalidUTF8Exception: a reason that is not UTF-8.
+        """
+        code, reason = parse_close_body(message)
+        request = self._request
+        request.ws_close_code = code if code is not None else common.STATUS_NO_STATUS_RECEIVED
+        request.ws_close_reason = reason if reason is not None else ""
+        request.client_terminated = True
+        _LOGGER.debug("received close code=%s reason=%r", code, reason)
+        if request.server_terminated:
+            return
+        dispatcher = getattr(request, "_dispatcher", None)
+        if dispatcher is not None:
+            reply_code, reply_reason = dispatcher.passive_closing_handshake(request)
+        else:
+            reply_code, reply_reason = common.STATUS_NORMAL_CLOSURE, ""
+        self._send_closing_handshake(reply_code, reply_reason)
+
+    def _process_ping_message(self, message: bytes) -> None:
+        handler = getattr(self._request, "on_ping_handler", None)
+        if handler is not None:
+            handler(self._request, message)
+        elif not self._request.server_terminated:
+            self._send_pong(message)
+
+    def _process_pong_message(self, message: bytes) -> None:
+        queue = self._ping_queue
+        if message in queue:
+            # A pong answers the ping with its body and, implicitly, the earlier ones.
+            while queue.popleft() != message:
+                pass
+        handler = getattr(self._request, "on_pong_handler", None)
+        if handler is not None:
+            handler(self._request, message)
+

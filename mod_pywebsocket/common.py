@@ -1,0 +1,325 @@
+"""Protocol vocabulary: versions, opcodes, close codes, header names, extensions.
+
+Layer 0: pure constants and the ``Sec-WebSocket-Extensions`` codec; no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+from mod_pywebsocket import http_header_util
+
+__all__ = [
+    "ConnectionLike",
+    "ExtensionParameter",
+    "ExtensionParsingException",
+    "Opcode",
+    "RequestLike",
+    "StatusCode",
+    "WebSocketException",
+    "format_extension",
+    "format_extensions",
+    "is_control_opcode",
+    "parse_extensions",
+]
+
+
+class WebSocketException(Exception):
+    """Root of every exception this package raises on purpose."""
+
+
+# Protocol versions. Hixie-75 predates version numbers; HyBi-00 is hixie-76.
+VERSION_HYBI13 = 13
+VERSION_HYBI12 = 8
+VERSION_HYBI11 = 8
+VERSION_HYBI10 = 8
+VERSION_HYBI09 = 8
+VERSION_HYBI08 = 8
+VERSION_HYBI07 = 7
+VERSION_HYBI06 = 6
+VERSION_HYBI05 = 5
+VERSION_HYBI04 = 4
+VERSION_HYBI03 = 3
+VERSION_HYBI02 = 2
+VERSION_HYBI01 = 1
+VERSION_HYBI00 = 0
+VERSION_HIXIE75 = -1
+VERSION_HYBI_LATEST = VERSION_HYBI13
+SUPPORTED_HYBI_VERSIONS = (VERSION_HYBI13, VERSION_HYBI08)
+
+# URI schemes.
+WEB_SOCKET_SCHEME = "ws"
+WEB_SOCKET_SECURE_SCHEME = "wss"
+DEFAULT_WEB_SOCKET_PORT = 80
+DEFAULT_WEB_SOCKET_SECURE_PORT = 443
+
+
+class Opcode(enum.IntEnum):
+    """RFC 6455 §5.2 frame opcodes."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+OPCODE_CONTINUATION = Opcode.CONTINUATION
+OPCODE_TEXT = Opcode.TEXT
+OPCODE_BINARY = Opcode.BINARY
+OPCODE_CLOSE = Opcode.CLOSE
+OPCODE_PING = Opcode.PING
+OPCODE_PONG = Opcode.PONG
+
+_CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
+_KNOWN_OPCODES = frozenset(int(op) for op in Opcode)
+
+
+def is_control_opcode(opcode: int) -> bool:
+    """Return True for opcodes 0x8-0xF (RFC 6455 §5.5: the high bit marks control)."""
+    return (opcode >> 3) == 1
+
+
+def is_known_opcode(opcode: int) -> bool:
+    """Return True for the opcodes RFC 6455 defines."""
+    return opcode in _KNOWN_OPCODES
+
+
+class StatusCode(enum.IntEnum):
+    """RFC 6455 §7.4.1 close codes (plus the later IANA registrations)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RECEIVED = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_FRAME_PAYLOAD_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ENDPOINT_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+# The 0.7.9+ spellings.
+STATUS_NORMAL_CLOSURE = StatusCode.NORMAL_CLOSURE
+STATUS_GOING_AWAY = StatusCode.GOING_AWAY
+STATUS_PROTOCOL_ERROR = StatusCode.PROTOCOL_ERROR
+STATUS_UNSUPPORTED_DATA = StatusCode.UNSUPPORTED_DATA
+STATUS_NO_STATUS_RECEIVED = StatusCode.NO_STATUS_RECEIVED
+STATUS_ABNORMAL_CLOSURE = StatusCode.ABNORMAL_CLOSURE
+STATUS_INVALID_FRAME_PAYLOAD_DATA = StatusCode.INVALID_FRAME_PAYLOAD_DATA
+STATUS_POLICY_VIOLATION = StatusCode.POLICY_VIOLATION
+STATUS_MESSAGE_TOO_BIG = StatusCode.MESSAGE_TOO_BIG
+STATUS_MANDATORY_EXTENSION = StatusCode.MANDATORY_EXTENSION
+STATUS_INTERNAL_ENDPOINT_ERROR = StatusCode.INTERNAL_ENDPOINT_ERROR
+STATUS_SERVICE_RESTART = StatusCode.SERVICE_RESTART
+STATUS_TRY_AGAIN_LATER = StatusCode.TRY_AGAIN_LATER
+STATUS_BAD_GATEWAY = StatusCode.BAD_GATEWAY
+STATUS_TLS_HANDSHAKE = StatusCode.TLS_HANDSHAKE
+# The 0.7 spellings.
+STATUS_NORMAL = StatusCode.NORMAL_CLOSURE
+STATUS_UNSUPPORTED = StatusCode.UNSUPPORTED_DATA
+STATUS_CODE_NOT_AVAILABLE = StatusCode.NO_STATUS_RECEIVED
+STATUS_ABNORMAL_CLOSE = StatusCode.ABNORMAL_CLOSURE
+STATUS_INVALID_FRAME_PAYLOAD = StatusCode.INVALID_FRAME_PAYLOAD_DATA
+STATUS_MANDATORY_EXT = StatusCode.MANDATORY_EXTENSION
+STATUS_INTERNAL_SERVER_ERROR = StatusCode.INTERNAL_ENDPOINT_ERROR
+STATUS_USER_REGISTERED_BASE = 3000
+STATUS_USER_REGISTERED_MAX = 3999
+STATUS_USER_PRIVATE_BASE = 4000
+STATUS_USER_PRIVATE_MAX = 4999
+
+# RFC 6455 §7.4.1: "MUST NOT be set as a status code in a Close control frame".
+RESERVED_CLOSE_CODES = frozenset((1004, 1005, 1006, 1015))
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Return True if ``code`` may appear in a Close frame on the wire."""
+    if 1000 <= code <= 1014:
+        return code not in RESERVED_CLOSE_CODES
+    return 3000 <= code <= 4999
+
+
+# HTTP statuses used by the handshakes and the entry points.
+HTTP_STATUS_BAD_REQUEST = 400
+HTTP_STATUS_FORBIDDEN = 403
+HTTP_STATUS_NOT_FOUND = 404
+HTTP_STATUS_INTERNAL_SERVER_ERROR = 500
+
+# Header names and values.
+HOST_HEADER = "Host"
+ORIGIN_HEADER = "Origin"
+UPGRADE_HEADER = "Upgrade"
+CONNECTION_HEADER = "Connection"
+SEC_WEBSOCKET_KEY_HEADER = "Sec-WebSocket-Key"
+SEC_WEBSOCKET_ACCEPT_HEADER = "Sec-WebSocket-Accept"
+SEC_WEBSOCKET_VERSION_HEADER = "Sec-WebSocket-Version"
+SEC_WEBSOCKET_PROTOCOL_HEADER = "Sec-WebSocket-Protocol"
+SEC_WEBSOCKET_EXTENSIONS_HEADER = "Sec-WebSocket-Extensions"
+SEC_WEBSOCKET_DRAFT_HEADER = "Sec-WebSocket-Draft"
+SEC_WEBSOCKET_ORIGIN_HEADER = "Sec-WebSocket-Origin"  # HyBi 08 and HyBi-00
+SEC_WEBSOCKET_KEY1_HEADER = "Sec-WebSocket-Key1"
+SEC_WEBSOCKET_KEY2_HEADER = "Sec-WebSocket-Key2"
+SEC_WEBSOCKET_LOCATION_HEADER = "Sec-WebSocket-Location"
+WEBSOCKET_ORIGIN_HEADER = "WebSocket-Origin"  # Hixie-75
+WEBSOCKET_LOCATION_HEADER = "WebSocket-Location"
+WEBSOCKET_PROTOCOL_HEADER = "WebSocket-Protocol"
+WEBSOCKET_UPGRADE_TYPE = "websocket"
+WEBSOCKET_UPGRADE_TYPE_HIXIE75 = "WebSocket"
+UPGRADE_CONNECTION_TYPE = "Upgrade"
+
+# Extension names.
+DEFLATE_STREAM_EXTENSION = "deflate-stream"
+DEFLATE_FRAME_EXTENSION = "deflate-frame"
+X_WEBKIT_DEFLATE_FRAME_EXTENSION = "x-webkit-deflate-frame"
+PERMESSAGE_DEFLATE_EXTENSION = "permessage-deflate"
+PERMESSAGE_COMPRESSION_EXTENSION = "permessage-compress"
+X_WEBKIT_PERMESSAGE_COMPRESSION_EXTENSION = "x-webkit-permessage-compress"
+MUX_EXTENSION = "mux_DO_NOT_USE"
+
+
+class ConnectionLike(Protocol):
+    """The raw connection a request carries (mod_python's or ours)."""
+
+    def read(self, length: int) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+
+class RequestLike(Protocol):
+    """What the handshake and the stream need from a request object.
+
+    Besides these, the handshake sets the ``ws_*`` attributes (SPEC §3) and
+    user handlers may set any attribute they like.
+    """
+
+    uri: str
+    method: str
+    headers_in: Any
+    connection: Any
+
+    def is_https(self) -> bool: ...
+
+
+class ExtensionParsingException(WebSocketException):
+    """A ``Sec-WebSocket-Extensions`` value does not follow RFC 6455 §9.1."""
+
+
+class ExtensionParameter:
+    """One extension offer or response: a name and ordered parameters."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._parameters: list[tuple[str, str | None]] = []
+
+    def name(self) -> str:
+        """Return the extension token."""
+        return self._name
+
+    def add_parameter(self, name: str, value: str | None) -> None:
+        """Append a parameter; ``value`` None means a parameter without value."""
+        self._parameters.append((name, value))
+
+    def get_parameters(self) -> list[tuple[str, str | None]]:
+        """Return the parameters as ``(name, value)`` pairs, in order."""
+        return self._parameters
+
+    def get_parameter_names(self) -> list[str]:
+        """Return the parameter names, in order."""
+        return [name for name, _ in self._parameters]
+
+    def has_parameter(self, name: str) -> bool:
+        """Return True if a parameter called ``name`` is present."""
+        return any(param == name for param, _ in self._parameters)
+
+    def get_parameter_value(self, name: str) -> str | None:
+        """Return the first value of parameter ``name``, or None."""
+        for param, value in self._parameters:
+            if param == name:
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        return f"ExtensionParameter({format_extension(self)!r})"
+
+
+def _parse_extension_param(state: http_header_util.ParsingState, definition: ExtensionParameter) -> None:
+    http_header_util.consume_lwses(state)
+    name = http_header_util.consume_token(state)
+    if name is None:
+        raise ExtensionParsingException(f"no valid parameter name at position {state.head}")
+    http_header_util.consume_lwses(state)
+    if not http_header_util.consume_string(state, "="):
+        definition.add_parameter(name, None)
+        return
+    http_header_util.consume_lwses(state)
+    # RFC 6455 §9.1: a quoted-string value must, once unquoted, be a token.
+    value = http_header_util.consume_token_or_quoted_string(state)
+    if value is None or not http_header_util.is_token(value):
+        raise ExtensionParsingException(f"no valid parameter value for {name!r} at position {state.head}")
+    definition.add_parameter(name, value)
+
+
+def _parse_extension(state: http_header_util.ParsingState) -> ExtensionParameter | None:
+    http_header_util.consume_lwses(state)
+    name = http_header_util.consume_token(state)
+    if name is None:
+        return None
+    extension = ExtensionParameter(name)
+    while True:
+        http_header_util.consume_lwses(state)
+        if not http_header_util.consume_string(state, ";"):
+            break
+        _parse_extension_param(state, extension)
+    return extension
+
+
+def parse_extensions(data: str) -> list[ExtensionParameter]:
+    """Parse a ``Sec-WebSocket-Extensions`` value (RFC 6455 §9.1).
+
+    Args:
+        data: the header value; several headers are joined with ``,``.
+
+    Returns:
+        The extensions in the order offered.
+
+    Raises:
+        ExtensionParsingException: the value is empty or malformed.
+    """
+    state = http_header_util.ParsingState(data)
+    extensions: list[ExtensionParameter] = []
+    while True:
+        extension = _parse_extension(state)
+        if extension is not None:
+            extensions.append(extension)
+        http_header_util.consume_lwses(state)
+        if http_header_util.peek(state) is None:
+            break
+        if not http_header_util.consume_string(state, ","):
+            raise ExtensionParsingException(f"unexpected character at position {state.head} in {data!r}")
+        if extension is None:
+            # "1#extension": empty elements are allowed only between commas.
+            continue
+    if not extensions:
+        raise ExtensionParsingException(f"no extension in {data!r}")
+    return extensions
+
+
+def format_extension(extension: ExtensionParameter) -> str:
+    """Format one extension for a ``Sec-WebSocket-Extensions`` header."""
+    parts = [extension.name()]
+    for name, value in extension.get_parameters():
+        parts.append(name if value is None else f"{name}={http_header_util.quote_if_necessary(value)}")
+    return "; ".join(parts)
+
+
+def format_extensions(extension_list: list[ExtensionParameter]) -> str:
+    """Format extensions for a ``Sec-WebSocket-Extensions`` header."""
+    return ", ".join(format_extension(extension) for extension in extension_list)

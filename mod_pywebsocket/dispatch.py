@@ -1,0 +1,248 @@
+"""Load ``*_wsh.py`` handlers and run them; map their failures to close codes.
+
+Layer 2. A handler file ``<root>/a/b_wsh.py`` serves the resource ``/a/b``.
+Every handler under the scan directory is loaded once, when the
+``Dispatcher`` is built, and shared by all connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import types
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from mod_pywebsocket import common
+from mod_pywebsocket._stream_base import ConnectionTerminatedException
+from mod_pywebsocket.handshake._base import AbortedByUserException, HandshakeException
+
+__all__ = ["DispatchException", "Dispatcher"]
+
+_LOGGER = logging.getLogger(__name__)
+
+_SOURCE_SUFFIX = "_wsh.py"
+_DO_EXTRA_HANDSHAKE_HANDLER_NAME = "web_socket_do_extra_handshake"
+_TRANSFER_DATA_HANDLER_NAME = "web_socket_transfer_data"
+_PASSIVE_CLOSING_HANDSHAKE_HANDLER_NAME = "web_socket_passive_closing_handshake"
+_DEFAULT_PASSIVE_CLOSING = (common.STATUS_NORMAL_CLOSURE, "")
+
+
+class DispatchException(common.WebSocketException):
+    """No usable handler: a bad handler root, an unknown or malformed resource.
+
+    Attributes:
+        status: the HTTP status for the client (404 unless said otherwise).
+    """
+
+    def __init__(self, name: str, status: int = common.HTTP_STATUS_NOT_FOUND) -> None:
+        super().__init__(name)
+        self.status = status
+
+
+class _HandlerSuite(NamedTuple):
+    do_extra_handshake: Callable[[Any], Any]
+    transfer_data: Callable[[Any], Any]
+    passive_closing_handshake: Callable[[Any], Any] | None
+    source_path: str
+
+
+def _is_within(path: str, directory: str) -> bool:
+    return os.path.commonpath([path, directory]) == directory
+
+
+def _module_name(resource: str) -> str:
+    return "_pywebsocket_handler_" + re.sub(r"\W", "_", resource.strip("/"))
+
+
+def _load_handler_suite(path: str, resource: str) -> _HandlerSuite:
+    """Execute a handler file as a new module and return its functions.
+
+    Raises:
+        DispatchException: the file cannot be read or executed, or lacks a
+            required function.
+    """
+    try:
+        with open(path, "rb") as source_file:
+            source = source_file.read()
+        code = compile(source, path, "exec")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DispatchException(f"cannot load {path}: {exc}") from exc
+    module = types.ModuleType(_module_name(resource))
+    module.__file__ = path
+    sys.modules[module.__name__] = module
+    try:
+        exec(code, module.__dict__)
+    except Exception as exc:  # a handler file may raise anything while loading
+        sys.modules.pop(module.__name__, None)
+        raise DispatchException(f"{path} raised while loading: {exc!r}") from exc
+    functions = []
+    for name in (_DO_EXTRA_HANDSHAKE_HANDLER_NAME, _TRANSFER_DATA_HANDLER_NAME):
+        function = getattr(module, name, None)
+        if not callable(function):
+            sys.modules.pop(module.__name__, None)
+            raise DispatchException(f"{path} has no function {name}")
+        functions.append(function)
+    passive = getattr(module, _PASSIVE_CLOSING_HANDSHAKE_HANDLER_NAME, None)
+    return _HandlerSuite(functions[0], functions[1], passive if callable(passive) else None, path)
+
+
+class Dispatcher:
+    """Maps resources to handler suites and runs the handlers.
+
+    Args:
+        root_dir: the handler root; resource names are paths relative to it.
+        scan_dir: load only the handlers under this directory (default: the
+            root). It must lie under ``root_dir``.
+        allow_handlers_outside_root_dir: load handler files whose real path
+            (symlinks resolved) leaves the root.
+
+    Raises:
+        DispatchException: ``scan_dir`` is not under ``root_dir``.
+    """
+
+    def __init__(self, root_dir: str, scan_dir: str | None = None, allow_handlers_outside_root_dir: bool = True) -> None:
+        self._logger = _LOGGER
+        self._handler_suite_map: dict[str, _HandlerSuite] = {}
+        self._source_warnings: list[str] = []
+        root = os.path.abspath(root_dir)
+        scan = os.path.abspath(scan_dir) if scan_dir is not None else root
+        if not _is_within(os.path.realpath(scan), os.path.realpath(root)):
+            raise DispatchException(f"scan directory {scan} must be under the handler root {root}")
+        self._root_dir = root
+        self._source_handler_files_in_dir(root, scan, allow_handlers_outside_root_dir)
+
+    def _source_handler_files_in_dir(self, root: str, scan: str, allow_outside: bool) -> None:
+        real_root = os.path.realpath(root)
+        for dirpath, dirnames, filenames in os.walk(scan, followlinks=True):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                if not filename.lower().endswith(_SOURCE_SUFFIX):
+                    continue
+                path = os.path.join(dirpath, filename)
+                if not allow_outside and not _is_within(os.path.realpath(path), real_root):
+                    self._warn(f"{path} is outside the handler root {root}; not loaded")
+                    continue
+                relative = os.path.relpath(path, root)
+                resource = "/" + relative[: -len(_SOURCE_SUFFIX)].replace(os.sep, "/")
+                try:
+                    self._handler_suite_map[resource] = _load_handler_suite(path, resource)
+                except DispatchException as exc:
+                    self._warn(str(exc))
+
+    def _warn(self, message: str) -> None:
+        self._source_warnings.append(message)
+        _LOGGER.warning("%s", message)
+
+    def add_resource_path_alias(self, alias_resource_path: str, existing_resource_path: str) -> None:
+        """Serve ``existing_resource_path``'s handler at ``alias_resource_path`` too.
+
+        Raises:
+            DispatchException: no handler serves ``existing_resource_path``.
+        """
+        suite = self._handler_suite_map.get(existing_resource_path)
+        if suite is None:
+            raise DispatchException(f"no handler for {existing_resource_path}")
+        self._handler_suite_map[alias_resource_path] = suite
+
+    def source_warnings(self) -> list[str]:
+        """Return the problems met while loading handlers."""
+        return self._source_warnings
+
+    def get_handler_suite(self, resource: str) -> _HandlerSuite | None:
+        """Return the handler suite for ``resource`` (its query ignored), or None.
+
+        Raises:
+            DispatchException: the resource has a fragment (400).
+        """
+        if "#" in resource:
+            raise DispatchException(f"resource {resource!r} has a fragment", common.HTTP_STATUS_BAD_REQUEST)
+        path = resource.split("?", 1)[0]
+        return self._handler_suite_map.get(path)
+
+    def _suite_for(self, request: Any) -> _HandlerSuite:
+        suite = self.get_handler_suite(request.ws_resource)
+        if suite is None:
+            raise DispatchException(f"no handler for {request.ws_resource}")
+        return suite
+
+    def do_extra_handshake(self, request: Any) -> None:
+        """Run the handler's ``web_socket_do_extra_handshake``.
+
+        Raises:
+            DispatchException: no handler for the resource (404).
+            HandshakeException: the handler refused (its status, else 403).
+            AbortedByUserException: the handler aborted on purpose.
+        """
+        suite = self._suite_for(request)
+        try:
+            suite.do_extra_handshake(request)
+        except (AbortedByUserException, HandshakeException):
+            raise
+        except Exception as exc:  # any failure of user code rejects the handshake
+            _LOGGER.info("extra handshake of %s failed", request.ws_resource, exc_info=True)
+            raise HandshakeException(
+                f"handler for {request.ws_resource} rejected the handshake: {exc!r}", common.HTTP_STATUS_FORBIDDEN
+            ) from exc
+
+    def passive_closing_handshake(self, request: Any) -> tuple[int | None, str]:
+        """Return the ``(code, reason)`` to answer the client's close with.
+
+        Raises:
+            AbortedByUserException: the handler wants TCP dropped without a reply.
+        """
+        suite = self.get_handler_suite(request.ws_resource)
+        if suite is None or suite.passive_closing_handshake is None:
+            return _DEFAULT_PASSIVE_CLOSING
+        result = suite.passive_closing_handshake(request)
+        return result if result is not None else _DEFAULT_PASSIVE_CLOSING
+
+    def transfer_data(self, request: Any) -> None:
+        """Run the handler's ``web_socket_transfer_data`` and end the connection.
+
+        This is the one place where exceptions become close codes: a stream
+        exception with a ``close_code`` closes with it (1002, 1003, 1007,
+        1009, 1011); a vanished peer ends quietly; anything else the handler
+        raises, AbortedByUserException included, is logged with its traceback
+        and the TCP connection is dropped without a close frame (clients see
+        1006). When the handler returns normally, the connection is closed
+        with 1000 unless the handler sent its own close already.
+
+        Raises:
+            DispatchException: no handler for the resource (404).
+        """
+        suite = self._suite_for(request)
+        resource = request.ws_resource
+        try:
+            suite.transfer_data(request)
+            if not request.server_terminated:
+                request.ws_stream.close_connection()
+        except AbortedByUserException:
+            _LOGGER.info("handler for %s aborted the connection", resource, exc_info=True)
+        except ConnectionTerminatedException as exc:
+            if exc.close_code is None:
+                _LOGGER.debug("connection to %s ended: %s", resource, exc)
+            else:
+                self._fail(request, exc)
+        except common.WebSocketException as exc:
+            if getattr(exc, "close_code", None) is None:
+                _LOGGER.error("handler for %s raised", resource, exc_info=True)
+            else:
+                self._fail(request, exc)
+        except Exception:  # user code: log it and drop the connection
+            _LOGGER.error("handler for %s raised", resource, exc_info=True)
+
+    def _fail(self, request: Any, exc: common.WebSocketException) -> None:
+        code = getattr(exc, "close_code", None)
+        if code == common.STATUS_INTERNAL_ENDPOINT_ERROR:
+            _LOGGER.error("handler for %s misused the stream", request.ws_resource, exc_info=True)
+        else:
+            _LOGGER.info("closing %s with %s: %s", request.ws_resource, code, exc)
+        if request.server_terminated:
+            return
+        try:
+            request.ws_stream.close_connection(code, wait_response=False)
+        except common.WebSocketException as close_exc:
+            _LOGGER.debug("could not send close %s: %s", code, close_exc)

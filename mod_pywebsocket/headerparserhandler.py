@@ -1,0 +1,465 @@
+"""The mod_python entry point: WebSocket endpoints inside Apache httpd (layer 3).
+
+Configure it with::
+
+    PythonPath "sys.path+['/path/to/the/directory/holding/mod_pywebsocket']"
+    PythonOption mod_pywebsocket.handler_root /websock_handlers
+    PythonHeaderParserHandler mod_pywebsocket.headerparserhandler
+
+How this works: Apache calls `headerparserhandler` for every request, in the
+header parser phase. A URL with no ``*_wsh.py`` handler is DECLINED, so Apache
+serves it as usual. Otherwise the opening handshake runs (it writes the 101
+response straight to the connection), then the handler's
+``web_socket_transfer_data`` runs on the hijacked connection in this Apache
+child (or thread), and the function returns DONE with Apache's own response
+suppressed. The `Dispatcher` and the logging bridge are set up on the first
+request, under a lock; importing this module has no side effects and works
+without mod_python.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from mod_pywebsocket import dispatch, handshake
+from mod_pywebsocket._stream_base import ConnectionTerminatedException
+
+__all__ = [
+    "ApacheLogHandler",
+    "ConfigurationError",
+    "headerparserhandler",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# PythonOption names read from the Apache configuration.
+OPTION_HANDLER_ROOT = "mod_pywebsocket.handler_root"
+OPTION_HANDLER_SCAN = "mod_pywebsocket.handler_scan"
+OPTION_ALLOW_DRAFT75 = "mod_pywebsocket.allow_draft75"
+OPTION_ALLOW_HANDLERS_OUTSIDE_ROOT_DIR = "mod_pywebsocket.allow_handlers_outside_root_dir"
+
+_TRUE_WORDS = ("on", "yes")
+_FALSE_WORDS = ("off", "no")
+
+# mod_python's connection.read(n) allocates n bytes before it reads and may
+# return fewer; each call also takes ~60 bytes of the connection's memory pool
+# until the connection closes. So read in large chunks, keep the surplus, and
+# never ask for more than _MAX_READ_SIZE in one call.
+_READ_SIZE = 64 * 1024
+_MAX_READ_SIZE = 1024 * 1024
+
+# Python logging level -> Apache log level (APLOG_* values from syslog.h).
+_APLOG_EMERG = 0
+_APLOG_CRIT = 2
+_APLOG_ERR = 3
+_APLOG_WARNING = 4
+_APLOG_NOTICE = 5
+_APLOG_INFO = 6
+_APLOG_DEBUG = 7
+
+_lock = threading.Lock()
+# One Dispatcher per distinct (handler_root, handler_scan, allow_outside) in
+# this process: built on first use, then shared by every connection.
+_dispatchers: dict[tuple[str, str | None, bool], dispatch.Dispatcher] = {}
+_log_handler: ApacheLogHandler | None = None
+
+
+class ConfigurationError(Exception):
+    """A PythonOption for mod_pywebsocket is missing or has a bad value."""
+
+
+def _apache() -> Any:
+    """Import mod_python's apache module (only present inside httpd)."""
+    # Imported here, not at the top: this module must import without mod_python.
+    from mod_python import apache
+
+    return apache
+
+
+# -- logging -----------------------------------------------------------------
+
+
+def _aplog_level(levelno: int) -> int:
+    """Map a Python logging level to the Apache log level that matches it."""
+    if levelno >= logging.CRITICAL:
+        return _APLOG_CRIT
+    if levelno >= logging.ERROR:
+        return _APLOG_ERR
+    if levelno >= logging.WARNING:
+        return _APLOG_WARNING
+    if levelno >= logging.INFO:
+        return _APLOG_INFO
+    return _APLOG_DEBUG
+
+
+def _python_level(aplog_level: int) -> int:
+    """Map Apache's LogLevel to the lowest Python level it would print."""
+    if aplog_level <= _APLOG_CRIT:
+        return logging.CRITICAL
+    if aplog_level == _APLOG_ERR:
+        return logging.ERROR
+    if aplog_level in (_APLOG_WARNING, _APLOG_NOTICE):
+        return logging.WARNING
+    if aplog_level == _APLOG_INFO:
+        return logging.INFO
+    return logging.DEBUG
+
+
+class ApacheLogHandler(logging.Handler):
+    """Send Python log records to Apache's error log at the matching level.
+
+    Apache escapes line breaks in one message, so each line of a record (a
+    traceback, say) is logged on its own.
+    """
+
+    def __init__(self, log_error: Any = None) -> None:
+        """Create the handler.
+
+        Args:
+            log_error: ``mod_python.apache.log_error`` or a function with the
+                same signature ``(message, level)``; None imports it.
+        """
+        super().__init__()
+        self._log_error = log_error if log_error is not None else _apache().log_error
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record to the error log."""
+        try:
+            level = _aplog_level(record.levelno)
+            for line in self.format(record).splitlines():
+                self._log_error(line, level)
+        except Exception:  # Logging must never break the connection.
+            self.handleError(record)
+
+
+def _install_log_handler(request: Any) -> None:
+    """Forward Python logging to Apache, once per interpreter (lock held)."""
+    global _log_handler
+    if _log_handler is not None:
+        return
+    handler = ApacheLogHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    # Let records through that Apache's LogLevel would print, and no more:
+    # mod_python drops the rest anyway, after they cost formatting.
+    aplog_level = getattr(getattr(request, "server", None), "loglevel", _APLOG_WARNING)
+    if isinstance(aplog_level, int):
+        root.setLevel(_python_level(aplog_level))
+    _log_handler = handler
+
+
+# -- options and the dispatcher ---------------------------------------------
+
+
+def parse_bool_option(name: str, value: str | None, default: bool) -> bool:
+    """Read an On/Off PythonOption.
+
+    Args:
+        name: the option's name, for the error message.
+        value: its value as configured, or None when absent.
+        default: the result when the option is absent.
+
+    Returns:
+        True for On/Yes, False for Off/No (any case).
+
+    Raises:
+        ConfigurationError: any other value.
+    """
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ConfigurationError(
+        f"PythonOption {name} must be On or Off (Yes/No also work), not {value!r}"
+    )
+
+
+def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
+    """Return the process's Dispatcher for these options, building it once.
+
+    Raises:
+        ConfigurationError: handler_root is missing or a value is bad, or the
+            Dispatcher refused the directories.
+    """
+    handler_root = options.get(OPTION_HANDLER_ROOT)
+    if not handler_root:
+        raise ConfigurationError(
+            f"PythonOption {OPTION_HANDLER_ROOT} is not set: add "
+            f"'PythonOption {OPTION_HANDLER_ROOT} /path/to/handlers' next to "
+            "'PythonHeaderParserHandler mod_pywebsocket.headerparserhandler'"
+        )
+    handler_scan = options.get(OPTION_HANDLER_SCAN) or None
+    allow_outside = parse_bool_option(
+        OPTION_ALLOW_HANDLERS_OUTSIDE_ROOT_DIR,
+        options.get(OPTION_ALLOW_HANDLERS_OUTSIDE_ROOT_DIR),
+        True,
+    )
+    key = (handler_root, handler_scan, allow_outside)
+    dispatcher = _dispatchers.get(key)
+    if dispatcher is not None:
+        return dispatcher
+    try:
+        dispatcher = dispatch.Dispatcher(
+            handler_root,
+            handler_scan,
+            allow_handlers_outside_root_dir=allow_outside,
+        )
+    except dispatch.DispatchException as exc:
+        raise ConfigurationError(
+            f"cannot use handler_root {handler_root!r} / handler_scan {handler_scan!r}: {exc}"
+        ) from exc
+    for warning in dispatcher.source_warnings():
+        _LOGGER.warning("handler not loaded: %s", warning)
+    _LOGGER.info(
+        "dispatcher ready: handler_root=%s handler_scan=%s allow_handlers_outside_root_dir=%s",
+        handler_root,
+        handler_scan,
+        allow_outside,
+    )
+    _dispatchers[key] = dispatcher
+    return dispatcher
+
+
+def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool]:
+    """Do the first-request work and read the options of this request.
+
+    Returns:
+        The Dispatcher and whether hixie-75 is allowed.
+
+    Raises:
+        ConfigurationError: see `_dispatcher_for` and `parse_bool_option`.
+    """
+    options = request.get_options()
+    with _lock:
+        _install_log_handler(request)
+        dispatcher = _dispatcher_for(options)
+    allow_draft75 = parse_bool_option(OPTION_ALLOW_DRAFT75, options.get(OPTION_ALLOW_DRAFT75), False)
+    return dispatcher, allow_draft75
+
+
+# -- the request and connection seen by the protocol layer -------------------
+
+
+class _ApacheConnection:
+    """mod_python's connection with the exact-length ``read`` the streams need.
+
+    ``read(n)`` returns exactly n bytes, buffering what mod_python gives
+    beyond that; ``read_some(n)`` returns what is buffered or arrives next;
+    ``write`` goes straight to mod_python, which flushes on every call. EOF
+    and resets become ConnectionTerminatedException. Every other attribute
+    (``client_ip``, ``local_addr``, ``keepalive``...) is mod_python's.
+
+    Attributes:
+        bytes_written: how many bytes went through ``write`` so far.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        object.__setattr__(self, "_connection", connection)
+        object.__setattr__(self, "_buffer", bytearray())
+        object.__setattr__(self, "bytes_written", 0)
+
+    def _receive(self, size: int) -> bytes:
+        """Read what mod_python has, up to size bytes; at least one.
+
+        Raises:
+            ConnectionTerminatedException: EOF (mod_python returns None) or a
+                read error (mod_python raises OSError).
+        """
+        try:
+            data = self._connection.read(min(size, _MAX_READ_SIZE))
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"connection read failed: {exc}") from exc
+        if not data:
+            raise ConnectionTerminatedException("connection closed by the peer")
+        return bytes(data)
+
+    def read(self, length: int) -> bytes:
+        """Read exactly length bytes.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        buffer = self._buffer
+        if len(buffer) >= length:
+            data = bytes(buffer[:length])
+            del buffer[:length]
+            return data
+        parts = [bytes(buffer)]
+        received = len(buffer)
+        buffer.clear()
+        while received < length:
+            chunk = self._receive(max(length - received, _READ_SIZE))
+            parts.append(chunk)
+            received += len(chunk)
+        data = b"".join(parts)
+        if received > length:
+            buffer += data[length:]
+            data = data[:length]
+        return data
+
+    def read_some(self, length: int) -> bytes:
+        """Read between 1 and length bytes, as soon as any are available.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        buffer = self._buffer
+        if not buffer:
+            buffer += self._receive(max(length, _READ_SIZE))
+        data = bytes(buffer[:length])
+        del buffer[:length]
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Send data now.
+
+        Raises:
+            ConnectionTerminatedException: the peer is gone.
+        """
+        object.__setattr__(self, "bytes_written", self.bytes_written + len(data))
+        try:
+            self._connection.write(data)
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"connection write failed: {exc}") from exc
+
+    @property
+    def remote_addr(self) -> Any:
+        """The peer's ``(host, port)`` (mod_python's client_addr)."""
+        return self._connection.client_addr
+
+    @property
+    def remote_ip(self) -> Any:
+        """The peer's address (mod_python's client_ip, the Apache 2.4 name)."""
+        return self._connection.client_ip
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._connection, name, value)
+
+
+# Attributes that the proxy keeps itself rather than in mod_python's request.
+_PROXY_ATTRIBUTES = frozenset({"_request", "connection"})
+
+
+class _ApacheRequest:
+    """mod_python's request as the protocol layer and the handlers see it.
+
+    mod_python does not let ``request.connection`` be replaced, so this proxy
+    holds an `_ApacheConnection` there and delegates the rest. Attributes
+    mod_python defines (``status``, ``assbackwards``, ``headers_in``...) are
+    read and written on the real request; new ones (``ws_*``, whatever a
+    handler adds) live on the proxy, which every handler function receives,
+    so all of them see the same values. The proxy is hashable (by identity).
+    """
+
+    def __init__(self, request: Any) -> None:
+        object.__setattr__(self, "_request", request)
+        object.__setattr__(self, "connection", _ApacheConnection(request.connection))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the proxy does not hold itself.
+        return getattr(self._request, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _PROXY_ATTRIBUTES and hasattr(type(self._request), name):
+            setattr(self._request, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self.__dict__:
+            object.__delattr__(self, name)
+        else:
+            delattr(self._request, name)
+
+    def __repr__(self) -> str:
+        return f"<_ApacheRequest {getattr(self._request, 'unparsed_uri', '?')!r}>"
+
+
+# -- the entry point ---------------------------------------------------------
+
+
+def _hijack(request: Any, apache: Any) -> None:
+    """Suppress Apache's own response and close TCP after this request.
+
+    Without assbackwards, Apache appends an HTTP/1.1 response to the bytes
+    already written; without AP_CONN_CLOSE it keeps the connection for
+    KeepAliveTimeout after the WebSocket closing handshake.
+    """
+    request.assbackwards = 1
+    request.connection.keepalive = apache.AP_CONN_CLOSE
+
+
+def headerparserhandler(request: Any) -> int:
+    """Handle one request in Apache's header parser phase.
+
+    Args:
+        request: mod_python's request object.
+
+    Returns:
+        ``apache.DECLINED`` when no handler serves the URL; an HTTP status
+        when the opening handshake fails (or the configuration is broken:
+        500); ``apache.DONE`` once a WebSocket connection has been served.
+    """
+    apache = _apache()
+    try:
+        dispatcher, allow_draft75 = _set_up(request)
+    except ConfigurationError as exc:
+        request.log_error(f"mod_pywebsocket: {exc}", apache.APLOG_ERR)
+        return int(apache.HTTP_INTERNAL_SERVER_ERROR)
+
+    resource = getattr(request, "unparsed_uri", None) or request.uri
+    try:
+        if dispatcher.get_handler_suite(resource) is None:
+            return int(apache.DECLINED)
+    except dispatch.DispatchException as exc:
+        _LOGGER.info("rejecting %r: %s", resource, exc)
+        return int(exc.status or apache.HTTP_BAD_REQUEST)
+
+    wrapped = _ApacheRequest(request)
+    try:
+        handshake.do_handshake(wrapped, dispatcher, allowDraft75=allow_draft75)
+    except handshake.VersionException as exc:
+        _LOGGER.info("handshake for %r failed: %s", resource, exc)
+        if exc.supported_versions:
+            request.err_headers_out["Sec-WebSocket-Version"] = exc.supported_versions
+        return int(exc.status or apache.HTTP_BAD_REQUEST)
+    except handshake.HandshakeException as exc:
+        _LOGGER.info("handshake for %r failed: %s", resource, exc)
+        return int(exc.status or apache.HTTP_BAD_REQUEST)
+    except handshake.AbortedByUserException as exc:
+        # The handler wrote what it wanted (maybe nothing): add no response.
+        _LOGGER.info("handshake for %r aborted by the handler: %s", resource, exc)
+        _hijack(request, apache)
+        return int(apache.DONE)
+    except dispatch.DispatchException as exc:
+        _LOGGER.info("handshake for %r failed: %s", resource, exc)
+        return int(exc.status or apache.HTTP_BAD_REQUEST)
+    except ConnectionTerminatedException as exc:
+        _LOGGER.info("connection for %r ended during the handshake: %s", resource, exc)
+        _hijack(request, apache)
+        return int(apache.DONE)
+    except Exception:
+        _LOGGER.exception("opening handshake for %r failed unexpectedly", resource)
+        if wrapped.connection.bytes_written:
+            # Part of a response is out: an error page would only garble it.
+            _hijack(request, apache)
+            return int(apache.DONE)
+        return int(apache.HTTP_INTERNAL_SERVER_ERROR)
+
+    # From here on the 101 is out: anything escaping would make Apache write
+    # an HTTP error page into the WebSocket stream.
+    _hijack(request, apache)
+    try:
+        dispatcher.transfer_data(wrapped)
+    except BaseException:
+        _LOGGER.exception("WebSocket connection to %r failed", resource)
+    return int(apache.DONE)
