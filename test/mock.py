@@ -1,0 +1,138 @@
+"""Small working fakes for tests: a connection, a request, a dispatcher.
+
+They are typed against the duck types of SPEC §3 (``common.ConnectionLike``
+and ``common.RequestLike``); nothing here patches real code.
+"""
+
+from __future__ import annotations
+
+import email.message
+from typing import Any
+
+
+class FakeConnection:
+    """A connection that serves preset bytes and records what is written.
+
+    Args:
+        data: the bytes ``read`` returns, in order.
+        chunk: if set, each ``read``/``read_some`` returns at most this many
+            bytes (1 simulates the slowest network).
+        partial_reads: if True, ``read(n)`` may return fewer than n bytes
+            (like mod_python's) instead of only at EOF.
+    """
+
+    def __init__(self, data: bytes = b"", chunk: int | None = None, partial_reads: bool = False) -> None:
+        self._data = bytearray(data)
+        self._chunk = chunk
+        self._partial_reads = partial_reads
+        self.written: list[bytes] = []
+        self.remote_addr = ("127.0.0.1", 54321)
+        self.local_addr = ("127.0.0.1", 80)
+        self.read_calls = 0
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes for later reads."""
+        self._data += data
+
+    def _take(self, length: int) -> bytes:
+        self.read_calls += 1
+        if self._chunk is not None:
+            length = min(length, self._chunk)
+        data = bytes(self._data[:length])
+        del self._data[:length]
+        return data
+
+    def read(self, length: int) -> bytes:
+        """Return ``length`` bytes, fewer at the end of the data."""
+        if self._partial_reads or self._chunk is None:
+            return self._take(length)
+        parts = []
+        while length:
+            part = self._take(length)
+            if not part:
+                break
+            parts.append(part)
+            length -= len(part)
+        return b"".join(parts)
+
+    def read_some(self, length: int) -> bytes:
+        """Return 1 to ``length`` bytes, b'' at the end of the data."""
+        return self._take(length)
+
+    def write(self, data: bytes) -> None:
+        """Record ``data``."""
+        self.written.append(bytes(data))
+
+    def remaining(self) -> bytes:
+        """Return the bytes not read yet."""
+        return bytes(self._data)
+
+    def written_bytes(self) -> bytes:
+        """Return everything written, joined."""
+        return b"".join(self.written)
+
+
+class FakeRequest:
+    """A request like the standalone server's (SPEC §3).
+
+    Args:
+        uri: the request-target.
+        headers: ``(name, value)`` pairs or a mapping; lookups are
+            case-insensitive and a missing name reads as None.
+        connection: defaults to an empty ``FakeConnection``.
+    """
+
+    def __init__(
+        self,
+        uri: str = "/",
+        headers: Any = (),
+        connection: FakeConnection | None = None,
+        method: str = "GET",
+        protocol: str = "HTTP/1.1",
+        is_https: bool = False,
+    ) -> None:
+        self.uri = uri
+        self.unparsed_uri = uri
+        self.method = method
+        self.protocol = protocol
+        self.headers_in = email.message.Message()
+        items = headers.items() if hasattr(headers, "items") else headers
+        for name, value in items:
+            self.headers_in[name] = value
+        self.connection = connection if connection is not None else FakeConnection()
+        self.extra_headers: list[tuple[str, str]] = []
+        self._is_https = is_https
+        self.errors: list[str] = []
+
+    def is_https(self) -> bool:
+        """Return whether the fake connection is "TLS"."""
+        return self._is_https
+
+    def log_error(self, message: str) -> None:
+        """Record ``message``."""
+        self.errors.append(message)
+
+
+class FakeDispatcher:
+    """A dispatcher that records calls and runs optional callables.
+
+    Args:
+        extra_handshake: called with the request by ``do_extra_handshake``.
+        passive_closing: the ``(code, reason)`` ``passive_closing_handshake`` returns.
+    """
+
+    def __init__(self, extra_handshake: Any = None, passive_closing: tuple[int | None, str] = (1000, "")) -> None:
+        self._extra_handshake = extra_handshake
+        self._passive_closing = passive_closing
+        self.calls: list[str] = []
+
+    def do_extra_handshake(self, request: Any) -> None:
+        """Record the call and run ``extra_handshake``."""
+        self.calls.append("do_extra_handshake")
+        if self._extra_handshake is not None:
+            self._extra_handshake(request)
+
+    def passive_closing_handshake(self, request: Any) -> tuple[int | None, str]:
+        """Record the call and return the preset answer."""
+        self.calls.append("passive_closing_handshake")
+        return self._passive_closing
