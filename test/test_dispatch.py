@@ -1,0 +1,159 @@
+"""Tests for handler loading and the exception -> close code mapping (dispatch.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from mod_pywebsocket import dispatch, handshake
+from mod_pywebsocket._stream_hybi import Stream, StreamOptions
+from test import mock
+
+HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
+
+
+@pytest.fixture(scope="module")
+def dispatcher():
+    return dispatch.Dispatcher(HANDLERS)
+
+
+def stream_request(resource: str, data: bytes = b""):
+    request = mock.FakeRequest(uri=resource, connection=mock.FakeConnection(data))
+    request.ws_resource = resource
+    request.ws_stream = Stream(request, StreamOptions())
+    return request
+
+
+def test_loads_every_wsh_file_and_maps_resources(dispatcher):
+    for resource in ["/blank", "/raise", "/passive", "/counter", "/sub/Mixed_Case"]:
+        assert dispatcher.get_handler_suite(resource) is not None, resource
+    assert dispatcher.get_handler_suite("/not_a_handler") is None
+    assert dispatcher.get_handler_suite("/missing") is None
+
+
+def test_get_handler_suite_ignores_the_query(dispatcher):
+    assert dispatcher.get_handler_suite("/blank?a=b") is dispatcher.get_handler_suite("/blank")
+
+
+def test_get_handler_suite_rejects_fragment_with_400(dispatcher):
+    with pytest.raises(dispatch.DispatchException) as info:
+        dispatcher.get_handler_suite("/blank#frag")
+    assert info.value.status == 400
+
+
+def test_broken_handler_files_are_skipped_and_reported(dispatcher):
+    warnings = "\n".join(dispatcher.source_warnings())
+    assert "no_transfer_wsh.py has no function web_socket_transfer_data" in warnings
+    assert "syntax_error_wsh.py" in warnings
+    assert "raise_on_load_wsh.py raised while loading: RuntimeError('broken on purpose')" in warnings
+    assert len(dispatcher.source_warnings()) == 3
+    for resource in ["/no_transfer", "/syntax_error", "/raise_on_load"]:
+        assert dispatcher.get_handler_suite(resource) is None
+
+
+def test_scan_dir_limits_loading_but_names_stay_relative_to_root():
+    scoped = dispatch.Dispatcher(HANDLERS, os.path.join(HANDLERS, "sub"))
+    assert scoped.get_handler_suite("/sub/Mixed_Case") is not None
+    assert scoped.get_handler_suite("/blank") is None
+
+
+def test_scan_dir_outside_root_is_rejected(tmp_path):
+    with pytest.raises(dispatch.DispatchException, match="must be under the handler root"):
+        dispatch.Dispatcher(HANDLERS, str(tmp_path))
+
+
+def test_symlinked_handler_outside_root_loads_only_when_allowed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil_wsh.py").write_text(
+        "def web_socket_do_extra_handshake(r): pass\ndef web_socket_transfer_data(r): pass\n"
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(outside / "evil_wsh.py", root / "evil_wsh.py")
+    refused = dispatch.Dispatcher(str(root), allow_handlers_outside_root_dir=False)
+    assert refused.get_handler_suite("/evil") is None
+    assert "outside the handler root" in refused.source_warnings()[0]
+    allowed = dispatch.Dispatcher(str(root), allow_handlers_outside_root_dir=True)
+    assert allowed.get_handler_suite("/evil") is not None
+
+
+def test_alias_serves_the_existing_handler(dispatcher):
+    dispatcher.add_resource_path_alias("/alias_of_blank", "/blank")
+    assert dispatcher.get_handler_suite("/alias_of_blank") is dispatcher.get_handler_suite("/blank")
+    with pytest.raises(dispatch.DispatchException, match="no handler for /nothing"):
+        dispatcher.add_resource_path_alias("/x", "/nothing")
+
+
+def test_handler_modules_are_loaded_once_and_share_state(dispatcher):
+    first = stream_request("/counter")
+    second = stream_request("/counter")
+    dispatcher.do_extra_handshake(first)
+    dispatcher.do_extra_handshake(second)
+    dispatcher.transfer_data(second)
+    assert second.connection.written[0] == b"\x81\x012"
+
+
+def test_extra_handshake_failure_becomes_403(dispatcher):
+    request = stream_request("/raise?in_extra")
+    with pytest.raises(handshake.HandshakeException, match="rejected the handshake") as info:
+        dispatcher.do_extra_handshake(request)
+    assert info.value.status == 403
+
+
+def test_unknown_resource_in_extra_handshake_is_404(dispatcher):
+    with pytest.raises(dispatch.DispatchException) as info:
+        dispatcher.do_extra_handshake(stream_request("/missing"))
+    assert info.value.status == 404
+
+
+def test_normal_return_closes_with_1000(dispatcher):
+    request = stream_request("/sub/Mixed_Case")
+    dispatcher.transfer_data(request)
+    assert request.connection.written == [b"\x81\x03sub", b"\x88\x02\x03\xe8"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "close_frame"),
+    [
+        ("invalid_frame", b"\x88\x02\x03\xea"),
+        ("unsupported", b"\x88\x02\x03\xeb"),
+        ("invalid_utf8", b"\x88\x02\x03\xef"),
+        ("too_big", b"\x88\x02\x03\xf1"),
+        ("bad_operation", b"\x88\x02\x03\xf3"),
+    ],
+)
+def test_stream_exceptions_close_with_their_code(dispatcher, kind, close_frame):
+    request = stream_request("/raise?" + kind)
+    dispatcher.transfer_data(request)
+    assert request.connection.written == [close_frame]
+
+
+@pytest.mark.parametrize("kind", ["terminated", "aborted", "value_error"])
+def test_other_failures_drop_the_connection_without_close_frame(dispatcher, kind):
+    request = stream_request("/raise?" + kind)
+    dispatcher.transfer_data(request)
+    assert request.connection.written == []
+
+
+def test_handler_exception_is_logged_with_traceback(dispatcher, caplog):
+    with caplog.at_level(logging.ERROR, logger="mod_pywebsocket.dispatch"):
+        dispatcher.transfer_data(stream_request("/raise?value_error"))
+    (record,) = caplog.records
+    assert record.getMessage() == "handler for /raise?value_error raised"
+    assert record.exc_info[0] is ValueError
+
+
+def test_passive_closing_handshake_answers_client_close(dispatcher):
+    close_1001 = b"\x88\x82\x00\x00\x00\x00\x03\xe9"
+    request = stream_request("/passive", close_1001)
+    request._dispatcher = dispatcher
+    dispatcher.transfer_data(request)
+    assert request.connection.written == [b"\x88\x0e\x0f\xa0passive:1001"]
+
+
+def test_default_passive_closing_handshake_is_1000(dispatcher):
+    request = stream_request("/blank")
+    assert dispatcher.passive_closing_handshake(request) == (1000, "")

@@ -1,0 +1,506 @@
+"""Tests for the RFC 6455 frame codec and Stream (_stream_hybi, _stream_base)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from mod_pywebsocket import common
+from mod_pywebsocket._stream_hybi import (
+    Frame,
+    Stream,
+    StreamOptions,
+    create_binary_frame,
+    create_close_frame,
+    create_closing_handshake_body,
+    create_header,
+    create_ping_frame,
+    create_pong_frame,
+    create_text_frame,
+    parse_close_body,
+    parse_frame,
+    serialize_frame,
+)
+from mod_pywebsocket.stream import (
+    BadOperationException,
+    ConnectionTerminatedException,
+    InvalidFrameException,
+    InvalidUTF8Exception,
+    MessageTooBigException,
+)
+from test import mock
+
+KEY = b"\x37\xfa\x21\x3d"  # the masking key of RFC 6455 §5.7
+
+
+def client_frame(opcode: int, payload: bytes, fin: int = 1, rsv1: int = 0, key: bytes = KEY) -> bytes:
+    return serialize_frame(Frame(fin, rsv1, 0, 0, opcode, payload), key)
+
+
+def reader(data: bytes, chunk: int | None = None):
+    connection = mock.FakeConnection(data, chunk=chunk)
+
+    def read_exact(n: int) -> bytes:
+        result = connection.read(n)
+        if len(result) < n:
+            raise ConnectionTerminatedException("eof")
+        return result
+
+    return read_exact, connection
+
+
+def make_stream(data: bytes = b"", chunk: int | None = None, options: StreamOptions | None = None, dispatcher=None):
+    request = mock.FakeRequest(connection=mock.FakeConnection(data, chunk=chunk))
+    if dispatcher is not None:
+        request._dispatcher = dispatcher
+    return Stream(request, options or StreamOptions()), request
+
+
+# RFC 6455 §5.7 examples: (wire bytes, frame, mask key).
+RFC_EXAMPLES = [
+    pytest.param(b"\x81\x05Hello", Frame(1, 0, 0, 0, 1, b"Hello"), None, id="unmasked-text"),
+    pytest.param(
+        b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", Frame(1, 0, 0, 0, 1, b"Hello"), KEY, id="masked-text"
+    ),
+    pytest.param(b"\x01\x03Hel", Frame(0, 0, 0, 0, 1, b"Hel"), None, id="first-fragment"),
+    pytest.param(b"\x80\x02lo", Frame(1, 0, 0, 0, 0, b"lo"), None, id="last-fragment"),
+    pytest.param(b"\x89\x05Hello", Frame(1, 0, 0, 0, 9, b"Hello"), None, id="unmasked-ping"),
+    pytest.param(
+        b"\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", Frame(1, 0, 0, 0, 10, b"Hello"), KEY, id="masked-pong"
+    ),
+    pytest.param(b"\x82\x7e\x01\x00" + b"\xaa" * 256, Frame(1, 0, 0, 0, 2, b"\xaa" * 256), None, id="256-binary"),
+    pytest.param(
+        b"\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00" + b"\x55" * 65536,
+        Frame(1, 0, 0, 0, 2, b"\x55" * 65536),
+        None,
+        id="64k-binary",
+    ),
+]
+
+
+@pytest.mark.parametrize(("wire", "frame", "key"), RFC_EXAMPLES)
+def test_serialize_frame_matches_rfc_example(wire, frame, key):
+    assert serialize_frame(frame, key) == wire
+
+
+@pytest.mark.parametrize(("wire", "frame", "key"), RFC_EXAMPLES)
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_parse_frame_reads_rfc_example_whole_or_byte_by_byte_leaving_trailing_data(wire, frame, key, chunk):
+    read_exact, connection = reader(wire + b"TRAILING", chunk)
+    assert parse_frame(read_exact, expect_mask=key is not None) == frame
+    assert connection.remaining() == b"TRAILING"
+
+
+@pytest.mark.parametrize(
+    ("length", "header"),
+    [
+        (0, b"\x82\x00"),
+        (125, b"\x82\x7d"),
+        (126, b"\x82\x7e\x00\x7e"),
+        (65535, b"\x82\x7e\xff\xff"),
+        (65536, b"\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+    ],
+)
+def test_length_boundaries_round_trip_with_minimal_encoding(length, header):
+    payload = bytes(range(256)) * (length // 256) + bytes(range(length % 256))
+    frame = Frame(1, 0, 0, 0, 2, payload)
+    assert serialize_frame(frame) == header + payload
+    masked = serialize_frame(frame, KEY)
+    read_exact, _ = reader(masked)
+    assert parse_frame(read_exact) == frame
+
+
+def test_create_header_accepts_positional_and_keyword_arguments():
+    assert create_header(common.OPCODE_TEXT, 5, 1, 0, 0, 0, False) == b"\x81\x05"
+    assert create_header(opcode=2, payload_length=126, fin=0, rsv1=1, rsv2=0, rsv3=1, mask=True) == b"\x52\xfe\x00\x7e"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"opcode": 16, "payload_length": 0, "fin": 1, "rsv1": 0, "rsv2": 0, "rsv3": 0, "mask": False},
+        {"opcode": 1, "payload_length": -1, "fin": 1, "rsv1": 0, "rsv2": 0, "rsv3": 0, "mask": False},
+        {"opcode": 1, "payload_length": 1 << 63, "fin": 1, "rsv1": 0, "rsv2": 0, "rsv3": 0, "mask": False},
+        {"opcode": 1, "payload_length": 0, "fin": 2, "rsv1": 0, "rsv2": 0, "rsv3": 0, "mask": False},
+    ],
+)
+def test_create_header_rejects_out_of_range_fields(kwargs):
+    with pytest.raises(ValueError):
+        create_header(**kwargs)
+
+
+def test_frame_builders_produce_exact_unmasked_bytes():
+    assert create_text_frame("Hello") == b"\x81\x05Hello"
+    assert create_text_frame("Hel", fin=0) == b"\x01\x03Hel"
+    assert create_text_frame("lo", opcode=common.OPCODE_CONTINUATION) == b"\x80\x02lo"
+    assert create_binary_frame(b"\x00\xff") == b"\x82\x02\x00\xff"
+    assert create_ping_frame(b"hi") == b"\x89\x02hi"
+    assert create_pong_frame(b"hi") == b"\x8a\x02hi"
+    assert create_close_frame(create_closing_handshake_body(1000, "bye")) == b"\x88\x05\x03\xe8bye"
+
+
+def test_masked_frame_builder_output_parses_back():
+    read_exact, _ = reader(create_text_frame("h\u00e9llo", mask=True))
+    assert parse_frame(read_exact) == Frame(1, 0, 0, 0, 1, "h\u00e9llo".encode())
+
+
+def test_frame_builders_apply_frame_filters():
+    class SetRsv3:
+        def filter(self, frame):
+            frame.rsv3 = 1
+
+    assert create_text_frame("a", frame_filters=[SetRsv3()]) == b"\x91\x01a"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "body"),
+    [(None, "", b""), (1000, "", b"\x03\xe8"), (4999, "\u00e9", b"\x13\x87\xc3\xa9"), (1001, b"raw", b"\x03\xe9raw")],
+)
+def test_create_closing_handshake_body(code, reason, body):
+    assert create_closing_handshake_body(code, reason) == body
+
+
+def test_create_closing_handshake_body_rejects_reason_without_code():
+    with pytest.raises(BadOperationException, match="reason given without a close code"):
+        create_closing_handshake_body(None, "why")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [(b"", (None, None)), (b"\x03\xe8", (1000, "")), (b"\x0f\xa0bye", (4000, "bye")), (b"\x03\xf3", (1011, ""))],
+)
+def test_parse_close_body_accepts_valid_bodies(body, expected):
+    assert parse_close_body(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "exception", "message"),
+    [
+        (b"\x03", InvalidFrameException, "close frame body of 1 byte"),
+        (b"\x03\xe7", InvalidFrameException, "invalid close code 999"),
+        (b"\x03\xed", InvalidFrameException, "invalid close code 1005"),
+        (b"\x03\xee", InvalidFrameException, "invalid close code 1006"),
+        (b"\x03\xf7", InvalidFrameException, "invalid close code 1015"),
+        (b"\x07\xd0", InvalidFrameException, "invalid close code 2000"),
+        (b"\x13\x88", InvalidFrameException, "invalid close code 5000"),
+        (b"\x03\xe8\xff", InvalidUTF8Exception, "close reason is not valid UTF-8"),
+    ],
+)
+def test_parse_close_body_rejects_invalid_bodies(body, exception, message):
+    with pytest.raises(exception, match=message):
+        parse_close_body(body)
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (b"\x81\x05Hello", "mask bit is 0, expected 1"),
+        (b"\x83\x80" + KEY, "invalid opcode 0x3"),
+        (b"\x8b\x80" + KEY, "invalid opcode 0xb"),
+        (b"\x89\xfe\x00\x7e" + KEY, "control frame payload of 126 bytes exceeds 125"),
+        (b"\x09\x80" + KEY, "fragmented control frame"),
+        (b"\x82\xfe\x00\x05" + KEY, "payload length 5 not in minimal encoding"),
+        (b"\x82\xff" + struct.pack("!Q", 0xFFFF) + KEY, "payload length 65535 not in minimal encoding"),
+        (b"\x82\xff" + struct.pack("!Q", 1 << 63) + KEY, "most significant bit"),
+    ],
+)
+def test_parse_frame_rejects_malformed_headers(wire, message):
+    read_exact, _ = reader(wire)
+    with pytest.raises(InvalidFrameException, match=message):
+        parse_frame(read_exact, expect_mask=True)
+
+
+def test_parse_frame_rejects_huge_length_before_reading_payload():
+    read_exact, connection = reader(b"\x82\xff" + struct.pack("!Q", (1 << 63) - 1) + KEY)
+    with pytest.raises(MessageTooBigException, match="exceeds the limit of 1024"):
+        parse_frame(read_exact, max_payload_length=1024)
+    assert connection.remaining() == KEY  # the mask key and payload were never read
+
+
+# Stream: receiving.
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_receive_message_returns_text_and_binary_and_leaves_trailing_bytes(chunk):
+    data = client_frame(1, "h\u00e9".encode()) + client_frame(2, b"\x00\xff") + b"\x81"
+    stream, _ = make_stream(data, chunk)
+    assert stream.receive_message() == "h\u00e9"
+    assert stream.get_last_received_opcode() == common.OPCODE_TEXT
+    assert stream.receive_message() == b"\x00\xff"
+    assert stream.get_last_received_opcode() == common.OPCODE_BINARY
+    assert stream._connection.remaining() == b"\x81"
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_receive_message_reassembles_fragments_with_ping_between_and_answers_pong(chunk):
+    data = (
+        client_frame(1, b"He", fin=0)
+        + client_frame(common.OPCODE_PING, b"ping!")
+        + client_frame(0, "l\u20ac"[0].encode() + "\u20ac".encode()[:1], fin=0)
+        + client_frame(0, "\u20ac".encode()[1:] + b"lo")
+    )
+    stream, request = make_stream(data, chunk)
+    assert stream.receive_message() == "Hel\u20aclo"
+    assert stream.get_last_received_opcode() == common.OPCODE_TEXT
+    assert request.connection.written == [b"\x8a\x05ping!"]
+
+
+def test_receive_message_reassembles_binary_fragments():
+    data = client_frame(2, b"\x01", fin=0) + client_frame(0, b"", fin=0) + client_frame(0, b"\x02")
+    stream, _ = make_stream(data)
+    assert stream.receive_message() == b"\x01\x02"
+
+
+def test_receive_message_answers_close_with_passive_closing_handshake_and_returns_none():
+    dispatcher = mock.FakeDispatcher(passive_closing=(4000, "bye"))
+    stream, request = make_stream(client_frame(8, b"\x03\xe9gone"), dispatcher=dispatcher)
+    assert stream.receive_message() is None
+    assert (request.ws_close_code, request.ws_close_reason) == (1001, "gone")
+    assert request.connection.written == [b"\x88\x05\x0f\xa0bye"]
+    assert request.client_terminated and request.server_terminated
+    with pytest.raises(BadOperationException, match="after receiving a closing handshake"):
+        stream.receive_message()
+    with pytest.raises(BadOperationException, match="after sending out a closing handshake"):
+        stream.send_message("late")
+
+
+def test_receive_message_answers_empty_close_with_1000_by_default():
+    stream, request = make_stream(client_frame(8, b""))
+    assert stream.receive_message() is None
+    assert request.ws_close_code == common.STATUS_NO_STATUS_RECEIVED
+    assert request.connection.written == [b"\x88\x02\x03\xe8"]
+
+
+def test_messages_before_close_are_all_delivered():
+    data = client_frame(1, b"one") + client_frame(2, b"two") + client_frame(8, b"\x03\xe8")
+    stream, _ = make_stream(data)
+    assert [stream.receive_message() for _ in range(3)] == ["one", b"two", None]
+
+
+@pytest.mark.parametrize(
+    ("data", "exception", "message"),
+    [
+        (b"\x81\x02hi", InvalidFrameException, "mask bit is 0"),
+        (client_frame(1, b"x", rsv1=1), InvalidFrameException, "reserved bits set"),
+        (client_frame(0, b"x"), InvalidFrameException, "continuation frame without a message"),
+        (
+            client_frame(1, b"a", fin=0) + client_frame(2, b"b"),
+            InvalidFrameException,
+            "new data frame \\(opcode 0x2\\) inside a fragmented message",
+        ),
+        (client_frame(1, b"\xff"), InvalidUTF8Exception, "not valid UTF-8"),
+        (client_frame(1, b"\xe2\x82"), InvalidUTF8Exception, "not valid UTF-8"),
+        (client_frame(1, b"\xe2", fin=0) + client_frame(0, b"\x82"), InvalidUTF8Exception, "not valid UTF-8"),
+        (client_frame(8, b"\x03\xe8\xc0"), InvalidUTF8Exception, "close reason"),
+        (client_frame(8, b"\x00"), InvalidFrameException, "close frame body of 1 byte"),
+        (b"", ConnectionTerminatedException, "closed by peer"),
+        (client_frame(2, b"abcd")[:-1], ConnectionTerminatedException, "connection closed"),
+    ],
+)
+def test_receive_message_rejects_protocol_violations(data, exception, message):
+    stream, _ = make_stream(data)
+    with pytest.raises(exception, match=message):
+        stream.receive_message()
+
+
+def test_invalid_utf8_fails_before_the_rest_of_a_fragmented_message_arrives():
+    # Only the first (invalid) fragment has arrived; the stream must not wait.
+    stream, _ = make_stream(client_frame(1, b"ok\xc0\xaf", fin=0))
+    with pytest.raises(InvalidUTF8Exception):
+        stream.receive_message()
+
+
+def test_invalid_utf8_fails_before_the_rest_of_a_frame_arrives():
+    # A 20-byte text frame of which only 6 payload bytes have arrived, the
+    # fifth invalid: the stream fails on them instead of waiting for more.
+    full = client_frame(1, b"abcd\xff" + b"x" * 15)
+    stream, _ = make_stream(full[: 2 + 4 + 6])
+    with pytest.raises(InvalidUTF8Exception):
+        stream.receive_message()
+
+
+def test_message_over_maximum_size_fails_before_payload_is_read():
+    options = StreamOptions()
+    options.max_message_size = 10
+    stream, request = make_stream(client_frame(2, b"x" * 11), options=options)
+    with pytest.raises(MessageTooBigException, match="exceeds the limit of 10"):
+        stream.receive_message()
+    assert len(request.connection.remaining()) == 11  # the payload was never read
+
+
+def test_fragmented_message_over_maximum_size_fails():
+    options = StreamOptions()
+    options.max_message_size = 10
+    stream, _ = make_stream(client_frame(2, b"x" * 6, fin=0) + client_frame(0, b"y" * 6), options=options)
+    with pytest.raises(MessageTooBigException, match="at least 12 bytes"):
+        stream.receive_message()
+
+
+def test_default_maximum_message_size_is_64_mib():
+    assert StreamOptions().max_message_size == 64 * 1024 * 1024
+
+
+def test_pong_matching_a_sent_ping_clears_it_and_earlier_ones():
+    stream, request = make_stream(client_frame(10, b"2") + client_frame(1, b"after"))
+    stream.send_ping(b"1")
+    stream.send_ping(b"2")
+    stream.send_ping(b"3")
+    assert stream.receive_message() == "after"
+    assert list(stream._ping_queue) == [b"3"]
+    assert request.connection.written == [b"\x89\x011", b"\x89\x012", b"\x89\x013"]
+
+
+def test_on_ping_and_on_pong_handlers_replace_automatic_pong():
+    seen = []
+    stream, request = make_stream(client_frame(9, b"p") + client_frame(10, b"q") + client_frame(1, b"m"))
+    request.on_ping_handler = lambda req, body: seen.append(("ping", body))
+    request.on_pong_handler = lambda req, body: seen.append(("pong", body))
+    assert stream.receive_message() == "m"
+    assert seen == [("ping", b"p"), ("pong", b"q")]
+    assert request.connection.written == []
+
+
+def test_private_receive_frame_returns_tuple_and_frame_object():
+    stream, _ = make_stream(client_frame(1, b"a", fin=0) + client_frame(0, b"b"))
+    assert stream._receive_frame() == (1, b"a", 0, 0, 0, 0)
+    frame = stream._receive_frame_as_frame_object()
+    assert (frame.opcode, frame.payload, frame.fin) == (0, b"b", 1)
+
+
+def test_get_message_from_frame_assembles_handler_supplied_frames():
+    stream, _ = make_stream()
+    assert stream._get_message_from_frame(Frame(0, 0, 0, 0, 2, b"a")) is None
+    assert stream._get_message_from_frame(Frame(1, 0, 0, 0, 0, b"b")) == b"ab"
+    assert stream.get_last_received_opcode() == common.OPCODE_BINARY
+
+
+def test_receive_bytes_reads_raw_bytes():
+    stream, _ = make_stream(b"\x01\x02\x03")
+    assert stream.receive_bytes(2) == b"\x01\x02"
+
+
+def test_incoming_frame_filter_may_claim_reserved_bits():
+    class ClearRsv1:
+        def filter(self, frame):
+            frame.rsv1 = 0
+
+    options = StreamOptions()
+    options.incoming_frame_filters.append(ClearRsv1())
+    stream, _ = make_stream(client_frame(1, b"ok", rsv1=1), options=options)
+    assert stream.receive_message() == "ok"
+
+
+# Stream: sending.
+
+
+def test_send_message_writes_exact_frames():
+    stream, request = make_stream()
+    stream.send_message("Hello")
+    stream.send_message(b"\x00\x01", binary=True)
+    stream.send_message(b"raw", binary=False)
+    assert request.connection.written == [b"\x81\x05Hello", b"\x82\x02\x00\x01", b"\x81\x03raw"]
+
+
+def test_send_message_fragments_with_continuation_frames():
+    stream, request = make_stream()
+    stream.send_message("Hel", end=False)
+    stream.send_message("l", end=False)
+    stream.send_message("o", end=True)
+    stream.send_message(b"\x01", end=False, binary=True)
+    stream.send_message(b"\x02", end=True, binary=True)
+    assert request.connection.written == [
+        b"\x01\x03Hel",
+        b"\x00\x01l",
+        b"\x80\x01o",
+        b"\x02\x01\x01",
+        b"\x80\x01\x02",
+    ]
+
+
+def test_send_message_rejects_mixed_fragment_types():
+    stream, _ = make_stream()
+    stream.send_message("a", end=False)
+    with pytest.raises(BadOperationException, match="message types are different in fragments"):
+        stream.send_message(b"b", binary=True)
+
+
+def test_send_message_rejects_str_with_binary_true():
+    stream, _ = make_stream()
+    with pytest.raises(BadOperationException, match="binary=True must be bytes, not str"):
+        stream.send_message("text", binary=True)
+
+
+def test_send_ping_rejects_body_over_125_bytes():
+    stream, _ = make_stream()
+    with pytest.raises(BadOperationException, match="ping body of 126 bytes exceeds 125"):
+        stream.send_ping(b"x" * 126)
+
+
+def test_close_connection_sends_close_and_waits_for_the_client_close():
+    data = client_frame(1, b"discarded") + client_frame(8, b"\x03\xe8")
+    stream, request = make_stream(data)
+    stream.close_connection(1000, "done")
+    assert request.connection.written == [b"\x88\x06\x03\xe8done"]
+    assert request.ws_close_code == 1000
+    assert request.client_terminated and request.server_terminated
+    assert request.connection.remaining() == b""
+
+
+@pytest.mark.parametrize("code", [1001, 1002])
+def test_close_connection_does_not_wait_for_going_away_or_protocol_error(code):
+    stream, request = make_stream(client_frame(8, b"\x03\xe8"))
+    stream.close_connection(code)
+    assert request.connection.written == [b"\x88\x02" + struct.pack("!H", code)]
+    assert not request.client_terminated
+
+
+def test_close_connection_with_none_code_sends_empty_body():
+    stream, request = make_stream()
+    stream.close_connection(None, wait_response=False)
+    assert request.connection.written == [b"\x88\x00"]
+
+
+@pytest.mark.parametrize("code", [999, 1005, 1006, 1015, 5000])
+def test_close_connection_rejects_codes_that_must_not_be_sent(code):
+    stream, request = make_stream()
+    with pytest.raises(BadOperationException, match=f"close code {code} must not be sent"):
+        stream.close_connection(code)
+    assert request.connection.written == []
+
+
+def test_close_connection_twice_sends_one_close():
+    stream, request = make_stream()
+    stream.close_connection(1000, wait_response=False)
+    stream.close_connection(1000, wait_response=False)
+    assert request.connection.written == [b"\x88\x02\x03\xe8"]
+    with pytest.raises(BadOperationException):
+        stream.send_ping()
+
+
+def test_mask_send_option_masks_outgoing_frames():
+    options = StreamOptions()
+    options.mask_send = True
+    stream, request = make_stream(options=options)
+    stream.send_message("Hello")
+    wire = request.connection.written[0]
+    assert wire[:2] == b"\x81\x85"
+    read_exact, _ = reader(wire)
+    assert parse_frame(read_exact).payload == b"Hello"
+
+
+def test_write_failure_becomes_connection_terminated():
+    class BrokenConnection(mock.FakeConnection):
+        def write(self, data):
+            raise BrokenPipeError("gone")
+
+    request = mock.FakeRequest(connection=BrokenConnection())
+    stream = Stream(request, StreamOptions())
+    with pytest.raises(ConnectionTerminatedException, match="sending failed"):
+        stream.send_message("x")
+
+
+def test_short_reads_are_completed():
+    connection = mock.FakeConnection(client_frame(2, b"abcdef"), chunk=1, partial_reads=True)
+    request = mock.FakeRequest(connection=connection)
+    assert Stream(request, StreamOptions()).receive_message() == b"abcdef"

@@ -1,0 +1,3 @@
+"""Not a *_wsh.py file: never loaded."""
+
+raise AssertionError("must not be loaded")

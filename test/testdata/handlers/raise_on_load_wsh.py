@@ -1,0 +1,3 @@
+"""Raises while loading: skipped with a warning."""
+
+raise RuntimeError("broken on purpose")

@@ -1,0 +1,4 @@
+"""Does not compile: skipped with a warning."""
+
+def web_socket_do_extra_handshake(request)
+    pass
