@@ -96,6 +96,10 @@ class _StandaloneRequest:
         self.protocol = handler.request_version
         self.headers_in = handler.headers
         self.extra_headers: list[tuple[str, str]] = []
+        # The request line and header lines exactly as received (bytes, line
+        # ends included), for the Hixie-75 strict check (handshake/draft75.py).
+        memorized = getattr(handler.rfile, "get_memorized_lines", None)
+        self.raw_request_lines: list[bytes] | None = list(memorized()) if memorized is not None else None
         self._use_tls = use_tls
 
     def get_uri(self) -> str:
@@ -132,6 +136,8 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     server: WebSocketServer
     protocol_version = "HTTP/1.1"
+    # Answer unparsable request lines with a real status line, not HTTP/0.9.
+    default_request_version = "HTTP/1.0"
     rbufsize = 65536
 
     def __init__(self, request: Any, client_address: Any, server: WebSocketServer) -> None:

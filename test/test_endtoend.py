@@ -1,0 +1,305 @@
+"""End-to-end tests: the standalone server against the `websockets` client and raw sockets."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
+
+HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
+TIMEOUT = 10
+
+
+def ws_connect(url: str, **kwargs):
+    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None, **kwargs)
+
+
+def raw_request(port: int, request: bytes, read_until_close: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+            if not read_until_close and b"\r\n\r\n" in b"".join(chunks):
+                break
+        return b"".join(chunks)
+
+
+def test_text_and_binary_round_trip(example_server):
+    with ws_connect(example_server.url("/echo")) as ws:
+        ws.send("h\u00e9llo \u20ac")
+        assert ws.recv(timeout=TIMEOUT) == "h\u00e9llo \u20ac"
+        ws.send(b"\x00\x01\xfe\xff")
+        assert ws.recv(timeout=TIMEOUT) == b"\x00\x01\xfe\xff"
+        ws.send("")
+        assert ws.recv(timeout=TIMEOUT) == ""
+
+
+@pytest.mark.parametrize("message", ["t" * (1 << 20), os.urandom(1 << 20)], ids=["text", "binary"])
+def test_one_mib_message_round_trips(example_server, message):
+    with ws_connect(example_server.url("/echo")) as ws:
+        ws.send(message)
+        assert ws.recv(timeout=TIMEOUT) == message
+
+
+def test_fragmented_message_is_reassembled(example_server):
+    with ws_connect(example_server.url("/echo")) as ws:
+        ws.send(["frag", "men", "ted \u00e9"])
+        assert ws.recv(timeout=TIMEOUT) == "fragmented \u00e9"
+        ws.send([b"\x01", b"\x02"])
+        assert ws.recv(timeout=TIMEOUT) == b"\x01\x02"
+
+
+def test_ping_gets_pong(example_server):
+    with ws_connect(example_server.url("/echo")) as ws:
+        pong = ws.ping(b"are you there")
+        assert pong.wait(TIMEOUT)
+
+
+def test_goodbye_closes_with_1000(example_server):
+    with ws_connect(example_server.url("/echo")) as ws:
+        ws.send("Goodbye")
+        assert ws.recv(timeout=TIMEOUT) == "Goodbye"
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=TIMEOUT)
+        assert (info.value.rcvd.code, info.value.rcvd.reason) == (1000, "")
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1000, ""), (1001, "away"), (4000, "custom \u00e9"), (3999, "")])
+def test_server_closes_with_requested_code_and_reason(example_server, code, reason):
+    with ws_connect(example_server.url("/close")) as ws:
+        ws.send(f"{code} {reason}")
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=TIMEOUT)
+        assert (info.value.rcvd.code, info.value.rcvd.reason) == (code, reason)
+
+
+def test_client_close_code_is_echoed_by_close_handler(example_server):
+    with ws_connect(example_server.url("/close")) as ws:
+        ws.close(4321, "client says bye")
+    assert (ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason) == (4321, "client says bye")
+
+
+def test_client_close_gets_1000_from_echo(example_server):
+    with ws_connect(example_server.url("/echo")) as ws:
+        ws.close(4001, "bye")
+    assert ws.protocol.close_rcvd.code == 1000
+
+
+def test_subprotocol_selected_by_handler(example_server):
+    with ws_connect(example_server.url("/echo"), subprotocols=["chat", "superchat"]) as ws:
+        assert ws.subprotocol == "chat"
+
+
+def test_unknown_resource_gets_404(example_server):
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(example_server.url("/no/such/handler"))
+    assert info.value.response.status_code == 404
+
+
+def test_unsupported_version_gets_400_with_supported_versions(example_server):
+    response = raw_request(
+        example_server.port,
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n",
+    )
+    head = response.split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"\r\nSec-WebSocket-Version: 13, 8\r\n" in head + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /echo#frag HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+        b"NONSENSE\r\n\r\n",
+    ],
+    ids=["bad-key", "plain-get-to-handler", "fragment", "garbage-request-line"],
+)
+def test_malformed_handshake_gets_400_and_server_keeps_serving(example_server, request_bytes):
+    response = raw_request(example_server.port, request_bytes)
+    assert response.startswith(b"HTTP/1.") and b" 400 " in response.split(b"\r\n", 1)[0]
+    with ws_connect(example_server.url("/echo")) as ws:
+        ws.send("still here")
+        assert ws.recv(timeout=TIMEOUT) == "still here"
+
+
+def test_raw_socket_handshake_and_masked_frame_echo(example_server):
+    key = base64.b64encode(os.urandom(16))
+    with socket.create_connection(("127.0.0.1", example_server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += sock.recv(4096)
+        head, rest = response.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        sock.sendall(b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58")  # RFC 6455 §5.7 masked "Hello"
+        while len(rest) < 7:
+            rest += sock.recv(4096)
+        assert rest == b"\x81\x05Hello"
+        sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")
+        tail = b""
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+            tail += data
+        assert tail == b"\x88\x02\x03\xe8"
+
+
+def test_static_file_is_served_and_directory_escape_is_not(example_server):
+    with urllib.request.urlopen(f"http://127.0.0.1:{example_server.port}/echo_wsh.py", timeout=TIMEOUT) as response:
+        with open(os.path.join(EXAMPLE_DIR, "echo_wsh.py"), "rb") as source:
+            assert response.read() == source.read()
+    escaped = raw_request(example_server.port, b"GET /../README.md HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert escaped.startswith(b"HTTP/1.0 404 ") or escaped.startswith(b"HTTP/1.1 404 ")
+
+
+def test_unmasked_client_frame_closes_with_1002(example_server):
+    with socket.create_connection(("127.0.0.1", example_server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(4096)
+        sock.sendall(b"\x81\x02hi")
+        rest = data.split(b"\r\n\r\n", 1)[1]
+        while len(rest) < 4:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+        assert rest == b"\x88\x02\x03\xea"
+
+
+def test_handler_that_raises_drops_connection_and_server_keeps_serving():
+    with running_server("-d", HANDLERS) as server:
+        with ws_connect(server.url("/raise?value_error")) as ws:
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=TIMEOUT)
+            assert info.value.rcvd is None  # no close frame: the client sees 1006
+        with ws_connect(server.url("/sub/Mixed_Case")) as ws:
+            assert ws.recv(timeout=TIMEOUT) == "sub"
+
+
+def test_concurrent_connections_each_get_their_own_echo(example_server):
+    errors = []
+
+    def client(n: int) -> None:
+        try:
+            with ws_connect(example_server.url("/echo")) as ws:
+                for i in range(20):
+                    ws.send(f"{n}-{i}")
+                    assert ws.recv(timeout=TIMEOUT) == f"{n}-{i}"
+        except Exception as exc:  # collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT * 2)
+    assert errors == []
+
+
+def test_handler_map_file_aliases_a_resource(tmp_path):
+    map_file = tmp_path / "map.txt"
+    map_file.write_text("# alias existing\n/alias/echo /echo\n\n")
+    with running_server("-d", EXAMPLE_DIR, "-m", str(map_file)) as server:
+        with ws_connect(server.url("/alias/echo")) as ws:
+            ws.send("via alias")
+            assert ws.recv(timeout=TIMEOUT) == "via alias"
+
+
+def start_cli(log_path, *args: str) -> tuple[subprocess.Popen, int]:
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0", *args],
+            cwd=REPO_ROOT,
+            stderr=log,
+        )
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        with open(log_path) as log:
+            match = re.search(r"listening on (\S+):(\d+)", log.read())
+        if match:
+            return process, int(match.group(2))
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise AssertionError("server did not report its port")
+
+
+def test_command_line_server_serves_examples_and_stops_on_sigterm_with_1001(tmp_path):
+    process, port = start_cli(tmp_path / "server.log", "-d", "example")
+    try:
+        with ws_connect(f"ws://127.0.0.1:{port}/echo") as ws:
+            ws.send("cli")
+            assert ws.recv(timeout=TIMEOUT) == "cli"
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=TIMEOUT)
+            assert info.value.rcvd.code == 1001
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "http"], "port must be a number, not 'http'"),
+        (["-p", "70000"], "port 70000 is not in 0-65535"),
+        (["-d", "/no/such/dir"], "document root '/no/such/dir' is not a directory"),
+        (["--log-level", "loud"], "log level must be one of"),
+        (["-q", "0"], "expected a positive number, not 0"),
+        (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    ],
+)
+def test_bad_option_gets_one_error_line_and_status_2(args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "mod_pywebsocket.standalone", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_long_options_accept_underscore_spelling():
+    from mod_pywebsocket import standalone
+
+    options = standalone.parse_options(["--document_root", EXAMPLE_DIR, "--log_level", "warn", "--server_host", "::1"])
+    assert options.document_root == EXAMPLE_DIR
+    assert options.log_level == "warn"
+    assert options.server_host == "::1"
+
