@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from mod_pywebsocket import common
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -89,7 +90,10 @@ class MessageReceiver(threading.Thread):
         except ConnectionTerminatedException:
             pass
         finally:
-            close_connection(self._request)
+            try:
+                close_connection(self._request)
+            except common.WebSocketException:
+                pass  # the peer is gone or broke the protocol: nothing to close
 
     def receive(self) -> Any:
         """Return the next message, waiting for it (None once the client closed)."""
