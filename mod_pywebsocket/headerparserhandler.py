@@ -64,6 +64,8 @@ _lock = threading.Lock()
 # this process: built on first use, then shared by every connection.
 _dispatchers: dict[tuple[str, str | None, bool], dispatch.Dispatcher] = {}
 _log_handler: ApacheLogHandler | None = None
+# The mod_python request this thread is serving, for ApacheLogHandler.
+_current = threading.local()
 
 
 class ConfigurationError(Exception):
@@ -110,27 +112,35 @@ def _python_level(aplog_level: int) -> int:
 class ApacheLogHandler(logging.Handler):
     """Send Python log records to Apache's error log at the matching level.
 
-    Apache escapes line breaks in one message, so each line of a record (a
-    traceback, say) is logged on its own.
+    A record logged while this thread serves a request goes through that
+    request's ``log_error`` (Apache adds the client's address, and uses the
+    virtual host's log); any other goes to the main server's log. mod_python's
+    ``apache.log_error`` without a server would drop everything below
+    APLOG_NOTICE. Apache escapes line breaks in one message, so each line of a
+    record (a traceback, say) is logged on its own.
     """
 
-    def __init__(self, log_error: Any = None) -> None:
+    def __init__(self, apache: Any = None) -> None:
         """Create the handler.
 
         Args:
-            log_error: ``mod_python.apache.log_error`` or a function with the
-                same signature ``(message, level)``; None imports it.
+            apache: ``mod_python.apache`` or a stand-in with ``log_error``
+                and ``main_server``; None imports it.
         """
         super().__init__()
-        self._log_error = log_error if log_error is not None else _apache().log_error
+        self._apache = apache if apache is not None else _apache()
         self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write one record to the error log."""
         try:
             level = _aplog_level(record.levelno)
+            request = getattr(_current, "request", None)
             for line in self.format(record).splitlines():
-                self._log_error(line, level)
+                if request is not None:
+                    request.log_error(line, level)
+                else:
+                    self._apache.log_error(line, level, self._apache.main_server)
         except Exception:  # Logging must never break the connection.
             self.handleError(record)
 
@@ -175,9 +185,7 @@ def parse_bool_option(name: str, value: str | None, default: bool) -> bool:
         return True
     if word in _FALSE_WORDS:
         return False
-    raise ConfigurationError(
-        f"PythonOption {name} must be On or Off (Yes/No also work), not {value!r}"
-    )
+    raise ConfigurationError(f"PythonOption {name} must be On or Off (Yes/No also work), not {value!r}")
 
 
 def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
@@ -214,8 +222,6 @@ def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
         raise ConfigurationError(
             f"cannot use handler_root {handler_root!r} / handler_scan {handler_scan!r}: {exc}"
         ) from exc
-    for warning in dispatcher.source_warnings():
-        _LOGGER.warning("handler not loaded: %s", warning)
     _LOGGER.info(
         "dispatcher ready: handler_root=%s handler_scan=%s allow_handlers_outside_root_dir=%s",
         handler_root,
@@ -410,6 +416,15 @@ def headerparserhandler(request: Any) -> int:
         500); ``apache.DONE`` once a WebSocket connection has been served.
     """
     apache = _apache()
+    _current.request = request
+    try:
+        return _handle(request, apache)
+    finally:
+        _current.request = None
+
+
+def _handle(request: Any, apache: Any) -> int:
+    """Do the work of `headerparserhandler`."""
     try:
         dispatcher, allow_draft75 = _set_up(request)
     except ConfigurationError as exc:
@@ -427,13 +442,14 @@ def headerparserhandler(request: Any) -> int:
     wrapped = _ApacheRequest(request)
     try:
         handshake.do_handshake(wrapped, dispatcher, allowDraft75=allow_draft75)
+    # do_handshake logs its failures itself: only debug output here.
     except handshake.VersionException as exc:
-        _LOGGER.info("handshake for %r failed: %s", resource, exc)
+        _LOGGER.debug("handshake for %r failed: %s", resource, exc)
         if exc.supported_versions:
             request.err_headers_out["Sec-WebSocket-Version"] = exc.supported_versions
         return int(exc.status or apache.HTTP_BAD_REQUEST)
     except handshake.HandshakeException as exc:
-        _LOGGER.info("handshake for %r failed: %s", resource, exc)
+        _LOGGER.debug("handshake for %r failed: %s", resource, exc)
         return int(exc.status or apache.HTTP_BAD_REQUEST)
     except handshake.AbortedByUserException as exc:
         # The handler wrote what it wanted (maybe nothing): add no response.
@@ -458,8 +474,21 @@ def headerparserhandler(request: Any) -> int:
     # From here on the 101 is out: anything escaping would make Apache write
     # an HTTP error page into the WebSocket stream.
     _hijack(request, apache)
+    _LOGGER.info(
+        "WebSocket connection to %s from %s opened (version %s, protocol %r)",
+        resource,
+        request.connection.client_ip,
+        getattr(wrapped, "ws_version", None),
+        getattr(wrapped, "ws_protocol", None),
+    )
     try:
         dispatcher.transfer_data(wrapped)
     except BaseException:
-        _LOGGER.exception("WebSocket connection to %r failed", resource)
+        _LOGGER.exception("WebSocket connection to %s failed", resource)
+    _LOGGER.info(
+        "WebSocket connection to %s from %s closed (close code received: %s)",
+        resource,
+        request.connection.client_ip,
+        getattr(wrapped, "ws_close_code", None),
+    )
     return int(apache.DONE)

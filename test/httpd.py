@@ -31,6 +31,7 @@ machine without Apache or mod_python skips them with a reason that starts with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import logging
@@ -47,6 +48,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +58,7 @@ __all__ = [
     "ApacheUnavailable",
     "Httpd",
     "HttpdError",
+    "HttpdFactory",
     "find_apache",
     "httpd_factory",
     "require_apache",
@@ -134,25 +137,22 @@ def find_apache() -> ApacheInstall:
             break
     if binary is None:
         raise ApacheUnavailable(
-            "no apache2/httpd binary in %s; install the Debian packages in "
-            "requirements/debian.txt (sh tools/install-system-packages.sh)" % _BINARY_PATH
+            f"no apache2/httpd binary in {_BINARY_PATH}; install the Debian packages in "
+            "requirements/debian.txt (sh tools/install-system-packages.sh)"
         )
     missing_everywhere = None
     for modules_dir in _MODULE_DIRS:
-        missing = [
-            file_name
-            for _, file_name in _MODULES
-            if not os.path.isfile(os.path.join(modules_dir, file_name))
-        ]
+        missing = [file_name for _, file_name in _MODULES if not os.path.isfile(os.path.join(modules_dir, file_name))]
         if not missing:
             return ApacheInstall(binary=binary, modules_dir=modules_dir)
         if missing_everywhere is None or len(missing) < len(missing_everywhere[1]):
             missing_everywhere = (modules_dir, missing)
     assert missing_everywhere is not None
     raise ApacheUnavailable(
-        "%s found, but %s lacks %s (mod_python comes from Debian's "
-        "libapache2-mod-python; sh tools/install-system-packages.sh installs it)"
-        % (binary, missing_everywhere[0], ", ".join(missing_everywhere[1]))
+        "{} found, but {} lacks {} (mod_python comes from Debian's "
+        "libapache2-mod-python; sh tools/install-system-packages.sh installs it)".format(
+            binary, missing_everywhere[0], ", ".join(missing_everywhere[1])
+        )
     )
 
 
@@ -165,12 +165,12 @@ def require_apache() -> ApacheInstall:
     try:
         return find_apache()
     except ApacheUnavailable as exc:
-        pytest.skip("%s %s" % (SKIP_PREFIX, exc))
+        pytest.skip(f"{SKIP_PREFIX} {exc}")
 
 
 def _quote(value: str) -> str:
     """Quote a value for an httpd.conf directive argument."""
-    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _can_read(path: str, st: os.stat_result, uid: int, gids: set[int]) -> bool:
@@ -217,9 +217,7 @@ def unreadable_paths(path: str, user: str = _RUN_USER, recursive: bool = False) 
     for directory in reversed(parents):
         st = os.stat(directory)
         if not _can_traverse(st, uid, gids):
-            problems.append(
-                "%s (mode %o) cannot be entered by %s" % (directory, st.st_mode & 0o7777, user)
-            )
+            problems.append(f"{directory} (mode {st.st_mode & 0o7777:o}) cannot be entered by {user}")
     targets = [absolute]
     if recursive and os.path.isdir(absolute):
         for dirpath, dirnames, filenames in os.walk(absolute):
@@ -229,19 +227,17 @@ def unreadable_paths(path: str, user: str = _RUN_USER, recursive: bool = False) 
         try:
             st = os.stat(target)
         except OSError as exc:
-            problems.append("%s: %s" % (target, exc))
+            problems.append(f"{target}: {exc}")
             continue
         if not _can_read(target, st, uid, gids):
-            problems.append(
-                "%s (mode %o) is not readable by %s" % (target, st.st_mode & 0o7777, user)
-            )
+            problems.append(f"{target} (mode {st.st_mode & 0o7777:o}) is not readable by {user}")
     return problems
 
 
 def _process_gone(pid: int) -> bool:
     """Tell whether pid has exited (a zombie nobody reaps counts as gone)."""
     try:
-        with open("/proc/%d/stat" % pid, "rb") as stat_file:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
             fields = stat_file.read().rsplit(b")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return True
@@ -254,7 +250,7 @@ def _children_of(pid: int) -> list[int]:
         if not name.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % name, "rb") as stat_file:
+            with open(f"/proc/{name}/stat", "rb") as stat_file:
                 fields = stat_file.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
@@ -265,7 +261,7 @@ def _children_of(pid: int) -> list[int]:
 
 def _cmdline(pid: int) -> bytes:
     try:
-        with open("/proc/%d/cmdline" % pid, "rb") as cmdline_file:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline_file:
             return cmdline_file.read()
     except OSError:
         return b""
@@ -325,9 +321,7 @@ class Httpd:
                 None reads the MOD_PYWEBSOCKET_KEEP_HTTPD environment variable.
         """
         self._handler_root = None if handler_root is None else os.path.abspath(handler_root)
-        self._given_document_root = (
-            None if document_root is None else os.path.abspath(document_root)
-        )
+        self._given_document_root = None if document_root is None else os.path.abspath(document_root)
         self._options = dict(options or {})
         self._handler = handler
         self._python_path = [str(REPO_ROOT)] + [os.path.abspath(p) for p in python_path]
@@ -374,19 +368,17 @@ class Httpd:
 
     def url(self, path: str = "/") -> str:
         """Return the http:// URL of path on this server."""
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def ws_url(self, path: str = "/") -> str:
         """Return the ws:// URL of path on this server."""
-        return "ws://127.0.0.1:%d%s" % (self.port, path)
+        return f"ws://127.0.0.1:{self.port}{path}"
 
     # -- logs ---------------------------------------------------------------
 
     def error_log_text(self) -> str:
         """Return the whole error log so far (also after `stop`)."""
-        if self._final_log is not None and (
-            self.directory is None or not os.path.exists(self.error_log_path)
-        ):
+        if self._final_log is not None and (self.directory is None or not os.path.exists(self.error_log_path)):
             return self._final_log
         if self.directory is None:
             return ""
@@ -418,9 +410,7 @@ class Httpd:
             if match:
                 return match
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    "%r not in the error log within %.1f s:\n%s" % (pattern, timeout, text[start:])
-                )
+                raise AssertionError(f"{pattern!r} not in the error log within {timeout:.1f} s:\n{text[start:]}")
             time.sleep(0.05)
 
     # -- configuration ------------------------------------------------------
@@ -430,24 +420,21 @@ class Httpd:
         directory = self.directory
         lines = [
             "# Written by test/httpd.py for one test run; do not edit.",
-            "ServerRoot %s" % _quote(directory),
+            f"ServerRoot {_quote(directory)}",
             "ServerName 127.0.0.1",
-            "PidFile %s" % _quote(self.pid_path),
-            "ErrorLog %s" % _quote(self.error_log_path),
-            "LogLevel %s" % self._log_level,
-            "DefaultRuntimeDir %s" % _quote(directory),
+            f"PidFile {_quote(self.pid_path)}",
+            f"ErrorLog {_quote(self.error_log_path)}",
+            f"LogLevel {self._log_level}",
+            f"DefaultRuntimeDir {_quote(directory)}",
         ]
         for identifier, file_name in _MODULES:
-            lines.append(
-                "LoadModule %s %s"
-                % (identifier, _quote(os.path.join(self._install.modules_dir, file_name)))
-            )
+            lines.append(f"LoadModule {identifier} {_quote(os.path.join(self._install.modules_dir, file_name))}")
         if os.geteuid() == 0:
-            lines += ["User %s" % _RUN_USER, "Group %s" % _RUN_USER]
+            lines += [f"User {_RUN_USER}", f"Group {_RUN_USER}"]
         lines += [
-            "Listen 127.0.0.1:%d" % port,
+            f"Listen 127.0.0.1:{port}",
             # WebSocket connections stay open: no idle cut-off from Apache.
-            "Timeout %d" % self._timeout,
+            f"Timeout {self._timeout}",
             "KeepAlive On",
             "KeepAliveTimeout 5",
             # One prefork child per open connection: keep enough of them warm.
@@ -464,28 +451,26 @@ class Httpd:
             lines.append("AddType text/plain .txt")
         assert self.document_root is not None
         lines += [
-            "DocumentRoot %s" % _quote(self.document_root),
+            f"DocumentRoot {_quote(self.document_root)}",
             "DirectoryIndex index.html",
             "<Directory />",
             "    Options None",
             "    AllowOverride None",
             "    Require all denied",
             "</Directory>",
-            "<Directory %s>" % _quote(self.document_root),
+            f"<Directory {_quote(self.document_root)}>",
             "    Require all granted",
             "</Directory>",
             "PythonAutoReload Off",
-            'PythonPath "sys.path+%r"' % (self._python_path,),
-            "PythonOption mod_python.mutex_directory %s" % _quote(directory),
+            f'PythonPath "sys.path+{self._python_path!r}"',
+            f"PythonOption mod_python.mutex_directory {_quote(directory)}",
         ]
         if self._handler_root is not None:
-            lines.append(
-                "PythonOption mod_pywebsocket.handler_root %s" % _quote(self._handler_root)
-            )
+            lines.append(f"PythonOption mod_pywebsocket.handler_root {_quote(self._handler_root)}")
         for name, value in self._options.items():
-            lines.append("PythonOption %s %s" % (name, _quote(value)))
+            lines.append(f"PythonOption {name} {_quote(value)}")
         if self._handler is not None:
-            lines.append("PythonHeaderParserHandler %s" % self._handler)
+            lines.append(f"PythonHeaderParserHandler {self._handler}")
         if self._extra_config:
             lines.append(self._extra_config)
         return "\n".join(lines) + "\n"
@@ -497,7 +482,7 @@ class Httpd:
         try:
             pwd.getpwnam(_RUN_USER)
         except KeyError as exc:
-            raise HttpdError("user %s does not exist: cannot run Apache's children" % _RUN_USER) from exc
+            raise HttpdError(f"user {_RUN_USER} does not exist: cannot run Apache's children") from exc
         problems = []
         assert self.directory is not None and self.document_root is not None
         problems += unreadable_paths(self.directory)
@@ -510,8 +495,9 @@ class Httpd:
         problems += unreadable_paths(self.document_root)
         if problems:
             raise HttpdError(
-                "Apache's children run as %s and could not read:\n  %s"
-                % (_RUN_USER, "\n  ".join(dict.fromkeys(problems)))
+                "Apache's children run as {} and could not read:\n  {}".format(
+                    _RUN_USER, "\n  ".join(dict.fromkeys(problems))
+                )
             )
 
     def _make_directory(self) -> str:
@@ -521,9 +507,7 @@ class Httpd:
             if os.geteuid() != 0 or not unreadable_paths(base):
                 break
         else:
-            raise HttpdError(
-                "no temporary directory readable by %s: %s" % (_RUN_USER, unreadable_paths(bases[0]))
-            )
+            raise HttpdError(f"no temporary directory readable by {_RUN_USER}: {unreadable_paths(bases[0])}")
         directory = tempfile.mkdtemp(prefix="pywebsocket-httpd-", dir=base)
         os.chmod(directory, 0o755)
         return directory
@@ -600,9 +584,7 @@ class Httpd:
             if not _BIND_FAILURE.search(failure):
                 break
             _LOGGER.info("port %d is taken, trying another one", port)
-        raise HttpdError(
-            "%s -f %s -k start failed:\n%s" % (self._install.binary, self.conf_path, failure)
-        )
+        raise HttpdError(f"{self._install.binary} -f {self.conf_path} -k start failed:\n{failure}")
 
     def _read_pid(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -615,7 +597,7 @@ class Httpd:
             except FileNotFoundError:
                 pass
             if time.monotonic() > deadline:
-                raise HttpdError("no pid file %s after %.0f s" % (self.pid_path, timeout))
+                raise HttpdError(f"no pid file {self.pid_path} after {timeout:.0f} s")
             time.sleep(0.02)
 
     def _wait_until_serving(self) -> None:
@@ -625,7 +607,7 @@ class Httpd:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if _process_gone(self._pid):
-                raise HttpdError("httpd exited during start-up:\n%s" % self.error_log_text())
+                raise HttpdError(f"httpd exited during start-up:\n{self.error_log_text()}")
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
             try:
                 connection.request("GET", "/", headers={"Connection": "close"})
@@ -637,8 +619,8 @@ class Httpd:
                 connection.close()
             time.sleep(0.05)
         raise HttpdError(
-            "no HTTP reply from 127.0.0.1:%d within %.0f s (%r):\n%s"
-            % (self.port, self._start_timeout, last_error, self.error_log_text())
+            f"no HTTP reply from 127.0.0.1:{self.port} within {self._start_timeout:.0f} s"
+            f" ({last_error!r}):\n{self.error_log_text()}"
         )
 
     def stop(self) -> None:
@@ -678,11 +660,9 @@ class Httpd:
             time.sleep(0.05)
         for leftover in [pid, *children]:
             if not _process_gone(leftover) and self.conf_path.encode() in _cmdline(leftover):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(leftover, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        raise HttpdError("httpd pid %d did not stop within %.0f s" % (pid, self._stop_timeout))
+        raise HttpdError(f"httpd pid {pid} did not stop within {self._stop_timeout:.0f} s")
 
     def _remove_directory(self) -> None:
         if self.directory is None:
@@ -711,27 +691,45 @@ def _port_looks_free(port: int) -> bool:
     return True
 
 
-@pytest.fixture
-def httpd_factory() -> Iterator[object]:
-    """Give a function that builds and starts an `Httpd`; stop them all after.
+class HttpdFactory:
+    """Build and start `Httpd` servers, and stop them all in `close`.
 
-    The function takes `Httpd`'s arguments and skips the test with an
-    ``APACHE NOT RUN:`` reason when Apache or mod_python is missing.
+    Calling the factory takes `Httpd`'s arguments, skips the calling test with
+    an ``APACHE NOT RUN:`` reason when Apache or mod_python is missing, and
+    returns the started server.
     """
-    servers: list[Httpd] = []
 
-    def make(*args: object, **kwargs: object) -> Httpd:
+    def __init__(self) -> None:
+        self._servers: list[Httpd] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Httpd:
         require_apache()
-        server = Httpd(*args, **kwargs)  # type: ignore[arg-type]
-        servers.append(server)
+        server = Httpd(*args, **kwargs)
+        self._servers.append(server)
         return server.start()
 
-    yield make
-    errors = []
-    for server in servers:
-        try:
-            server.stop()
-        except HttpdError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise HttpdError("\n".join(errors))
+    def close(self) -> None:
+        """Stop every server started so far.
+
+        Raises:
+            HttpdError: a server did not stop (after trying all of them).
+        """
+        errors = []
+        for server in self._servers:
+            try:
+                server.stop()
+            except HttpdError as exc:
+                errors.append(str(exc))
+        self._servers.clear()
+        if errors:
+            raise HttpdError("\n".join(errors))
+
+
+@pytest.fixture
+def httpd_factory() -> Iterator[HttpdFactory]:
+    """Give an `HttpdFactory`; every server it started is stopped afterwards."""
+    factory = HttpdFactory()
+    try:
+        yield factory
+    finally:
+        factory.close()

@@ -11,6 +11,6 @@ def web_socket_do_extra_handshake(request: Any) -> None:
 
 
 def web_socket_transfer_data(request: Any) -> None:
-    request.ws_stream.send_message("pid=%d" % os.getpid())
+    request.ws_stream.send_message(f"pid={os.getpid()}")
     request.ws_stream.receive_message()
     raise RuntimeError("raise_wsh fails on purpose")

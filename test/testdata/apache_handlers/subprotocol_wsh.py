@@ -13,7 +13,6 @@ def web_socket_do_extra_handshake(request: Any) -> None:
 
 def web_socket_transfer_data(request: Any) -> None:
     request.ws_stream.send_message(
-        "protocol=%s requested=%s"
-        % (request.ws_protocol, ",".join(request.ws_requested_protocols or []))
+        "protocol={} requested={}".format(request.ws_protocol, ",".join(request.ws_requested_protocols or []))
     )
     request.ws_stream.receive_message()

@@ -18,14 +18,12 @@ def headerparserhandler(request):  # type: ignore[no-untyped-def]
         return apache.DECLINED
     facts = {
         "executable": sys.executable,
-        "version": "%d.%d" % sys.version_info[:2],
+        "version": "{}.{}".format(*sys.version_info[:2]),
         "uid": str(os.getuid()),
         "client_ip": request.connection.client_ip,
-        "options": ",".join(
-            "%s=%s" % item for item in sorted(request.get_options().items())
-        ),
+        "options": ",".join("{}={}".format(*item) for item in sorted(request.get_options().items())),
         "sys_path": os.pathsep.join(sys.path),
     }
     request.content_type = "text/plain"
-    request.write("".join("%s=%s\n" % item for item in facts.items()).encode("utf-8"))
+    request.write("".join("{}={}\n".format(*item) for item in facts.items()).encode("utf-8"))
     return apache.DONE
