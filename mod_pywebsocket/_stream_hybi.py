@@ -23,6 +23,7 @@ import collections
 import logging
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -316,6 +317,8 @@ class StreamOptions:
         self.unmask_receive = True
         self.encode_text_message_to_utf8 = True
         self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        # A ``extensions.PerMessageDeflateCodec`` once permessage-deflate is accepted.
+        self.permessage_deflate: Any = None
         # Objects with ``filter(frame)``, applied in order.
         self.outgoing_frame_filters: list[Any] = []
         self.incoming_frame_filters: list[Any] = []
@@ -339,8 +342,12 @@ class FragmentedFrameBuilder:
         self._encode_utf8 = encode_utf8
         self._opcode_in_progress: int | None = None
 
-    def build(self, payload_data: str | bytes, end: bool, binary: bool) -> bytes:
-        """Return the next frame.
+    def message_in_progress(self) -> bool:
+        """Return True between the first and the last fragment of a message."""
+        return self._opcode_in_progress is not None
+
+    def build(self, payload_data: str | bytes, end: bool, binary: bool, rsv1: int = 0) -> bytes:
+        """Return the next frame; ``rsv1`` is set on the first frame of a message only.
 
         Raises:
             BadOperationException: a text fragment continues a binary message
@@ -361,9 +368,14 @@ class FragmentedFrameBuilder:
         else:
             payload = payload_data if isinstance(payload_data, bytes) else bytes(payload_data)
         fin = 1 if end else 0
+        if frame_opcode == common.OPCODE_CONTINUATION:
+            rsv1 = 0
         if not self._frame_filters and not self._mask:
-            return serialize_frame(Frame(fin, 0, 0, 0, frame_opcode, payload))
-        return _build(frame_opcode, payload, fin, self._mask, self._frame_filters)
+            return serialize_frame(Frame(fin, rsv1, 0, 0, frame_opcode, payload))
+        frame = Frame(fin=fin, rsv1=rsv1, opcode=frame_opcode, payload=payload)
+        for frame_filter in self._frame_filters:
+            frame_filter.filter(frame)
+        return serialize_frame(frame, os.urandom(4) if self._mask else None)
 
 
 class Stream(StreamBase):
@@ -372,6 +384,9 @@ class Stream(StreamBase):
     def __init__(self, request: Any, options: StreamOptions) -> None:
         super().__init__(request)
         self._options = options
+        if options.deflate_stream:
+            self._connection = util.DeflateConnection(self._connection)
+            self._read_some_impl = self._connection.read_some
         request.client_terminated = False
         request.server_terminated = False
         self._frame_builder = FragmentedFrameBuilder(
@@ -382,7 +397,10 @@ class Stream(StreamBase):
         # The message being received.
         self._incoming_opcode: int | None = None
         self._incoming_parts: list[bytes] = []
-        self._incoming_size = 0
+        self._incoming_size = 0  # after decompression
+        self._incoming_wire_size = 0  # as received
+        self._incoming_compressed = False
+        self._outgoing_compressed = False
         self._decoder: codecs.IncrementalDecoder | None = None
         self._text_parts: list[str] = []
         self._decoded_text: str | None = None
@@ -407,7 +425,19 @@ class Stream(StreamBase):
             raise BadOperationException("message for binary=True must be bytes, not str")
         for message_filter in self._options.outgoing_message_filters:
             message = message_filter.filter(message, end, binary)
-        self._write(self._frame_builder.build(message, end, binary))
+        codec = self._options.permessage_deflate
+        if codec is None:
+            self._write(self._frame_builder.build(message, end, binary))
+            return
+        starting = not self._frame_builder.message_in_progress()
+        if starting:
+            self._outgoing_compressed = codec.compress_outgoing
+        if not self._outgoing_compressed:
+            self._write(self._frame_builder.build(message, end, binary))
+            return
+        payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+        # RFC 7692 §6.1: RSV1 on the first frame of a compressed message only.
+        self._write(self._frame_builder.build(codec.compress(payload, end), end, binary, rsv1=1 if starting else 0))
 
     def _send_frame(self, opcode: int, body: bytes) -> None:
         mask_key = os.urandom(4) if self._options.mask_send else None
@@ -516,13 +546,14 @@ class Stream(StreamBase):
                 raise InvalidFrameException("continuation frame without a message to continue")
         elif self._incoming_opcode is not None:
             raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
-        if self._incoming_size + header.payload_length > self._options.max_message_size:
+        if self._incoming_wire_size + header.payload_length > self._options.max_message_size:
             raise MessageTooBigException(
-                f"message of at least {self._incoming_size + header.payload_length} bytes"
+                f"message of at least {self._incoming_wire_size + header.payload_length} bytes"
                 f" exceeds the limit of {self._options.max_message_size}"
             )
         if opcode != common.OPCODE_CONTINUATION:
             self._incoming_opcode = opcode
+            self._incoming_compressed = bool(header.rsv1) and self._options.permessage_deflate is not None
 
     def _receive_frame_as_frame_object(self) -> Frame:
         """Read, check and filter the next frame; return it with its payload unmasked.
@@ -533,13 +564,26 @@ class Stream(StreamBase):
         """
         options = self._options
         header = parse_frame_header(self._read, expect_mask=True if options.unmask_receive else None)
-        self._check_frame_header(header)
-        filtered = bool(options.incoming_frame_filters or options.incoming_message_filters)
+        filtered = bool(options.incoming_frame_filters)
         if not filtered and (header.rsv1 or header.rsv2 or header.rsv3):
-            raise InvalidFrameException(
-                f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
-            )
-        if not filtered and self._incoming_opcode == common.OPCODE_TEXT and not header.opcode >> 3:
+            # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
+            # of a data message; any other reserved bit fails the connection.
+            if (
+                header.rsv2
+                or header.rsv3
+                or options.permessage_deflate is None
+                or header.opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
+            ):
+                raise InvalidFrameException(
+                    f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
+                )
+        self._check_frame_header(header)
+        if (
+            not filtered
+            and self._incoming_opcode == common.OPCODE_TEXT
+            and not self._incoming_compressed
+            and not header.opcode >> 3
+        ):
             payload = self._receive_text_payload(header)
         elif header.payload_length:
             payload = self._read(header.payload_length)
@@ -549,8 +593,13 @@ class Stream(StreamBase):
             payload = b""
         frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
         if filtered:
-            for frame_filter in options.incoming_frame_filters:
-                frame_filter.filter(frame)
+            try:
+                for frame_filter in options.incoming_frame_filters:
+                    frame_filter.filter(frame)
+            except util.DeflateSizeError as exc:
+                raise MessageTooBigException(str(exc)) from exc
+            except zlib.error as exc:
+                raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
             if frame.rsv1 or frame.rsv2 or frame.rsv3:
                 raise InvalidFrameException("reserved bits set that no extension uses")
         if _LOGGER.isEnabledFor(logging.DEBUG):
@@ -592,8 +641,16 @@ class Stream(StreamBase):
             return frame.payload
         if opcode != common.OPCODE_CONTINUATION:
             self._incoming_opcode = opcode
-        self._incoming_parts.append(frame.payload)
-        self._incoming_size += len(frame.payload)
+            self._incoming_compressed = bool(frame.rsv1) and self._options.permessage_deflate is not None
+        payload = frame.payload
+        self._incoming_wire_size += len(payload)
+        max_size = self._options.max_message_size
+        if self._incoming_compressed:
+            payload = self._inflate(payload, bool(frame.fin), max_size - self._incoming_size)
+        self._incoming_parts.append(payload)
+        self._incoming_size += len(payload)
+        if self._incoming_size > max_size:
+            raise MessageTooBigException(f"message of {self._incoming_size} bytes exceeds the limit of {max_size}")
         if not frame.fin:
             return None
         parts = self._incoming_parts
@@ -602,6 +659,8 @@ class Stream(StreamBase):
         self._incoming_opcode = None
         self._incoming_parts = []
         self._incoming_size = 0
+        self._incoming_wire_size = 0
+        self._incoming_compressed = False
         if self._decoder is not None:
             self._decoded_text = "".join(self._text_parts)
             self._decoder = None
@@ -609,6 +668,23 @@ class Stream(StreamBase):
         for message_filter in self._options.incoming_message_filters:
             message = message_filter.filter(message)
         return message
+
+    def _inflate(self, payload: bytes, fin: bool, max_size: int) -> bytes:
+        """Inflate a frame of a compressed message, validating text as it comes."""
+        try:
+            data: bytes = self._options.permessage_deflate.decompress(payload, fin, max_size)
+        except util.DeflateSizeError as exc:
+            raise MessageTooBigException(f"compressed message inflates past the limit of {max_size} bytes") from exc
+        except zlib.error as exc:
+            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
+        if self._incoming_opcode == common.OPCODE_TEXT:
+            if self._decoder is None:
+                self._decoder = codecs.getincrementaldecoder("utf-8")()
+            try:
+                self._text_parts.append(self._decoder.decode(data, final=fin))
+            except UnicodeDecodeError as exc:
+                raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+        return data
 
     def _take_text(self, message: bytes) -> str:
         text = self._decoded_text

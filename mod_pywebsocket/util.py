@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+import zlib
 from typing import Any
 
 __all__ = [
+    "DeflateConnection",
+    "DeflateSizeError",
     "NoopMasker",
     "RepeatedXorMasker",
     "get_class_logger",
@@ -126,3 +129,197 @@ def get_class_logger(o: Any) -> logging.Logger:
     """Return the logger named after the module and class of ``o``."""
     cls = o if isinstance(o, type) else type(o)
     return logging.getLogger(f"{cls.__module__}.{cls.__name__}")
+
+
+# DEFLATE helpers (RFC 1951 raw streams), used by the compression extensions.
+
+# The bytes a sync flush ends with: an empty stored block (RFC 7692 §7.2.1).
+_SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"
+
+
+class DeflateSizeError(ValueError):
+    """Inflating would produce more than the allowed number of bytes."""
+
+
+def _deflate_parameters(window_bits: int) -> tuple[int, int]:
+    # zlib cannot compress with an 8-bit window. Huffman-only output has no
+    # back-references at all, so it is valid for a peer that keeps 256 bytes.
+    if window_bits == 8:
+        return -9, zlib.Z_HUFFMAN_ONLY
+    return -window_bits, zlib.Z_DEFAULT_STRATEGY
+
+
+class _Deflater:
+    """A raw DEFLATE compressor with an LZ77 window of ``2**window_bits`` bytes."""
+
+    def __init__(self, window_bits: int = zlib.MAX_WBITS) -> None:
+        if not 8 <= window_bits <= 15:
+            raise ValueError(f"window bits must be 8-15, not {window_bits}")
+        self._window_bits = window_bits
+        self._compress = self._new()
+
+    def _new(self) -> Any:
+        wbits, strategy = _deflate_parameters(self._window_bits)
+        return zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, wbits, 8, strategy)
+
+    def compress(self, data: bytes) -> bytes:
+        """Compress ``data``; output may be held back until a flush."""
+        result: bytes = self._compress.compress(data)
+        return result
+
+    def compress_and_flush(self, data: bytes) -> bytes:
+        """Compress ``data`` and sync-flush: the output ends with 00 00 ff ff."""
+        result: bytes = self._compress.compress(data) + self._compress.flush(zlib.Z_SYNC_FLUSH)
+        return result
+
+    def compress_and_finish(self, data: bytes) -> bytes:
+        """Compress ``data`` into a final block (BFINAL=1) and start a new stream."""
+        result: bytes = self._compress.compress(data) + self._compress.flush(zlib.Z_FINISH)
+        self._compress = self._new()
+        return result
+
+
+class _Inflater:
+    """A raw DEFLATE decompressor that returns its output in bounded pieces."""
+
+    def __init__(self, window_bits: int = zlib.MAX_WBITS) -> None:
+        if not 8 <= window_bits <= 15:
+            raise ValueError(f"window bits must be 8-15, not {window_bits}")
+        self._window_bits = window_bits
+        self._decompress = zlib.decompressobj(-window_bits)
+        self._unconsumed = b""
+
+    def append(self, data: bytes) -> None:
+        """Add compressed input."""
+        self._unconsumed += data
+
+    def decompress(self, size: int) -> bytes:
+        """Return up to ``size`` bytes of output (all of it for ``size`` -1).
+
+        Raises:
+            zlib.error: the input is not valid DEFLATE data.
+        """
+        data, self._unconsumed = self._unconsumed, b""
+        if self._decompress.eof:
+            # The peer ended the stream with BFINAL=1: the next data starts a new one.
+            data = self._decompress.unused_data + data
+            self._decompress = zlib.decompressobj(-self._window_bits)
+        if size < 0:
+            result: bytes = self._decompress.decompress(data)
+            return result
+        result = self._decompress.decompress(data, size) if size else b""
+        self._unconsumed = self._decompress.unconsumed_tail + (data if not size else b"")
+        return result
+
+    def reset(self) -> None:
+        """Forget the LZ77 window (no context takeover)."""
+        self._decompress = zlib.decompressobj(-self._window_bits)
+        self._unconsumed = b""
+
+
+class _RFC1979Deflater:
+    """Compresses messages or frames as RFC 7692 §7.2.1 says.
+
+    Each call's output is a sync-flushed DEFLATE block sequence; with
+    ``end`` the trailing 00 00 ff ff is removed.
+    """
+
+    def __init__(self, window_bits: int | None, no_context_takeover: bool) -> None:
+        self._window_bits = window_bits if window_bits is not None else zlib.MAX_WBITS
+        self._no_context_takeover = no_context_takeover
+        self._deflater = _Deflater(self._window_bits)
+
+    def filter(self, data: bytes, end: bool = True, bfinal: bool = False) -> bytes:
+        """Compress ``data``, a whole message or (``end`` False) a fragment of one."""
+        if bfinal and end:
+            result = self._deflater.compress_and_finish(data)
+            # RFC 7692 §7.2.3.4: a final block may end a message; the stream
+            # restarts, so the next message has a fresh window anyway.
+            return result if result else b"\x00"
+        result = self._deflater.compress_and_flush(data)
+        if end:
+            if result.endswith(_SYNC_FLUSH_TAIL):
+                result = result[: -len(_SYNC_FLUSH_TAIL)]
+            if self._no_context_takeover:
+                self._deflater = _Deflater(self._window_bits)
+        return result
+
+
+class _RFC1979Inflater:
+    """Decompresses what ``_RFC1979Deflater`` made, within a size limit."""
+
+    def __init__(self, window_bits: int = zlib.MAX_WBITS, no_context_takeover: bool = False) -> None:
+        # A larger window than the sender's reads its output fine, so the
+        # decompressor always keeps the maximum.
+        self._inflater = _Inflater(zlib.MAX_WBITS)
+        self._no_context_takeover = no_context_takeover
+
+    def filter(self, data: bytes, end: bool = True, max_size: int = -1) -> bytes:
+        """Decompress ``data``; with ``end``, the message's last piece.
+
+        Raises:
+            DeflateSizeError: the output would exceed ``max_size`` bytes.
+            zlib.error: invalid DEFLATE data.
+        """
+        self._inflater.append(data + _SYNC_FLUSH_TAIL if end else data)
+        if max_size < 0:
+            result = self._inflater.decompress(-1)
+        else:
+            result = self._inflater.decompress(max_size + 1)
+            if len(result) > max_size:
+                raise DeflateSizeError(f"inflated data exceeds {max_size} bytes")
+        if end and self._no_context_takeover:
+            self._inflater.reset()
+        return result
+
+
+class DeflateConnection:
+    """Wraps a connection for ``deflate-stream``: what is written is deflated
+    (sync-flushed per write) and what is read is inflated.
+
+    Other attributes are the wrapped connection's.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._read_some_impl = getattr(connection, "read_some", None)
+        self._deflater = _Deflater(zlib.MAX_WBITS)
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._buffer = bytearray()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def _fill(self) -> bool:
+        # Return False at EOF; loop until inflating gives at least one byte.
+        while True:
+            if self._read_some_impl is not None:
+                data = self._read_some_impl(65536)
+            else:
+                data = self._connection.read(1)
+            if not data:
+                return False
+            inflated = self._inflater.decompress(data)
+            if inflated:
+                self._buffer += inflated
+                return True
+
+    def read(self, length: int) -> bytes:
+        """Return ``length`` inflated bytes (fewer at EOF)."""
+        while len(self._buffer) < length and self._fill():
+            pass
+        result = bytes(self._buffer[:length])
+        del self._buffer[:length]
+        return result
+
+    def read_some(self, length: int) -> bytes:
+        """Return 1 to ``length`` inflated bytes; b'' at EOF."""
+        if not self._buffer and not self._fill():
+            return b""
+        result = bytes(self._buffer[:length])
+        del self._buffer[:length]
+        return result
+
+    def write(self, data: bytes) -> None:
+        """Deflate ``data`` and write it with a sync flush."""
+        self._connection.write(self._deflater.compress_and_flush(data))

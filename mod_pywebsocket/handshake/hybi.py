@@ -167,6 +167,7 @@ class Handshaker:
         options = StreamOptions()
         accepted = extensions.accept_extensions(request, options)
         request.ws_extensions = accepted
+        request.ws_deflate = options.deflate_stream
         extension_value = common.format_extensions(accepted) if accepted else None
         accept = compute_accept(key.encode("ascii"))[0].decode("ascii")
         response = build_response(accept, protocol, extension_value, request.extra_headers)
