@@ -211,6 +211,10 @@ class _Inflater:
         self._unconsumed = self._decompress.unconsumed_tail + (data if not size else b"")
         return result
 
+    def finished(self) -> bool:
+        """Return True once the input ended with a final block (BFINAL=1)."""
+        return bool(self._decompress.eof)
+
     def reset(self) -> None:
         """Forget the LZ77 window (no context takeover)."""
         self._decompress = zlib.decompressobj(-self._window_bits)
@@ -268,7 +272,9 @@ class _RFC1979Inflater:
             result = self._inflater.decompress(max_size + 1)
             if len(result) > max_size:
                 raise DeflateSizeError(f"inflated data exceeds {max_size} bytes")
-        if end and self._no_context_takeover:
+        # After a final block the stream is over (RFC 7692 §7.2.3.4): the
+        # appended 00 00 ff ff is left over, and the next message starts anew.
+        if end and (self._no_context_takeover or self._inflater.finished()):
             self._inflater.reset()
         return result
 
