@@ -293,6 +293,7 @@ class Httpd:
         python_path: Sequence[str | os.PathLike[str]] = (),
         extra_config: str = "",
         log_level: str = "info",
+        mpm: str = "prefork",
         timeout: int = 300,
         port: int | None = None,
         start_timeout: float = 30.0,
@@ -313,6 +314,7 @@ class Httpd:
                 ``PythonPath``.
             extra_config: text appended to httpd.conf.
             log_level: ``LogLevel`` of the error log.
+            mpm: the multi-processing module: prefork, worker or event.
             timeout: Apache's ``Timeout`` in seconds.
             port: a fixed port; None tries free ports in 19500-19999.
             start_timeout: how long `start` waits for the first HTTP reply.
@@ -327,6 +329,9 @@ class Httpd:
         self._python_path = [str(REPO_ROOT)] + [os.path.abspath(p) for p in python_path]
         self._extra_config = extra_config
         self._log_level = log_level
+        if mpm not in ("prefork", "worker", "event"):
+            raise ValueError(f"unknown MPM {mpm!r}")
+        self._mpm = mpm
         self._timeout = timeout
         self._fixed_port = port
         self._start_timeout = start_timeout
@@ -428,6 +433,8 @@ class Httpd:
             f"DefaultRuntimeDir {_quote(directory)}",
         ]
         for identifier, file_name in _MODULES:
+            if identifier == "mpm_prefork_module":
+                identifier, file_name = f"mpm_{self._mpm}_module", f"mod_mpm_{self._mpm}.so"
             lines.append(f"LoadModule {identifier} {_quote(os.path.join(self._install.modules_dir, file_name))}")
         if os.geteuid() == 0:
             lines += [f"User {_RUN_USER}", f"Group {_RUN_USER}"]
@@ -437,14 +444,28 @@ class Httpd:
             f"Timeout {self._timeout}",
             "KeepAlive On",
             "KeepAliveTimeout 5",
-            # One prefork child per open connection: keep enough of them warm.
-            "StartServers 4",
-            "MinSpareServers 4",
-            "MaxSpareServers 32",
-            "ServerLimit 64",
-            "MaxRequestWorkers 64",
             "MaxConnectionsPerChild 0",
         ]
+        if self._mpm == "prefork":
+            # One child per open connection: keep enough of them warm.
+            lines += [
+                "StartServers 4",
+                "MinSpareServers 4",
+                "MaxSpareServers 32",
+                "ServerLimit 64",
+                "MaxRequestWorkers 64",
+            ]
+        else:
+            # One thread per open connection, in two processes.
+            lines += [
+                "StartServers 2",
+                "ServerLimit 2",
+                "ThreadsPerChild 32",
+                "ThreadLimit 32",
+                "MaxRequestWorkers 64",
+                "MinSpareThreads 8",
+                "MaxSpareThreads 64",
+            ]
         if os.path.isfile("/etc/mime.types"):
             lines.append("TypesConfig /etc/mime.types")
         else:

@@ -9,6 +9,7 @@ last section checks the mod_python adapters with fakes, without Apache.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -524,6 +525,20 @@ def test_twenty_concurrent_clients_are_served_at_once(server: httpd.Httpd) -> No
     for thread in threads:
         thread.join(timeout=90)
     assert results == {n: True for n in range(clients)}
+
+
+@pytest.mark.parametrize("mpm", ["event", "worker"])
+def test_threaded_mpm_serves_concurrent_connections(httpd_factory: httpd.HttpdFactory, mpm: str) -> None:
+    server = httpd_factory(HANDLERS, mpm=mpm)
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(ws_connect(server, "/echo")) for _ in range(10)]
+        for number, ws in enumerate(clients):
+            ws.send(f"client {number}")
+        assert [ws.recv(timeout=TIMEOUT) for ws in clients] == [f"client {n}" for n in range(10)]
+        with ws_connect(server, "/info") as ws:
+            facts = json.loads(ws.recv(timeout=TIMEOUT))
+        assert facts["hashable"] == "hashable"
+    assert "[:error]" not in server.error_log_text()
 
 
 # -- configuration -----------------------------------------------------------
