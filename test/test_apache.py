@@ -246,10 +246,6 @@ def test_server_fragments_arrive_as_one_message_in_three_frames(server: httpd.Ht
     assert fragments == ["ab", "cd", "ef"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: extensions.py does not accept permessage-deflate yet (SPEC §7); drop this mark when it does",
-)
 def test_permessage_deflate_is_negotiated_and_echo_works(server: httpd.Httpd) -> None:
     with ws_connect(server, "/echo", compression="deflate") as ws:
         extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
