@@ -20,6 +20,7 @@ without mod_python.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -201,6 +202,11 @@ def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
             f"PythonOption {OPTION_HANDLER_ROOT} is not set: add "
             f"'PythonOption {OPTION_HANDLER_ROOT} /path/to/handlers' next to "
             "'PythonHeaderParserHandler mod_pywebsocket.headerparserhandler'"
+        )
+    if not os.path.isdir(handler_root):
+        raise ConfigurationError(
+            f"PythonOption {OPTION_HANDLER_ROOT} is {handler_root!r}, which is not a directory"
+            " (or Apache's user cannot reach it)"
         )
     handler_scan = options.get(OPTION_HANDLER_SCAN) or None
     allow_outside = parse_bool_option(

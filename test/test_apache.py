@@ -254,6 +254,14 @@ def test_permessage_deflate_is_negotiated_and_echo_works(server: httpd.Httpd) ->
     assert extensions.startswith("permessage-deflate")
 
 
+def test_one_mebibyte_message_is_echoed_with_permessage_deflate(server: httpd.Httpd) -> None:
+    payload = "".join(f"line {n:07d} of a compressible message\n" for n in range(1024 * 1024 // 37 + 1))
+    payload = payload[: 1024 * 1024]
+    with ws_connect(server, "/echo", compression="deflate") as ws:
+        ws.send(payload)
+        assert ws.recv(timeout=30) == payload
+
+
 def test_ping_is_answered_with_pong(server: httpd.Httpd) -> None:
     with ws_connect(server, "/echo") as ws:
         assert ws.ping(b"are you there").wait(TIMEOUT)
@@ -546,6 +554,18 @@ def test_missing_handler_root_is_a_clear_error_and_500(httpd_factory: httpd.Http
         ws_connect(server, "/echo")
     assert excinfo.value.response.status_code == 500
     server.wait_for_log(r"\[:error\] .*PythonOption mod_pywebsocket\.handler_root is not set")
+
+
+def test_handler_root_that_is_not_a_directory_is_a_clear_error_and_500(
+    httpd_factory: httpd.HttpdFactory,
+) -> None:
+    server = httpd_factory(HANDLERS / "no_such_directory")
+    with pytest.raises(InvalidStatus) as excinfo:
+        ws_connect(server, "/echo")
+    assert excinfo.value.response.status_code == 500
+    server.wait_for_log(
+        r"\[:error\] .*mod_pywebsocket\.handler_root is '[^']*no_such_directory', which is not a directory"
+    )
 
 
 def test_bad_on_off_value_is_a_clear_error_and_500(httpd_factory: httpd.HttpdFactory) -> None:
