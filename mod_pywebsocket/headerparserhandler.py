@@ -52,7 +52,6 @@ _READ_SIZE = 64 * 1024
 _MAX_READ_SIZE = 1024 * 1024
 
 # Python logging level -> Apache log level (APLOG_* values from syslog.h).
-_APLOG_EMERG = 0
 _APLOG_CRIT = 2
 _APLOG_ERR = 3
 _APLOG_WARNING = 4
@@ -63,7 +62,7 @@ _APLOG_DEBUG = 7
 _lock = threading.Lock()
 # One Dispatcher per distinct (handler_root, handler_scan, allow_outside) in
 # this process: built on first use, then shared by every connection.
-_dispatchers: dict[tuple[str, str | None, bool], dispatch.Dispatcher] = {}
+_dispatchers: dict[_DispatcherKey, dispatch.Dispatcher] = {}
 _log_handler: ApacheLogHandler | None = None
 # The mod_python request this thread is serving, for ApacheLogHandler.
 _current = threading.local()
@@ -189,12 +188,17 @@ def parse_bool_option(name: str, value: str | None, default: bool) -> bool:
     raise ConfigurationError(f"PythonOption {name} must be On or Off (Yes/No also work), not {value!r}")
 
 
-def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
-    """Return the process's Dispatcher for these options, building it once.
+_DispatcherKey = tuple[str, "str | None", bool]
+
+
+def _dispatcher_key(options: Any) -> _DispatcherKey:
+    """Read the options that define a Dispatcher.
+
+    Returns:
+        ``(handler_root, handler_scan, allow_handlers_outside_root_dir)``.
 
     Raises:
-        ConfigurationError: handler_root is missing or a value is bad, or the
-            Dispatcher refused the directories.
+        ConfigurationError: handler_root is missing or an On/Off value is bad.
     """
     handler_root = options.get(OPTION_HANDLER_ROOT)
     if not handler_root:
@@ -203,21 +207,27 @@ def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
             f"'PythonOption {OPTION_HANDLER_ROOT} /path/to/handlers' next to "
             "'PythonHeaderParserHandler mod_pywebsocket.headerparserhandler'"
         )
-    if not os.path.isdir(handler_root):
-        raise ConfigurationError(
-            f"PythonOption {OPTION_HANDLER_ROOT} is {handler_root!r}, which is not a directory"
-            " (or Apache's user cannot reach it)"
-        )
-    handler_scan = options.get(OPTION_HANDLER_SCAN) or None
     allow_outside = parse_bool_option(
         OPTION_ALLOW_HANDLERS_OUTSIDE_ROOT_DIR,
         options.get(OPTION_ALLOW_HANDLERS_OUTSIDE_ROOT_DIR),
         True,
     )
-    key = (handler_root, handler_scan, allow_outside)
-    dispatcher = _dispatchers.get(key)
-    if dispatcher is not None:
-        return dispatcher
+    return handler_root, options.get(OPTION_HANDLER_SCAN) or None, allow_outside
+
+
+def _build_dispatcher(key: _DispatcherKey) -> dispatch.Dispatcher:
+    """Load the handlers for key and remember the Dispatcher (lock held).
+
+    Raises:
+        ConfigurationError: the handler root is not a directory, or the
+            Dispatcher refused the directories.
+    """
+    handler_root, handler_scan, allow_outside = key
+    if not os.path.isdir(handler_root):
+        raise ConfigurationError(
+            f"PythonOption {OPTION_HANDLER_ROOT} is {handler_root!r}, which is not a directory"
+            " (or Apache's user cannot reach it)"
+        )
     try:
         dispatcher = dispatch.Dispatcher(
             handler_root,
@@ -239,19 +249,26 @@ def _dispatcher_for(options: Any) -> dispatch.Dispatcher:
 
 
 def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool]:
-    """Do the first-request work and read the options of this request.
+    """Read this request's options; on first use, set up logging and load handlers.
 
     Returns:
         The Dispatcher and whether hixie-75 is allowed.
 
     Raises:
-        ConfigurationError: see `_dispatcher_for` and `parse_bool_option`.
+        ConfigurationError: a missing handler_root, a bad option value, or a
+            handler root the Dispatcher cannot use.
     """
     options = request.get_options()
-    with _lock:
-        _install_log_handler(request)
-        dispatcher = _dispatcher_for(options)
+    key = _dispatcher_key(options)
     allow_draft75 = parse_bool_option(OPTION_ALLOW_DRAFT75, options.get(OPTION_ALLOW_DRAFT75), False)
+    # Every request of the site comes here: take the lock only the first time.
+    dispatcher = _dispatchers.get(key)
+    if dispatcher is None or _log_handler is None:
+        with _lock:
+            _install_log_handler(request)
+            dispatcher = _dispatchers.get(key)
+            if dispatcher is None:
+                dispatcher = _build_dispatcher(key)
     return dispatcher, allow_draft75
 
 
