@@ -95,6 +95,9 @@ _PORT_RANGE = (19500, 19999)
 _BIND_ATTEMPTS = 20
 _BIND_FAILURE = re.compile(r"could not bind|Address already in use|make_sock")
 
+# What a copy of the repository holds (Httpd's copy_repository).
+_COPIED_PARTS = ("mod_pywebsocket", "pywebsocket3", "example", "test/testdata")
+
 STATIC_FILE_NAME = "static.txt"
 STATIC_FILE_BODY = b"static file served by Apache\n"
 
@@ -281,6 +284,8 @@ class Httpd:
         port: the TCP port on 127.0.0.1 (0 until started).
         directory: the temporary ServerRoot (None until started).
         document_root: the DocumentRoot in use.
+        repo_root: the repository directory on Apache's PythonPath: the
+            checkout itself, or its copy (see ``copy_repository``).
     """
 
     def __init__(
@@ -299,6 +304,7 @@ class Httpd:
         start_timeout: float = 30.0,
         stop_timeout: float = 30.0,
         keep_directory: bool | None = None,
+        copy_repository: bool | None = None,
     ) -> None:
         """Describe a server; nothing happens until `start`.
 
@@ -321,12 +327,23 @@ class Httpd:
             stop_timeout: how long `stop` waits for the processes to exit.
             keep_directory: keep the temporary directory after `stop`;
                 None reads the MOD_PYWEBSOCKET_KEEP_HTTPD environment variable.
+            copy_repository: run Apache on a world-readable copy of the
+                repository's mod_pywebsocket, pywebsocket3, example and
+                test/testdata (paths given under the repository are mapped to
+                the copy). None copies only when www-data cannot read the
+                repository, as in a checkout under a mode-700 directory.
         """
-        self._handler_root = None if handler_root is None else os.path.abspath(handler_root)
+        self._given_handler_root = None if handler_root is None else os.path.abspath(handler_root)
         self._given_document_root = None if document_root is None else os.path.abspath(document_root)
-        self._options = dict(options or {})
+        self._given_options = dict(options or {})
+        self._given_python_path = [str(REPO_ROOT)] + [os.path.abspath(p) for p in python_path]
         self._handler = handler
-        self._python_path = [str(REPO_ROOT)] + [os.path.abspath(p) for p in python_path]
+        self._copy_repository = copy_repository
+        # What Apache uses: the given paths, or their copies (see _stage_repository).
+        self._handler_root = self._given_handler_root
+        self._options = self._given_options
+        self._python_path = self._given_python_path
+        self.repo_root = str(REPO_ROOT)
         self._extra_config = extra_config
         self._log_level = log_level
         if mpm not in ("prefork", "worker", "event"):
@@ -507,8 +524,7 @@ class Httpd:
         problems = []
         assert self.directory is not None and self.document_root is not None
         problems += unreadable_paths(self.directory)
-        problems += unreadable_paths(str(REPO_ROOT))
-        problems += unreadable_paths(str(REPO_ROOT / "mod_pywebsocket"), recursive=True)
+        problems += self._repository_problems()
         for entry in self._python_path[1:]:
             problems += unreadable_paths(entry, recursive=True)
         if self._handler_root is not None and os.path.exists(self._handler_root):
@@ -520,6 +536,62 @@ class Httpd:
                     _RUN_USER, "\n  ".join(dict.fromkeys(problems))
                 )
             )
+
+    def _repository_problems(self) -> list[str]:
+        """List what www-data cannot read of the repository Apache would use."""
+        problems = unreadable_paths(self.repo_root)
+        problems += unreadable_paths(os.path.join(self.repo_root, "mod_pywebsocket"), recursive=True)
+        return problems
+
+    def _needs_copy(self) -> bool:
+        if self._copy_repository is not None:
+            return self._copy_repository
+        if os.geteuid() != 0:
+            return False
+        if self._repository_problems():
+            return True
+        given = [self._given_handler_root, *self._given_python_path[1:]]
+        return any(
+            unreadable_paths(path, recursive=True)
+            for path in given
+            if path and _is_under(path, REPO_ROOT) and os.path.exists(path)
+        )
+
+    def _stage_repository(self) -> None:
+        """Copy the repository's runtime and test data where www-data can read them."""
+        assert self.directory is not None
+        copy = os.path.join(self.directory, "repo")
+        for part in _COPIED_PARTS:
+            source = REPO_ROOT / part
+            if source.exists():
+                shutil.copytree(
+                    source,
+                    os.path.join(copy, part),
+                    symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
+        for dirpath, _, filenames in os.walk(copy):
+            os.chmod(dirpath, 0o755)
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o644)
+        _LOGGER.warning("www-data cannot read %s: Apache runs a copy in %s", REPO_ROOT, copy)
+
+        def mapped(path: str) -> str:
+            if _is_under(path, REPO_ROOT):
+                return os.path.join(copy, os.path.relpath(path, REPO_ROOT))
+            return path
+
+        self.repo_root = copy
+        self._python_path = [mapped(p) for p in self._given_python_path]
+        if self._given_handler_root is not None:
+            self._handler_root = mapped(self._given_handler_root)
+        self._options = {
+            name: mapped(value) if os.path.isabs(value) else value for name, value in self._given_options.items()
+        }
+        if self._given_document_root is not None:
+            self.document_root = mapped(self._given_document_root)
 
     def _make_directory(self) -> str:
         """Create a temporary ServerRoot that www-data can enter."""
@@ -552,6 +624,8 @@ class Httpd:
         self.directory = self._make_directory()
         self._final_log = None
         try:
+            if self._needs_copy():
+                self._stage_repository()
             if self._given_document_root is None:
                 self.document_root = os.path.join(self.directory, "htdocs")
                 os.mkdir(self.document_root)
@@ -698,6 +772,11 @@ class Httpd:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _is_under(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
+    path, directory = os.path.abspath(path), os.path.abspath(directory)
+    return os.path.commonpath([path, directory]) == directory
 
 
 def _port_looks_free(port: int) -> bool:

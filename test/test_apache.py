@@ -168,9 +168,20 @@ def test_harness_serves_static_file_and_runs_debian_python(httpd_factory: httpd.
     assert os.path.realpath(facts["executable"]) == os.path.realpath("/usr/bin/python3.11")
     assert facts["version"] == "3.11"
     assert facts["client_ip"] == "127.0.0.1"
-    assert str(httpd.REPO_ROOT) in facts["sys_path"].split(os.pathsep)
+    assert server.repo_root in facts["sys_path"].split(os.pathsep)
     if os.geteuid() == 0:
         assert int(facts["uid"]) == pwd.getpwnam("www-data").pw_uid
+
+
+def test_harness_can_run_a_readable_copy_of_the_repository(httpd_factory: httpd.HttpdFactory) -> None:
+    server = httpd_factory(HANDLERS, copy_repository=True)
+
+    assert server.repo_root != str(httpd.REPO_ROOT)
+    assert server.repo_root.startswith(str(server.directory))
+    with ws_connect(server, "/info") as ws:
+        facts = json.loads(ws.recv(timeout=TIMEOUT))
+    assert facts["ws_resource"] == "/info"
+    assert f"handler_root={server.repo_root}/test/testdata/apache_handlers " in server.error_log_text()
 
 
 def test_harness_stop_ends_every_process_and_frees_the_port(httpd_factory: httpd.HttpdFactory) -> None:
