@@ -580,7 +580,7 @@ class Httpd:
 
         def mapped(path: str) -> str:
             if _is_under(path, REPO_ROOT):
-                return os.path.join(copy, os.path.relpath(path, REPO_ROOT))
+                return os.path.normpath(os.path.join(copy, os.path.relpath(path, REPO_ROOT)))
             return path
 
         self.repo_root = copy
