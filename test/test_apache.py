@@ -509,11 +509,23 @@ def test_apache_child_keeps_serving_after_a_handler_exception(
     assert pids[0] == pids[1]
 
 
-def test_idle_connection_survives_30_seconds(server: httpd.Httpd) -> None:
-    with ws_connect(server, "/echo") as ws:
+def test_idle_connection_survives_30_seconds_also_with_the_documented_reqtimeout(
+    server: httpd.Httpd, httpd_factory: httpd.HttpdFactory
+) -> None:
+    install = httpd.require_apache()
+    # The setting docs/apache.md and example/pywebsocket.conf recommend.
+    reqtimeout = httpd_factory(
+        HANDLERS,
+        extra_config=(
+            f'LoadModule reqtimeout_module "{install.modules_dir}/mod_reqtimeout.so"\n'
+            "RequestReadTimeout header=20-40,MinRate=500 body=0\n"
+        ),
+    )
+    with ws_connect(server, "/echo") as plain, ws_connect(reqtimeout, "/echo") as limited:
         time.sleep(30)
-        ws.send("after 30 s of silence")
-        assert ws.recv(timeout=TIMEOUT) == "after 30 s of silence"
+        for ws in (plain, limited):
+            ws.send("after 30 s of silence")
+            assert ws.recv(timeout=TIMEOUT) == "after 30 s of silence"
 
 
 def test_twenty_concurrent_clients_are_served_at_once(server: httpd.Httpd) -> None:
