@@ -329,8 +329,8 @@ class Httpd:
                 None reads the MOD_PYWEBSOCKET_KEEP_HTTPD environment variable.
             copy_repository: run Apache on a world-readable copy of the
                 repository's mod_pywebsocket, pywebsocket3, example and
-                test/testdata (paths given under the repository are mapped to
-                the copy). None copies only when www-data cannot read the
+                test/testdata (paths under the repository given as arguments,
+                option values or in extra_config are mapped to the copy). None copies only when www-data cannot read the
                 repository, as in a checkout under a mode-700 directory.
         """
         self._given_handler_root = None if handler_root is None else os.path.abspath(handler_root)
@@ -592,6 +592,7 @@ class Httpd:
         }
         if self._given_document_root is not None:
             self.document_root = mapped(self._given_document_root)
+        self._extra_config = self._extra_config.replace(str(REPO_ROOT), copy)
 
     def _make_directory(self) -> str:
         """Create a temporary ServerRoot that www-data can enter."""

@@ -620,6 +620,24 @@ def test_example_echo_handler_works_as_the_docs_set_it_up(httpd_factory: httpd.H
         assert ws.close_code == 1000
 
 
+def test_example_apache_snippet_works_with_its_paths_filled_in(httpd_factory: httpd.HttpdFactory) -> None:
+    install = httpd.require_apache()
+    snippet = (httpd.REPO_ROOT / "example" / "pywebsocket.conf").read_text(encoding="utf-8")
+    assert "/websock_lib" in snippet and "/websock_handlers" in snippet
+    server = httpd_factory(
+        None,
+        handler=None,  # The snippet has its own PythonHeaderParserHandler.
+        extra_config=f'LoadModule reqtimeout_module "{install.modules_dir}/mod_reqtimeout.so"\n'
+        + snippet.replace("/websock_lib", str(httpd.REPO_ROOT)).replace(
+            "/websock_handlers", str(httpd.REPO_ROOT / "example")
+        ),
+    )
+    with ws_connect(server, "/echo") as ws:
+        ws.send("snippet")
+        assert ws.recv(timeout=TIMEOUT) == "snippet"
+    assert http_get(server, "/" + httpd.STATIC_FILE_NAME) == (200, httpd.STATIC_FILE_BODY)
+
+
 # -- older protocols ---------------------------------------------------------
 
 HYBI00_KEY1 = "18x 6]8vM;54 *(5:  {   U1]8  z [  8"
