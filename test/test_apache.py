@@ -401,6 +401,19 @@ def test_missing_key_gets_400(server: httpd.Httpd) -> None:
     assert head.startswith(b"HTTP/1.1 400 ")
 
 
+@pytest.mark.parametrize(
+    "repeated",
+    [f"Sec-WebSocket-Key: {SAMPLE_KEY}\r\n", "Sec-WebSocket-Version: 13\r\n"],
+    ids=["key", "version"],
+)
+def test_repeated_key_or_version_header_gets_400(server: httpd.Httpd, repeated: str) -> None:
+    # mod_python's headers_in holds both lines; the handshake must see them.
+    sock = open_raw(server, upgrade_request("/echo", extra=repeated))
+    with sock:
+        head, _ = recv_head(sock)
+    assert head.startswith(b"HTTP/1.1 400 ")
+
+
 def test_handler_refusing_the_extra_handshake_gets_403(server: httpd.Httpd) -> None:
     with pytest.raises(InvalidStatus) as excinfo:
         ws_connect(server, "/reject")
