@@ -17,10 +17,12 @@ import logging
 import os
 import pwd
 import re
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -649,6 +651,41 @@ def test_example_apache_snippet_works_with_its_paths_filled_in(httpd_factory: ht
         ws.send("snippet")
         assert ws.recv(timeout=TIMEOUT) == "snippet"
     assert http_get(server, "/" + httpd.STATIC_FILE_NAME) == (200, httpd.STATIC_FILE_BODY)
+
+
+@pytest.fixture
+def root_with_outside_symlink() -> Iterator[Path]:
+    """A handler root (readable by www-data) whose linked_wsh.py points outside it."""
+    base = Path(tempfile.mkdtemp(prefix="pywebsocket-root-"))
+    try:
+        base.chmod(0o755)
+        (base / "root").mkdir(mode=0o755)
+        (base / "outside").mkdir(mode=0o755)
+        shutil.copy(HANDLERS / "echo_wsh.py", base / "outside" / "echo_wsh.py")
+        (base / "outside" / "echo_wsh.py").chmod(0o644)
+        (base / "root" / "linked_wsh.py").symlink_to(base / "outside" / "echo_wsh.py")
+        yield base / "root"
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.parametrize(("value", "status"), [("On", 101), ("off", 404)])
+def test_allow_handlers_outside_root_dir_decides_about_symlinked_handlers(
+    httpd_factory: httpd.HttpdFactory, root_with_outside_symlink: Path, value: str, status: int
+) -> None:
+    server = httpd_factory(
+        root_with_outside_symlink,
+        options={"mod_pywebsocket.allow_handlers_outside_root_dir": value},
+    )
+    if status == 101:
+        with ws_connect(server, "/linked") as ws:
+            ws.send("through the link")
+            assert ws.recv(timeout=TIMEOUT) == "through the link"
+    else:
+        with pytest.raises(InvalidStatus) as excinfo:
+            ws_connect(server, "/linked")
+        assert excinfo.value.response.status_code == status
+        assert re.search(r"\[:warn\] .*linked_wsh\.py is outside the handler root", server.error_log_text())
 
 
 # -- older protocols ---------------------------------------------------------
