@@ -656,7 +656,7 @@ def test_example_apache_snippet_works_with_its_paths_filled_in(httpd_factory: ht
 @pytest.fixture
 def root_with_outside_symlink() -> Iterator[Path]:
     """A handler root (readable by www-data) whose linked_wsh.py points outside it."""
-    base = Path(tempfile.mkdtemp(prefix="pywebsocket-root-"))
+    base = Path(tempfile.mkdtemp(prefix="pywebsocket-root-", dir="/tmp"))  # $TMPDIR may be private
     try:
         base.chmod(0o755)
         (base / "root").mkdir(mode=0o755)
