@@ -165,6 +165,10 @@ class Handshaker:
 
         protocol = self._check_selected_protocol()
         options = StreamOptions()
+        # Entry points may set a per-server limit (standalone --max-message-size).
+        max_message_size = getattr(request, "max_message_size", None)
+        if max_message_size is not None:
+            options.max_message_size = max_message_size
         accepted = extensions.accept_extensions(request, options)
         request.ws_extensions = accepted
         request.ws_deflate = options.deflate_stream
