@@ -2,7 +2,30 @@
 
 Layer 3 (entry point). One thread per connection. Requests whose resource
 has a handler go through the opening handshake to the dispatcher; other
-requests are served as files from the document root.
+requests run CGI scripts (``-x``) or are served as files from the document
+root. ``--help`` and docs/standalone.md describe the options.
+
+How this works:
+
+- The accept loop (``serve_forever``) never waits on a client.
+  ``process_request`` counts the connection against ``--max-connections``
+  and starts its thread; a connection over the limit still gets a thread,
+  which reads its request and answers 503 with ``Retry-After``.
+- The connection thread (``_serve_connection``) sets the socket timeout to
+  ``--handshake-timeout`` and arms a deadline with ``_DeadlineWatch``, does
+  the TLS handshake (``--tls``), then hands the socket to
+  ``WebSocketRequestHandler``. A failed TLS handshake is logged and ends
+  only that connection.
+- ``WebSocketRequestHandler.handle_one_request`` reads one request head
+  (request line and header lines, both capped in length and number) before
+  the deadline; the watch shuts down the socket of a client too slow to
+  send one, which frees its thread. Then, in order: 503 when overloaded, the
+  Host check (``--strict`` with ``-V``/``-P``), Basic authentication, and
+  the method: GET goes to the WebSocket handshake or to files and CGI.
+- Once a WebSocket is open its socket timeout is cleared (idle WebSockets
+  are normal) and the server keeps it in a set, so that SIGINT/SIGTERM can
+  send close 1001 to each and wait a bounded time for the closing
+  handshakes (``close_websockets``). One line is logged when it ends.
 
 Hooks, for those who subclass:
 
@@ -16,6 +39,8 @@ Hooks, for those who subclass:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http
 import http.server
 import logging
 import logging.handlers
@@ -23,40 +48,76 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from mod_pywebsocket import common, dispatch, handshake, memorizingfile
+from mod_pywebsocket import _standalone_cgi, _standalone_http, _standalone_options, common, dispatch, handshake
+from mod_pywebsocket._standalone_options import build_parser
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
-__all__ = ["WebSocketRequestHandler", "WebSocketServer", "build_parser", "main"]
+__all__ = [
+    "WebSocketRequestHandler",
+    "WebSocketServer",
+    "build_parser",
+    "create_dispatcher",
+    "create_ssl_context",
+    "main",
+    "parse_options",
+]
 
 _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
 
 _DEFAULT_LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
-_LOG_LEVELS = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
-}
+_SERVER_SOFTWARE = "mod_pywebsocket"
 # How long a closed WebSocket connection waits for the client to close TCP
 # after our FIN, so that unread client bytes never turn our close into a reset.
 _LINGER_SECONDS = 2.0
 _LINGER_MAX_BYTES = 1 << 20
+# How long shutdown waits for the closing handshakes of open WebSockets.
 _SHUTDOWN_WAIT_SECONDS = 5.0
+# Connections over --max-connections that may wait for their 503 at once;
+# beyond that they are closed at once.
+_MAX_REJECTING = 64
+_RETRY_AFTER_SECONDS = 5
+_BASIC_AUTH_REALM = "mod_pywebsocket"
+_MAX_LOCAL_REDIRECTS = 5
+_SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+_VERSION_NAMES = {
+    common.VERSION_HYBI13: "13",
+    common.VERSION_HYBI08: "8",
+    common.VERSION_HYBI00: "hybi-00",
+    common.VERSION_HIXIE75: "hixie-75",
+}
+
+
+def _peer(address: Any) -> str:
+    """Return ``host:port`` (``[host]:port`` for IPv6) for a socket address."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address)
+
+
+def _shutdown_socket(sock: Any) -> None:
+    """Shut down both directions of ``sock``'s TCP connection; a blocked read or write then returns.
+
+    This calls the plain socket's ``shutdown`` also for TLS sockets:
+    ``SSLSocket.shutdown`` would drop its TLS state, which another thread
+    may be using.
+    """
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _StandaloneConnection:
     """The raw connection of a standalone request (SPEC §3 ``connection``)."""
 
     def __init__(self, sock: socket.socket, rfile: Any, remote_addr: Any) -> None:
-        self._socket = sock
+        self.socket = sock
         self._rfile = rfile
         self.remote_addr = remote_addr
         self.local_addr = sock.getsockname()
@@ -73,7 +134,7 @@ class _StandaloneConnection:
 
     def write(self, data: bytes) -> None:
         """Send all of ``data``."""
-        self._socket.sendall(data)
+        self.socket.sendall(data)
 
     def get_remote_addr(self) -> Any:
         """Return the client's address."""
@@ -85,7 +146,13 @@ class _StandaloneConnection:
 
 
 class _StandaloneRequest:
-    """The request object handlers see under the standalone server (SPEC §3)."""
+    """The request object handlers see under the standalone server (SPEC §3).
+
+    Besides the SPEC §3 attributes it has ``max_message_size`` (the
+    ``--max-message-size`` limit, which the RFC 6455 handshake copies into
+    the stream's options) and ``raw_request_lines`` (the request line and
+    header lines as received, for the Hixie-75 strict check).
+    """
 
     def __init__(self, handler: WebSocketRequestHandler, connection: _StandaloneConnection, use_tls: bool) -> None:
         self._handler = handler
@@ -96,10 +163,10 @@ class _StandaloneRequest:
         self.protocol = handler.request_version
         self.headers_in = handler.headers
         self.extra_headers: list[tuple[str, str]] = []
+        self.max_message_size: int = handler.server.options.max_message_size
         # The request line and header lines exactly as received (bytes, line
         # ends included), for the Hixie-75 strict check (handshake/draft75.py).
-        memorized = getattr(handler.rfile, "get_memorized_lines", None)
-        self.raw_request_lines: list[bytes] | None = list(memorized()) if memorized is not None else None
+        self.raw_request_lines: list[bytes] | None = list(handler.raw_request_lines)
         self._use_tls = use_tls
 
     def get_uri(self) -> str:
@@ -132,7 +199,14 @@ class _StandaloneRequest:
 
 
 class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves WebSocket upgrades through the dispatcher and files from the document root."""
+    """Serves WebSocket upgrades through the dispatcher, and files and CGI scripts from the document root.
+
+    Args:
+        request: the connected socket (a TLS socket with ``--tls``).
+        client_address: the client's address.
+        server: the server.
+        overloaded: answer the request with 503 (too many connections).
+    """
 
     server: WebSocketServer
     protocol_version = "HTTP/1.1"
@@ -140,22 +214,131 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
     rbufsize = 65536
 
-    def __init__(self, request: Any, client_address: Any, server: WebSocketServer) -> None:
+    def __init__(self, request: Any, client_address: Any, server: WebSocketServer, overloaded: bool = False) -> None:
+        self._overloaded = overloaded
+        self.raw_request_lines: list[bytes] = []
+        self.requestline = ""
+        self.request_version = self.default_request_version
+        self.command = None  # type: ignore[assignment]
         super().__init__(request, client_address, server, directory=server.options.document_root)
 
-    def setup(self) -> None:
-        """Wrap the input so that the raw request lines are remembered."""
-        super().setup()
-        self._raw_rfile = self.rfile
-        self.rfile = memorizingfile.MemorizingFile(self.rfile, max_memorized_lines=128)  # type: ignore[assignment]
+    def version_string(self) -> str:
+        """Return the Server header's value."""
+        return _SERVER_SOFTWARE
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Log through the logging module instead of writing to stderr."""
-        _LOGGER.info("%s - %s", self.address_string(), format % args)
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log through the logging module instead of writing to stderr (the access log)."""
+        _LOGGER.info("%s - %s", _peer(self.client_address), format % args)
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_error(self, format: str, *args: Any) -> None:
         """Log protocol errors (bad request lines and the like)."""
-        _LOGGER.warning("%s - %s", self.address_string(), format % args)
+        _LOGGER.warning("%s - %s", _peer(self.client_address), format % args)
+
+    # Reading the request.
+
+    def handle_one_request(self) -> None:
+        """Read one request head and answer it.
+
+        The head must arrive within ``--handshake-timeout``; on a timeout or
+        an early EOF the connection is closed without an answer.
+        """
+        self.close_connection = True
+        self.command = None  # type: ignore[assignment]
+        self.request_version = self.default_request_version
+        self.requestline = ""
+        self.path = ""
+        deadlines = self.server.deadlines
+        deadlines.arm(self.connection, self.client_address, self.server.options.handshake_timeout)
+        try:
+            ready = self._read_request_head()
+        except _standalone_http.RequestError as exc:
+            self._send_plain_error(exc.status, str(exc))
+            return
+        except (OSError, _standalone_http.IncompleteRequest) as exc:
+            _LOGGER.info("%s - request not received: %s", _peer(self.client_address), exc or type(exc).__name__)
+            return
+        finally:
+            deadlines.disarm(self.connection)
+        if not ready:
+            return
+        try:
+            self._answer()
+            self.wfile.flush()
+        except (OSError, _standalone_http.IncompleteRequest) as exc:
+            _LOGGER.info("%s - connection lost answering %r: %s", _peer(self.client_address), self.requestline, exc)
+            self.close_connection = True
+
+    def _read_request_head(self) -> bool:
+        options = self.server.options
+        try:
+            head = _standalone_http.read_request_head(
+                self.rfile.readline, options.max_line_length, options.max_header_count
+            )
+        except _standalone_http.RequestError as exc:
+            self.requestline = exc.request_line
+            raise
+        if head is None:
+            return False
+        self.requestline = head.request_line
+        self.command, self.path, self.request_version = head.method, head.target, head.version
+        self.headers = head.headers
+        self.raw_request_lines = head.raw_lines
+        self.close_connection = head.close_connection
+        return True
+
+    # Answering it.
+
+    def _answer(self) -> None:
+        if self._overloaded:
+            _LOGGER.warning("%s - too many connections; answering 503", _peer(self.client_address))
+            self._send_plain_error(
+                http.HTTPStatus.SERVICE_UNAVAILABLE,
+                "too many connections",
+                [("Retry-After", str(_RETRY_AFTER_SECONDS))],
+            )
+            return
+        if not self._host_is_valid() or not self._is_authorized():
+            return
+        if self.command not in _SUPPORTED_METHODS:
+            self._send_plain_error(http.HTTPStatus.NOT_IMPLEMENTED, f"method {self.command!r} is not supported")
+            return
+        getattr(self, "do_" + self.command)()
+
+    def _host_is_valid(self) -> bool:
+        """With ``--strict`` and ``-V``/``-P``: check the Host header; answer 400 or 403 if wrong."""
+        options = self.server.options
+        if not options.strict or (options.validation_host is None and options.validation_port is None):
+            return True
+        values = self.headers.get_all("Host") or []
+        parsed = _standalone_http.split_host(values[0]) if len(values) == 1 else None
+        if parsed is None:
+            self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
+            return False
+        host, port = parsed
+        if port is None:
+            port = common.DEFAULT_WEB_SOCKET_SECURE_PORT if options.use_tls else common.DEFAULT_WEB_SOCKET_PORT
+        expected_host = options.validation_host
+        if expected_host is not None and host.lower() != expected_host.strip("[]").lower():
+            self._send_plain_error(http.HTTPStatus.FORBIDDEN, f"host {host!r} is not {expected_host!r}")
+            return False
+        if options.validation_port is not None and port != options.validation_port:
+            self._send_plain_error(http.HTTPStatus.FORBIDDEN, f"port {port} is not {options.validation_port}")
+            return False
+        return True
+
+    def _is_authorized(self) -> bool:
+        """With ``--basic-auth``: check the credential; answer 401 if it is missing or wrong."""
+        options = self.server.options
+        if not options.basic_auth:
+            return True
+        if _standalone_http.basic_auth_matches(self.headers.get("Authorization"), options.basic_auth_credential):
+            return True
+        self._send_plain_error(
+            http.HTTPStatus.UNAUTHORIZED,
+            "authentication required",
+            [("WWW-Authenticate", f'Basic realm="{_BASIC_AUTH_REALM}"')],
+        )
+        return False
 
     def is_websocket_request(self) -> bool:
         """Return True if the request must go through the WebSocket path.
@@ -169,7 +352,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         return upgrade.strip().lower() == common.WEBSOCKET_UPGRADE_TYPE or "Sec-WebSocket-Key1" in self.headers
 
     def do_GET(self) -> None:
-        """Serve a WebSocket upgrade or a file."""
+        """Serve a WebSocket upgrade, a CGI script or a file."""
         try:
             websocket = self.is_websocket_request()
         except dispatch.DispatchException as exc:
@@ -178,7 +361,112 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if websocket:
             self.handle_websocket()
         else:
+            self._serve_http()
+
+    def do_HEAD(self) -> None:
+        """Serve a CGI script or a file's headers."""
+        self._serve_http()
+
+    def do_POST(self) -> None:
+        """Run a CGI script; other resources answer 405."""
+        self._serve_http()
+
+    def _serve_http(self, redirects: int = 0) -> None:
+        url_path, _, query = self.path.split("#", 1)[0].partition("?")
+        cgi_paths = self.server.options.cgi_paths
+        if cgi_paths and _standalone_cgi.is_cgi_path(url_path, cgi_paths):
+            self._run_cgi(url_path, query, redirects)
+            return
+        if self.command == "POST":
+            self._send_plain_error(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{self.path} is not a cgi script", [("Allow", "GET, HEAD")]
+            )
+            return
+        if self.path.startswith("//"):
+            # A directory redirect to "//host/" would send the client off-site.
+            self.path = "/" + self.path.lstrip("/")
+        if self.command == "HEAD":
+            super().do_HEAD()
+        else:
             super().do_GET()
+
+    def _run_cgi(self, url_path: str, query: str, redirects: int) -> None:
+        options = self.server.options
+        try:
+            script = _standalone_cgi.find_script(options.document_root, url_path, options.cgi_paths)
+            if script is None:  # is_cgi_path said otherwise; cannot happen
+                raise _standalone_cgi.CgiError(http.HTTPStatus.NOT_FOUND, f"no cgi script at {url_path!r}")
+            body = self._read_body() if self.command == "POST" else b""
+            env = self._cgi_environment(script, query)
+            output = _standalone_cgi.run_script(script, env, body, options.cgi_timeout)
+            response = _standalone_cgi.parse_output(output)
+        except (_standalone_cgi.CgiError, _standalone_http.RequestError) as exc:
+            level = logging.WARNING if exc.status >= 500 else logging.INFO
+            _LOGGER.log(level, "%s - %s", _peer(self.client_address), exc)
+            self._send_plain_error(exc.status, str(exc))
+            return
+        if response.local_redirect is not None:
+            if redirects >= _MAX_LOCAL_REDIRECTS:
+                self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
+                return
+            # RFC 3875 §6.2.2: serve the new path as if it had been requested
+            # (with GET: the request body was for the first script).
+            self.path = response.local_redirect
+            if self.command == "POST":
+                self.command = "GET"
+            self._serve_http(redirects + 1)
+            return
+        self.send_response(response.status, response.reason)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        has_body = response.status >= 200 and response.status not in (204, 304)
+        if has_body:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if has_body and self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _read_body(self) -> bytes:
+        """Read the request body, after a ``100 Continue`` if the client expects one.
+
+        Raises:
+            RequestError: 411, 400, 413 or 501 when the body cannot be taken.
+            IncompleteRequest: the client closed the connection early.
+        """
+        length = _standalone_http.body_length(self.headers, self.server.options.max_request_body)
+        if self.request_version == "HTTP/1.1" and (self.headers.get("Expect") or "").lower() == "100-continue":
+            self.send_response_only(http.HTTPStatus.CONTINUE)
+            self.end_headers()
+        body: bytes = self.rfile.read(length)
+        if len(body) < length:
+            raise _standalone_http.IncompleteRequest(f"connection closed after {len(body)} of {length} body bytes")
+        return body
+
+    def _cgi_environment(self, script: _standalone_cgi.CgiScript, query: str) -> dict[str, str]:
+        options = self.server.options
+        server_name = self.server.server_name
+        host = self.headers.get("Host")
+        parsed = _standalone_http.split_host(host) if host else None
+        if parsed is not None:
+            server_name = parsed[0]
+        credential = options.basic_auth_credential if options.basic_auth else None
+        return _standalone_cgi.build_environment(
+            script,
+            document_root=options.document_root,
+            method=self.command,
+            query=query,
+            protocol=self.request_version,
+            headers=list(self.headers.items()),
+            server_name=server_name,
+            server_port=self.server.server_port,
+            server_software=_SERVER_SOFTWARE,
+            remote_addr=str(self.client_address[0]),
+            remote_port=int(self.client_address[1]),
+            https=options.use_tls,
+            remote_user=credential.split(":", 1)[0] if credential else None,
+            request_uri=self.path,
+            base=os.environ,
+        )
 
     def _send_plain_error(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
         body = (message + "\n").encode("utf-8", "replace")
@@ -193,11 +481,13 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             self.wfile.write(body)
         self.close_connection = True
 
+    # WebSockets.
+
     def handle_websocket(self) -> None:
         """Run the opening handshake, then the handler; answer failures with HTTP errors."""
         self.close_connection = True
         server = self.server
-        connection = _StandaloneConnection(self.connection, self._raw_rfile, self.client_address)
+        connection = _StandaloneConnection(self.connection, self.rfile, self.client_address)
         request = _StandaloneRequest(self, connection, server.options.use_tls)
         try:
             handshake.do_handshake(
@@ -214,18 +504,37 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             self._send_plain_error(exc.status, str(exc))
             return
         except handshake.AbortedByUserException:
-            _LOGGER.info("%s - handler aborted the handshake of %s", self.address_string(), self.path)
+            _LOGGER.info("%s - handler aborted the handshake of %s", _peer(self.client_address), self.path)
             return
         except ConnectionTerminatedException as exc:
-            _LOGGER.info("%s - connection ended during the handshake: %s", self.address_string(), exc)
+            _LOGGER.info("%s - connection ended during the handshake: %s", _peer(self.client_address), exc)
             return
+        # The WebSocket is open: an idle connection is normal from now on.
+        self.connection.settimeout(None)
         self.log_request(101)
+        started = time.monotonic()
         server.register_websocket(request)
         try:
             server.dispatcher.transfer_data(request)
         finally:
             server.unregister_websocket(request)
+            self._log_websocket_end(request, time.monotonic() - started)
             self._linger()
+
+    def _log_websocket_end(self, request: Any, duration: float) -> None:
+        version = getattr(request, "ws_version", None)
+        accepted = getattr(request, "ws_extensions", None)
+        code = getattr(request, "ws_close_code", None)
+        _LOGGER.info(
+            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, client close code %s",
+            _peer(self.client_address),
+            getattr(request, "ws_resource", self.path),
+            duration,
+            _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
+            getattr(request, "ws_protocol", None) or "none",
+            common.format_extensions(accepted) if accepted else "none",
+            code if code is not None else "none",
+        )
 
     def _linger(self) -> None:
         """Half-close, then read until the client closes (bounded in time and size)."""
@@ -248,9 +557,13 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """A threaded HTTP server that also speaks WebSocket.
 
     Args:
-        options: an ``argparse.Namespace`` from ``build_parser`` (or any
-            object with the same attributes).
+        options: an ``argparse.Namespace`` from ``parse_options``.
         dispatcher: the handler dispatcher; built from the options if None.
+
+    Raises:
+        OSError: the address cannot be bound, or a TLS file cannot be read.
+        ssl.SSLError: a TLS file is not a valid certificate or key.
+        DispatchException: the scan directory is not under the handler root.
     """
 
     daemon_threads = True
@@ -259,12 +572,31 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def __init__(self, options: Any, dispatcher: dispatch.Dispatcher | None = None) -> None:
         self.options = options
         self.dispatcher = dispatcher if dispatcher is not None else create_dispatcher(options)
+        context = getattr(options, "ssl_context", None)
+        if context is None and options.use_tls:
+            context = create_ssl_context(options)
+        self.ssl_context: ssl.SSLContext | None = context
         self.request_queue_size = options.request_queue_size
         self._websockets: set[Any] = set()
         self._websockets_lock = threading.Lock()
+        self._connections_lock = threading.Lock()
+        self._connection_count = 0
+        self._rejecting_count = 0
         host = options.server_host or ""
         if ":" in host:
             self.address_family = socket.AF_INET6
+        # Started before binding: a failed bind calls server_close, which stops them.
+        self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
+        self._monitor_stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        if options.thread_monitor_interval_in_sec > 0:
+            self._monitor = threading.Thread(
+                target=self._monitor_threads,
+                args=(options.thread_monitor_interval_in_sec,),
+                name="thread monitor",
+                daemon=True,
+            )
+            self._monitor.start()
         super().__init__((host, options.port), WebSocketRequestHandler)
 
     def server_bind(self) -> None:
@@ -273,6 +605,97 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         address = self.socket.getsockname()
         self.server_name = address[0]
         self.server_port = address[1]
+
+    def server_close(self) -> None:
+        """Stop listening and stop the helper threads (open connections go on)."""
+        super().server_close()
+        self.deadlines.close()
+        self._monitor_stop.set()
+        if self._monitor is not None:
+            self._monitor.join(1.0)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start the connection's thread; count it against ``--max-connections``."""
+        with self._connections_lock:
+            if self._connection_count < self.options.max_connections:
+                self._connection_count += 1
+                overloaded: bool | None = False
+            elif self._rejecting_count < _MAX_REJECTING:
+                self._rejecting_count += 1
+                overloaded = True
+            else:
+                overloaded = None
+        if overloaded is None:
+            _LOGGER.warning("%s - too many connections; closed", _peer(client_address))
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address, overloaded),
+            name=f"connection {_peer(client_address)}",
+            daemon=True,
+        )
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no more threads
+            _LOGGER.error("%s - cannot start a thread: %s", _peer(client_address), exc)
+            self._release(overloaded)
+            self.shutdown_request(request)
+
+    def _release(self, overloaded: bool) -> None:
+        with self._connections_lock:
+            if overloaded:
+                self._rejecting_count -= 1
+            else:
+                self._connection_count -= 1
+
+    def connection_count(self) -> int:
+        """Return the number of connections being served (503 answers not included)."""
+        with self._connections_lock:
+            return self._connection_count
+
+    def _serve_connection(self, sock: socket.socket, client_address: Any, overloaded: bool) -> None:
+        """Run one connection, in its own thread: TLS handshake, then requests."""
+        conn: Any = sock
+        try:
+            sock.settimeout(self.options.handshake_timeout)
+            self.deadlines.arm(sock, client_address, self.options.handshake_timeout)
+            context = self.ssl_context
+            if context is not None:
+                conn = self.deadlines.replace(
+                    sock, lambda: context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                )
+                try:
+                    conn.do_handshake()
+                except (OSError, ValueError) as exc:
+                    _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
+                    return
+            handler_class: Any = self.RequestHandlerClass
+            handler_class(conn, client_address, self, overloaded=overloaded)
+        except OSError as exc:
+            _LOGGER.info("%s - connection failed: %s", _peer(client_address), exc)
+        except Exception:  # our own bug: log it, keep serving the others
+            _LOGGER.error("%s - error while serving the connection", _peer(client_address), exc_info=True)
+        finally:
+            self.deadlines.disarm(sock)
+            self.deadlines.disarm(conn)
+            self._release(overloaded)
+            self.shutdown_request(conn)
+            if conn is not sock:
+                sock.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log an error of a connection with its traceback (not on stderr)."""
+        _LOGGER.error("%s - error while serving the connection", _peer(client_address), exc_info=True)
+
+    def _monitor_threads(self, interval: float) -> None:
+        while not self._monitor_stop.wait(interval):
+            _LOGGER.info(
+                "%d threads alive, %d connections, %d websockets",
+                threading.active_count(),
+                self.connection_count(),
+                self.open_websocket_count(),
+            )
 
     def register_websocket(self, request: Any) -> None:
         """Remember an open WebSocket so that shutdown can close it."""
@@ -289,20 +712,39 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         with self._websockets_lock:
             return len(self._websockets)
 
-    def close_websockets(self, code: int = common.STATUS_GOING_AWAY, wait: float = _SHUTDOWN_WAIT_SECONDS) -> None:
-        """Send close ``code`` on every open WebSocket and wait for them to end."""
+    def _open_websockets(self) -> list[Any]:
         with self._websockets_lock:
-            requests = list(self._websockets)
-        for request in requests:
-            stream = getattr(request, "ws_stream", None)
-            try:
-                if hasattr(stream, "close_connection"):
-                    stream.close_connection(code, wait_response=False)
-            except common.WebSocketException as exc:
-                _LOGGER.debug("closing a connection on shutdown failed: %s", exc)
+            return list(self._websockets)
+
+    def close_websockets(self, code: int = common.STATUS_GOING_AWAY, wait: float = _SHUTDOWN_WAIT_SECONDS) -> None:
+        """Send close ``code`` on every open WebSocket and wait up to ``wait`` seconds for them to end.
+
+        Each close is sent from its own thread, so that a client that does
+        not read cannot hold the others up; connections still open after
+        ``wait`` have their sockets shut down.
+        """
+        for request in self._open_websockets():
+            threading.Thread(target=self._send_close, args=(request, code), name="closing", daemon=True).start()
         deadline = time.monotonic() + wait
         while self.open_websocket_count() and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.02)
+        left = self._open_websockets()
+        if left:
+            _LOGGER.info("%d websockets did not finish the closing handshake; dropping them", len(left))
+        for request in left:
+            _shutdown_socket(request.connection.socket)
+
+    @staticmethod
+    def _send_close(request: Any, code: int) -> None:
+        stream = getattr(request, "ws_stream", None)
+        try:
+            if stream is not None:
+                stream.close_connection(code, wait_response=False)
+        except (common.WebSocketException, OSError) as exc:
+            _LOGGER.debug("closing a connection on shutdown failed: %s", exc)
+        if getattr(request, "ws_version", None) == common.VERSION_HIXIE75:
+            # Hixie-75 has no closing handshake: closing TCP is the close.
+            _shutdown_socket(request.connection.socket)
 
 
 def create_dispatcher(options: Any) -> dispatch.Dispatcher:
@@ -333,154 +775,107 @@ def _alias_handlers(dispatcher: dispatch.Dispatcher, map_file: str) -> None:
                 _LOGGER.warning("%s:%d: %s", map_file, number, exc)
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr, exit status 2."""
-
-    def error(self, message: str) -> Any:
-        """Print ``message`` as one line and exit with status 2."""
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
+def _no_password() -> bytes:
+    raise ValueError("the private key is encrypted; give an unencrypted key")
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port must be a number, not {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is not in 0-65535")
-    return port
+def create_ssl_context(options: Any) -> ssl.SSLContext:
+    """Return the server's TLS context: TLS 1.2 or newer, client certificates with ``--tls-client-auth``.
 
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {number}")
-    return number
-
-
-def _log_level(value: str) -> str:
-    if value.lower() not in _LOG_LEVELS:
-        raise argparse.ArgumentTypeError(f"log level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}")
-    return value.lower()
-
-
-def _spellings(*names: str) -> list[str]:
-    """Return each option name, plus its ``_`` spelling for long names."""
-    result = []
-    for name in names:
-        result.append(name)
-        if name.startswith("--") and "-" in name[2:]:
-            result.append("--" + name[2:].replace("-", "_"))
-    return result
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the command-line parser (long options accept ``-`` and ``_``)."""
-    parser = _OneLineErrorParser(
-        prog="mod_pywebsocket.standalone",
-        description="A standalone WebSocket server: files from a document root, "
-        "WebSocket resources from *_wsh.py handlers.",
-    )
-    add = parser.add_argument
-    add(*_spellings("-H", "--server-host"), dest="server_host", default="",
-        help="address to listen on (default: all; an IPv6 address such as ::1 works)")
-    add(*_spellings("-p", "--port"), dest="port", type=_port, default=common.DEFAULT_WEB_SOCKET_PORT,
-        help="port to listen on (default: %(default)s; 0 picks a free one)")
-    add(*_spellings("-w", "--websock-handlers"), dest="websock_handlers", default=None,
-        help="handler root: *_wsh.py files under it are loaded (default: the document root; "
-        "relative to the document root)")
-    add(*_spellings("-m", "--websock-handlers-map-file"), dest="websock_handlers_map_file", default=None,
-        help="file of 'alias existing' lines that give handlers more resource names")
-    add(*_spellings("-s", "--scan-dir"), dest="scan_dir", default=None,
-        help="load only the handlers under this directory, which must lie under the handler root")
-    add(*_spellings("--allow-handlers-outside-root-dir"), dest="allow_handlers_outside_root_dir",
-        action="store_true", default=False,
-        help="load handler files whose real path (symlinks resolved) leaves the handler root")
-    add(*_spellings("-d", "--document-root"), dest="document_root", default=".",
-        help="directory the plain HTTP files are served from (default: .)")
-    add(*_spellings("--allow-draft75"), dest="allow_draft75", action="store_true", default=False,
-        help="accept the Hixie-75 protocol too")
-    add(*_spellings("--strict"), dest="strict", action="store_true", default=False,
-        help="with Hixie-75, require the draft's exact request line and header order")
-    add(*_spellings("-l", "--log-file"), dest="log_file", default=None,
-        help="write the log to this file instead of stderr")
-    add(*_spellings("--log-level"), dest="log_level", type=_log_level, default="info",
-        help="debug, info, warning (warn), error or critical (default: info)")
-    add(*_spellings("--log-max"), dest="log_max", type=_positive_int, default=256 * 1024 * 1024,
-        help="rotate the log file at this many bytes")
-    add(*_spellings("--log-count"), dest="log_count", type=_positive_int, default=5,
-        help="how many rotated log files to keep")
-    add(*_spellings("-q", "--queue"), dest="request_queue_size", type=_positive_int, default=128,
-        help="listen backlog (default: %(default)s)")
-    return parser
+    Raises:
+        OSError: a file cannot be read.
+        ssl.SSLError: a file is not a valid certificate, key or CA bundle.
+        ValueError: the private key is encrypted.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(options.certificate, options.private_key, password=_no_password)
+    if options.tls_client_auth:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=options.tls_client_ca)
+    return context
 
 
 def parse_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and check the command line; resolve the directories.
+    """Parse the command line (and ``--config``), check values, load the TLS files.
 
-    Exits with status 2 and one error line on a bad value.
+    Exits with status 2 and one error line on a bad value or an unreadable
+    certificate. The result has ``ssl_context`` (None without ``--tls``).
     """
     parser = build_parser()
-    options = parser.parse_args(argv)
-    options.use_tls = False
-    document_root = os.path.abspath(options.document_root)
-    if not os.path.isdir(document_root):
-        parser.error(f"document root {options.document_root!r} is not a directory")
-    options.document_root = document_root
-    handlers = options.websock_handlers or document_root
-    options.websock_handlers = os.path.join(document_root, handlers)
-    if not os.path.isdir(options.websock_handlers):
-        parser.error(f"handler root {handlers!r} is not a directory")
-    if options.scan_dir is not None:
-        options.scan_dir = os.path.join(document_root, options.scan_dir)
-        if not os.path.isdir(options.scan_dir):
-            parser.error(f"scan directory {options.scan_dir!r} is not a directory")
-    if options.websock_handlers_map_file and not os.path.isfile(options.websock_handlers_map_file):
-        parser.error(f"handler map file {options.websock_handlers_map_file!r} does not exist")
+    options = _standalone_options.parse_args(parser, argv)
+    options.ssl_context = None
+    if options.use_tls:
+        try:
+            options.ssl_context = create_ssl_context(options)
+        except (OSError, ValueError) as exc:
+            files = f"certificate {options.certificate!r}, private key {options.private_key!r}"
+            if options.tls_client_auth:
+                files += f" or client CA {options.tls_client_ca!r}"
+            parser.error(f"cannot load {files}: {exc}")
     return options
 
 
 def _configure_logging(options: argparse.Namespace) -> None:
+    """Send the log to stderr or the rotated log file, at the chosen level.
+
+    Raises:
+        OSError: the log file cannot be opened.
+    """
     handler: logging.Handler
     if options.log_file:
         handler = logging.handlers.RotatingFileHandler(
-            options.log_file, maxBytes=options.log_max, backupCount=options.log_count
+            options.log_file, maxBytes=options.log_max, backupCount=options.log_count, encoding="utf-8"
         )
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_DEFAULT_LOG_FORMAT))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(_LOG_LEVELS[options.log_level])
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(_standalone_options.LOG_LEVELS[options.log_level])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until SIGINT or SIGTERM; return the exit status."""
+    """Run the server until SIGINT or SIGTERM; return the exit status.
+
+    On a signal: stop accepting, send close 1001 to every open WebSocket,
+    wait up to 5 seconds for the closing handshakes, return 0.
+    """
     options = parse_options(argv)
-    _configure_logging(options)
+    try:
+        _configure_logging(options)
+    except OSError as exc:
+        sys.stderr.write(f"mod_pywebsocket.standalone: error: cannot open log file {options.log_file!r}: {exc}\n")
+        return 2
     try:
         server = WebSocketServer(options)
     except (OSError, dispatch.DispatchException) as exc:
         sys.stderr.write(f"mod_pywebsocket.standalone: error: {exc}\n")
         return 2
+    if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
+        _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
+    stopping = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
         _LOGGER.info("received signal %d, shutting down", signum)
-        threading.Thread(target=server.shutdown, name="shutdown").start()
+        threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     host, port = server.server_address[:2]
-    _LOGGER.info("listening on %s:%d", host, port)
+    _LOGGER.info("listening on %s:%d (%s)", host, port, "TLS" if options.use_tls else "plain")
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.2)
     finally:
-        server.close_websockets(common.STATUS_GOING_AWAY)
         server.server_close()
+        server.close_websockets(common.STATUS_GOING_AWAY, _SHUTDOWN_WAIT_SECONDS)
     _LOGGER.info("stopped")
     return 0
 

@@ -1,0 +1,539 @@
+"""Command-line options and the ``--config`` file of the standalone server.
+
+Layer 3 (a private part of ``standalone``). Builds the ``argparse`` parser,
+reads the INI config file, checks option values and resolves directories.
+Every error is one line on stderr and exit status 2. TLS certificates are
+loaded by ``standalone.parse_options``, which owns the ``ssl`` module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from mod_pywebsocket import common
+from mod_pywebsocket._stream_hybi import DEFAULT_MAX_MESSAGE_SIZE
+
+__all__ = ["LOG_LEVELS", "OptionParser", "build_parser", "parse_args"]
+
+LOG_LEVELS = {
+    "debug": 10,
+    "info": 20,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "critical": 50,
+}
+
+# The section a config file may use; keys before any section belong to it.
+CONFIG_SECTION = "mod_pywebsocket"
+_BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
+# Options that make no sense inside a config file.
+_NOT_IN_CONFIG = frozenset({"config", "help"})
+
+
+class OptionParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2.
+
+    ``long_options`` maps each long option name (without ``--``, with ``-``)
+    to its ``argparse.Action``; the config file reader uses it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.long_options: dict[str, argparse.Action] = {}
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one line and exit with status 2."""
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number, not {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not in 0-65535")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {number}")
+    return number
+
+
+def _bounded_int(upper: int) -> Any:
+    def parse(value: str) -> int:
+        number = _positive_int(value)
+        if number > upper:
+            raise argparse.ArgumentTypeError(f"expected at most {upper}, not {number}")
+        return number
+
+    return parse
+
+
+def _seconds(value: str, allow_zero: bool = False) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {value!r}") from None
+    if not seconds < float("inf") or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _seconds_or_zero(value: str) -> float:
+    return _seconds(value, allow_zero=True)
+
+
+def _log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    return value.lower()
+
+
+def _credential(value: str) -> str:
+    if ":" not in value:
+        raise argparse.ArgumentTypeError(f"credential must be user:password, not {value!r}")
+    return value
+
+
+def _cgi_paths(value: str) -> list[str]:
+    paths = []
+    for path in value.split(","):
+        path = path.strip()
+        if not path:
+            continue
+        if not path.startswith("/"):
+            raise argparse.ArgumentTypeError(f"cgi path {path!r} must start with /")
+        paths.append(path.rstrip("/") or "/")
+    return paths
+
+
+def _spellings(*names: str) -> list[str]:
+    """Return each option name, plus its ``_`` spelling for long names."""
+    result = []
+    for name in names:
+        result.append(name)
+        if name.startswith("--") and "-" in name[2:]:
+            result.append("--" + name[2:].replace("-", "_"))
+    return result
+
+
+def build_parser() -> OptionParser:
+    """Return the command-line parser (long options accept ``-`` and ``_``)."""
+    parser = OptionParser(
+        prog="mod_pywebsocket.standalone",
+        description="A standalone WebSocket server: WebSocket resources from *_wsh.py handlers, "
+        "files and CGI scripts from a document root, over HTTP or HTTPS.",
+        epilog="Long options also accept '_' for '-' (--document_root). Every long option may be set "
+        "in the --config file; the command line wins. See docs/standalone.md.",
+    )
+
+    def add(group: Any, *names: str, **kwargs: Any) -> None:
+        action = group.add_argument(*_spellings(*names), **kwargs)
+        for name in names:
+            if name.startswith("--"):
+                parser.long_options[name[2:]] = action
+
+    server = parser.add_argument_group("server")
+    add(
+        server,
+        "-H",
+        "--server-host",
+        dest="server_host",
+        default="",
+        help="address to listen on (default: all IPv4 addresses; an IPv6 address such as ::1 works)",
+    )
+    add(
+        server,
+        "-p",
+        "--port",
+        dest="port",
+        type=_port,
+        default=common.DEFAULT_WEB_SOCKET_PORT,
+        help="port to listen on (default: %(default)s; 0 picks a free one)",
+    )
+    add(
+        server,
+        "-d",
+        "--document-root",
+        dest="document_root",
+        default=".",
+        help="directory plain HTTP requests are served from (default: .)",
+    )
+    add(
+        server,
+        "-x",
+        "--cgi-paths",
+        dest="cgi_paths",
+        type=_cgi_paths,
+        default=[],
+        help="comma-separated URL path prefixes (such as /cgi-bin) under which executable files of the "
+        "document root run as CGI/1.1 scripts",
+    )
+    add(
+        server,
+        "-q",
+        "--queue",
+        dest="request_queue_size",
+        type=_positive_int,
+        default=128,
+        help="listen backlog (default: %(default)s)",
+    )
+    add(
+        server,
+        "--config",
+        dest="config",
+        default=None,
+        metavar="FILE",
+        help="read options from this INI file: one 'long-option = value' line each, before any "
+        "section or under [mod_pywebsocket]; flags take true or false",
+    )
+
+    handlers = parser.add_argument_group("WebSocket handlers")
+    add(
+        handlers,
+        "-w",
+        "--websock-handlers",
+        dest="websock_handlers",
+        default=None,
+        help="handler root: *_wsh.py files under it are loaded (default: the document root; "
+        "relative to the document root)",
+    )
+    add(
+        handlers,
+        "-m",
+        "--websock-handlers-map-file",
+        dest="websock_handlers_map_file",
+        default=None,
+        help="file of 'alias existing' lines that give handlers more resource names",
+    )
+    add(
+        handlers,
+        "-s",
+        "--scan-dir",
+        dest="scan_dir",
+        default=None,
+        help="load only the handlers under this directory, which must lie under the handler root",
+    )
+    add(
+        handlers,
+        "--allow-handlers-outside-root-dir",
+        dest="allow_handlers_outside_root_dir",
+        action="store_true",
+        default=False,
+        help="load handler files whose real path (symlinks resolved) leaves the handler root",
+    )
+    add(
+        handlers,
+        "--allow-draft75",
+        dest="allow_draft75",
+        action="store_true",
+        default=False,
+        help="accept the Hixie-75 protocol too",
+    )
+    add(
+        handlers,
+        "--strict",
+        dest="strict",
+        action="store_true",
+        default=False,
+        help="with Hixie-75, require the draft's exact request line and header order; with -V/-P, "
+        "check the Host header of every request",
+    )
+    add(
+        handlers,
+        "-V",
+        "--validation-host",
+        dest="validation_host",
+        default=None,
+        help="with --strict: the host the Host header must name, else 403",
+    )
+    add(
+        handlers,
+        "-P",
+        "--validation-port",
+        dest="validation_port",
+        type=_port,
+        default=None,
+        help="with --strict: the port the Host header must name (80 or 443 when it has none), else 403",
+    )
+
+    tls = parser.add_argument_group("TLS")
+    add(
+        tls,
+        "-t",
+        "--tls",
+        dest="use_tls",
+        action="store_true",
+        default=False,
+        help="serve wss:// and https:// (TLS 1.2 or newer) instead of ws:// and http://",
+    )
+    add(
+        tls,
+        "-k",
+        "--private-key",
+        dest="private_key",
+        default=None,
+        help="PEM file of the server's private key (with --tls)",
+    )
+    add(
+        tls,
+        "-c",
+        "--certificate",
+        dest="certificate",
+        default=None,
+        help="PEM file of the server's certificate chain (with --tls)",
+    )
+    add(
+        tls,
+        "--tls-client-auth",
+        dest="tls_client_auth",
+        action="store_true",
+        default=False,
+        help="require a client certificate signed by --tls-client-ca",
+    )
+    add(
+        tls,
+        "--tls-client-ca",
+        "--ca-certificate",
+        dest="tls_client_ca",
+        default=None,
+        help="PEM file of the CA certificates that sign client certificates",
+    )
+
+    auth = parser.add_argument_group("authentication")
+    add(
+        auth,
+        "--basic-auth",
+        dest="basic_auth",
+        action="store_true",
+        default=False,
+        help="require HTTP Basic authentication for every request (401 otherwise)",
+    )
+    add(
+        auth,
+        "--basic-auth-credential",
+        dest="basic_auth_credential",
+        type=_credential,
+        default=None,
+        help="the user:password --basic-auth accepts (default: test:test)",
+    )
+
+    limits = parser.add_argument_group("limits")
+    add(
+        limits,
+        "--max-line-length",
+        dest="max_line_length",
+        type=_bounded_int(65536),
+        default=8192,
+        help="longest request line or header line, in bytes (default: %(default)s; 414 or 431 beyond)",
+    )
+    add(
+        limits,
+        "--max-header-count",
+        dest="max_header_count",
+        type=_positive_int,
+        default=100,
+        help="most header lines in a request (default: %(default)s; 431 beyond)",
+    )
+    add(
+        limits,
+        "--handshake-timeout",
+        dest="handshake_timeout",
+        type=_seconds,
+        default=10.0,
+        help="seconds a client has to complete the TLS handshake and send its request head; the "
+        "limit of each read and write before the WebSocket is open (default: %(default)s)",
+    )
+    add(
+        limits,
+        "--max-message-size",
+        dest="max_message_size",
+        type=_positive_int,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        help="largest WebSocket message accepted, in bytes; larger closes with 1009 (default: %(default)s)",
+    )
+    add(
+        limits,
+        "--max-connections",
+        dest="max_connections",
+        type=_positive_int,
+        default=1000,
+        help="most connections served at once; more get 503 with Retry-After (default: %(default)s)",
+    )
+    add(
+        limits,
+        "--max-request-body",
+        dest="max_request_body",
+        type=_positive_int,
+        default=16 * 1024 * 1024,
+        help="largest request body a CGI script is given, in bytes (default: %(default)s; 413 beyond)",
+    )
+    add(
+        limits,
+        "--cgi-timeout",
+        dest="cgi_timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds a CGI script may run before it is killed and 504 is sent (default: %(default)s)",
+    )
+
+    logs = parser.add_argument_group("logging")
+    add(
+        logs,
+        "-l",
+        "--log-file",
+        dest="log_file",
+        default=None,
+        help="write the log to this file, rotated, instead of stderr",
+    )
+    add(
+        logs,
+        "--log-level",
+        dest="log_level",
+        type=_log_level,
+        default="info",
+        help="debug, info, warning (warn), error or critical (default: info)",
+    )
+    add(
+        logs,
+        "--log-max",
+        dest="log_max",
+        type=_positive_int,
+        default=256 * 1024 * 1024,
+        help="rotate the log file when it reaches this many bytes (default: %(default)s)",
+    )
+    add(
+        logs,
+        "--log-count",
+        dest="log_count",
+        type=_positive_int,
+        default=5,
+        help="how many rotated log files to keep (default: %(default)s)",
+    )
+    add(
+        logs,
+        "--thread-monitor-interval-in-sec",
+        dest="thread_monitor_interval_in_sec",
+        type=_seconds_or_zero,
+        default=0.0,
+        help="log the number of threads every this many seconds (default: 0, never)",
+    )
+    return parser
+
+
+def _find_config(argv: Sequence[str]) -> str | None:
+    """Return the value of the last ``--config`` in ``argv`` (None if absent)."""
+    finder = argparse.ArgumentParser(add_help=False)
+    finder.add_argument("--config", dest="config", default=None)
+    try:
+        known, _ = finder.parse_known_args(argv)
+    except SystemExit:  # --config without a value: the real parser reports it
+        return None
+    config: str | None = known.config
+    return config
+
+
+def read_config(parser: OptionParser, path: str) -> list[str]:
+    """Turn the config file at ``path`` into command-line arguments.
+
+    Exits with status 2 and one error line if the file cannot be read or
+    names an unknown option.
+    """
+    try:
+        with open(path, encoding="utf-8") as config_file:
+            text = config_file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        parser.error(f"cannot read config file {path!r}: {exc}")
+    config = configparser.ConfigParser(interpolation=None, strict=False, default_section="\0")
+    try:
+        config.read_string(f"[{CONFIG_SECTION}]\n" + text, source=path)
+    except configparser.Error as exc:
+        message = " ".join(str(exc).split())
+        parser.error(f"config file {path!r} is malformed: {message}")
+    args = []
+    for section in config.sections():
+        if section != CONFIG_SECTION:
+            parser.error(f"config file {path!r}: unknown section [{section}]")
+        for key, value in config.items(section):
+            name = key.strip().lower().replace("_", "-")
+            action = parser.long_options.get(name)
+            if action is None or name in _NOT_IN_CONFIG:
+                parser.error(f"config file {path!r}: unknown option {key!r}")
+            if action.nargs == 0:  # a flag
+                flag = _BOOLEANS.get(value.strip().lower())
+                if flag is None:
+                    parser.error(f"config file {path!r}: {key} must be true or false, not {value!r}")
+                if flag:
+                    args.append(f"--{name}")
+            else:
+                args.append(f"--{name}={value}")
+    return args
+
+
+def parse_args(parser: OptionParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the config file and the command line, check values, resolve directories.
+
+    Exits with status 2 and one error line on a bad value.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_path = _find_config(argv)
+    config_args = read_config(parser, config_path) if config_path is not None else []
+    # Later occurrences win in argparse: the command line overrides the file.
+    options = parser.parse_args(config_args + argv)
+    _check(parser, options)
+    return options
+
+
+def _check(parser: OptionParser, options: argparse.Namespace) -> None:
+    document_root = os.path.abspath(options.document_root)
+    if not os.path.isdir(document_root):
+        parser.error(f"document root {options.document_root!r} is not a directory")
+    options.document_root = document_root
+    handlers = options.websock_handlers or document_root
+    options.websock_handlers = os.path.join(document_root, handlers)
+    if not os.path.isdir(options.websock_handlers):
+        parser.error(f"handler root {handlers!r} is not a directory")
+    if options.scan_dir is not None:
+        options.scan_dir = os.path.join(document_root, options.scan_dir)
+        if not os.path.isdir(options.scan_dir):
+            parser.error(f"scan directory {options.scan_dir!r} is not a directory")
+    if options.websock_handlers_map_file and not os.path.isfile(options.websock_handlers_map_file):
+        parser.error(f"handler map file {options.websock_handlers_map_file!r} does not exist")
+
+    if options.use_tls:
+        if not options.private_key or not options.certificate:
+            parser.error("--tls needs --private-key and --certificate")
+    elif options.private_key or options.certificate:
+        parser.error("--private-key and --certificate need --tls")
+    if options.tls_client_auth:
+        if not options.use_tls:
+            parser.error("--tls-client-auth needs --tls")
+        if not options.tls_client_ca:
+            parser.error("--tls-client-auth needs --tls-client-ca")
+    elif options.tls_client_ca:
+        parser.error("--tls-client-ca needs --tls-client-auth")
+
+    if options.basic_auth:
+        if options.basic_auth_credential is None:
+            options.basic_auth_credential = "test:test"
+    elif options.basic_auth_credential is not None:
+        parser.error("--basic-auth-credential needs --basic-auth")
+
+    for path in options.cgi_paths:
+        directory = os.path.join(document_root, path.lstrip("/"))
+        if not os.path.isdir(directory):
+            parser.error(f"cgi path {path!r} is not a directory under the document root")
