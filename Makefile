@@ -1,0 +1,15 @@
+# `make bench`: run the benchmark (bench/README.md) in its own venv.
+# Pass options through BENCH_ARGS, e.g. make bench BENCH_ARGS=--quick
+PYTHON ?= python3
+VENV := .venv-bench
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: $(VENV)/.installed
+	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+$(VENV)/.installed: requirements/bench.txt requirements/test.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	echo '*' > $(VENV)/.gitignore
+	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
+	touch $@
