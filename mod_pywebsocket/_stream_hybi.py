@@ -64,6 +64,8 @@ ReadExact = Callable[[int], bytes]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
+# Marks a text message decoded in one step (no incremental decoder needed).
+_WHOLE_TEXT: Any = object()
 _UINT16 = struct.Struct("!H")
 _UINT64 = struct.Struct("!Q")
 _TWO_BYTES = struct.Struct("!BB")
@@ -125,13 +127,16 @@ def parse_frame_header(
     if not common.is_known_opcode(opcode):
         raise InvalidFrameException(f"invalid opcode {opcode:#x}")
     length = second & 0x7F
+    # The extended length and the mask key are read in one call.
+    extra = (2 if length == 126 else 8 if length == 127 else 0) + (4 if masked else 0)
+    rest = read_exact(extra) if extra else b""
     if length == 126:
-        (length,) = _UINT16.unpack(read_exact(2))
+        (length,) = _UINT16.unpack_from(rest)
         if length < 126:
             # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
             raise InvalidFrameException(f"payload length {length} not in minimal encoding")
     elif length == 127:
-        (length,) = _UINT64.unpack(read_exact(8))
+        (length,) = _UINT64.unpack_from(rest)
         if length >> 63:
             raise InvalidFrameException("most significant bit of 64-bit payload length is set")
         if length < 0x10000:
@@ -145,7 +150,7 @@ def parse_frame_header(
             raise InvalidFrameException(f"fragmented control frame (opcode {opcode:#x})")
     if max_payload_length is not None and length > max_payload_length:
         raise MessageTooBigException(f"frame payload of {length} bytes exceeds the limit of {max_payload_length}")
-    mask_key = read_exact(4) if masked else None
+    mask_key = rest[-4:] if masked else None
     return FrameHeader(fin, (first >> 6) & 1, (first >> 5) & 1, (first >> 4) & 1, opcode, length, mask_key)
 
 
@@ -608,11 +613,37 @@ class Stream(StreamBase):
 
     def _receive_text_payload(self, header: FrameHeader) -> bytes:
         """Read a text payload as it arrives, validating its UTF-8 on the way."""
-        if self._decoder is None:
+        remaining = header.payload_length
+        if self._decoder is None and header.fin and remaining:
+            # The common case, a whole message in one frame: when it has all
+            # arrived already, decode it in one step.
+            chunk = self._read_some(remaining)
+            if header.mask_key is not None:
+                chunk = util.mask(chunk, header.mask_key)
+            if len(chunk) == remaining:
+                try:
+                    self._text_parts.append(chunk.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+                self._decoder = _WHOLE_TEXT
+                return chunk
+            return chunk + self._receive_text_rest(header, chunk)
+        return self._receive_text_rest(header, b"")
+
+    def _receive_text_rest(self, header: FrameHeader, first: bytes) -> bytes:
+        """Read the rest of a text payload of which ``first`` (unmasked) has arrived."""
+        if self._decoder is None or self._decoder is _WHOLE_TEXT:
             self._decoder = codecs.getincrementaldecoder("utf-8")()
         decoder = self._decoder
-        remaining = header.payload_length
+        remaining = header.payload_length - len(first)
+        try:
+            if first:
+                self._text_parts.append(decoder.decode(first, final=False))
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
         masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
+        if masker is not None and first:
+            masker.mask(first)  # advance the key position past what was read
         chunks = []
         try:
             while remaining:

@@ -212,10 +212,10 @@ def test_parse_frame_rejects_malformed_headers(wire, message):
 
 
 def test_parse_frame_rejects_huge_length_before_reading_payload():
-    read_exact, connection = reader(b"\x82\xff" + struct.pack("!Q", (1 << 63) - 1) + KEY)
+    read_exact, connection = reader(b"\x82\xff" + struct.pack("!Q", (1 << 63) - 1) + KEY + b"PAYLOAD")
     with pytest.raises(MessageTooBigException, match="exceeds the limit of 1024"):
         parse_frame(read_exact, max_payload_length=1024)
-    assert connection.remaining() == KEY  # the mask key and payload were never read
+    assert connection.remaining() == b"PAYLOAD"  # the payload was never read
 
 
 # Stream: receiving.
