@@ -135,6 +135,7 @@ def build_parser() -> OptionParser:
     """Return the command-line parser (long options accept ``-`` and ``_``)."""
     parser = OptionParser(
         prog="mod_pywebsocket.standalone",
+        allow_abbrev=False,
         description="A standalone WebSocket server: WebSocket resources from *_wsh.py handlers, "
         "files and CGI scripts from a document root, over HTTP or HTTPS.",
         epilog="Long options also accept '_' for '-' (--document_root). Every long option may be set "
@@ -142,7 +143,11 @@ def build_parser() -> OptionParser:
     )
 
     def add(group: Any, *names: str, **kwargs: Any) -> None:
-        action = group.add_argument(*_spellings(*names), **kwargs)
+        action = group.add_argument(*names, **kwargs)
+        # The "_" spellings work too, without cluttering --help.
+        aliases = [spelling for spelling in _spellings(*names) if spelling not in names]
+        if aliases:
+            group.add_argument(*aliases, **{**kwargs, "help": argparse.SUPPRESS})
         for name in names:
             if name.startswith("--"):
                 parser.long_options[name[2:]] = action
@@ -153,6 +158,7 @@ def build_parser() -> OptionParser:
         "-H",
         "--server-host",
         dest="server_host",
+        metavar="HOST",
         default="",
         help="address to listen on (default: all IPv4 addresses; an IPv6 address such as ::1 works)",
     )
@@ -161,6 +167,7 @@ def build_parser() -> OptionParser:
         "-p",
         "--port",
         dest="port",
+        metavar="PORT",
         type=_port,
         default=common.DEFAULT_WEB_SOCKET_PORT,
         help="port to listen on (default: %(default)s; 0 picks a free one)",
@@ -170,6 +177,7 @@ def build_parser() -> OptionParser:
         "-d",
         "--document-root",
         dest="document_root",
+        metavar="DIR",
         default=".",
         help="directory plain HTTP requests are served from (default: .)",
     )
@@ -178,6 +186,7 @@ def build_parser() -> OptionParser:
         "-x",
         "--cgi-paths",
         dest="cgi_paths",
+        metavar="PATHS",
         type=_cgi_paths,
         default=[],
         help="comma-separated URL path prefixes (such as /cgi-bin) under which executable files of the "
@@ -188,6 +197,7 @@ def build_parser() -> OptionParser:
         "-q",
         "--queue",
         dest="request_queue_size",
+        metavar="N",
         type=_positive_int,
         default=128,
         help="listen backlog (default: %(default)s)",
@@ -208,6 +218,7 @@ def build_parser() -> OptionParser:
         "-w",
         "--websock-handlers",
         dest="websock_handlers",
+        metavar="DIR",
         default=None,
         help="handler root: *_wsh.py files under it are loaded (default: the document root; "
         "relative to the document root)",
@@ -217,6 +228,7 @@ def build_parser() -> OptionParser:
         "-m",
         "--websock-handlers-map-file",
         dest="websock_handlers_map_file",
+        metavar="FILE",
         default=None,
         help="file of 'alias existing' lines that give handlers more resource names",
     )
@@ -225,6 +237,7 @@ def build_parser() -> OptionParser:
         "-s",
         "--scan-dir",
         dest="scan_dir",
+        metavar="DIR",
         default=None,
         help="load only the handlers under this directory, which must lie under the handler root",
     )
@@ -258,6 +271,7 @@ def build_parser() -> OptionParser:
         "-V",
         "--validation-host",
         dest="validation_host",
+        metavar="HOST",
         default=None,
         help="with --strict: the host the Host header must name, else 403",
     )
@@ -266,6 +280,7 @@ def build_parser() -> OptionParser:
         "-P",
         "--validation-port",
         dest="validation_port",
+        metavar="PORT",
         type=_port,
         default=None,
         help="with --strict: the port the Host header must name (80 or 443 when it has none), else 403",
@@ -286,6 +301,7 @@ def build_parser() -> OptionParser:
         "-k",
         "--private-key",
         dest="private_key",
+        metavar="FILE",
         default=None,
         help="PEM file of the server's private key (with --tls)",
     )
@@ -294,6 +310,7 @@ def build_parser() -> OptionParser:
         "-c",
         "--certificate",
         dest="certificate",
+        metavar="FILE",
         default=None,
         help="PEM file of the server's certificate chain (with --tls)",
     )
@@ -310,6 +327,7 @@ def build_parser() -> OptionParser:
         "--tls-client-ca",
         "--ca-certificate",
         dest="tls_client_ca",
+        metavar="FILE",
         default=None,
         help="PEM file of the CA certificates that sign client certificates",
     )
@@ -327,6 +345,7 @@ def build_parser() -> OptionParser:
         auth,
         "--basic-auth-credential",
         dest="basic_auth_credential",
+        metavar="USER:PASSWORD",
         type=_credential,
         default=None,
         help="the user:password --basic-auth accepts (default: test:test)",
@@ -337,6 +356,7 @@ def build_parser() -> OptionParser:
         limits,
         "--max-line-length",
         dest="max_line_length",
+        metavar="BYTES",
         type=_bounded_int(65536),
         default=8192,
         help="longest request line or header line, in bytes (default: %(default)s; 414 or 431 beyond)",
@@ -345,6 +365,7 @@ def build_parser() -> OptionParser:
         limits,
         "--max-header-count",
         dest="max_header_count",
+        metavar="N",
         type=_positive_int,
         default=100,
         help="most header lines in a request (default: %(default)s; 431 beyond)",
@@ -353,6 +374,7 @@ def build_parser() -> OptionParser:
         limits,
         "--handshake-timeout",
         dest="handshake_timeout",
+        metavar="SECONDS",
         type=_seconds,
         default=10.0,
         help="seconds a client has to complete the TLS handshake and send its request head; the "
@@ -362,6 +384,7 @@ def build_parser() -> OptionParser:
         limits,
         "--max-message-size",
         dest="max_message_size",
+        metavar="BYTES",
         type=_positive_int,
         default=DEFAULT_MAX_MESSAGE_SIZE,
         help="largest WebSocket message accepted, in bytes; larger closes with 1009 (default: %(default)s)",
@@ -370,6 +393,7 @@ def build_parser() -> OptionParser:
         limits,
         "--max-connections",
         dest="max_connections",
+        metavar="N",
         type=_positive_int,
         default=1000,
         help="most connections served at once; more get 503 with Retry-After (default: %(default)s)",
@@ -378,6 +402,7 @@ def build_parser() -> OptionParser:
         limits,
         "--max-request-body",
         dest="max_request_body",
+        metavar="BYTES",
         type=_positive_int,
         default=16 * 1024 * 1024,
         help="largest request body a CGI script is given, in bytes (default: %(default)s; 413 beyond)",
@@ -386,6 +411,7 @@ def build_parser() -> OptionParser:
         limits,
         "--cgi-timeout",
         dest="cgi_timeout",
+        metavar="SECONDS",
         type=_seconds,
         default=30.0,
         help="seconds a CGI script may run before it is killed and 504 is sent (default: %(default)s)",
@@ -397,6 +423,7 @@ def build_parser() -> OptionParser:
         "-l",
         "--log-file",
         dest="log_file",
+        metavar="FILE",
         default=None,
         help="write the log to this file, rotated, instead of stderr",
     )
@@ -404,6 +431,7 @@ def build_parser() -> OptionParser:
         logs,
         "--log-level",
         dest="log_level",
+        metavar="LEVEL",
         type=_log_level,
         default="info",
         help="debug, info, warning (warn), error or critical (default: info)",
@@ -412,6 +440,7 @@ def build_parser() -> OptionParser:
         logs,
         "--log-max",
         dest="log_max",
+        metavar="BYTES",
         type=_positive_int,
         default=256 * 1024 * 1024,
         help="rotate the log file when it reaches this many bytes (default: %(default)s)",
@@ -420,6 +449,7 @@ def build_parser() -> OptionParser:
         logs,
         "--log-count",
         dest="log_count",
+        metavar="N",
         type=_positive_int,
         default=5,
         help="how many rotated log files to keep (default: %(default)s)",
@@ -428,6 +458,7 @@ def build_parser() -> OptionParser:
         logs,
         "--thread-monitor-interval-in-sec",
         dest="thread_monitor_interval_in_sec",
+        metavar="SECONDS",
         type=_seconds_or_zero,
         default=0.0,
         help="log the number of threads every this many seconds (default: 0, never)",

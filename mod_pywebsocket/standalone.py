@@ -856,8 +856,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, dispatch.DispatchException) as exc:
         sys.stderr.write(f"mod_pywebsocket.standalone: error: {exc}\n")
         return 2
-    if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
-        _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
     stopping = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
@@ -869,6 +867,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
+        _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
     host, port = server.server_address[:2]
     _LOGGER.info("listening on %s:%d (%s)", host, port, "TLS" if options.use_tls else "plain")
     try:

@@ -164,6 +164,14 @@ def assert_option_error(capsys, args: list[str], message: str) -> None:
     assert len(lines) == 1 and message in lines[0], lines
 
 
+def wait_for_log(caplog, text: str, count: int = 1) -> None:
+    """Wait until ``text`` was logged ``count`` times (server threads log asynchronously)."""
+    deadline = time.monotonic() + TIMEOUT
+    while caplog.text.count(text) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert caplog.text.count(text) >= count, caplog.text
+
+
 @contextlib.contextmanager
 def cli_server(tmp_path, *args: str):
     """Run the server as a subprocess; yield (process, port, log path); always stop it."""
@@ -291,13 +299,15 @@ def test_client_without_a_trusted_certificate_is_refused_and_server_keeps_servin
     with running_server("-d", site, *pki.server_args(client_auth=True)) as server:
         # With TLS 1.3 the client may finish its handshake before the server
         # refuses its certificate: the refusal then shows as a closed connection.
-        with pytest.raises((ssl.SSLError, ConnectionError, EOFError, InvalidHandshake, ConnectionClosed)):
+        with pytest.raises(Exception) as info:
             with ws_connect(server.url("/echo", "wss"), ssl=pki.client_context(certificate)) as ws:
                 ws.recv(timeout=TIMEOUT)
+        refusals = (ssl.SSLError, ConnectionError, EOFError, InvalidHandshake, ConnectionClosed)
+        assert isinstance(info.value, refusals), repr(info.value)
         with ws_connect(server.url("/echo", "wss"), ssl=pki.client_context("client")) as ws:
             ws.send("still serving")
             assert ws.recv(timeout=TIMEOUT) == "still serving"
-    assert "TLS handshake failed" in caplog.text
+        wait_for_log(caplog, "TLS handshake failed")
 
 
 def test_ca_certificate_is_the_0_7_spelling_of_tls_client_ca(site, pki):
@@ -315,19 +325,19 @@ def test_plain_http_to_the_tls_port_is_logged_and_disturbs_nobody(site, pki, cap
             assert exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
             ws.send("unaffected")
             assert ws.recv(timeout=TIMEOUT) == "unaffected"
-    assert "TLS handshake failed" in caplog.text
+        wait_for_log(caplog, "TLS handshake failed")
 
 
 def test_silent_client_does_not_block_tls_accept_and_is_dropped_at_handshake_timeout(site, pki):
-    with running_server("-d", site, *pki.server_args(), "--handshake-timeout", "1") as server:
+    with running_server("-d", site, *pki.server_args(), "--handshake-timeout", "2") as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as silent:
             started = time.monotonic()
             with ws_connect(server.url("/echo", "wss"), ssl=pki.client_context()) as ws:
                 ws.send("not held up")
                 assert ws.recv(timeout=TIMEOUT) == "not held up"
-            assert time.monotonic() - started < 1
+            assert time.monotonic() - started < 1.5
             assert silent.recv(1) == b""
-            assert time.monotonic() - started < 5
+            assert 1.9 < time.monotonic() - started < 6
 
 
 @pytest.mark.parametrize(
@@ -722,6 +732,19 @@ def test_help_documents_every_option():
     }  # fmt: skip
 
 
+UNDERSCORE_SAMPLES = {"cgi-paths": "/c", "log-level": "debug", "basic-auth-credential": "a:b"}
+
+
+@pytest.mark.parametrize("name", sorted(name for name in standalone.build_parser().long_options if "-" in name))
+def test_long_option_accepts_the_underscore_spelling(name):
+    parser = standalone.build_parser()
+    action = parser.long_options[name]
+    value = [] if action.nargs == 0 else [UNDERSCORE_SAMPLES.get(name, "1")]
+    with_underscore = getattr(parser.parse_args(["--" + name.replace("-", "_"), *value]), action.dest)
+    assert with_underscore == getattr(parser.parse_args(["--" + name, *value]), action.dest)
+    assert with_underscore != action.default
+
+
 def test_every_long_option_has_a_test_in_this_file_or_test_endtoend():
     with open(__file__) as source:
         here = source.read()
@@ -746,14 +769,15 @@ def test_log_level_sets_the_root_logger_level(level, number):
     options = standalone.parse_options(["-d", EXAMPLE_DIR, "--log-level", level])
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers[:] = []  # so that _configure_logging does not close pytest's handlers
     try:
         standalone._configure_logging(options)
         assert root.level == number
     finally:
         for handler in root.handlers[:]:
             root.removeHandler(handler)
-        for handler in saved_handlers:
-            root.addHandler(handler)
+            handler.close()
+        root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
 
 
@@ -960,6 +984,13 @@ def test_allow_handlers_outside_root_dir_loads_symlinked_handlers(tmp_path, flag
         assert parse_response(response)[0] == status
 
 
+HYBI00_REQUEST = (
+    b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
+    b"Origin: http://127.0.0.1\r\nSec-WebSocket-Key1: 18x 6]8vM;54 *(5:  {   U1]8  z [  8\r\n"
+    b"Sec-WebSocket-Key2: 1_ tx7X d  <  nw  334J702) 7]o}` 0\r\n\r\nTm[K T2u"
+)
+
+
 HIXIE75_REQUEST = (
     b"GET /echo HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nHost: 127.0.0.1\r\n"
     b"Origin: http://127.0.0.1\r\n\r\n"
@@ -1040,14 +1071,9 @@ def test_keep_alive_connection_serves_pipelined_requests_then_idles_out(site):
 
 
 def test_hybi00_challenge_after_the_head_reaches_the_handshake(site):
-    request = (
-        b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
-        b"Origin: http://127.0.0.1\r\nSec-WebSocket-Key1: 18x 6]8vM;54 *(5:  {   U1]8  z [  8\r\n"
-        b"Sec-WebSocket-Key2: 1_ tx7X d  <  nw  334J702) 7]o}` 0\r\n\r\nTm[K T2u"
-    )
     with running_server("-d", site) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
-            sock.sendall(request)
+            sock.sendall(HYBI00_REQUEST)
             data = b""
             while not data.endswith(b"fQJ,fN/4F4!~K~MH"):
                 chunk = sock.recv(4096)
@@ -1101,7 +1127,7 @@ def test_malformed_request_heads_get_the_right_status(site, request_bytes, statu
 
 @pytest.mark.parametrize("drip", [False, True], ids=["silent", "one-byte-at-a-time"])
 def test_client_that_never_finishes_its_request_is_dropped_without_holding_others(site, drip):
-    with running_server("-d", site, "--handshake-timeout", "1") as server:
+    with running_server("-d", site, "--handshake-timeout", "2") as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as slow:
             started = time.monotonic()
             stop = threading.Event()
@@ -1123,11 +1149,11 @@ def test_client_that_never_finishes_its_request_is_dropped_without_holding_other
                     ws.send("others are served")
                     assert ws.recv(timeout=TIMEOUT) == "others are served"
                 assert get(server.port, "/index.html")[0] == 200
-                assert time.monotonic() - started < 1
+                assert time.monotonic() - started < 1.5
                 slow.settimeout(TIMEOUT)
                 while slow.recv(65536):
                     pass
-                assert 0.9 < time.monotonic() - started < 3
+                assert 1.9 < time.monotonic() - started < 6
             finally:
                 stop.set()
                 if drip:
@@ -1233,7 +1259,7 @@ def test_signal_closes_ten_websockets_with_1001_and_exits_0(tmp_path, site, sign
                 codes.append(info.value.rcvd.code)
             assert codes == [common.STATUS_GOING_AWAY] * 10
             assert process.wait(TIMEOUT) == 0
-            assert time.monotonic() - started < 3
+            assert time.monotonic() - started < 5
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
     assert "stopped" in log_path.read_text()
@@ -1253,6 +1279,38 @@ def test_close_websockets_sends_1001_over_tls(site, pki):
             with pytest.raises(ConnectionClosed) as info:
                 ws.recv(timeout=TIMEOUT)
             assert info.value.rcvd.code == common.STATUS_GOING_AWAY
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "head_end", "closing"),
+    [(HYBI00_REQUEST, b"fQJ,fN/4F4!~K~MH", b"\xff\x00"), (HIXIE75_REQUEST, b"\r\n\r\n", b"")],
+    ids=["hybi-00", "hixie-75"],
+)
+def test_close_websockets_ends_old_protocol_connections(site, request_bytes, head_end, closing):
+    with running_server("-d", site, "--allow-draft75") as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(request_bytes)
+            data = b""
+            while not data.endswith(head_end):
+                chunk = sock.recv(4096)
+                assert chunk, data
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 101 ")
+            deadline = time.monotonic() + TIMEOUT
+            while not server.server.open_websocket_count() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the server registers the connection just after its 101
+            started = time.monotonic()
+            closer = threading.Thread(target=server.server.close_websockets, kwargs={"wait": TIMEOUT})
+            closer.start()
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+                if received == b"\xff\x00":
+                    sock.sendall(b"\xff\x00")
+            closer.join(TIMEOUT)
+            assert received == closing
+            assert time.monotonic() - started < 3
+            assert server.server.open_websocket_count() == 0
 
 
 def test_shutdown_wait_is_bounded_when_a_client_never_answers_the_close(tmp_path, site):
