@@ -579,6 +579,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.request_queue_size = options.request_queue_size
         self._websockets: set[Any] = set()
         self._websockets_lock = threading.Lock()
+        self._closing_code: int | None = None
         self._connections_lock = threading.Lock()
         self._connection_count = 0
         self._rejecting_count = 0
@@ -698,9 +699,12 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             )
 
     def register_websocket(self, request: Any) -> None:
-        """Remember an open WebSocket so that shutdown can close it."""
+        """Remember an open WebSocket so that shutdown can close it (at once if shutdown has begun)."""
         with self._websockets_lock:
             self._websockets.add(request)
+            code = self._closing_code
+        if code is not None:
+            self._start_close(request, code)
 
     def unregister_websocket(self, request: Any) -> None:
         """Forget a WebSocket that has ended."""
@@ -720,19 +724,30 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         """Send close ``code`` on every open WebSocket and wait up to ``wait`` seconds for them to end.
 
         Each close is sent from its own thread, so that a client that does
-        not read cannot hold the others up; connections still open after
+        not read cannot hold the others up; WebSockets that open while this
+        runs are closed as soon as they open; connections still open after
         ``wait`` have their sockets shut down.
         """
-        for request in self._open_websockets():
-            threading.Thread(target=self._send_close, args=(request, code), name="closing", daemon=True).start()
-        deadline = time.monotonic() + wait
-        while self.open_websocket_count() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        with self._websockets_lock:
+            self._closing_code = code
+            requests = list(self._websockets)
+        try:
+            for request in requests:
+                self._start_close(request, code)
+            deadline = time.monotonic() + wait
+            while self.open_websocket_count() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            with self._websockets_lock:
+                self._closing_code = None
         left = self._open_websockets()
         if left:
             _LOGGER.info("%d websockets did not finish the closing handshake; dropping them", len(left))
         for request in left:
             _shutdown_socket(request.connection.socket)
+
+    def _start_close(self, request: Any, code: int) -> None:
+        threading.Thread(target=self._send_close, args=(request, code), name="closing", daemon=True).start()
 
     @staticmethod
     def _send_close(request: Any, code: int) -> None:

@@ -164,6 +164,22 @@ def assert_option_error(capsys, args: list[str], message: str) -> None:
     assert len(lines) == 1 and message in lines[0], lines
 
 
+def read_until(sock: socket.socket, done, data: bytes = b"", size: int = 4096) -> bytes:
+    """Receive until ``done(data)``; fail on EOF (the socket's timeout bounds each read)."""
+    while not done(data):
+        chunk = sock.recv(size)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+def wait_until(predicate) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
 def wait_for_log(caplog, text: str, count: int = 1) -> None:
     """Wait until ``text`` was logged ``count`` times (server threads log asynchronously)."""
     deadline = time.monotonic() + TIMEOUT
@@ -482,9 +498,7 @@ def test_cgi_post_with_expect_100_continue_gets_100_first(site):
                 b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
                 b"Connection: close\r\n\r\n"
             )
-            interim = b""
-            while not interim.endswith(b"\r\n\r\n"):
-                interim += sock.recv(1)
+            interim = read_until(sock, lambda data: data.endswith(b"\r\n\r\n"), size=1)
             assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
             sock.sendall(b"hello")
             data = b""
@@ -1002,7 +1016,7 @@ def test_allow_draft75_accepts_hixie_75(site, flag, expected):
     with running_server("-d", site, *flag) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
             sock.sendall(HIXIE75_REQUEST)
-            assert sock.recv(65536).startswith(expected)
+            assert read_until(sock, lambda data: b"\r\n" in data).startswith(expected)
 
 
 def test_strict_rejects_hixie_75_headers_out_of_order(site):
@@ -1074,14 +1088,10 @@ def test_hybi00_challenge_after_the_head_reaches_the_handshake(site):
     with running_server("-d", site) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
             sock.sendall(HYBI00_REQUEST)
-            data = b""
-            while not data.endswith(b"fQJ,fN/4F4!~K~MH"):
-                chunk = sock.recv(4096)
-                assert chunk, data
-                data += chunk
+            data = read_until(sock, lambda data: data.endswith(b"fQJ,fN/4F4!~K~MH"))
             assert data.startswith(b"HTTP/1.1 101 ")
             sock.sendall(b"\x00hybi-00\xff")
-            assert sock.recv(4096) == b"\x00hybi-00\xff"
+            assert read_until(sock, lambda data: len(data) >= 9) == b"\x00hybi-00\xff"
 
 
 # Limits.
@@ -1290,15 +1300,9 @@ def test_close_websockets_ends_old_protocol_connections(site, request_bytes, hea
     with running_server("-d", site, "--allow-draft75") as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
             sock.sendall(request_bytes)
-            data = b""
-            while not data.endswith(head_end):
-                chunk = sock.recv(4096)
-                assert chunk, data
-                data += chunk
+            data = read_until(sock, lambda data: data.endswith(head_end))
             assert data.startswith(b"HTTP/1.1 101 ")
-            deadline = time.monotonic() + TIMEOUT
-            while not server.server.open_websocket_count() and time.monotonic() < deadline:
-                time.sleep(0.01)  # the server registers the connection just after its 101
+            wait_until(lambda: server.server.open_websocket_count() == 1)  # registered just after the 101
             started = time.monotonic()
             closer = threading.Thread(target=server.server.close_websockets, kwargs={"wait": TIMEOUT})
             closer.start()
@@ -1313,19 +1317,33 @@ def test_close_websockets_ends_old_protocol_connections(site, request_bytes, hea
             assert server.server.open_websocket_count() == 0
 
 
+def test_websocket_opened_while_closing_gets_1001_at_once(site):
+    with running_server("-d", site) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as silent:
+            silent.sendall(upgrade_request())  # this client never answers the close: closing waits for it
+            wait_until(lambda: server.server.open_websocket_count() == 1)
+            closer = threading.Thread(target=server.server.close_websockets, kwargs={"wait": 3})
+            closer.start()
+            try:
+                time.sleep(0.2)
+                with ws_connect(server.url("/echo")) as ws:
+                    with pytest.raises(ConnectionClosed) as info:
+                        ws.recv(timeout=TIMEOUT)
+                    assert info.value.rcvd.code == common.STATUS_GOING_AWAY
+                assert closer.is_alive()
+            finally:
+                closer.join(TIMEOUT)
+
+
 def test_shutdown_wait_is_bounded_when_a_client_never_answers_the_close(tmp_path, site):
     with cli_server(tmp_path, "-d", site) as (process, port, _):
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(upgrade_request())
-            response = b""
-            while b"\r\n\r\n" not in response:
-                response += sock.recv(4096)
+            response = read_until(sock, lambda data: b"\r\n\r\n" in data)
             assert response.startswith(b"HTTP/1.1 101 ")
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            rest = response.split(b"\r\n\r\n", 1)[1]
-            while len(rest) < 4:
-                rest += sock.recv(4096)
+            rest = read_until(sock, lambda data: len(data) >= 4, response.split(b"\r\n\r\n", 1)[1])
             assert rest[:4] == b"\x88\x02\x03\xe9"  # close 1001, which this client never answers
             assert process.wait(TIMEOUT) == 0
             assert 4 < time.monotonic() - started < 8
