@@ -11,17 +11,20 @@ with SO_LINGER 0).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from test.conftest import RunningServer, running_server
+from test.conftest import REPO_ROOT, RunningServer, running_server
 from test.test_robustness import (
     KEY1,
     KEY2,
@@ -336,3 +339,23 @@ def test_status_of_a_fresh_connection_is_101(server):
 
 
 _ = FrameReader  # re-exported for readers of this module
+
+
+# -- a short soak -------------------------------------------------------------------------
+
+
+def test_ten_second_soak_with_100_clients_loses_and_corrupts_nothing():
+    result = subprocess.run(
+        [sys.executable, "tools/soak.py", "--clients", "100", "--duration", "10", "--json"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert figures["messages"] > 100
+    assert figures["bytes"] > 0
+    assert (figures["lost"], figures["corrupted"], figures["connect_errors"], figures["unclean_closes"]) == (0, 0, 0, 0)
+    assert 0 < figures["peak_rss_kib"] < 1024 * 1024
