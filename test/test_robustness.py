@@ -991,3 +991,93 @@ def test_legacy_message_over_max_message_size_ends_the_connection(small_limit_le
     received = _legacy_exchange(small_limit_legacy_server.port, request_bytes, b"\x00" + b"a" * 2000 + b"\xff")
     # No echo: HyBi-00 gets the closing handshake, Hixie-75 only the TCP close.
     assert received == ending
+
+
+# -- bad frames end to end ---------------------------------------------------------------
+
+# (id, frames the client sends after the handshake, the close code the server answers with)
+BAD_FRAMES = [
+    ("unmasked-frame", client_frame(0x1, b"hi", mask=False), 1002),
+    ("rsv1-without-extension", client_frame(0x1, b"hi", rsv1=True), 1002),
+    ("rsv2", bytes([0xA1, 0x80]) + bytes(4), 1002),
+    ("rsv3", bytes([0x91, 0x80]) + bytes(4), 1002),
+    ("opcode-3", client_frame(0x3, b"x"), 1002),
+    ("opcode-7", client_frame(0x7, b"x"), 1002),
+    ("opcode-11", client_frame(0xB, b"x"), 1002),
+    ("opcode-15", client_frame(0xF, b"x"), 1002),
+    ("continuation-without-start", client_frame(0x0, b"x"), 1002),
+    ("text-inside-fragmented-binary", client_frame(0x2, b"a", fin=False) + client_frame(0x1, b"b"), 1002),
+    ("close-body-of-1-byte", client_frame(0x8, b"\x03"), 1002),
+    ("close-code-999", client_frame(0x8, struct.pack("!H", 999)), 1002),
+    ("close-code-1004", client_frame(0x8, struct.pack("!H", 1004)), 1002),
+    ("close-code-1005", client_frame(0x8, struct.pack("!H", 1005)), 1002),
+    ("close-code-1006", client_frame(0x8, struct.pack("!H", 1006)), 1002),
+    ("close-code-1015", client_frame(0x8, struct.pack("!H", 1015)), 1002),
+    ("close-code-5000", client_frame(0x8, struct.pack("!H", 5000)), 1002),
+    ("close-reason-not-utf8", client_frame(0x8, struct.pack("!H", 1000) + b"\xff"), 1007),
+    ("text-not-utf8", client_frame(0x1, b"\xc3\x28"), 1007),
+    ("text-surrogate", client_frame(0x1, b"\xed\xa0\x80"), 1007),
+    ("text-overlong", client_frame(0x1, b"\xc0\xaf"), 1007),
+    ("text-not-utf8-across-fragments", client_frame(0x1, b"ok \xe2\x82", fin=False) + client_frame(0x0, b"\x28"), 1007),
+    ("text-truncated-at-fin", client_frame(0x1, b"\xe2\x82"), 1007),
+    ("close-of-126-bytes", struct.pack("!BB", 0x88, 0xFE) + struct.pack("!H", 126) + bytes(4) + bytes(126), 1002),
+]
+
+
+@pytest.mark.parametrize(("data", "code"), [pytest.param(*case[1:], id=case[0]) for case in BAD_FRAMES])
+def test_bad_frame_closes_with_its_code_and_server_keeps_serving(robust_server, data, code):
+    sock, reader = ws_open(robust_server.port)
+    with sock:
+        sock.sendall(data)
+        started = time.monotonic()
+        assert reader.close_code() == code
+        assert time.monotonic() - started < ANSWER_BOUND
+    assert echo_works(robust_server.port)
+
+
+# -- handler faults and vanishing clients through Apache --------------------------------
+
+
+def test_handler_raising_in_transfer_data_through_apache_drops_tcp_without_a_500_page(apache_server):
+    sock, reader = ws_open(apache_server.port, "/raise_transfer")
+    with sock:
+        sock.sendall(client_frame(0x1, b"go"))
+        rest = bytes(reader.buffer) + read_until_eof(sock, time.monotonic() + TIMEOUT)
+    # Nothing at all after the 101: no close frame and no HTTP error page in the stream.
+    assert rest == b""
+    assert echo_works(apache_server.port)
+
+
+def test_handler_that_raises_in_passive_closing_through_apache_drops_tcp(apache_server):
+    sock, reader = ws_open(apache_server.port, "/raise_passive")
+    with sock:
+        sock.sendall(client_frame(0x8, struct.pack("!H", 1000)))
+        rest = bytes(reader.buffer) + read_until_eof(sock, time.monotonic() + TIMEOUT)
+    assert rest == b""
+    assert echo_works(apache_server.port)
+
+
+def test_garbage_handshake_through_apache_sends_only_the_garbage(apache_server):
+    with open_socket(apache_server.port) as sock:
+        sock.sendall(upgrade_request("/garbage_handshake"))
+        assert read_until_eof(sock, time.monotonic() + TIMEOUT) == b"NOT HTTP AT ALL\x00\xff\r\n\r\n"
+    assert echo_works(apache_server.port)
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_clients_vanishing_mid_frame_through_apache_leave_it_serving(apache_server, how):
+    for _ in range(5):
+        sock, _ = ws_open(apache_server.port)
+        sock.sendall(client_frame(0x2, b"x" * 70000)[:3000])
+        if how == "rst":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    assert echo_works(apache_server.port)
+
+
+@pytest.mark.parametrize(("data", "code"), [pytest.param(*case[1:], id=case[0]) for case in BAD_FRAMES[::3]])
+def test_bad_frame_through_apache_closes_with_its_code(apache_server, data, code):
+    sock, reader = ws_open(apache_server.port)
+    with sock:
+        sock.sendall(data)
+        assert reader.close_code() == code
