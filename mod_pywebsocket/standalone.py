@@ -3,7 +3,10 @@
 Layer 3 (entry point). One thread per connection. Requests whose resource
 has a handler go through the opening handshake to the dispatcher; other
 requests run CGI scripts (``-x``) or are served as files from the document
-root. ``--help`` and docs/standalone.md describe the options.
+root. ``--help`` and docs/standalone.md describe the options. Private
+helpers: ``_standalone_options`` (options, ``--config``),
+``_standalone_http`` (request heads, Host and Basic auth checks, deadlines)
+and ``_standalone_cgi`` (the CGI runner).
 
 How this works:
 
@@ -12,7 +15,7 @@ How this works:
   and starts its thread; a connection over the limit still gets a thread,
   which reads its request and answers 503 with ``Retry-After``.
 - The connection thread (``_serve_connection``) sets the socket timeout to
-  ``--handshake-timeout`` and arms a deadline with ``_DeadlineWatch``, does
+  ``--handshake-timeout`` and arms a deadline (``DeadlineWatch``), does
   the TLS handshake (``--tls``), then hands the socket to
   ``WebSocketRequestHandler``. A failed TLS handshake is logged and ends
   only that connection.
@@ -385,10 +388,22 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith("//"):
             # A directory redirect to "//host/" would send the client off-site.
             self.path = "/" + self.path.lstrip("/")
+        if not self._inside_document_root(self.translate_path(self.path)):
+            # SPEC §11: nothing a client sends may read a file outside the
+            # document root; http.server follows symlinks and chokes on NUL.
+            self._send_plain_error(http.HTTPStatus.NOT_FOUND, f"{self.path} not found")
+            return
         if self.command == "HEAD":
             super().do_HEAD()
         else:
             super().do_GET()
+
+    def _inside_document_root(self, path: str) -> bool:
+        """Return True if ``path``, symlinks resolved, lies inside the document root."""
+        if "\0" in path:
+            return False
+        root = os.path.realpath(self.directory)
+        return os.path.commonpath([os.path.realpath(path), root]) == root
 
     def _run_cgi(self, url_path: str, query: str, redirects: int) -> None:
         options = self.server.options
@@ -563,6 +578,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     Raises:
         OSError: the address cannot be bound, or a TLS file cannot be read.
         ssl.SSLError: a TLS file is not a valid certificate or key.
+        ValueError: the private key is encrypted.
         DispatchException: the scan directory is not under the handler root.
     """
 

@@ -650,6 +650,27 @@ def test_without_cgi_paths_scripts_are_served_as_files(site):
     assert status == 200 and body.startswith(b"#!/usr/bin/env python3")
 
 
+@pytest.mark.parametrize("target", ["/link.txt", "/linkdir/secret.txt", "/linkdir/"])
+def test_symlinks_out_of_the_document_root_are_not_served(tmp_path, site, target):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("top secret content\n")
+    os.symlink(outside / "secret.txt", os.path.join(site, "link.txt"))
+    os.symlink(outside, os.path.join(site, "linkdir"))
+    os.symlink("index.html", os.path.join(site, "inside.html"))
+    with running_server("-d", site) as server:
+        status, _, body = get(server.port, target)
+        assert status == 404 and b"top secret content" not in body
+        assert get(server.port, "/inside.html")[0] == 200
+
+
+@pytest.mark.parametrize("target", ["/index.html%00", "/%00", "/index.html%00.txt"])
+def test_nul_in_a_file_url_gets_404_without_an_error_log(site, caplog, target):
+    with running_server("-d", site) as server:
+        assert get(server.port, target)[0] == 404
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
 def test_post_outside_cgi_paths_gets_405(site):
     with running_server("-d", site, "-x", "/cgi-bin") as server:
         status, headers, _ = post(server.port, "/index.html", b"x")
