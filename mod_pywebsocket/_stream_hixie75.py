@@ -103,14 +103,17 @@ class StreamHixie75(StreamBase):
         enable_closing_handshake: True for HyBi-00 (``0xFF 0x00`` both ways);
             False for Hixie-75, which ends by closing TCP.
         max_message_size: longer messages and frames raise
-            MessageTooBigException (default 64 MiB).
+            MessageTooBigException; None takes the entry point's limit
+            (``request.max_message_size``), else 64 MiB.
     """
 
     def __init__(
-        self, request: Any, enable_closing_handshake: bool = False, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+        self, request: Any, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
     ) -> None:
         super().__init__(request)
         self._enable_closing_handshake = enable_closing_handshake
+        if max_message_size is None:
+            max_message_size = getattr(request, "max_message_size", None) or DEFAULT_MAX_MESSAGE_SIZE
         self._max_message_size = max_message_size
         self._peek_impl = getattr(request.connection, "peek", None)
         request.client_terminated = False

@@ -116,8 +116,19 @@ class Dispatcher:
 
     def _source_handler_files_in_dir(self, root: str, scan: str, allow_outside: bool) -> None:
         real_root = os.path.realpath(root)
+        visited = {os.path.realpath(scan)}
         for dirpath, dirnames, filenames in os.walk(scan, followlinks=True):
-            dirnames.sort()
+            # Follow directory symlinks, but enter each real directory once:
+            # a link to "." or to a parent would otherwise loop.
+            kept = []
+            for name in sorted(dirnames):
+                real = os.path.realpath(os.path.join(dirpath, name))
+                if real in visited:
+                    self._warn(f"{os.path.join(dirpath, name)} leads to a directory already scanned; skipped")
+                    continue
+                visited.add(real)
+                kept.append(name)
+            dirnames[:] = kept
             for filename in sorted(filenames):
                 if not filename.lower().endswith(_SOURCE_SUFFIX):
                     continue

@@ -279,6 +279,9 @@ class _RFC1979Inflater:
         return result
 
 
+_INFLATE_STEP = 65536
+
+
 class DeflateConnection:
     """Wraps a connection for ``deflate-stream``: what is written is deflated
     (sync-flushed per write) and what is read is inflated.
@@ -298,14 +301,18 @@ class DeflateConnection:
 
     def _fill(self) -> bool:
         # Return False at EOF; loop until inflating gives at least one byte.
+        # Each step inflates at most _INFLATE_STEP bytes, so a small input that
+        # inflates hugely is consumed only as fast as the stream reads it.
         while True:
-            if self._read_some_impl is not None:
-                data = self._read_some_impl(65536)
-            else:
-                data = self._connection.read(1)
+            data = self._inflater.unconsumed_tail
             if not data:
-                return False
-            inflated = self._inflater.decompress(data)
+                if self._read_some_impl is not None:
+                    data = self._read_some_impl(65536)
+                else:
+                    data = self._connection.read(1)
+                if not data:
+                    return False
+            inflated = self._inflater.decompress(data, _INFLATE_STEP)
             if inflated:
                 self._buffer += inflated
                 return True

@@ -174,12 +174,6 @@ def test_directory_listing_never_shows_outside_names(tree):
             assert b"outside_wsh.py" not in response
 
 
-SYMLINK_BUG = pytest.mark.xfail(
-    reason="BUG: the standalone server follows symlinks out of the document root: "
-    "WebSocketRequestHandler._serve_http hands the path to http.server.SimpleHTTPRequestHandler, whose "
-    "translate_path/send_head never check the real path (the CGI path does, in _standalone_cgi.find_script)",
-    strict=True,
-)
 
 
 @pytest.mark.parametrize(
@@ -190,7 +184,6 @@ SYMLINK_BUG = pytest.mark.xfail(
         pytest.param("/linkdir/docroot/linkdir/secret.txt", id="directory-symlink-twice"),
     ],
 )
-@SYMLINK_BUG
 def test_symlink_out_of_the_document_root_is_not_served(tree, target):
     with running_server("-d", str(tree.docroot), "-w", "handlers") as server:
         status, response = http_get(server.port, target)
@@ -198,7 +191,6 @@ def test_symlink_out_of_the_document_root_is_not_served(tree, target):
         assert status in (403, 404), response[:200]
 
 
-@SYMLINK_BUG
 def test_directory_symlink_out_of_the_document_root_is_not_listed(tree):
     with running_server("-d", str(tree.docroot), "-w", "handlers") as server:
         status, response = http_get(server.port, "/linkdir/")
@@ -206,12 +198,6 @@ def test_directory_symlink_out_of_the_document_root_is_not_listed(tree):
         assert status in (403, 404), response[:200]
 
 
-@pytest.mark.xfail(
-    reason="BUG: a NUL (%00) in a file URL makes http.server's send_head raise ValueError('embedded null "
-    "byte') from open(); standalone._serve_connection logs it as an ERROR with a traceback and closes "
-    "the connection without any response (expected: 400 or 404, no ERROR)",
-    strict=True,
-)
 @pytest.mark.parametrize("target", ["/secret.txt%00", "/public.txt%00.html", "/%00"])
 def test_nul_in_a_file_url_gets_an_error_status_not_a_crash(tree, target, caplog):
     with running_server("-d", str(tree.docroot), "-w", "handlers") as server:
@@ -369,13 +355,6 @@ _BUILD_DISPATCHER = (
 )
 
 
-@pytest.mark.xfail(
-    reason="BUG: Dispatcher._source_handler_files_in_dir walks with os.walk(followlinks=True) and no cycle "
-    "check: two directory symlinks to '.' under the handler root make the walk exponential (2**40 paths "
-    "before ELOOP), so the server never starts; one such symlink loads every handler 41 times "
-    "(/echo, /a/echo, /a/a/echo...)",
-    strict=True,
-)
 def test_symlink_cycles_under_the_handler_root_do_not_hang_the_dispatcher(tree):
     (tree.handlers / "a").symlink_to(".")
     (tree.handlers / "b").symlink_to(".")

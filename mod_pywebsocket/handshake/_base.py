@@ -64,9 +64,13 @@ def get_header_values(request: Any, name: str) -> list[str]:
     """Return every value of header ``name`` (case-insensitive), in order."""
     headers = request.headers_in
     get_all = getattr(headers, "get_all", None)
-    if get_all is not None:
-        return list(get_all(name) or [])
-    value = headers.get(name)
+    try:
+        if get_all is not None:
+            return list(get_all(name) or [])
+        value = headers.get(name)
+    except UnicodeError as exc:
+        # mod_python decodes header values as UTF-8 and fails on other bytes.
+        raise HandshakeException(f"header {name} is not valid text: {exc}", common.HTTP_STATUS_BAD_REQUEST) from exc
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
