@@ -20,6 +20,7 @@ __all__ = [
     "get_header_values",
     "get_mandatory_header",
     "parse_token_list",
+    "prepare_request",
     "validate_mandatory_header",
     "validate_subprotocol",
 ]
@@ -163,3 +164,26 @@ def build_location(request: Any) -> str:
     scheme = common.WEB_SOCKET_SECURE_SCHEME if secure else common.WEB_SOCKET_SCHEME
     host = get_mandatory_header(request, common.HOST_HEADER)
     return f"{scheme}://{host}{request.ws_resource}"
+
+
+def prepare_request(request: Any, version: int, origin: str | None) -> None:
+    """Set the ``ws_*`` attributes every handshake sets before the extra handshake.
+
+    ``ws_resource`` is the request-target as the client sent it (mod_python's
+    ``uri`` lacks the query, its ``unparsed_uri`` has it). The handshaker
+    then sets what its protocol adds (location, protocols, extensions).
+    """
+    request.ws_version = version
+    request.ws_resource = getattr(request, "unparsed_uri", None) or request.uri
+    request.ws_origin = origin
+    request.ws_location = None
+    request.ws_protocol = None
+    request.ws_requested_protocols = None
+    request.ws_extensions = None
+    request.ws_requested_extensions = None
+    request.ws_extension_processors = []
+    request.ws_deflate = False
+    request.ws_close_code = None
+    request.ws_close_reason = None
+    if not hasattr(request, "extra_headers"):
+        request.extra_headers = []

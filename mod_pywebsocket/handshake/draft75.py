@@ -29,8 +29,9 @@ from mod_pywebsocket.handshake._base import (
     format_header,
     get_header_values,
     get_mandatory_header,
+    prepare_request,
 )
-from mod_pywebsocket.handshake.hybi00 import check_upgrade_headers, validate_legacy_subprotocol
+from mod_pywebsocket.handshake.hybi00 import check_upgrade_headers, get_legacy_protocol, validate_legacy_subprotocol
 
 __all__ = ["Handshaker", "build_response", "check_strict_request_lines"]
 
@@ -126,27 +127,11 @@ class Handshaker:
             check_upgrade_headers(request)
         get_mandatory_header(request, common.HOST_HEADER)
         origin = get_mandatory_header(request, common.ORIGIN_HEADER)
-        protocols = get_header_values(request, common.WEBSOCKET_PROTOCOL_HEADER)
-        if len(protocols) > 1:
-            raise HandshakeException(f"{len(protocols)} WebSocket-Protocol headers", _BAD_REQUEST)
-        protocol = protocols[0] if protocols else None
-        if protocol is not None:
-            validate_legacy_subprotocol(protocol, lowest=" ")
+        protocol = get_legacy_protocol(request, common.WEBSOCKET_PROTOCOL_HEADER, lowest=" ")
 
-        request.ws_version = common.VERSION_HIXIE75
-        request.ws_resource = getattr(request, "unparsed_uri", None) or request.uri
-        request.ws_origin = origin
+        prepare_request(request, common.VERSION_HIXIE75, origin)
         request.ws_location = build_location(request)
         request.ws_protocol = protocol
-        request.ws_requested_protocols = None
-        request.ws_extensions = None
-        request.ws_requested_extensions = None
-        request.ws_extension_processors = []
-        request.ws_deflate = False
-        request.ws_close_code = None
-        request.ws_close_reason = None
-        if not hasattr(request, "extra_headers"):
-            request.extra_headers = []
 
         request._dispatcher = self._dispatcher
         self._dispatcher.do_extra_handshake(request)

@@ -23,6 +23,7 @@ from mod_pywebsocket.handshake._base import (
     get_header_values,
     get_mandatory_header,
     parse_token_list,
+    prepare_request,
     validate_subprotocol,
 )
 
@@ -132,13 +133,7 @@ class Handshaker:
 
         origin_header = common.ORIGIN_HEADER if version == common.VERSION_HYBI13 else common.SEC_WEBSOCKET_ORIGIN_HEADER
         origins = get_header_values(request, origin_header)
-        request.ws_origin = origins[0] if origins else None
-        request.ws_version = version
-        request.ws_resource = getattr(request, "unparsed_uri", None) or request.uri
-        request.ws_location = None
-        request.ws_deflate = False
-        request.ws_close_code = None
-        request.ws_close_reason = None
+        prepare_request(request, version, origins[0] if origins else None)
 
         protocol_header = _joined(request, common.SEC_WEBSOCKET_PROTOCOL_HEADER)
         try:
@@ -156,9 +151,6 @@ class Handshaker:
         else:
             request.ws_requested_extensions = None
         request.ws_extension_processors = extensions.get_extension_processors(request.ws_requested_extensions)
-        request.ws_extensions = None
-        if not hasattr(request, "extra_headers"):
-            request.extra_headers = []
 
         request._dispatcher = self._dispatcher
         self._dispatcher.do_extra_handshake(request)

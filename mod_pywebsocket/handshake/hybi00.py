@@ -30,11 +30,13 @@ from mod_pywebsocket.handshake._base import (
     get_header_values,
     get_mandatory_header,
     parse_token_list,
+    prepare_request,
 )
 
 __all__ = [
     "CHALLENGE_KEY3_LENGTH",
     "Handshaker",
+    "get_legacy_protocol",
     "build_response",
     "check_upgrade_headers",
     "compute_challenge",
@@ -110,6 +112,21 @@ def validate_legacy_subprotocol(protocol: str, lowest: str = "\x21") -> None:
     """
     if not protocol or any(not lowest <= ch <= "\x7e" for ch in protocol):
         raise HandshakeException(f"invalid subprotocol {protocol!r}", _BAD_REQUEST)
+
+
+def get_legacy_protocol(request: Any, header: str, lowest: str = "\x21") -> str | None:
+    """Return the subprotocol a Hixie-75/HyBi-00 client asked for, or None.
+
+    Raises:
+        HandshakeException: (400) the header is repeated or its value invalid.
+    """
+    protocols = get_header_values(request, header)
+    if len(protocols) > 1:
+        raise HandshakeException(f"{len(protocols)} {header} headers", _BAD_REQUEST)
+    if not protocols:
+        return None
+    validate_legacy_subprotocol(protocols[0], lowest)
+    return protocols[0]
 
 
 def build_response(
@@ -201,27 +218,11 @@ class Handshaker:
         origin = get_mandatory_header(request, common.ORIGIN_HEADER)
         part1 = parse_key(get_mandatory_header(request, common.SEC_WEBSOCKET_KEY1_HEADER))
         part2 = parse_key(get_mandatory_header(request, common.SEC_WEBSOCKET_KEY2_HEADER))
-        protocols = get_header_values(request, common.SEC_WEBSOCKET_PROTOCOL_HEADER)
-        if len(protocols) > 1:
-            raise HandshakeException(f"{len(protocols)} Sec-WebSocket-Protocol headers", _BAD_REQUEST)
-        protocol = protocols[0] if protocols else None
-        if protocol is not None:
-            validate_legacy_subprotocol(protocol)
+        protocol = get_legacy_protocol(request, common.SEC_WEBSOCKET_PROTOCOL_HEADER)
 
-        request.ws_version = common.VERSION_HYBI00
-        request.ws_resource = getattr(request, "unparsed_uri", None) or request.uri
-        request.ws_origin = origin
+        prepare_request(request, common.VERSION_HYBI00, origin)
         request.ws_location = build_location(request)
         request.ws_protocol = protocol
-        request.ws_requested_protocols = None
-        request.ws_extensions = None
-        request.ws_requested_extensions = None
-        request.ws_extension_processors = []
-        request.ws_deflate = False
-        request.ws_close_code = None
-        request.ws_close_reason = None
-        if not hasattr(request, "extra_headers"):
-            request.extra_headers = []
 
         key3 = _read_key3(request.connection)
         request.ws_challenge = compute_challenge(part1, part2, key3)
