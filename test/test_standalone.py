@@ -1218,6 +1218,20 @@ def test_message_over_max_message_size_closes_with_1009(site):
         assert info.value.rcvd.code == common.STATUS_MESSAGE_TOO_BIG
 
 
+def test_hybi00_message_over_max_message_size_ends_the_connection(site):
+    with running_server("-d", site, "--max-message-size", "10") as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(HYBI00_REQUEST)
+            read_until(sock, lambda data: data.endswith(b"fQJ,fN/4F4!~K~MH"))
+            sock.sendall(b"\x00" + b"a" * 10 + b"\xff")
+            assert read_until(sock, lambda data: len(data) >= 12) == b"\x00" + b"a" * 10 + b"\xff"
+            sock.sendall(b"\x00" + b"b" * 11 + b"\xff")
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+            assert received == b"\xff\x00"
+
+
 def test_connections_over_max_connections_get_503_with_retry_after(site):
     with running_server("-d", site, "--max-connections", "1") as server:
         with ws_connect(server.url("/echo")) as ws:
