@@ -1,7 +1,8 @@
 """A file wrapper that remembers the lines read through it.
 
-Layer 0. The standalone server reads the request through it so that the
-Hixie-75 ``strict`` check can see the header lines exactly as sent.
+Layer 0. Kept for embedders and handlers written against 0.7; the
+standalone server's own request parser keeps the raw request lines itself
+(``request.raw_request_lines``, used by the Hixie-75 ``strict`` check).
 """
 
 from __future__ import annotations

@@ -135,6 +135,11 @@ class _StandaloneConnection:
         data: bytes = self._rfile.read1(length)
         return data
 
+    def peek(self, length: int) -> bytes:
+        """Return up to ``length`` buffered bytes without consuming them; b'' at EOF."""
+        data: bytes = self._rfile.peek(length)[:length]
+        return data
+
     def write(self, data: bytes) -> None:
         """Send all of ``data``."""
         self.socket.sendall(data)
