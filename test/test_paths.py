@@ -174,8 +174,6 @@ def test_directory_listing_never_shows_outside_names(tree):
             assert b"outside_wsh.py" not in response
 
 
-
-
 @pytest.mark.parametrize(
     "target",
     [

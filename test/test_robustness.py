@@ -1063,3 +1063,32 @@ def test_bad_frame_through_apache_closes_with_its_code(apache_server, data, code
     with sock:
         sock.sendall(data)
         assert reader.close_code() == code
+
+
+@pytest.mark.xfail(
+    reason="BUG: memory grows with the number of fragments, not with the message size: "
+    "Stream._get_message_from_frame appends every payload to self._incoming_parts (and text to "
+    "self._text_parts), empty ones too, so 1M empty continuation frames (6 MB on the wire, a 0-byte "
+    "message) raise the server's peak RSS by ~85 MB and 1M 1-byte fragments (a 1 MB message) by ~47 MB, "
+    "whatever --max-message-size says; an endless run of empty fragments grows it without bound",
+    strict=True,
+)
+@pytest.mark.parametrize(
+    ("payload", "count"), [(b"", 1_000_000), (b"a", 1_000_000)], ids=["empty-fragments", "one-byte-fragments"]
+)
+def test_many_tiny_fragments_stay_within_bounded_memory(bomb_server, payload, count):
+    # RFC 6455 puts no limit on the number of fragments, but the memory they
+    # take must stay of the order of the maximum message size (1 MiB here),
+    # not grow with the number of frames.
+    before = bomb_server.status_kib("VmHWM")
+    sock, reader = ws_open(bomb_server.port)
+    with sock:
+        sock.sendall(client_frame(0x2, payload, fin=False))
+        batch = client_frame(0x0, payload, fin=False) * 10_000
+        for _ in range(count // 10_000 - 1):
+            sock.sendall(batch)
+        sock.sendall(client_frame(0x0, payload, fin=False) * 9_999 + client_frame(0x0, b""))
+        fin, opcode, echoed = reader.frame(timeout=60)
+        assert (fin, opcode, echoed) == (True, 0x2, payload * count)
+    grown = bomb_server.status_kib("VmHWM") - before
+    assert grown < BOMB_MEMORY_BOUND_KIB, f"peak RSS grew by {grown} KiB for {count} fragments"
