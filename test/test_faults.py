@@ -191,6 +191,34 @@ def _mid_close_frame(port: int) -> socket.socket:
     return sock
 
 
+def _hybi00_open(port: int) -> socket.socket:
+    sock = open_socket(port)
+    sock.sendall(hybi00_request(KEY1, KEY2) + KEY3)
+    head, rest = read_head(sock, time.monotonic() + TIMEOUT)
+    assert status_of(head) == 101
+    while len(rest) < 16:  # the challenge answer
+        rest += sock.recv(16 - len(rest))
+    return sock
+
+
+def _hybi00_mid_text_frame(port: int) -> socket.socket:
+    sock = _hybi00_open(port)
+    sock.sendall(b"\x00" + "é".encode() * 1000)  # no 0xFF yet
+    return sock
+
+
+def _hybi00_mid_length_frame(port: int) -> socket.socket:
+    sock = _hybi00_open(port)
+    sock.sendall(b"\x80\x81\x80" + b"x" * 100)  # a 16384-byte frame to skip, 100 bytes sent
+    return sock
+
+
+def _hybi00_mid_closing_handshake(port: int) -> socket.socket:
+    sock = _hybi00_open(port)
+    sock.sendall(b"\xff")  # half of 0xFF 0x00
+    return sock
+
+
 VANISHING = {
     "mid-request-line": _mid_request_line,
     "mid-headers": _mid_headers,
@@ -202,6 +230,9 @@ VANISHING = {
     "mid-closing-handshake-started-by-server": _after_server_close,
     "mid-closing-handshake-started-by-client": _after_client_close,
     "mid-close-frame": _mid_close_frame,
+    "hybi00-mid-text-frame": _hybi00_mid_text_frame,
+    "hybi00-mid-length-frame": _hybi00_mid_length_frame,
+    "hybi00-mid-closing-handshake": _hybi00_mid_closing_handshake,
 }
 VANISH_COPIES = 5
 
