@@ -92,7 +92,8 @@ class Reader:
 
 def _payload(draw, max_size: int) -> bytes:
     # Mostly short payloads, sometimes across the 125/126 and 65535/65536 length boundaries.
-    size = draw(st.one_of(st.integers(0, 130), st.sampled_from([125, 126, 127, 65535, 65536]), st.integers(0, max_size)))
+    boundaries = st.sampled_from([125, 126, 127, 65535, 65536])
+    size = draw(st.one_of(st.integers(0, 130), boundaries, st.integers(0, max_size)))
     if size > 200:
         seed = draw(st.binary(min_size=1, max_size=16))
         return (seed * (size // len(seed) + 1))[:size]
@@ -140,7 +141,11 @@ def test_serialize_of_parse_gives_the_same_bytes(frame, mask_key):
 
 
 @FAST
-@given(data=st.binary(max_size=40), expect_mask=st.sampled_from([True, False, None]), limit=st.sampled_from([None, 0, 125, 1 << 20]))
+@given(
+    data=st.binary(max_size=40),
+    expect_mask=st.sampled_from([True, False, None]),
+    limit=st.sampled_from([None, 0, 125, 1 << 20]),
+)
 def test_parse_frame_of_random_bytes_raises_only_frame_errors(data, expect_mask, limit):
     try:
         frame = parse_frame(Reader(data), expect_mask=expect_mask, max_payload_length=limit)

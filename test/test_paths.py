@@ -285,9 +285,8 @@ def test_dispatcher_with_dot_dot_in_the_root_still_keeps_to_it(tree):
 
 def test_handler_map_cannot_alias_a_file_outside_the_root(tree):
     map_file = tree.root / "map.txt"
-    map_file.write_text(
-        f"/alias1 /../outside\n/alias2 {tree.root / 'outside' / 'outside_wsh.py'}\n/alias3 /up/outside\n", encoding="utf-8"
-    )
+    outside = tree.root / "outside" / "outside_wsh.py"
+    map_file.write_text(f"/alias1 /../outside\n/alias2 {outside}\n/alias3 /up/outside\n", encoding="utf-8")
     with running_server("-d", str(tree.docroot), "-w", "handlers", "-m", str(map_file)) as server:
         for resource in ("/alias1", "/alias2", "/alias3"):
             status, response = ws_get(server.port, resource)

@@ -261,6 +261,14 @@ def _replace_header(name: str, line: str | None) -> bytes:
     return "\r\n".join(out).encode("latin-1")
 
 
+def _hybi00_without(line: str) -> bytes:
+    return hybi00_request(KEY1, KEY2).replace(line.encode("latin-1"), b"") + KEY3
+
+
+def _hybi00_with(lines: str) -> bytes:
+    return hybi00_request(KEY1, KEY2, extra=lines) + KEY3
+
+
 def _with_request_line(line: bytes) -> bytes:
     return line + b"\r\n" + upgrade_request().split(b"\r\n", 1)[1]
 
@@ -346,7 +354,7 @@ BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
     ("protocol-not-a-token", upgrade_request(extra="Sec-WebSocket-Protocol: chat, ??\r\n"), False, 400),
     ("protocol-not-chosen", upgrade_request(extra="Sec-WebSocket-Protocol: chat\r\n"), False, 400),
     ("extensions-empty", upgrade_request(extra="Sec-WebSocket-Extensions: \r\n"), False, 400),
-    ("extensions-bad-parameter", upgrade_request(extra="Sec-WebSocket-Extensions: permessage-deflate; =x\r\n"), False, 400),
+    ("extensions-bad-parameter", upgrade_request(extra="Sec-WebSocket-Extensions: a; =x\r\n"), False, 400),
     ("extensions-unclosed-quote", upgrade_request(extra='Sec-WebSocket-Extensions: a; b="c\r\n'), False, 400),
     ("extensions-trailing-semicolon", upgrade_request(extra="Sec-WebSocket-Extensions: a;\r\n"), False, 400),
     # Non-ASCII bytes (headers are read as latin-1): harmless where no grammar applies.
@@ -367,13 +375,13 @@ BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
     ("hybi00-key-with-remainder", hybi00_request("1 2 3", KEY2) + KEY3, False, 400),
     ("hybi00-key-without-digits", hybi00_request("a b c", KEY2) + KEY3, False, 400),
     ("hybi00-key-number-over-32-bits", hybi00_request("42949672960 ", KEY2) + KEY3, False, 400),
-    ("hybi00-missing-key2", hybi00_request(KEY1, KEY2).replace(f"Sec-WebSocket-Key2: {KEY2}\r\n".encode(), b"") + KEY3, False, 400),
-    ("hybi00-missing-origin", hybi00_request(KEY1, KEY2).replace(b"Origin: http://127.0.0.1\r\n", b"") + KEY3, False, 400),
+    ("hybi00-missing-key2", _hybi00_without(f"Sec-WebSocket-Key2: {KEY2}\r\n"), False, 400),
+    ("hybi00-missing-origin", _hybi00_without("Origin: http://127.0.0.1\r\n"), False, 400),
     ("hybi00-missing-key3-eof", hybi00_request(KEY1, KEY2), True, CLOSE),
     ("hybi00-half-key3-eof", hybi00_request(KEY1, KEY2) + KEY3[:4], True, CLOSE),
     ("hybi00-http-1.0", hybi00_request(KEY1, KEY2).replace(b"HTTP/1.1", b"HTTP/1.0", 1) + KEY3, False, 400),
-    ("hybi00-two-protocols", hybi00_request(KEY1, KEY2, extra="Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n") + KEY3, False, 400),
-    ("hybi00-unprintable-protocol", hybi00_request(KEY1, KEY2, extra="Sec-WebSocket-Protocol: a\x01b\r\n") + KEY3, False, 400),
+    ("hybi00-two-protocols", _hybi00_with("Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n"), False, 400),
+    ("hybi00-unprintable-protocol", _hybi00_with("Sec-WebSocket-Protocol: a\x01b\r\n"), False, 400),
     # Hixie-75 without --allow-draft75.
     ("hixie75-not-allowed", HIXIE75, False, 400),
 ]
@@ -395,7 +403,9 @@ def test_corpus_has_at_least_60_bad_handshakes():
     ("request_bytes", "half_close", "expected"),
     [pytest.param(*case[1:], id=case[0]) for case in BAD_HANDSHAKES],
 )
-def test_bad_handshake_gets_its_status_quickly_and_server_keeps_serving(robust_server, request_bytes, half_close, expected):
+def test_bad_handshake_gets_its_status_quickly_and_server_keeps_serving(
+    robust_server, request_bytes, half_close, expected
+):
     status, answer, seconds = exchange(robust_server.port, request_bytes, shutdown_write=half_close)
     assert status == expected, answer[:300]
     if expected is CLOSE:
