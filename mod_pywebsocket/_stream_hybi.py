@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import io
 import logging
 import os
 import struct
@@ -312,6 +313,42 @@ def parse_close_body(body: bytes) -> tuple[int | None, str | None]:
     return code, reason
 
 
+class _Pieces:
+    """Collects the pieces of one message (bytes or str).
+
+    Memory grows with the message's size, not with its number of pieces: empty
+    pieces are dropped, a lone piece is kept as it is, and more pieces go into
+    one growing buffer (a million 1-byte fragments must not become a million
+    objects).
+    """
+
+    __slots__ = ("_buffer", "_empty", "_first")
+
+    def __init__(self, empty: Any) -> None:
+        self._empty = empty
+        self._first = empty
+        self._buffer: Any = None
+
+    def add(self, piece: Any) -> None:
+        if not piece:
+            return
+        if self._buffer is None:
+            if not self._first:
+                self._first = piece
+                return
+            self._buffer = io.BytesIO() if isinstance(self._empty, bytes) else io.StringIO(newline="")
+            self._buffer.write(self._first)
+            self._first = self._empty
+        self._buffer.write(piece)
+
+    def take(self) -> Any:
+        """Return the whole message and start a new one."""
+        result = self._buffer.getvalue() if self._buffer is not None else self._first
+        self._first = self._empty
+        self._buffer = None
+        return result
+
+
 class StreamOptions:
     """Settings of a ``Stream``; extension processors adjust them."""
 
@@ -401,13 +438,13 @@ class Stream(StreamBase):
         self._last_received_opcode: int | None = None
         # The message being received.
         self._incoming_opcode: int | None = None
-        self._incoming_parts: list[bytes] = []
+        self._incoming_parts = _Pieces(b"")
         self._incoming_size = 0  # after decompression
         self._incoming_wire_size = 0  # as received
         self._incoming_compressed = False
         self._outgoing_compressed = False
         self._decoder: codecs.IncrementalDecoder | None = None
-        self._text_parts: list[str] = []
+        self._text_parts = _Pieces("")
         self._decoded_text: str | None = None
 
     # Sending.
@@ -622,7 +659,7 @@ class Stream(StreamBase):
                 chunk = util.mask(chunk, header.mask_key)
             if len(chunk) == remaining:
                 try:
-                    self._text_parts.append(chunk.decode("utf-8"))
+                    self._text_parts.add(chunk.decode("utf-8"))
                 except UnicodeDecodeError as exc:
                     raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
                 self._decoder = _WHOLE_TEXT
@@ -638,7 +675,7 @@ class Stream(StreamBase):
         remaining = header.payload_length - len(first)
         try:
             if first:
-                self._text_parts.append(decoder.decode(first, final=False))
+                self._text_parts.add(decoder.decode(first, final=False))
         except UnicodeDecodeError as exc:
             raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
         masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
@@ -651,7 +688,7 @@ class Stream(StreamBase):
                 remaining -= len(chunk)
                 if masker is not None:
                     chunk = masker.mask(chunk)
-                self._text_parts.append(decoder.decode(chunk, final=header.fin and not remaining))
+                self._text_parts.add(decoder.decode(chunk, final=header.fin and not remaining))
                 chunks.append(chunk)
             if header.fin and not header.payload_length:
                 decoder.decode(b"", final=True)
@@ -678,24 +715,21 @@ class Stream(StreamBase):
         max_size = self._options.max_message_size
         if self._incoming_compressed:
             payload = self._inflate(payload, bool(frame.fin), max_size - self._incoming_size)
-        self._incoming_parts.append(payload)
+        self._incoming_parts.add(payload)
         self._incoming_size += len(payload)
         if self._incoming_size > max_size:
             raise MessageTooBigException(f"message of {self._incoming_size} bytes exceeds the limit of {max_size}")
         if not frame.fin:
             return None
-        parts = self._incoming_parts
-        message = parts[0] if len(parts) == 1 else b"".join(parts)
+        message = self._incoming_parts.take()
         self._last_received_opcode = self._incoming_opcode
         self._incoming_opcode = None
-        self._incoming_parts = []
         self._incoming_size = 0
         self._incoming_wire_size = 0
         self._incoming_compressed = False
         if self._decoder is not None:
-            self._decoded_text = "".join(self._text_parts)
+            self._decoded_text = self._text_parts.take()
             self._decoder = None
-            self._text_parts = []
         for message_filter in self._options.incoming_message_filters:
             message = message_filter.filter(message)
         return message
@@ -712,7 +746,7 @@ class Stream(StreamBase):
             if self._decoder is None:
                 self._decoder = codecs.getincrementaldecoder("utf-8")()
             try:
-                self._text_parts.append(self._decoder.decode(data, final=fin))
+                self._text_parts.add(self._decoder.decode(data, final=fin))
             except UnicodeDecodeError as exc:
                 raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
         return data

@@ -1075,14 +1075,6 @@ def test_bad_frame_through_apache_closes_with_its_code(apache_server, data, code
         assert reader.close_code() == code
 
 
-@pytest.mark.xfail(
-    reason="BUG: memory grows with the number of fragments, not with the message size: "
-    "Stream._get_message_from_frame appends every payload to self._incoming_parts (and text to "
-    "self._text_parts), empty ones too, so 1M empty continuation frames (6 MB on the wire, a 0-byte "
-    "message) raise the server's peak RSS by ~85 MB and 1M 1-byte fragments (a 1 MB message) by ~47 MB, "
-    "whatever --max-message-size says; an endless run of empty fragments grows it without bound",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("payload", "count"), [(b"", 1_000_000), (b"a", 1_000_000)], ids=["empty-fragments", "one-byte-fragments"]
 )
