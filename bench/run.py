@@ -60,15 +60,21 @@ def _stat_fields(pid: int) -> list[bytes]:
         return stat.read().rsplit(b")", 1)[1].split()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (gone ones count 0)."""
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds used so far by each of ``pids`` (gone ones are left out)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    used = {}
     for pid in pids:
         with contextlib.suppress(OSError, IndexError):
             fields = _stat_fields(pid)
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+            used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_used_since(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds ``pids`` used since ``before`` (processes born since count from birth)."""
+    now = cpu_seconds(pids)
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
 
 
 def machine_busy_seconds() -> float:
@@ -143,6 +149,20 @@ class Pinning:
 
     client: set[int] | None
     server: set[int] | None
+
+    colocate_latency: bool = True
+
+    @contextlib.contextmanager
+    def colocated(self, wanted: bool) -> Iterator[None]:
+        """Run the block (the load generator) on the server's CPU, if ``wanted`` and pinning is on."""
+        if not wanted or not self.colocate_latency or self.server is None:
+            yield
+            return
+        os.sched_setaffinity(0, self.server)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, self.client or set(range(os.cpu_count() or 1)))
 
     @contextlib.contextmanager
     def as_server(self) -> Iterator[None]:
@@ -377,11 +397,11 @@ class Params:
 
     @property
     def duration(self) -> float:
-        return self.pick(2.0, 0.5)
+        return self.pick(1.5, 0.5)
 
     @property
     def warmup(self) -> float:
-        return self.pick(0.5, 0.2)
+        return self.pick(0.4, 0.2)
 
 
 def _run_latency(server: Running, p: Params) -> dict[str, Any]:
@@ -491,13 +511,15 @@ class Scenario:
     run: Callable[[Running, Params], dict[str, Any]]
     fresh_server: bool = False  # a new server process for each measurement
     max_reps: int | None = None
-    pinned_note: str = ""
+    # One-at-a-time round trips: the load generator runs on the server's CPU
+    # (see Pinning and bench/README.md).
+    colocated: bool = False
 
 
 SCENARIOS = {
     s.name: s
     for s in [
-        Scenario("latency", "latency p50, 16-byte echo, 1 conn", "µs", False, _run_latency),
+        Scenario("latency", "latency p50, 16-byte echo, 1 conn", "µs", False, _run_latency, colocated=True),
         Scenario("pipe1", "16-byte echo, 64 in flight, 1 conn", "msg/s", True, _run_pipe(1)),
         Scenario("pipe8", "16-byte echo, 64 in flight, 8 conns", "msg/s", True, _run_pipe(8)),
         Scenario("big", "1 MiB binary echo, 1 conn (2 in flight)", "MB/s", True, _run_big),
@@ -513,6 +535,7 @@ SCENARIOS = {
             _run_c10k,
             fresh_server=True,
             max_reps=3,
+            colocated=True,
         ),
     ]
 }
@@ -583,12 +606,12 @@ def measure(
             server = fleet.get(spec.name)
         pids = server.pids()
         waited, _ = wait_until_quiet(quiet_wait) if quiet_wait > 0 else (0.0, 0.0)
-        with profiler(server) if profiler else contextlib.nullcontext():
+        with profiler(server) if profiler else contextlib.nullcontext(), fleet.pinning.colocated(scenario.colocated):
             cpu0, wall0, client0 = cpu_seconds(pids), time.perf_counter(), time.process_time()
             busy0 = machine_busy_seconds()
             extra = scenario.run(server, params)
             wall = time.perf_counter() - wall0
-            server_cpu = (cpu_seconds(server.pids()) - cpu0) / wall
+            server_cpu = cpu_used_since(cpu0, server.pids()) / wall
             client_cpu = (time.process_time() - client0) / wall
             extra.setdefault("server_cpu_whole_run", server_cpu)
             extra.setdefault("client_cpu", client_cpu)
@@ -619,13 +642,33 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{value:.2f}"
 
 
+def is_clean(result: Result) -> bool:
+    """Whether other processes left the machine alone (under _NOISE_LIMIT CPUs) during ``result``."""
+    return result.value is not None and result.extra.get("foreign_cpu", 0.0) <= _NOISE_LIMIT
+
+
 def summarize(results: list[Result]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Median, min and max per (scenario, server), over the clean measurements when there are any.
+
+    A measurement during which other processes used more than _NOISE_LIMIT
+    CPUs is left out of the figures if at least one clean one exists; when
+    none is clean, all are used and the entry is marked ``noisy``.
+    """
     table: dict[tuple[str, str], dict[str, Any]] = {}
     for key in {(r.scenario, r.server) for r in results}:
         rows = [r for r in results if (r.scenario, r.server) == key]
-        values = [r.value for r in rows if r.value is not None]
+        measured = [r for r in rows if r.value is not None]
+        clean = [r for r in measured if is_clean(r)]
+        used = clean or measured
+        values = [r.value for r in used if r.value is not None]
         errors = [r.error for r in rows if r.error]
-        entry: dict[str, Any] = {"n": len(values), "errors": errors, "rows": rows}
+        entry: dict[str, Any] = {
+            "n": len(values),
+            "measured": len(measured),
+            "noisy": bool(measured) and not clean,
+            "errors": errors,
+            "rows": used,
+        }
         if values:
             entry.update(median=statistics.median(values), min=min(values), max=max(values))
         table[key] = entry
@@ -678,11 +721,21 @@ def _short_frame(frame: str) -> str:
     return f"{name} ({where})"
 
 
-def profile_summary(path: Path, top: int = 12) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
-    """Return (samples, top self-time frames, top inclusive frames) from a py-spy raw file."""
+# Leaves where a thread waits rather than works (py-spy sometimes samples them as active).
+_IDLE_LEAVES = ("_PollLikeSelector.select (", "EpollSelector.select (", "Condition.wait (", "Event.wait (")
+# Frames that sit under every connection's stack: no information in their inclusive share.
+_FRAMEWORK = ("_bootstrap", "<module>", "_run_module", "_run_code", "main (", "serve_forever", "handle (",
+              "process_request_thread", "finish_request", "_serve_connection", "__init__ (socketserver",
+              "WebSocketRequestHandler.__init__", "SimpleHTTPRequestHandler.__init__", "BaseRequestHandler.__init__",
+              "handle_one_request", "_answer", "do_GET", "handle_websocket", "transfer_data",
+              "Thread.run", "Thread._bootstrap")  # fmt: skip
+
+
+def profile_summary(path: Path, top: int = 12) -> dict[str, Any]:
+    """Summarize a py-spy raw file: the top frames by self and by inclusive share of the busy samples."""
     self_counts: dict[str, int] = {}
     incl_counts: dict[str, int] = {}
-    total = 0
+    total = idle = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -691,21 +744,25 @@ def profile_summary(path: Path, top: int = 12) -> tuple[int, list[tuple[str, flo
         frames = [_short_frame(f) for f in stack.split(";") if "(" in f]
         if not frames:
             continue
+        if frames[-1].startswith(_IDLE_LEAVES):
+            idle += count
+            continue
         total += count
         self_counts[frames[-1]] = self_counts.get(frames[-1], 0) + count
         for frame in set(frames):
             incl_counts[frame] = incl_counts.get(frame, 0) + count
-    if not total:
-        return 0, [], []
 
     def best(counts: dict[str, int]) -> list[tuple[str, float]]:
-        return [(k, 100.0 * v / total) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        return [(k, 100.0 * v / total) for k, v in ranked]
 
-    boring = ("_bootstrap", "run (threading.py", "_bootstrap_inner", "<module>", "_run_module", "process_request_thread",
-              "_serve_connection", "__init__ (socketserver", "finish_request", "serve_forever", "main (", "handle (")
-    inclusive = [(k, v) for k, v in best({k: v for k, v in incl_counts.items()
-                                          if not any(b in k for b in boring)})]  # fmt: skip
-    return total, best(self_counts), inclusive
+    interesting = {k: v for k, v in incl_counts.items() if not any(b in k for b in _FRAMEWORK)}
+    return {
+        "samples": total,
+        "idle_samples": idle,
+        "self": best(self_counts) if total else [],
+        "inclusive": best(interesting) if total else [],
+    }
 
 
 def write_profile_report(out_dir: Path, scenarios: list[str], results: list[Result]) -> Path:
@@ -714,20 +771,30 @@ def write_profile_report(out_dir: Path, scenarios: list[str], results: list[Resu
         "",
         "py-spy 0.4.3 `record --format raw --function --rate 200` attached to "
         "`python3 -m mod_pywebsocket.standalone` during each scenario (one run each, load generator "
-        "as in the benchmark). Percentages are of the samples of threads that were running "
-        "(idle threads are not sampled). *self*: time in the function itself (and the C code it "
-        "calls, such as `recv` and `send`); *inclusive*: time with the function on the stack.",
+        "as in the benchmark). Percentages are of the busy samples: py-spy leaves out threads it sees "
+        "idle, and this report also drops samples whose innermost frame is a wait (select, "
+        "Condition.wait). A connection thread blocked in `recv` may still be counted as busy "
+        "(`SocketIO.readinto`), mostly in the one-at-a-time latency scenario. *self*: time in the "
+        "function itself and the C code it calls (such as `recv` and `send`); *inclusive*: time "
+        "with the function on the stack (the server and dispatcher frames above every handler are left out).",
         "",
     ]
     for name in scenarios:
         path = out_dir / f"profile-{name}.txt"
         if not path.exists():
             continue
-        total, selfs, incl = profile_summary(path)
+        summary = profile_summary(path)
+        total, selfs, incl = summary["samples"], summary["self"], summary["inclusive"]
         value = next((r for r in results if r.scenario == name), None)
         scen = SCENARIOS[name]
         figure = f"{_fmt(value.value, scen.unit)} {scen.unit}" if value and value.value is not None else "—"
-        lines += [f"## {name}: {scen.title} — {figure} under the profiler, {total} samples", ""]
+        lines += [
+            f"## {name}: {scen.title} — {figure} under the profiler",
+            "",
+            f"{total} busy samples ({summary['idle_samples']} more in idle waits, left out: the accept "
+            "loop's select and the helper threads' waits).",
+            "",
+        ]
         lines += ["| self % | function | | inclusive % | function |", "|---:|---|---|---:|---|"]
         for i in range(max(len(selfs), len(incl))):
             a = selfs[i] if i < len(selfs) else ("", 0.0)
@@ -810,8 +877,22 @@ def write_reports(
         f"Pinning: {meta['pinning']}.  ",
         f"Tree measured: {meta['versions'].get('tree', '?')}.",
         "",
+    ]
+    if meta.get("sources"):
+        lines.append("Merged from these runs (a later run's scenarios replace the earlier run's):")
+        lines.append("")
+    for source in meta.get("sources", []):
+        lines.append(
+            f"- {', '.join(source['scenarios'])}: `{source['command']}` ({source['date']}; `{source['file']}`)"
+        )
+    if meta.get("sources"):
+        lines.append("")
+    lines += [
         "Each cell: median over the repetitions, then (min–max). Higher is better except for "
-        "latency, RSS and the 10k-connection ratio. — means not run (see the notes) or failed.",
+        "latency, RSS and the 10k-connection ratio. — means not run (see the notes) or failed. "
+        "The machine is shared: measurements during which other processes used more than "
+        f"{_NOISE_LIMIT} CPUs are left out when a clean one exists (n= then says how many were "
+        "kept); † marks a cell where none was clean.",
         "",
     ]
     header = "| scenario | unit | " + " | ".join(SERVERS[s].label for s in main_servers) + " |"
@@ -825,13 +906,17 @@ def write_reports(
                 cells.append("n/a" if name in SERVERS[server].skip else "—")
             elif "median" not in entry:
                 cells.append("failed")
-            elif entry["n"] == 1:
-                cells.append(_fmt(entry["median"], scen.unit))
             else:
-                cells.append(
-                    f"**{_fmt(entry['median'], scen.unit)}** "
-                    f"({_fmt(entry['min'], scen.unit)}–{_fmt(entry['max'], scen.unit)})"
-                )
+                mark = "†" if entry["noisy"] else ""
+                dropped = entry["measured"] - entry["n"]
+                count = f" n={entry['n']}" if dropped else ""
+                if entry["n"] == 1:
+                    cells.append(f"{_fmt(entry['median'], scen.unit)}{mark}{count}")
+                else:
+                    cells.append(
+                        f"**{_fmt(entry['median'], scen.unit)}**{mark} "
+                        f"({_fmt(entry['min'], scen.unit)}–{_fmt(entry['max'], scen.unit)}){count}"
+                    )
         lines.append(f"| {scen.title} | {scen.unit} | " + " | ".join(cells) + " |")
     # p99 latency row, from the extras.
     p99_cells = []
@@ -993,11 +1078,11 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _pinning(no_pin: bool) -> Pinning:
+def _pinning(no_pin: bool, latency_cpu: str) -> Pinning:
     cpus = sorted(os.sched_getaffinity(0))
     if no_pin or len(cpus) < 2:
         return Pinning(None, None)
-    return Pinning({cpus[0]}, {cpus[1]})
+    return Pinning({cpus[0]}, {cpus[1]}, colocate_latency=latency_cpu == "same")
 
 
 def _split(value: str, known: dict[str, Any], what: str) -> list[str]:
@@ -1006,6 +1091,39 @@ def _split(value: str, known: dict[str, Any], what: str) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
     return [n for n in known if n in names]  # in the canonical order
+
+
+def _report_only(paths: list[Path], out: Path | None) -> int:
+    """Write the reports from results.json files; a later file's scenarios replace the earlier ones'."""
+    results: list[Result] = []
+    meta: dict[str, Any] = {}
+    for path in paths:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        rows = [Result(**row) for row in raw["results"]]
+        replaced = {r.scenario for r in rows}
+        if not meta:
+            meta = dict(raw["meta"])
+            meta["sources"] = []
+        else:
+            results = [r for r in results if r.scenario not in replaced]
+        results += rows
+        source = raw["meta"]
+        meta["sources"].append(
+            {
+                "file": os.path.relpath(path.resolve(), REPO),
+                "command": source.get("command"),
+                "date": source.get("date"),
+                "scenarios": sorted(replaced, key=list(SCENARIOS).index),
+            }
+        )
+    if len(paths) == 1:
+        meta.pop("sources")
+    servers = [s for s in SERVERS if any(r.server == s for r in results)]
+    scenarios = [s for s in SCENARIOS if any(r.scenario == s for r in results)]
+    out_dir = (out or paths[-1].parent).resolve()
+    write_reports(out_dir, results, servers, scenarios, meta)
+    print(f"wrote {out_dir}/results.md, results.json, chart.png")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1017,15 +1135,27 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated, from: {', '.join(SCENARIOS)}")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="results directory (default bench/results[/quick])")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the client and the servers to CPUs")
+    parser.add_argument("--latency-cpu", choices=("same", "split"), default="same",
+                        help="latency scenarios: load generator on the server's CPU (same, default) or on its "
+                        "own (split: every round trip then pays two cross-CPU wake-ups)")  # fmt: skip
     parser.add_argument("--quiet-wait", type=float, default=None, metavar="SECONDS",
                         help="before each measurement, wait up to this long for the (shared) machine to be idle "
-                        "(default 10, 0 with --quick)")  # fmt: skip
+                        "(default 3, 0 with --quick)")  # fmt: skip
     parser.add_argument("--retries", type=int, default=None,
                         help="measure again (up to this many times) when other processes used more than "
-                        f"{_NOISE_LIMIT} CPUs meanwhile (default 2, 0 with --quick)")  # fmt: skip
+                        f"{_NOISE_LIMIT} CPUs meanwhile (default 1, 0 with --quick)")  # fmt: skip
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="RESULTS_JSON",
+                        help="write the reports again from results.json files, without measuring; the "
+                        "scenarios of a later file replace those of the earlier ones")  # fmt: skip
     parser.add_argument("--profile", action="store_true",
                         help="profile our standalone server with py-spy on each scenario (1 rep)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.from_json:
+        return _report_only(args.from_json, args.out)
+    # Stop cleanly (servers included) on SIGTERM, and on SIGINT even when
+    # started in the background (where the shell leaves SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     servers = _split(args.servers, SERVERS, "servers")
     scenarios = _split(args.scenarios, SCENARIOS, "scenarios")
     reps = 1 if args.quick or args.profile else args.reps
@@ -1035,14 +1165,18 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     _raise_fd_limit()
-    pinning = _pinning(args.no_pin)
+    pinning = _pinning(args.no_pin, args.latency_cpu)
     if pinning.client is not None:
         os.sched_setaffinity(0, pinning.client)
-    pin_text = (f"load generator on CPU {min(pinning.client)}, servers on CPU {min(pinning.server)}, "
-                f"in every scenario" if pinning.client else "none")  # fmt: skip
+    pin_text = "none"
+    if pinning.client and pinning.server:
+        pin_text = f"servers on CPU {min(pinning.server)}, load generator on CPU {min(pinning.client)}"
+        if pinning.colocate_latency:
+            pin_text += (f"; for the one-at-a-time latency figures (latency, c10k) the load generator moves to "
+                         f"CPU {min(pinning.server)} too (--latency-cpu same)")  # fmt: skip
     params = Params(quick=args.quick)
-    retries = args.retries if args.retries is not None else (0 if args.quick or args.profile else 2)
-    quiet_wait = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0)
+    retries = args.retries if args.retries is not None else (0 if args.quick or args.profile else 1)
+    quiet_wait = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 3.0)
     started = time.perf_counter()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="pywebsocket-bench-") as log_dir:
