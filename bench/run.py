@@ -514,6 +514,10 @@ class Scenario:
     # One-at-a-time round trips: the load generator runs on the server's CPU
     # (see Pinning and bench/README.md).
     colocated: bool = False
+    # Profile with py-spy --gil (only the thread holding the GIL): with
+    # hundreds of connection threads blocked in recv, py-spy's idle detection
+    # would count them all as busy.
+    profile_gil: bool = False
 
 
 SCENARIOS = {
@@ -525,8 +529,18 @@ SCENARIOS = {
         Scenario("big", "1 MiB binary echo, 1 conn (2 in flight)", "MB/s", True, _run_big),
         Scenario("frag", "64 KiB text in 16 fragments (2 in flight)", "msg/s", True, _run_frag),
         Scenario("deflate", "permessage-deflate, 16 KiB JSON text (8 in flight)", "msg/s", True, _run_deflate),
-        Scenario("handshake", "opening handshakes, 1000 conns (32 at once)", "/s", True, _run_handshake),
-        Scenario("rss", "server RSS per open connection (1000 idle)", "KiB", False, _run_rss, fresh_server=True),
+        Scenario(
+            "handshake", "opening handshakes, 1000 conns (32 at once)", "/s", True, _run_handshake, profile_gil=True
+        ),
+        Scenario(
+            "rss",
+            "server RSS per open connection (1000 idle)",
+            "KiB",
+            False,
+            _run_rss,
+            fresh_server=True,
+            profile_gil=True,
+        ),
         Scenario(
             "c10k",
             "latency p50 with 10,000 conns held ÷ idle",
@@ -536,6 +550,7 @@ SCENARIOS = {
             fresh_server=True,
             max_reps=3,
             colocated=True,
+            profile_gil=True,
         ),
     ]
 }
@@ -681,10 +696,11 @@ def summarize(results: list[Result]) -> dict[tuple[str, str], dict[str, Any]]:
 class PySpy:
     """Attach ``py-spy record`` (raw collapsed stacks) to a server during one measurement."""
 
-    def __init__(self, out_dir: Path, scenario: str, rate: int = 200) -> None:
+    def __init__(self, out_dir: Path, scenario: str, rate: int = 200, gil: bool = False) -> None:
         self.out_dir = out_dir
         self.scenario = scenario
         self.rate = rate
+        self.gil = gil
         self.binary = Path(sys.executable).with_name("py-spy")
         if not self.binary.exists():
             raise SystemExit("py-spy is not installed in this venv: pip install -r requirements/bench.txt")
@@ -694,7 +710,7 @@ class PySpy:
         out = self.out_dir / f"profile-{self.scenario}.txt"
         proc = subprocess.Popen(
             [str(self.binary), "record", "--pid", str(server.pids()[0]), "--rate", str(self.rate),
-             "--format", "raw", "--function", "--output", str(out)],
+             "--format", "raw", "--function", "--output", str(out), *(["--gil", "--nonblocking"] if self.gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         time.sleep(1.0)  # py-spy attaches
@@ -766,40 +782,58 @@ def profile_summary(path: Path, top: int = 12) -> dict[str, Any]:
 
 
 def write_profile_report(out_dir: Path, scenarios: list[str], results: list[Result]) -> Path:
+    """Write profile.md from every profile-SCENARIO.txt in ``out_dir`` (earlier runs' too)."""
+    for result in results:
+        if result.scenario in scenarios:
+            scen = SCENARIOS[result.scenario]
+            figure = f"{_fmt(result.value, scen.unit)} {scen.unit}" if result.value is not None else "failed"
+            sidecar = {"figure": figure, "gil": scen.profile_gil, "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+            (out_dir / f"profile-{result.scenario}.json").write_text(json.dumps(sidecar) + "\n", encoding="utf-8")
     lines = [
         "# Profile of the standalone server, per scenario",
         "",
-        "py-spy 0.4.3 `record --format raw --function --rate 200` attached to "
-        "`python3 -m mod_pywebsocket.standalone` during each scenario (one run each, load generator "
-        "as in the benchmark). Percentages are of the busy samples: py-spy leaves out threads it sees "
-        "idle, and this report also drops samples whose innermost frame is a wait (select, "
-        "Condition.wait). A connection thread blocked in `recv` may still be counted as busy "
-        "(`SocketIO.readinto`), mostly in the one-at-a-time latency scenario. *self*: time in the "
-        "function itself and the C code it calls (such as `recv` and `send`); *inclusive*: time "
-        "with the function on the stack (the server and dispatcher frames above every handler are left out).",
+        "Made by `bench/run.py --profile`: py-spy 0.4.3 `record --format raw --function --rate 200` (1000 "
+        "with `--gil`) attached "
+        "to `python3 -m mod_pywebsocket.standalone` during each scenario (one run each, load generator as "
+        "in the benchmark; the figure under the profiler is given). Percentages are of the busy samples.",
+        "",
+        "- Default mode (every scenario but handshake, rss, c10k): py-spy samples the threads it sees "
+        "running, and this report also drops samples whose innermost frame is a wait (select, "
+        "Condition.wait). Time in system calls (`send`, `recv`) counts: it is CPU the server spends. A "
+        "connection thread blocked in `recv` can still be counted as busy (`SocketIO.readinto`), mostly in "
+        "the one-at-a-time latency scenario.",
+        "- `--gil --nonblocking` mode (handshake, rss, c10k, where hundreds of connection threads sit in `recv` and py-spy "
+        "counts them busy): only the thread holding the GIL is sampled, so this is where Python code runs; "
+        "system calls made without the GIL (accept, thread creation, send) do not show.",
+        "",
+        "*self*: time in the function itself and the C code it calls; *inclusive*: time with the function "
+        "on the stack (the server and dispatcher frames above every handler are left out). Raw stacks: "
+        "`profile-SCENARIO.txt` (collapsed format, for flamegraph.pl or speedscope).",
         "",
     ]
-    for name in scenarios:
+    for name in SCENARIOS:
         path = out_dir / f"profile-{name}.txt"
         if not path.exists():
             continue
+        sidecar_path = out_dir / f"profile-{name}.json"
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8")) if sidecar_path.exists() else {}
         summary = profile_summary(path)
         total, selfs, incl = summary["samples"], summary["self"], summary["inclusive"]
-        value = next((r for r in results if r.scenario == name), None)
         scen = SCENARIOS[name]
-        figure = f"{_fmt(value.value, scen.unit)} {scen.unit}" if value and value.value is not None else "—"
+        mode = "--gil --nonblocking" if sidecar.get("gil") else "default mode"
         lines += [
-            f"## {name}: {scen.title} — {figure} under the profiler",
+            f"## {name}: {scen.title} — {sidecar.get('figure', '?')} under the profiler ({mode})",
             "",
-            f"{total} busy samples ({summary['idle_samples']} more in idle waits, left out: the accept "
-            "loop's select and the helper threads' waits).",
+            f"{total} busy samples ({summary['idle_samples']} more in idle waits, left out).",
             "",
         ]
         lines += ["| self % | function | | inclusive % | function |", "|---:|---|---|---:|---|"]
         for i in range(max(len(selfs), len(incl))):
             a = selfs[i] if i < len(selfs) else ("", 0.0)
             b = incl[i] if i < len(incl) else ("", 0.0)
-            lines.append(f"| {a[1]:.1f} | `{a[0]}` | | {b[1]:.1f} | `{b[0]}` |")
+            left = f"{a[1]:.1f} | `{a[0]}`" if a[0] else " | "
+            right = f"{b[1]:.1f} | `{b[0]}`" if b[0] else " | "
+            lines.append(f"| {left} | | {right} |")
         lines.append("")
     report = out_dir / "profile.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -1187,7 +1221,11 @@ def main(argv: list[str] | None = None) -> int:
                 todo = [s for s in servers if name not in SERVERS[s].skip]
                 scen_reps = min(reps, scen.max_reps) if scen.max_reps else reps
                 print(f"== {name}: {scen.title} ({scen.unit}), {scen_reps} reps", flush=True)
-                profiler = PySpy(out_dir, name) if args.profile else None
+                profiler = (
+                    PySpy(out_dir, name, rate=1000 if scen.profile_gil else 200, gil=scen.profile_gil)
+                    if args.profile
+                    else None
+                )
                 for rep in range(scen_reps):
                     for server in todo:
                         for attempt in range(1 + retries):
