@@ -1259,9 +1259,10 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": elapsed,
         "versions": _versions(),
     }
-    write_reports(out_dir, results, servers, scenarios, meta)
     if args.profile:
         print(f"profile: {write_profile_report(out_dir, scenarios, results)}")
+        return 0
+    write_reports(out_dir, results, servers, scenarios, meta)
     print((out_dir / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {out_dir}/results.md, results.json, chart.png in {elapsed:.0f} s")
     return 0
