@@ -228,8 +228,9 @@ def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
     return header + mask_key + util.mask(payload, mask_key)
 
 
-def _build(opcode: int, payload: bytes, fin: int, mask: bool, frame_filters: Iterable[Any]) -> bytes:
-    frame = Frame(fin=fin, opcode=opcode, payload=payload)
+def _build(opcode: int, payload: bytes, fin: int, mask: bool, frame_filters: Iterable[Any], rsv1: int = 0) -> bytes:
+    """Return the wire bytes of a frame after ``frame_filters``, masked with a random key if ``mask``."""
+    frame = Frame(fin, rsv1, 0, 0, opcode, payload)
     for frame_filter in frame_filters:
         frame_filter.filter(frame)
     return serialize_frame(frame, os.urandom(4) if mask else None)
@@ -412,12 +413,7 @@ class FragmentedFrameBuilder:
         fin = 1 if end else 0
         if frame_opcode == common.OPCODE_CONTINUATION:
             rsv1 = 0
-        if not self._frame_filters and not self._mask:
-            return serialize_frame(Frame(fin, rsv1, 0, 0, frame_opcode, payload))
-        frame = Frame(fin=fin, rsv1=rsv1, opcode=frame_opcode, payload=payload)
-        for frame_filter in self._frame_filters:
-            frame_filter.filter(frame)
-        return serialize_frame(frame, os.urandom(4) if self._mask else None)
+        return _build(frame_opcode, payload, fin, self._mask, self._frame_filters, rsv1)
 
 
 class Stream(StreamBase):
@@ -482,11 +478,7 @@ class Stream(StreamBase):
         self._write(self._frame_builder.build(codec.compress(payload, end), end, binary, rsv1=1 if starting else 0))
 
     def _send_frame(self, opcode: int, body: bytes) -> None:
-        mask_key = os.urandom(4) if self._options.mask_send else None
-        frame = Frame(1, 0, 0, 0, opcode, body)
-        for frame_filter in self._options.outgoing_frame_filters:
-            frame_filter.filter(frame)
-        self._write(serialize_frame(frame, mask_key))
+        self._write(_build(opcode, body, 1, self._options.mask_send, self._options.outgoing_frame_filters))
 
     def send_ping(self, body: str | bytes = b"") -> None:
         """Send a ping; the matching pong is consumed by ``receive_message``.

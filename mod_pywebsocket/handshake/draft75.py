@@ -26,12 +26,16 @@ from mod_pywebsocket.handshake._base import (
     HandshakeException,
     build_location,
     check_request_line,
-    format_header,
     get_header_values,
     get_mandatory_header,
     prepare_request,
 )
-from mod_pywebsocket.handshake.hybi00 import check_upgrade_headers, get_legacy_protocol, validate_legacy_subprotocol
+from mod_pywebsocket.handshake.hybi00 import (
+    build_legacy_response,
+    check_upgrade_headers,
+    get_legacy_protocol,
+    validate_legacy_subprotocol,
+)
 
 __all__ = ["Handshaker", "build_response", "check_strict_request_lines"]
 
@@ -50,18 +54,7 @@ _LATER_PROTOCOL_HEADERS = (
 
 def build_response(origin: str, location: str, protocol: str | None, extra_headers: list[tuple[str, str]]) -> bytes:
     """Return the bytes of the 101 response."""
-    lines = [
-        _STATUS_LINE,
-        format_header(common.UPGRADE_HEADER, common.WEBSOCKET_UPGRADE_TYPE_HIXIE75),
-        format_header(common.CONNECTION_HEADER, common.UPGRADE_CONNECTION_TYPE),
-        format_header(common.WEBSOCKET_ORIGIN_HEADER, origin),
-        format_header(common.WEBSOCKET_LOCATION_HEADER, location),
-    ]
-    if protocol is not None:
-        lines.append(format_header(common.WEBSOCKET_PROTOCOL_HEADER, protocol))
-    lines.extend(format_header(name, value) for name, value in extra_headers)
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1")
+    return build_legacy_response(_STATUS_LINE, "WebSocket-", origin, location, protocol, extra_headers)
 
 
 def check_strict_request_lines(lines: Sequence[bytes], resource: str) -> None:

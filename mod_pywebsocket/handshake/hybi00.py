@@ -36,6 +36,7 @@ from mod_pywebsocket.handshake._base import (
 __all__ = [
     "CHALLENGE_KEY3_LENGTH",
     "Handshaker",
+    "build_legacy_response",
     "get_legacy_protocol",
     "build_response",
     "check_upgrade_headers",
@@ -129,22 +130,41 @@ def get_legacy_protocol(request: Any, header: str, lowest: str = "\x21") -> str 
     return protocols[0]
 
 
+def build_legacy_response(
+    status_line: str,
+    header_prefix: str,
+    origin: str,
+    location: str,
+    protocol: str | None,
+    extra_headers: list[tuple[str, str]],
+) -> bytes:
+    """Return the header bytes of a Hixie-75 / HyBi-00 101 response.
+
+    The drafts differ only in the status line and in naming the origin,
+    location and protocol headers ``WebSocket-*`` (75) or ``Sec-WebSocket-*`` (76).
+    """
+    lines = [
+        status_line,
+        format_header(common.UPGRADE_HEADER, common.WEBSOCKET_UPGRADE_TYPE_HIXIE75),
+        format_header(common.CONNECTION_HEADER, common.UPGRADE_CONNECTION_TYPE),
+        format_header(header_prefix + "Origin", origin),
+        format_header(header_prefix + "Location", location),
+    ]
+    if protocol is not None:
+        lines.append(format_header(header_prefix + "Protocol", protocol))
+    lines.extend(format_header(name, value) for name, value in extra_headers)
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
 def build_response(
     origin: str, location: str, protocol: str | None, extra_headers: list[tuple[str, str]], challenge_response: bytes
 ) -> bytes:
     """Return the bytes of the 101 response, the 16-byte challenge answer included."""
-    lines = [
-        _STATUS_LINE,
-        format_header(common.UPGRADE_HEADER, common.WEBSOCKET_UPGRADE_TYPE_HIXIE75),
-        format_header(common.CONNECTION_HEADER, common.UPGRADE_CONNECTION_TYPE),
-        format_header(common.SEC_WEBSOCKET_ORIGIN_HEADER, origin),
-        format_header(common.SEC_WEBSOCKET_LOCATION_HEADER, location),
-    ]
-    if protocol is not None:
-        lines.append(format_header(common.SEC_WEBSOCKET_PROTOCOL_HEADER, protocol))
-    lines.extend(format_header(name, value) for name, value in extra_headers)
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1") + challenge_response
+    return (
+        build_legacy_response(_STATUS_LINE, "Sec-WebSocket-", origin, location, protocol, extra_headers)
+        + challenge_response
+    )
 
 
 def check_upgrade_headers(request: Any) -> None:
