@@ -87,6 +87,9 @@ class StreamBase:
         connection = request.connection
         self._connection = connection
         self._read_some_impl = getattr(connection, "read_some", None)
+        # ``buffered()`` (bytes readable without blocking) with ``peek(n)``
+        # lets a stream take a message that has arrived whole in one step.
+        self._buffered_impl = getattr(connection, "buffered", None) if hasattr(connection, "peek") else None
         self._write_lock = threading.Lock()
 
     def _read(self, length: int) -> bytes:

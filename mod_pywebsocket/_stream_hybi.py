@@ -65,6 +65,8 @@ ReadExact = Callable[[int], bytes]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
+# A message of more pieces than this is collected in one growing buffer.
+_MAX_LISTED_PIECES = 256
 # Marks a text message decoded in one step (no incremental decoder needed).
 _WHOLE_TEXT: Any = object()
 _UINT16 = struct.Struct("!H")
@@ -72,6 +74,8 @@ _UINT64 = struct.Struct("!Q")
 _TWO_BYTES = struct.Struct("!BB")
 _HEADER16 = struct.Struct("!BBH")
 _HEADER64 = struct.Struct("!BBQ")
+# First bytes of a final text or binary frame without reserved bits.
+_SIMPLE_FIRST_BYTES = frozenset((0x80 | common.OPCODE_TEXT, 0x80 | common.OPCODE_BINARY))
 
 
 @dataclass
@@ -318,35 +322,42 @@ class _Pieces:
     """Collects the pieces of one message (bytes or str).
 
     Memory grows with the message's size, not with its number of pieces: empty
-    pieces are dropped, a lone piece is kept as it is, and more pieces go into
-    one growing buffer (a million 1-byte fragments must not become a million
-    objects).
+    pieces are dropped, up to ``_MAX_LISTED_PIECES`` are kept in a list and
+    joined once at the end, and a message of more pieces goes on in one
+    growing buffer (a million 1-byte fragments must not become a million
+    objects). A list is faster while it is short: ``StringIO.getvalue`` of
+    64 KiB costs more than decoding it.
     """
 
-    __slots__ = ("_buffer", "_empty", "_first")
+    __slots__ = ("_buffer", "_empty", "_pieces")
 
     def __init__(self, empty: Any) -> None:
         self._empty = empty
-        self._first = empty
+        self._pieces: list[Any] = []
         self._buffer: Any = None
 
     def add(self, piece: Any) -> None:
         if not piece:
             return
-        if self._buffer is None:
-            if not self._first:
-                self._first = piece
-                return
+        if self._buffer is not None:
+            self._buffer.write(piece)
+            return
+        pieces = self._pieces
+        pieces.append(piece)
+        if len(pieces) >= _MAX_LISTED_PIECES:
             self._buffer = io.BytesIO() if isinstance(self._empty, bytes) else io.StringIO(newline="")
-            self._buffer.write(self._first)
-            self._first = self._empty
-        self._buffer.write(piece)
+            self._buffer.write(self._empty.join(pieces))
+            pieces.clear()
 
     def take(self) -> Any:
         """Return the whole message and start a new one."""
-        result = self._buffer.getvalue() if self._buffer is not None else self._first
-        self._first = self._empty
-        self._buffer = None
+        if self._buffer is not None:
+            result = self._buffer.getvalue()
+            self._buffer = None
+            return result
+        pieces = self._pieces
+        result = pieces[0] if len(pieces) == 1 else self._empty.join(pieces)
+        pieces.clear()
         return result
 
 
@@ -425,6 +436,7 @@ class Stream(StreamBase):
         if options.deflate_stream:
             self._connection = util.DeflateConnection(self._connection)
             self._read_some_impl = self._connection.read_some
+            self._buffered_impl = None
         request.client_terminated = False
         request.server_terminated = False
         self._frame_builder = FragmentedFrameBuilder(
@@ -461,6 +473,30 @@ class Stream(StreamBase):
             raise BadOperationException("requested send_message after sending out a closing handshake")
         if binary and isinstance(message, str):
             raise BadOperationException("message for binary=True must be bytes, not str")
+        options = self._options
+        if (
+            end
+            and not options.outgoing_message_filters
+            and not options.outgoing_frame_filters
+            and not options.mask_send
+            and (options.permessage_deflate is None or not options.permessage_deflate.compress_outgoing)
+            and not self._frame_builder.message_in_progress()
+        ):
+            # The common case, a whole message in one plain frame.
+            if isinstance(message, str):
+                payload: Any = message.encode("utf-8")
+                first = 0x80 | common.OPCODE_TEXT
+            else:
+                payload = message
+                first = 0x80 | (common.OPCODE_BINARY if binary else common.OPCODE_TEXT)
+            length = len(payload)
+            if length < 126:
+                self._write(bytes((first, length)) + payload)
+            elif length < 0x10000:
+                self._write(_HEADER16.pack(first, 126, length) + payload)
+            else:
+                self._write(_HEADER64.pack(first, 127, length) + payload)
+            return
         for message_filter in self._options.outgoing_message_filters:
             message = message_filter.filter(message, end, binary)
         codec = self._options.permessage_deflate
@@ -549,6 +585,12 @@ class Stream(StreamBase):
         """
         if self._request.client_terminated:
             raise BadOperationException("requested receive_message after receiving a closing handshake")
+        if self._buffered_impl is not None and self._incoming_opcode is None:
+            options = self._options
+            if options.unmask_receive and not options.incoming_frame_filters and not options.incoming_message_filters:
+                message = self._receive_buffered_message()
+                if message is not None:
+                    return message
         while True:
             frame = self._receive_frame_as_frame_object()
             message = self._get_message_from_frame(frame)
@@ -566,6 +608,51 @@ class Stream(StreamBase):
                 self._process_ping_message(message)
             else:
                 self._process_pong_message(message)
+
+    def _receive_buffered_message(self) -> str | bytes | None:
+        """Return the next message if it is one whole frame in the connection's buffer; else None.
+
+        This covers the common case in a few steps: a final text or binary
+        frame, masked, no reserved bits, shorter than 64 KiB, that has arrived
+        whole. Anything else returns None with nothing consumed, and takes the
+        general path, which checks and reports every error.
+        """
+        connection = self._connection
+        try:
+            head = connection.peek(4)
+        except OSError:
+            return None
+        if len(head) < 2:
+            return None
+        first = head[0]
+        second = head[1]
+        if first not in _SIMPLE_FIRST_BYTES or second < 0x80:
+            return None
+        length = second & 0x7F
+        if length < 126:
+            start = 6
+        elif length == 126 and len(head) == 4:
+            length = (head[2] << 8) | head[3]
+            if length < 126:
+                return None
+            start = 8
+        else:
+            return None
+        end = start + length
+        if length > self._options.max_message_size or self._buffered_impl() < end:
+            return None
+        data = connection.read(end)
+        payload = util.mask(memoryview(data)[start:], data[start - 4 : start]) if length else b""
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("< frame opcode=%#x fin=1 %s", first & 0x0F, util.shorten(payload))
+        if first == 0x80 | common.OPCODE_BINARY:
+            self._last_received_opcode = common.OPCODE_BINARY
+            return payload
+        self._last_received_opcode = common.OPCODE_TEXT
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
 
     def get_last_received_opcode(self) -> int | None:
         """Return the opcode of the last message received (the first frame's for fragments)."""

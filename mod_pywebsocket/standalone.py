@@ -58,7 +58,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mod_pywebsocket import _standalone_cgi, _standalone_http, _standalone_options, common, dispatch, handshake
+from mod_pywebsocket import _standalone_cgi, _standalone_http, _standalone_io, _standalone_options, common, dispatch, handshake
 from mod_pywebsocket._standalone_options import build_parser
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
@@ -116,43 +116,6 @@ def _shutdown_socket(sock: Any) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _StandaloneConnection:
-    """The raw connection of a standalone request (SPEC §3 ``connection``)."""
-
-    def __init__(self, sock: socket.socket, rfile: Any, remote_addr: Any) -> None:
-        self.socket = sock
-        self._rfile = rfile
-        self.remote_addr = remote_addr
-        self.local_addr = sock.getsockname()
-
-    def read(self, length: int) -> bytes:
-        """Read ``length`` bytes, blocking; fewer only at EOF."""
-        data: bytes = self._rfile.read(length)
-        return data
-
-    def read_some(self, length: int) -> bytes:
-        """Read 1 to ``length`` bytes as soon as some are available; b'' at EOF."""
-        data: bytes = self._rfile.read1(length)
-        return data
-
-    def peek(self, length: int) -> bytes:
-        """Return up to ``length`` buffered bytes without consuming them; b'' at EOF."""
-        data: bytes = self._rfile.peek(length)[:length]
-        return data
-
-    def write(self, data: bytes) -> None:
-        """Send all of ``data``."""
-        self.socket.sendall(data)
-
-    def get_remote_addr(self) -> Any:
-        """Return the client's address."""
-        return self.remote_addr
-
-    def get_local_addr(self) -> Any:
-        """Return the server's address."""
-        return self.local_addr
-
-
 class _StandaloneRequest:
     """The request object handlers see under the standalone server (SPEC §3).
 
@@ -162,7 +125,7 @@ class _StandaloneRequest:
     header lines as received, for the Hixie-75 strict check).
     """
 
-    def __init__(self, handler: WebSocketRequestHandler, connection: _StandaloneConnection, use_tls: bool) -> None:
+    def __init__(self, handler: WebSocketRequestHandler, connection: _standalone_io.SocketConnection, use_tls: bool) -> None:
         self._handler = handler
         self.connection = connection
         self.uri = handler.path
@@ -220,7 +183,8 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Answer unparsable request lines with a real status line, not HTTP/0.9.
     default_request_version = "HTTP/1.0"
-    rbufsize = 65536
+    # Replies leave as soon as they are written, or together (SocketConnection.hold_writes).
+    disable_nagle_algorithm = True
 
     def __init__(self, request: Any, client_address: Any, server: WebSocketServer, overloaded: bool = False) -> None:
         self._overloaded = overloaded
@@ -229,6 +193,14 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.request_version = self.default_request_version
         self.command = None  # type: ignore[assignment]
         super().__init__(request, client_address, server, directory=server.options.document_root)
+
+    def setup(self) -> None:
+        """Read and write the socket through one ``SocketConnection`` (``rfile`` and ``wfile`` alike)."""
+        self.connection = self.request
+        if self.disable_nagle_algorithm:
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        self.rfile = self.wfile = _standalone_io.SocketConnection(self.connection, self.client_address)  # type: ignore[assignment]
 
     def version_string(self) -> str:
         """Return the Server header's value."""
@@ -507,7 +479,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         """Run the opening handshake, then the handler; answer failures with HTTP errors."""
         self.close_connection = True
         server = self.server
-        connection = _StandaloneConnection(self.connection, self.rfile, self.client_address)
+        connection: _standalone_io.SocketConnection = self.rfile  # type: ignore[assignment]
         request = _StandaloneRequest(self, connection, server.options.use_tls)
         try:
             handshake.do_handshake(
@@ -531,6 +503,8 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return
         # The WebSocket is open: an idle connection is normal from now on.
         self.connection.settimeout(None)
+        if server.ssl_context is None and not os.environ.get('PWS_NOHOLD'):
+            connection.hold_writes(server.flusher)
         self.log_request(101)
         started = time.monotonic()
         server.register_websocket(request)
@@ -538,7 +512,10 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             server.dispatcher.transfer_data(request)
         finally:
             server.unregister_websocket(request)
-            self._log_websocket_end(request, time.monotonic() - started)
+            with contextlib.suppress(OSError):
+                connection.hold_writes(None)
+            if _LOGGER.isEnabledFor(logging.INFO):
+                self._log_websocket_end(request, time.monotonic() - started)
             self._linger()
 
     def _log_websocket_end(self, request: Any, duration: float) -> None:
@@ -609,6 +586,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self.address_family = socket.AF_INET6
         # Started before binding: a failed bind calls server_close, which stops them.
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
+        self.flusher = _standalone_io.WriteFlusher()
         self._monitor_stop = threading.Event()
         self._monitor: threading.Thread | None = None
         if options.thread_monitor_interval_in_sec > 0:
@@ -632,6 +610,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         """Stop listening and stop the helper threads (open connections go on)."""
         super().server_close()
         self.deadlines.close()
+        self.flusher.close()
         self._monitor_stop.set()
         if self._monitor is not None:
             self._monitor.join(1.0)

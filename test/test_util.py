@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -14,21 +16,52 @@ def reference_mask(data: bytes, key: bytes) -> bytes:
     return bytes(b ^ key[i % 4] for i, b in enumerate(data))
 
 
+# util.mask uses the accelerator when websockets is installed (it is, for the
+# tests); _mask_pure is what runs everywhere else. Both must agree.
+MASKS = [pytest.param(util.mask, id="mask"), pytest.param(util._mask_pure, id="pure")]
+
+
+@pytest.mark.parametrize("mask", MASKS)
 @pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 4095, 4096, 4097, 8192, 65537, 1 << 20])
-def test_mask_matches_reference_xor(length):
+def test_mask_matches_reference_xor(mask, length):
     data = os.urandom(length)
     key = os.urandom(4)
-    assert util.mask(data, key) == reference_mask(data, key)
+    assert mask(data, key) == reference_mask(data, key)
 
 
-def test_mask_is_its_own_inverse_and_accepts_memoryview():
+@pytest.mark.parametrize("mask", MASKS)
+def test_mask_is_its_own_inverse_and_accepts_memoryview_and_bytearray(mask):
     data = os.urandom(10000)
     key = b"\x01\x02\x03\x04"
-    assert util.mask(memoryview(util.mask(data, key)), key) == data
+    assert mask(memoryview(mask(data, key)), key) == data
+    assert mask(bytearray(mask(data, key)), key) == data
+    assert mask(memoryview(data)[3:9], key) == reference_mask(data[3:9], key)
 
 
-def test_rfc_example_unmasks_to_hello():
-    assert util.mask(b"\x7f\x9f\x4d\x51\x58", b"\x37\xfa\x21\x3d") == b"Hello"
+@pytest.mark.parametrize("mask", MASKS)
+def test_rfc_example_unmasks_to_hello(mask):
+    assert mask(b"\x7f\x9f\x4d\x51\x58", b"\x37\xfa\x21\x3d") == b"Hello"
+
+
+def _mask_implementation(env_value):
+    env = {key: value for key, value in os.environ.items() if key != util.NO_ACCELERATOR_ENV}
+    if env_value is not None:
+        env[util.NO_ACCELERATOR_ENV] = env_value
+    code = "from mod_pywebsocket import util; print(util.MASK_IMPLEMENTATION)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return result.stdout.strip(), result.stderr
+
+
+def test_mask_uses_the_websockets_accelerator_when_installed_without_importing_the_package():
+    pytest.importorskip("websockets.speedups")
+    assert _mask_implementation(None) == ("websockets.speedups", "")
+    code = "import sys; from mod_pywebsocket import util; print('websockets' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_mask_stays_pure_python_when_the_environment_says_so():
+    assert _mask_implementation("1") == ("pure-python", "")
 
 
 def test_repeated_xor_masker_keeps_key_position_across_calls():

@@ -1,0 +1,317 @@
+"""The standalone server's socket I/O: a read buffer of its own, and replies held back while input waits.
+
+Layer 3 (a private part of ``standalone``).
+
+How this works. ``SocketConnection`` reads the socket through its own
+buffer: one ``recv`` of up to 64 KiB when the buffer is empty, and a read
+of a large frame goes straight into a buffer of the frame's size. An idle
+connection holds no buffer at all. Unlike ``io.BufferedReader`` it can say
+how many bytes are waiting (``buffered``) without blocking.
+
+Once a WebSocket is open, ``hold_writes`` lets writes be held back while the
+client has already sent more: a client that pipelines 64 messages then gets
+its 64 replies in one ``send`` instead of 64. A held reply leaves
+
+- with the next write that finds no input waiting,
+- before the connection blocks in ``recv`` (the handler wants more input),
+- when 64 KiB are held,
+- at the latest after ``FLUSH_DELAY`` seconds, from the server's
+  ``WriteFlusher`` thread, so a handler that sends and then does something
+  else never holds a reply back for long.
+
+A reply written when no input waits (one message at a time) is sent at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+__all__ = ["FLUSH_DELAY", "SocketConnection", "WriteFlusher"]
+
+_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+
+# The most one recv asks for when no larger read waits for it.
+_RECV_SIZE = 65536
+# Held replies leave once they add up to this many bytes.
+_MAX_HELD = 65536
+# The longest a reply is held back, in seconds.
+FLUSH_DELAY = 0.001
+
+
+class SocketConnection:
+    """A socket with a read buffer; the ``connection`` of a standalone request (SPEC §3).
+
+    ``read``, ``read1``/``read_some``, ``readline`` and ``peek`` follow
+    ``io.BufferedReader``: they block only when the buffer cannot satisfy
+    them. ``write`` sends everything, or holds it back (``hold_writes``).
+    OSError from the socket reaches the caller.
+
+    Args:
+        sock: the connected socket (plain or TLS).
+        remote_addr: the client's address.
+    """
+
+    def __init__(self, sock: socket.socket, remote_addr: Any = None) -> None:
+        self.socket = sock
+        self.remote_addr = remote_addr
+        self._local_addr: Any = None
+        self._data = b""
+        self._pos = 0
+        self.closed = False
+        self._flusher: WriteFlusher | None = None
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._flush_scheduled = False
+        self._held_lock = threading.Lock()  # guards _held, _held_size, _flush_scheduled
+        self._send_lock = threading.Lock()  # one thread at a time puts bytes on the wire
+
+    @property
+    def local_addr(self) -> Any:
+        """The server's address."""
+        if self._local_addr is None:
+            self._local_addr = self.socket.getsockname()
+        return self._local_addr
+
+    def get_remote_addr(self) -> Any:
+        """Return the client's address."""
+        return self.remote_addr
+
+    def get_local_addr(self) -> Any:
+        """Return the server's address."""
+        return self.local_addr
+
+    # Reading.
+
+    def buffered(self) -> int:
+        """Return how many bytes can be read without blocking."""
+        return len(self._data) - self._pos
+
+    def _fill(self, size: int = _RECV_SIZE) -> bool:
+        """Receive once (at most ``max(size, 64 KiB)`` bytes) into the buffer; False at EOF."""
+        if self._held:
+            # The handler wants more input: what it sent must not wait for it.
+            self._send_held()
+        chunk = self.socket.recv(size if size > _RECV_SIZE else _RECV_SIZE)
+        if not chunk:
+            return False
+        if self._pos < len(self._data):
+            self._data = self._data[self._pos :] + chunk
+        else:
+            self._data = chunk
+        self._pos = 0
+        return True
+
+    def _take(self, length: int) -> bytes:
+        data, pos = self._data, self._pos
+        end = pos + length
+        if end >= len(data):
+            self._data = b""
+            self._pos = 0
+            return data if pos == 0 else data[pos:]
+        self._pos = end
+        return data[pos:end]
+
+    def read(self, length: int = -1) -> bytes:
+        """Read ``length`` bytes, blocking; fewer only at EOF. -1 reads to EOF."""
+        if length < 0:
+            parts = [self._take(self.buffered())]
+            while self._fill():
+                parts.append(self._take(self.buffered()))
+            return b"".join(parts)
+        if length <= len(self._data) - self._pos:
+            return self._take(length)
+        if length - self.buffered() > _RECV_SIZE:
+            return self._read_large(length)
+        while self.buffered() < length:
+            if not self._fill(length - self.buffered()):
+                break
+        return self._take(min(length, self.buffered()))
+
+    def _read_large(self, length: int) -> bytes:
+        # Straight into one buffer of the frame's size: no concatenation.
+        buffer = bytearray(length)
+        view = memoryview(buffer)
+        have = self.buffered()
+        view[:have] = memoryview(self._data)[self._pos :]
+        self._data = b""
+        self._pos = 0
+        if self._held:
+            self._send_held()
+        recv_into = self.socket.recv_into
+        while have < length:
+            received = recv_into(view[have:])
+            if not received:
+                break
+            have += received
+        view.release()
+        if have < length:
+            del buffer[have:]
+        return bytes(buffer)
+
+    def read1(self, length: int = -1) -> bytes:
+        """Read 1 to ``length`` bytes, blocking only if none are buffered; b'' at EOF."""
+        if self._pos >= len(self._data) and not self._fill(length):
+            return b""
+        return self._take(length if 0 <= length < self.buffered() else self.buffered())
+
+    read_some = read1
+
+    def peek(self, length: int = 1) -> bytes:
+        """Return up to ``length`` bytes without consuming them, blocking only if none are buffered; b'' at EOF."""
+        if self._pos >= len(self._data) and not self._fill():
+            return b""
+        pos = self._pos
+        return self._data[pos : pos + length]
+
+    def readline(self, limit: int = -1) -> bytes:
+        """Read a line up to and including b'\\n', at most ``limit`` bytes; b'' at EOF."""
+        while True:
+            data, pos = self._data, self._pos
+            stop = len(data) if limit < 0 else min(len(data), pos + limit)
+            end = data.find(b"\n", pos, stop)
+            if end >= 0:
+                return self._take(end + 1 - pos)
+            if stop - pos == limit:
+                return self._take(limit)
+            if not self._fill():
+                return self._take(len(data) - pos)
+
+    def close(self) -> None:
+        """Drop the read buffer (the socket is closed by its owner)."""
+        self.closed = True
+        self._data = b""
+        self._pos = 0
+
+    # Writing.
+
+    def hold_writes(self, flusher: WriteFlusher | None) -> None:
+        """Hold writes back while input waits, sent at the latest by ``flusher``; None sends each write at once."""
+        self._flusher = flusher
+        if flusher is None:
+            self.flush()
+
+    def write(self, data: bytes) -> None:
+        """Send all of ``data``, or hold it back while more input waits (``hold_writes``)."""
+        if self._flusher is not None and self._pos < len(self._data):
+            with self._held_lock:
+                self._held.append(data)
+                self._held_size += len(data)
+                if self._held_size < _MAX_HELD:
+                    if self._flush_scheduled:
+                        return
+                    self._flush_scheduled = True
+                    schedule = True
+                else:
+                    schedule = False
+            if schedule:
+                self._flusher.schedule(self)
+                return
+            data = b""
+        self._send_held(data)
+
+    def _send_held(self, data: bytes = b"") -> None:
+        with self._send_lock:
+            if self._held:
+                with self._held_lock:
+                    self._held.append(data)
+                    data = b"".join(self._held)
+                    self._held.clear()
+                    self._held_size = 0
+            if data:
+                self.socket.sendall(data)
+
+    def flush(self) -> None:
+        """Send what is held back, blocking until it is sent."""
+        if self._held:
+            self._send_held()
+
+    def flush_nowait(self) -> bool:
+        """Send what is held back as far as the socket takes it now; True if nothing is left.
+
+        For the flusher thread: it never blocks on a client that does not read.
+        On False the connection counts as scheduled again: the caller must
+        ``schedule`` it.
+        """
+        with self._held_lock:
+            self._flush_scheduled = False
+        if not self._held:
+            return True
+        if not self._send_lock.acquire(blocking=False):
+            # Another thread is sending; it may have taken everything, or not.
+            with self._held_lock:
+                self._flush_scheduled = True  # the caller schedules it again
+            return False
+        try:
+            with self._held_lock:
+                data = b"".join(self._held)
+                self._held.clear()
+                self._held_size = 0
+            try:
+                sent = self.socket.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                # The connection is gone; the handler sees it on its next read or write.
+                _LOGGER.debug("dropping %d held bytes: %s", len(data), exc)
+                return True
+            if sent == len(data):
+                return True
+            with self._held_lock:
+                self._held.insert(0, data[sent:])
+                self._held_size += len(data) - sent
+                self._flush_scheduled = True  # the caller schedules it again
+            return False
+        finally:
+            self._send_lock.release()
+
+
+class WriteFlusher:
+    """One thread per server that sends held-back replies ``FLUSH_DELAY`` after they were held.
+
+    Args:
+        delay: how long a reply may be held, in seconds.
+    """
+
+    def __init__(self, delay: float = FLUSH_DELAY) -> None:
+        self._delay = delay
+        self._due: list[SocketConnection] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="write flusher", daemon=True)
+        self._thread.start()
+
+    def schedule(self, connection: SocketConnection) -> None:
+        """Send ``connection``'s held writes within the delay."""
+        with self._lock:
+            self._due.append(connection)
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread (held writes of open connections leave with their next read or write)."""
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        wait, clear = self._wake.wait, self._wake.clear
+        while True:
+            wait()
+            if self._stopped:
+                return
+            time.sleep(self._delay)
+            clear()
+            with self._lock:
+                due, self._due = self._due, []
+            for connection in due:
+                try:
+                    done = connection.flush_nowait()
+                except Exception:  # our own bug: log it, keep flushing the others
+                    _LOGGER.error("error while flushing held writes", exc_info=True)
+                    continue
+                if not done:
+                    self.schedule(connection)
