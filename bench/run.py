@@ -44,6 +44,9 @@ sys.path.insert(0, str(BENCH))
 import loadgen  # noqa: E402
 from loadgen import BenchError, Target  # noqa: E402
 
+sys.path.insert(1, str(REPO))
+from mod_pywebsocket.util import NO_ACCELERATOR_ENV  # noqa: E402
+
 _PORT_RANGE = (16000, 16999)  # fixed ports (Apache) come from here only
 _START_TIMEOUT = 30.0
 _FD_LIMIT = 65536
@@ -200,11 +203,21 @@ class Running:
 class ProcessServer(Running):
     """A server we start as one child process and find the port of through /proc."""
 
-    def __init__(self, name: str, argv: list[str], cwd: Path, log_dir: Path, pinning: Pinning, path: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        cwd: Path,
+        log_dir: Path,
+        pinning: Pinning,
+        path: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}-{int(time.time() * 1000)}.log"
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", NO_ACCELERATOR_ENV)}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(extra_env or {})
         with self.log_path.open("wb") as log, pinning.as_server():
             self.proc = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
@@ -336,6 +349,15 @@ def _start_ours(log_dir: Path, pinning: Pinning) -> Running:
     return ProcessServer("ours", argv + _standalone_extra_args(), REPO, log_dir, pinning, "/echo")
 
 
+def _start_ours_pure(log_dir: Path, pinning: Pinning) -> Running:
+    # The bench venv has websockets, whose C apply_mask our server uses when
+    # it is installed; this one keeps the pure-Python masking.
+    argv = [sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0", "-d", "example"]
+    return ProcessServer(
+        "ours-pure", argv + _standalone_extra_args(), REPO, log_dir, pinning, "/echo", {NO_ACCELERATOR_ENV: "1"}
+    )
+
+
 def _start_pywebsocket3(log_dir: Path, pinning: Pinning) -> Running:
     # cwd bench/servers: from the repository root, the repository's own
     # pywebsocket3 alias package would shadow the one from PyPI.
@@ -357,6 +379,13 @@ SERVERS = {
     spec.name: spec
     for spec in [
         ServerSpec("ours", "mod_pywebsocket standalone", _start_ours, peer=False),
+        ServerSpec(
+            "ours-pure",
+            "mod_pywebsocket standalone, pure-Python masking",
+            _start_ours_pure,
+            skip={name: "masking plays no part in it" for name in ("handshake", "rss", "c10k")},
+            peer=False,
+        ),
         ServerSpec(
             "apache",
             "mod_pywebsocket Apache+mod_python",
@@ -851,6 +880,13 @@ TARGETS = [
     ("handshake", "handshakes ≥ 6000/s", lambda s: (s("ours", "handshake"), 6000.0, ">=")),
     ("rss", "RSS per open connection ≤ 20 KiB", lambda s: (s("ours", "rss"), 20.0, "<=")),
     ("c10k", "10,000 conns held: latency < 2× idle", lambda s: (s("ours", "c10k"), 2.0, "<")),
+    ("latency", "pure-Python masking: latency p50 ≤ 18 µs", lambda s: (s("ours-pure", "latency"), 18.0, "<=")),
+    ("pipe1", "pure-Python masking: 64 in flight, 1 conn ≥ 140k msg/s",
+     lambda s: (s("ours-pure", "pipe1"), 140000.0, ">=")),
+    ("pipe8", "pure-Python masking: 64 in flight, 8 conns ≥ 140k msg/s",
+     lambda s: (s("ours-pure", "pipe8"), 140000.0, ">=")),
+    ("big", "pure-Python masking: 1 MiB echo ≥ 1.0× websockets asyncio",
+     lambda s: (s("ours-pure", "big"), s("ws-asyncio", "big"), ">=")),
     ("pipe1", "Apache echo rate ≥ 0.5× standalone (64 in flight, 1 conn)",
      lambda s: (s("apache", "pipe1"), None if s("ours", "pipe1") is None else 0.5 * s("ours", "pipe1"), ">=")),
     ("latency", "Apache echo rate ≥ 0.5× standalone (1 in flight: 1/p50)",
@@ -1070,8 +1106,8 @@ def write_chart(path: Path, summary: dict[tuple[str, str], dict[str, Any]], serv
     cols = 3
     rows = (len(scenarios) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 2.9 * rows), squeeze=False)
-    colors = {"ours": "#d62728", "apache": "#ff9896", "pywebsocket3": "#7f7f7f", "ws-asyncio": "#1f77b4",
-              "ws-sync": "#aec7e8", "trivial": "#2ca02c"}  # fmt: skip
+    colors = {"ours": "#d62728", "ours-pure": "#e377c2", "apache": "#ff9896", "pywebsocket3": "#7f7f7f",
+              "ws-asyncio": "#1f77b4", "ws-sync": "#aec7e8", "trivial": "#2ca02c"}  # fmt: skip
     for index, name in enumerate(scenarios):
         ax = axes[index // cols][index % cols]
         scen = SCENARIOS[name]

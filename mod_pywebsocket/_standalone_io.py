@@ -34,8 +34,14 @@ __all__ = ["FLUSH_DELAY", "SocketConnection", "WriteFlusher"]
 
 _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
 
-# The most one recv asks for when no larger read waits for it.
-_RECV_SIZE = 65536
+# One recv asks for between these many bytes: the size doubles after a recv
+# that filled it and halves after one that used less than a quarter. A
+# connection blocked in recv holds that much memory, so an idle one holds
+# little.
+_MIN_RECV_SIZE = 4096
+_MAX_RECV_SIZE = 262144
+# A read that needs more than this goes straight into a buffer of its size.
+_LARGE_READ = 65536
 # Held replies leave once they add up to this many bytes.
 _MAX_HELD = 65536
 # The longest a reply is held back, in seconds.
@@ -61,6 +67,7 @@ class SocketConnection:
         self._local_addr: Any = None
         self._data = b""
         self._pos = 0
+        self._recv_size = _MIN_RECV_SIZE
         self.closed = False
         self._flusher: WriteFlusher | None = None
         self._held: list[bytes] = []
@@ -90,12 +97,19 @@ class SocketConnection:
         """Return how many bytes can be read without blocking."""
         return len(self._data) - self._pos
 
-    def _fill(self, size: int = _RECV_SIZE) -> bool:
-        """Receive once (at most ``max(size, 64 KiB)`` bytes) into the buffer; False at EOF."""
+    def _fill(self, size: int = 0) -> bool:
+        """Receive once (at most ``max(size, the recv size)`` bytes) into the buffer; False at EOF."""
         if self._held:
             # The handler wants more input: what it sent must not wait for it.
             self._send_held()
-        chunk = self.socket.recv(size if size > _RECV_SIZE else _RECV_SIZE)
+        recv_size = self._recv_size
+        chunk = self.socket.recv(size if size > recv_size else recv_size)
+        received = len(chunk)
+        if received >= recv_size:
+            if recv_size < _MAX_RECV_SIZE:
+                self._recv_size = recv_size * 2
+        elif received < recv_size >> 2 and recv_size > _MIN_RECV_SIZE:
+            self._recv_size = recv_size >> 1
         if not chunk:
             return False
         if self._pos < len(self._data):
@@ -124,7 +138,7 @@ class SocketConnection:
             return b"".join(parts)
         if length <= len(self._data) - self._pos:
             return self._take(length)
-        if length - self.buffered() > _RECV_SIZE:
+        if length - self.buffered() > _LARGE_READ:
             return self._read_large(length)
         while self.buffered() < length:
             if not self._fill(length - self.buffered()):

@@ -19,7 +19,6 @@ close -> closing handshake, then None is returned).
 from __future__ import annotations
 
 import codecs
-import collections
 import io
 import logging
 import os
@@ -442,7 +441,8 @@ class Stream(StreamBase):
         self._frame_builder = FragmentedFrameBuilder(
             options.mask_send, options.outgoing_frame_filters, options.encode_text_message_to_utf8
         )
-        self._ping_queue: collections.deque[bytes] = collections.deque()
+        # Bodies of the pings sent and not answered yet (a list: a deque costs 600 bytes per connection).
+        self._ping_queue: list[bytes] = []
         self._last_received_opcode: int | None = None
         # The message being received.
         self._incoming_opcode: int | None = None
@@ -794,7 +794,9 @@ class Stream(StreamBase):
         max_size = self._options.max_message_size
         if self._incoming_compressed:
             payload = self._inflate(payload, bool(frame.fin), max_size - self._incoming_size)
-        self._incoming_parts.add(payload)
+        if self._decoder is None or self._options.incoming_message_filters:
+            # (Text decoded on arrival is collected in _text_parts alone.)
+            self._incoming_parts.add(payload)
         self._incoming_size += len(payload)
         if self._incoming_size > max_size:
             raise MessageTooBigException(f"message of {self._incoming_size} bytes exceeds the limit of {max_size}")
@@ -879,8 +881,7 @@ class Stream(StreamBase):
         queue = self._ping_queue
         if message in queue:
             # A pong answers the ping with its body and, implicitly, the earlier ones.
-            while queue.popleft() != message:
-                pass
+            del queue[: queue.index(message) + 1]
         handler = getattr(self._request, "on_pong_handler", None)
         if handler is not None:
             handler(self._request, message)

@@ -280,6 +280,8 @@ class _ApacheConnection:
 
     ``read(n)`` returns exactly n bytes, buffering what mod_python gives
     beyond that; ``read_some(n)`` returns what is buffered or arrives next;
+    ``peek(n)`` and ``buffered()`` show the buffer (a message that arrived
+    whole is then taken in one step);
     ``write`` goes straight to mod_python, which flushes on every call. EOF
     and resets become ConnectionTerminatedException. Every other attribute
     (``client_ip``, ``local_addr``, ``keepalive``...) is mod_python's.
@@ -344,6 +346,21 @@ class _ApacheConnection:
         data = bytes(buffer[:length])
         del buffer[:length]
         return data
+
+    def peek(self, length: int) -> bytes:
+        """Return up to length bytes without consuming them, reading only if none are buffered.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        buffer = self._buffer
+        if not buffer:
+            buffer += self._receive(_READ_SIZE)
+        return bytes(buffer[:length])
+
+    def buffered(self) -> int:
+        """Return how many bytes can be read without blocking."""
+        return len(self._buffer)
 
     def write(self, data: bytes) -> None:
         """Send data now.

@@ -208,7 +208,8 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log through the logging module instead of writing to stderr (the access log)."""
-        _LOGGER.info("%s - %s", _peer(self.client_address), format % args)
+        if _LOGGER.isEnabledFor(logging.INFO):
+            _LOGGER.info("%s - %s", _peer(self.client_address), format % args)
 
     def log_error(self, format: str, *args: Any) -> None:
         """Log protocol errors (bad request lines and the like)."""

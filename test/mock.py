@@ -72,6 +72,22 @@ class FakeConnection:
         return b"".join(self.written)
 
 
+class BufferedFakeConnection(FakeConnection):
+    """A FakeConnection that also tells what is buffered, like the standalone server's.
+
+    With ``peek`` and ``buffered`` a stream takes a message that arrived
+    whole in one read (``Stream._receive_buffered_message``).
+    """
+
+    def peek(self, length: int) -> bytes:
+        """Return up to ``length`` bytes without consuming them."""
+        return bytes(self._data[:length])
+
+    def buffered(self) -> int:
+        """Return how many bytes are left to read."""
+        return len(self._data)
+
+
 class FakeRequest:
     """A request like the standalone server's (SPEC §3).
 

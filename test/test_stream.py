@@ -504,3 +504,81 @@ def test_short_reads_are_completed():
     connection = mock.FakeConnection(client_frame(2, b"abcdef"), chunk=1, partial_reads=True)
     request = mock.FakeRequest(connection=connection)
     assert Stream(request, StreamOptions()).receive_message() == b"abcdef"
+
+
+# The buffered fast path (a connection with peek/buffered, like the standalone
+# server's) must give exactly what the general path gives, errors included.
+
+FAST_PATH_CASES = [
+    pytest.param(client_frame(1, b"Hello"), None, id="text"),
+    pytest.param(client_frame(2, bytes(range(256)) * 2), None, id="binary-16-bit-length"),
+    pytest.param(client_frame(1, b""), None, id="empty-text"),
+    pytest.param(client_frame(2, b"\x00" * 70000), None, id="binary-64-bit-length"),
+    pytest.param(client_frame(1, b"caf\xc3\xa9") + b"trailing", None, id="text-then-trailing-bytes"),
+    pytest.param(client_frame(1, b"\xc3\x28"), None, id="invalid-utf8"),
+    pytest.param(b"\x81\x05Hello", None, id="unmasked"),
+    pytest.param(client_frame(1, b"Hello", rsv1=1), None, id="rsv1-without-extension"),
+    pytest.param(b"\x81\xfe\x00\x05" + KEY + b"Hello", None, id="non-minimal-16-bit-length"),
+    pytest.param(client_frame(2, b"x" * 20), 10, id="over-the-size-limit"),
+    pytest.param(client_frame(1, b"Hello")[:8], None, id="truncated"),
+    pytest.param(client_frame(0, b"lo"), None, id="continuation-without-start"),
+    pytest.param(client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo"), None, id="fragments"),
+    pytest.param(client_frame(9, b"hi") + client_frame(1, b"after ping"), None, id="ping-then-text"),
+    pytest.param(client_frame(8, struct.pack("!H", 1000)), None, id="close"),
+]
+
+
+def receive_outcome(connection, max_message_size):
+    options = StreamOptions()
+    if max_message_size is not None:
+        options.max_message_size = max_message_size
+    request = mock.FakeRequest(connection=connection)
+    stream = Stream(request, options)
+    try:
+        result = ("message", stream.receive_message(), stream.get_last_received_opcode())
+    except Exception as exc:  # compared below, type and text
+        result = ("error", type(exc), str(exc))
+    return result, connection.written_bytes(), connection.remaining()
+
+
+@pytest.mark.parametrize("wire, max_message_size", FAST_PATH_CASES)
+def test_buffered_connection_receives_exactly_what_the_general_path_receives(wire, max_message_size):
+    general = receive_outcome(mock.FakeConnection(wire), max_message_size)
+    buffered = receive_outcome(mock.BufferedFakeConnection(wire), max_message_size)
+    assert buffered == general
+
+
+def test_buffered_whole_frame_is_read_in_one_call():
+    connection = mock.BufferedFakeConnection(client_frame(1, "héllo".encode()) + client_frame(2, b"\x01" * 300))
+    stream = Stream(mock.FakeRequest(connection=connection), StreamOptions())
+    assert stream.receive_message() == "héllo"
+    assert stream.get_last_received_opcode() == common.OPCODE_TEXT
+    assert connection.read_calls == 1
+    assert stream.receive_message() == b"\x01" * 300
+    assert stream.get_last_received_opcode() == common.OPCODE_BINARY
+    assert connection.read_calls == 2
+
+
+def test_buffered_invalid_utf8_fails_with_1007():
+    connection = mock.BufferedFakeConnection(client_frame(1, b"ok \xff"))
+    stream = Stream(mock.FakeRequest(connection=connection), StreamOptions())
+    with pytest.raises(InvalidUTF8Exception, match="text message is not valid UTF-8") as info:
+        stream.receive_message()
+    assert info.value.close_code == 1007
+
+
+@pytest.mark.parametrize(
+    "message, binary, wire",
+    [
+        ("Hello", False, b"\x81\x05Hello"),
+        (b"\x00\x01", True, b"\x82\x02\x00\x01"),
+        (b"raw text bytes", False, b"\x81\x0eraw text bytes"),
+        (bytearray(b"ba"), True, b"\x82\x02ba"),
+        ("é" * 100, False, b"\x81\x7e\x00\xc8" + "é".encode() * 100),
+        (b"z" * 70000, True, b"\x82\x7f" + struct.pack("!Q", 70000) + b"z" * 70000),
+    ],
+)
+def test_send_message_writes_one_exact_frame(message, binary, wire):
+    stream, request = make_stream()
+    stream.send_message(message, binary=binary)
+    assert request.connection.written == [wire]

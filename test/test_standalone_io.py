@@ -1,0 +1,328 @@
+"""Tests for _standalone_io: the standalone server's read buffer and held-back replies.
+
+Unit tests drive ``SocketConnection`` over a ``socket.socketpair()``; the
+end-to-end tests run a standalone server and speak raw RFC 6455 frames to it.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mod_pywebsocket import _standalone_io
+from mod_pywebsocket._standalone_io import SocketConnection, WriteFlusher
+from test.conftest import EXAMPLE_DIR, running_server
+
+KEY = b"\x37\xfa\x21\x3d"
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[SocketConnection, socket.socket]]:
+    server_side, client = socket.socketpair()
+    client.settimeout(5)
+    connection = SocketConnection(server_side, ("127.0.0.1", 1))
+    yield connection, client
+    server_side.close()
+    client.close()
+
+
+@pytest.fixture
+def slow_flusher() -> Iterator[WriteFlusher]:
+    """A flusher that never fires within a test: what leaves, leaves for another reason."""
+    flusher = WriteFlusher(delay=3600)
+    yield flusher
+    flusher.close()
+
+
+def readable(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def recv_exactly(sock: socket.socket, length: int) -> bytes:
+    data = b""
+    while len(data) < length:
+        chunk = sock.recv(length - len(data))
+        assert chunk, f"EOF after {data!r}"
+        data += chunk
+    return data
+
+
+# Reading.
+
+
+def test_readline_returns_lines_with_their_ends_and_the_rest_at_eof(pair):
+    connection, client = pair
+    client.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\ntail")
+    client.shutdown(socket.SHUT_WR)
+    assert connection.readline(100) == b"GET / HTTP/1.1\r\n"
+    assert connection.readline() == b"Host: a\r\n"
+    assert connection.readline(100) == b"\r\n"
+    assert connection.readline(100) == b"tail"
+    assert connection.readline(100) == b""
+
+
+def test_readline_stops_at_the_limit_when_the_line_is_longer(pair):
+    connection, client = pair
+    client.sendall(b"abcdefgh\nxy\n")
+    assert connection.readline(5) == b"abcde"
+    assert connection.readline(5) == b"fgh\n"
+    assert connection.readline(3) == b"xy\n"
+
+
+def test_readline_waits_for_a_line_split_over_several_sends(pair):
+    connection, client = pair
+
+    def send_slowly() -> None:
+        for piece in (b"Up", b"grade: web", b"socket\r", b"\nnext"):
+            client.sendall(piece)
+            time.sleep(0.02)
+
+    sender = threading.Thread(target=send_slowly)
+    sender.start()
+    assert connection.readline(100) == b"Upgrade: websocket\r\n"
+    sender.join()
+    assert connection.read(4) == b"next"
+
+
+def test_peek_and_buffered_do_not_consume(pair):
+    connection, client = pair
+    assert connection.buffered() == 0
+    client.sendall(b"\x81\x85abcdefghi")
+    assert connection.peek(2) == b"\x81\x85"
+    assert connection.buffered() == 11
+    assert connection.peek(100) == b"\x81\x85abcdefghi"
+    assert connection.read(3) == b"\x81\x85a"
+    assert connection.buffered() == 8
+    assert connection.read1(100) == b"bcdefghi"
+    assert connection.buffered() == 0
+
+
+def test_read_blocks_for_exactly_the_length_and_leaves_the_rest(pair):
+    connection, client = pair
+    client.sendall(b"12345")
+    threading.Timer(0.05, client.sendall, (b"6789",)).start()
+    assert connection.read(7) == b"1234567"
+    assert connection.read(2) == b"89"
+
+
+def test_large_read_arrives_whole_after_buffered_bytes(pair):
+    connection, client = pair
+    payload = os.urandom(3 * 1024 * 1024 + 5)
+    sender = threading.Thread(target=client.sendall, args=(b"xy" + payload + b"end",))
+    sender.start()
+    assert connection.read(2) == b"xy"
+    assert connection.peek(1) == payload[:1]  # some of the payload is buffered now
+    assert connection.read(len(payload)) == payload
+    assert connection.read(3) == b"end"
+    sender.join()
+
+
+def test_reads_return_what_there_is_at_eof(pair):
+    connection, client = pair
+    client.sendall(b"abc")
+    client.shutdown(socket.SHUT_WR)
+    assert connection.read(10) == b"abc"
+    assert connection.read(10) == b""
+    assert connection.read1(10) == b""
+    assert connection.peek(1) == b""
+
+
+def test_read_to_eof_with_minus_one(pair):
+    connection, client = pair
+    client.sendall(b"a" * 10000)
+    client.shutdown(socket.SHUT_WR)
+    assert connection.read(-1) == b"a" * 10000
+
+
+def test_recv_size_grows_with_full_reads_and_shrinks_back(pair):
+    connection, client = pair
+    sender = threading.Thread(target=client.sendall, args=(b"x" * 1_000_000,))
+    sender.start()
+    received = 0
+    sizes = set()
+    while received < 1_000_000:
+        received += len(connection.read1(1 << 20))
+        sizes.add(connection._recv_size)
+    sender.join()
+    assert max(sizes) > _standalone_io._MIN_RECV_SIZE
+    for _ in range(12):
+        client.sendall(b"y")
+        assert connection.read1(10) == b"y"
+    assert connection._recv_size == _standalone_io._MIN_RECV_SIZE
+
+
+# Writing.
+
+
+def test_write_sends_at_once_when_no_input_waits(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    connection.write(b"reply")
+    assert recv_exactly(client, 5) == b"reply"
+
+
+def test_writes_are_held_while_input_waits_and_leave_together(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"abc")
+    assert connection.read(1) == b"a"
+    connection.write(b"A")
+    assert connection.read(1) == b"b"
+    connection.write(b"B")
+    time.sleep(0.05)
+    assert not readable(client)  # both replies held: the client already sent more
+    assert connection.read(1) == b"c"
+    connection.write(b"C")  # no input waits now: everything leaves, in order
+    assert recv_exactly(client, 3) == b"ABC"
+
+
+def test_held_writes_leave_before_a_read_blocks(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"ab")
+    assert connection.read(1) == b"a"
+    connection.write(b"reply to a")
+
+    def answer() -> None:
+        # The client waits for the reply before it sends more.
+        assert recv_exactly(client, 10) == b"reply to a"
+        client.sendall(b"cd")
+
+    responder = threading.Thread(target=answer)
+    responder.start()
+    assert connection.read(3) == b"bcd"
+    responder.join()
+
+
+def test_held_writes_leave_within_the_flush_delay_when_the_handler_does_nothing(pair):
+    connection, client = pair
+    flusher = WriteFlusher(delay=0.01)
+    try:
+        connection.hold_writes(flusher)
+        client.sendall(b"ab")
+        assert connection.read(1) == b"a"
+        connection.write(b"held")
+        assert recv_exactly(client, 4) == b"held"  # within the 5 s socket timeout
+    finally:
+        flusher.close()
+
+
+def test_held_writes_leave_once_64_kib_are_held(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"ab")
+    assert connection.read(1) == b"a"
+    connection.write(b"x" * 40000)
+    assert not readable(client)
+    connection.write(b"y" * 30000)
+    assert recv_exactly(client, 70000) == b"x" * 40000 + b"y" * 30000
+
+
+def test_hold_writes_none_sends_what_is_held(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"ab")
+    connection.read(1)
+    connection.write(b"last")
+    connection.hold_writes(None)
+    assert recv_exactly(client, 4) == b"last"
+    connection.write(b"now")
+    assert recv_exactly(client, 3) == b"now"
+
+
+def test_flush_nowait_never_blocks_on_a_client_that_does_not_read(pair, slow_flusher):
+    connection, client = pair
+    connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"ab")
+    connection.read(1)
+    data = os.urandom(60000)
+    for offset in range(0, len(data), 1000):
+        connection.write(data[offset : offset + 1000])
+    started = time.monotonic()
+    while not connection.flush_nowait():
+        assert time.monotonic() - started < 0.5, "flush_nowait blocked or never gave up"
+        break
+    assert connection._held, "a client that reads nothing cannot have taken 60000 bytes"
+    received = []
+    reader = threading.Thread(target=lambda: received.append(recv_exactly(client, len(data))))
+    reader.start()
+    connection.flush()
+    reader.join()
+    assert received == [data]
+
+
+def test_flush_nowait_after_the_socket_closed_drops_the_held_bytes(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"ab")
+    connection.read(1)
+    connection.write(b"lost")
+    connection.socket.close()
+    assert connection.flush_nowait() is True
+    assert not connection._held
+
+
+# End to end: the standalone server with raw frames.
+
+
+def masked_text(payload: bytes) -> bytes:
+    masked = bytes(b ^ KEY[i % 4] for i, b in enumerate(payload))
+    return struct.pack("!BB", 0x81, 0x80 | len(payload)) + KEY + masked
+
+
+def open_websocket(port: int, resource: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(
+        f"GET {resource} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    return sock
+
+
+def test_pipelined_messages_are_all_echoed_in_order():
+    messages = [f"message {i:04d}".encode() for i in range(500)]
+    with running_server("-d", EXAMPLE_DIR) as server:
+        sock = open_websocket(server.port, "/echo")
+        sock.sendall(b"".join(masked_text(message) for message in messages))
+        expected = b"".join(struct.pack("!BB", 0x81, len(message)) + message for message in messages)
+        assert recv_exactly(sock, len(expected)) == expected
+        sock.close()
+
+
+def test_a_reply_held_for_pipelined_input_arrives_while_the_handler_sleeps(tmp_path):
+    (tmp_path / "sleepy_wsh.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+
+            def web_socket_do_extra_handshake(request):
+                pass
+
+            def web_socket_transfer_data(request):
+                message = request.ws_stream.receive_message()
+                request.ws_stream.send_message("got " + message)
+                time.sleep(30)  # never reads the second message
+            """
+        )
+    )
+    with running_server("-d", str(tmp_path)) as server:
+        sock = open_websocket(server.port, "/sleepy")
+        # Both messages in one send: the second is buffered when the reply is written.
+        sock.sendall(masked_text(b"one") + masked_text(b"two"))
+        started = time.monotonic()
+        assert recv_exactly(sock, 9) == b"\x81\x07got one"
+        assert time.monotonic() - started < 2.0
+        sock.close()
