@@ -130,7 +130,10 @@ class SocketConnection:
         return data[pos:end]
 
     def read(self, length: int = -1) -> bytes:
-        """Read ``length`` bytes, blocking; fewer only at EOF. -1 reads to EOF."""
+        """Read ``length`` bytes, blocking; fewer only at EOF. -1 reads to EOF.
+
+        A read of more than 64 KiB beyond what is buffered returns a bytearray.
+        """
         if length < 0:
             parts = [self._take(self.buffered())]
             while self._fill():
@@ -164,7 +167,7 @@ class SocketConnection:
         view.release()
         if have < length:
             del buffer[have:]
-        return bytes(buffer)
+        return buffer  # type: ignore[return-value]  # bytes-like; copying a large frame costs
 
     def read1(self, length: int = -1) -> bytes:
         """Read 1 to ``length`` bytes, blocking only if none are buffered; b'' at EOF."""
@@ -226,6 +229,38 @@ class SocketConnection:
                 return
             data = b""
         self._send_held(data)
+
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        """Send the buffers in ``parts`` one after the other, without joining them when nothing is held."""
+        if self._held or (self._flusher is not None and self._pos < len(self._data)):
+            self.write(b"".join(parts))
+            return
+        with self._send_lock:
+            if self._held:
+                self._held.extend(parts)
+                parts = tuple(self._take_held())
+            try:
+                self._sendmsg_all(parts)
+            except NotImplementedError:  # TLS sockets have no sendmsg
+                self.socket.sendall(b"".join(parts))
+
+    def _take_held(self) -> list[bytes]:
+        with self._held_lock:
+            held = self._held
+            self._held = []
+            self._held_size = 0
+        return held
+
+    def _sendmsg_all(self, parts: tuple[bytes, ...]) -> None:
+        views = [memoryview(part) for part in parts if part]
+        sendmsg = self.socket.sendmsg
+        while views:
+            sent = sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                del views[0]
+            if sent:
+                views[0] = views[0][sent:]
 
     def _send_held(self, data: bytes = b"") -> None:
         with self._send_lock:

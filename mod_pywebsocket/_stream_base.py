@@ -91,9 +91,20 @@ class StreamBase:
         # lets a stream take a message that has arrived whole in one step.
         self._buffered_impl = getattr(connection, "buffered", None) if hasattr(connection, "peek") else None
         self._write_lock = threading.Lock()
+        # ``write_parts(parts)`` sends several buffers as one write.
+        self._write_parts_impl = getattr(connection, "write_parts", None)
 
     def _read(self, length: int) -> bytes:
         """Read exactly ``length`` bytes.
+
+        Raises:
+            ConnectionTerminatedException: the connection ended first.
+        """
+        data = self._read_buffer(length)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def _read_buffer(self, length: int) -> bytes | bytearray:
+        """Read exactly ``length`` bytes, as bytes or a bytearray (no copy for a large read).
 
         Raises:
             ConnectionTerminatedException: the connection ended first.
@@ -118,7 +129,7 @@ class StreamBase:
                 parts.append(more)
                 received += len(more)
             data = b"".join(parts)
-        return bytes(data) if not isinstance(data, bytes) else data
+        return data
 
     def _read_some(self, length: int) -> bytes:
         """Read between 1 and ``length`` bytes, as soon as any are available.
@@ -156,6 +167,21 @@ class StreamBase:
             if ch == delim_char:
                 return b"".join(chunks)
             chunks.append(ch)
+
+    def _write_parts(self, header: bytes, payload: bytes) -> None:
+        """Write a frame header and a large payload; without a copy if the connection has ``write_parts``.
+
+        Raises:
+            ConnectionTerminatedException: the write failed.
+        """
+        if self._write_parts_impl is None:
+            self._write(header + payload)
+            return
+        try:
+            with self._write_lock:
+                self._write_parts_impl((header, payload))
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"sending failed: {exc}") from exc
 
     def _write(self, data: bytes) -> None:
         """Write ``data`` in one call; frames from several threads never interleave.

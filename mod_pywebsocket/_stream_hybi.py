@@ -436,6 +436,7 @@ class Stream(StreamBase):
             self._connection = util.DeflateConnection(self._connection)
             self._read_some_impl = self._connection.read_some
             self._buffered_impl = None
+            self._write_parts_impl = None
         request.client_terminated = False
         request.server_terminated = False
         self._frame_builder = FragmentedFrameBuilder(
@@ -495,7 +496,7 @@ class Stream(StreamBase):
             elif length < 0x10000:
                 self._write(_HEADER16.pack(first, 126, length) + payload)
             else:
-                self._write(_HEADER64.pack(first, 127, length) + payload)
+                self._write_parts(_HEADER64.pack(first, 127, length), payload)
             return
         for message_filter in self._options.outgoing_message_filters:
             message = message_filter.filter(message, end, binary)
@@ -707,9 +708,10 @@ class Stream(StreamBase):
         ):
             payload = self._receive_text_payload(header)
         elif header.payload_length:
-            payload = self._read(header.payload_length)
             if header.mask_key is not None:
-                payload = util.mask(payload, header.mask_key)
+                payload = util.mask(self._read_buffer(header.payload_length), header.mask_key)
+            else:
+                payload = self._read(header.payload_length)
         else:
             payload = b""
         frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)

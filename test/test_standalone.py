@@ -275,6 +275,17 @@ def test_wss_round_trip_over_tls_and_request_is_https(site, pki):
             assert json.loads(ws.recv(timeout=TIMEOUT))["is_https"] is True
 
 
+def test_wss_echoes_a_4_mib_binary_message_and_pipelined_text(site, pki):
+    payload = os.urandom(4 << 20)
+    with running_server("-d", site, *pki.server_args()) as server:
+        with ws_connect(server.url("/echo", "wss"), ssl=pki.client_context()) as ws:
+            ws.send(payload)
+            assert ws.recv(timeout=TIMEOUT) == payload
+            for index in range(50):
+                ws.send(f"text {index}")
+            assert [ws.recv(timeout=TIMEOUT) for _ in range(50)] == [f"text {index}" for index in range(50)]
+
+
 def test_request_is_not_https_without_tls(site):
     with running_server("-d", site) as server, ws_connect(server.url("/info")) as ws:
         assert json.loads(ws.recv(timeout=TIMEOUT))["is_https"] is False

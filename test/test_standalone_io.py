@@ -271,6 +271,41 @@ def test_flush_nowait_after_the_socket_closed_drops_the_held_bytes(pair, slow_fl
     assert not connection._held
 
 
+def test_write_parts_sends_the_buffers_in_order_even_when_sendmsg_is_partial(pair):
+    connection, client = pair
+    connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    header, payload = b"\x82\x7f" + struct.pack("!Q", 3_000_000), os.urandom(3_000_000)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(recv_exactly(client, 10 + 3_000_000)))
+    reader.start()
+    connection.write_parts((header, payload))
+    reader.join()
+    assert received == [header + payload]
+
+
+def test_write_parts_goes_after_held_writes(pair, slow_flusher):
+    connection, client = pair
+    connection.hold_writes(slow_flusher)
+    client.sendall(b"ab")
+    connection.read(1)
+    connection.write(b"first ")
+    connection.write_parts((b"second ", b"third"))  # input still waits: held too
+    assert not readable(client)
+    connection.read(1)
+    connection.write_parts((b" fourth", b""))
+    assert recv_exactly(client, 25) == b"first second third fourth"
+
+
+def test_large_read_returns_the_bytes_whole(pair):
+    connection, client = pair
+    payload = os.urandom(200_000)
+    sender = threading.Thread(target=client.sendall, args=(payload,))
+    sender.start()
+    data = connection.read(200_000)
+    sender.join()
+    assert bytes(data) == payload
+
+
 # End to end: the standalone server with raw frames.
 
 
