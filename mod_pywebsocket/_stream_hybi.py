@@ -73,8 +73,8 @@ _UINT64 = struct.Struct("!Q")
 _TWO_BYTES = struct.Struct("!BB")
 _HEADER16 = struct.Struct("!BBH")
 _HEADER64 = struct.Struct("!BBQ")
-# First bytes of a final text or binary frame without reserved bits.
-_SIMPLE_FIRST_BYTES = frozenset((0x80 | common.OPCODE_TEXT, 0x80 | common.OPCODE_BINARY))
+# Returned by Stream._receive_buffered_frame when it leaves the frame to the general path.
+_NOT_TAKEN: Any = object()
 
 
 @dataclass
@@ -586,13 +586,20 @@ class Stream(StreamBase):
         """
         if self._request.client_terminated:
             raise BadOperationException("requested receive_message after receiving a closing handshake")
-        if self._buffered_impl is not None and self._incoming_opcode is None:
-            options = self._options
-            if options.unmask_receive and not options.incoming_frame_filters and not options.incoming_message_filters:
-                message = self._receive_buffered_message()
-                if message is not None:
-                    return message
+        options = self._options
+        take_buffered = (
+            self._buffered_impl is not None
+            and options.unmask_receive
+            and not options.incoming_frame_filters
+            and not options.incoming_message_filters
+        )
         while True:
+            if take_buffered:
+                taken = self._receive_buffered_frame()
+                if taken is None:
+                    continue  # a fragment; the message goes on
+                if taken is not _NOT_TAKEN:
+                    return taken  # type: ignore[no-any-return]
             frame = self._receive_frame_as_frame_object()
             message = self._get_message_from_frame(frame)
             if message is None:
@@ -610,50 +617,89 @@ class Stream(StreamBase):
             else:
                 self._process_pong_message(message)
 
-    def _receive_buffered_message(self) -> str | bytes | None:
-        """Return the next message if it is one whole frame in the connection's buffer; else None.
+    def _receive_buffered_frame(self) -> Any:
+        """Take the next frame in one step if it is a plain data frame that has arrived whole.
 
-        This covers the common case in a few steps: a final text or binary
-        frame, masked, no reserved bits, shorter than 64 KiB, that has arrived
-        whole. Anything else returns None with nothing consumed, and takes the
-        general path, which checks and reports every error.
+        This is the common case made short: a text, binary or continuation
+        frame, masked, no reserved bits, shorter than 64 KiB, that fits the
+        message being received (or starts one), all of it in the
+        connection's buffer. Anything else is left for the general path,
+        which checks and reports every error; the state of a fragmented
+        message is the same on both paths, so they can take turns.
+
+        Returns:
+            ``_NOT_TAKEN`` (nothing consumed), None (a fragment was taken and
+            the message goes on), or the completed message (str or bytes).
+
+        Raises:
+            InvalidUTF8Exception: invalid UTF-8 in a text message (1007).
         """
         connection = self._connection
         try:
             head = connection.peek(4)
         except OSError:
-            return None
+            return _NOT_TAKEN
         if len(head) < 2:
-            return None
+            return _NOT_TAKEN
         first = head[0]
         second = head[1]
-        if first not in _SIMPLE_FIRST_BYTES or second < 0x80:
-            return None
+        opcode = first & 0x0F
+        if first & 0x70 or second < 0x80 or opcode > common.OPCODE_BINARY:
+            return _NOT_TAKEN
+        if opcode == common.OPCODE_CONTINUATION:
+            if self._incoming_opcode is None or self._incoming_compressed:
+                return _NOT_TAKEN
+        elif self._incoming_opcode is not None:
+            return _NOT_TAKEN
         length = second & 0x7F
         if length < 126:
             start = 6
         elif length == 126 and len(head) == 4:
             length = (head[2] << 8) | head[3]
             if length < 126:
-                return None
+                return _NOT_TAKEN
             start = 8
         else:
-            return None
+            return _NOT_TAKEN
         end = start + length
-        if length > self._options.max_message_size or self._buffered_impl() < end:
-            return None
+        wire_size = self._incoming_wire_size + length
+        if wire_size > self._options.max_message_size or self._buffered_impl() < end:
+            return _NOT_TAKEN
         data = connection.read(end)
         payload = util.mask(memoryview(data)[start:], data[start - 4 : start]) if length else b""
+        fin = first >> 7
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("< frame opcode=%#x fin=1 %s", first & 0x0F, util.shorten(payload))
-        if first == 0x80 | common.OPCODE_BINARY:
-            self._last_received_opcode = common.OPCODE_BINARY
-            return payload
-        self._last_received_opcode = common.OPCODE_TEXT
-        try:
-            return payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+            _LOGGER.debug("< frame opcode=%#x fin=%d %s", opcode, fin, util.shorten(payload))
+        if fin and opcode:
+            # A whole message in one frame.
+            self._last_received_opcode = opcode
+            if opcode == common.OPCODE_BINARY:
+                return payload
+            try:
+                return payload.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+        if opcode:
+            self._incoming_opcode = opcode
+            self._incoming_compressed = False
+        self._incoming_wire_size = wire_size
+        self._incoming_size += length
+        if self._incoming_opcode == common.OPCODE_TEXT:
+            decoder = self._decoder
+            if decoder is None or decoder is _WHOLE_TEXT:
+                decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
+            try:
+                self._text_parts.add(decoder.decode(payload, final=bool(fin)))
+            except UnicodeDecodeError as exc:
+                raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+        else:
+            self._incoming_parts.add(payload)
+        if not fin:
+            return None
+        message = self._complete_message()
+        if self._last_received_opcode == common.OPCODE_TEXT:
+            return self._take_text(message)
+        return message
 
     def get_last_received_opcode(self) -> int | None:
         """Return the opcode of the last message received (the first frame's for fragments)."""
@@ -804,7 +850,14 @@ class Stream(StreamBase):
             raise MessageTooBigException(f"message of {self._incoming_size} bytes exceeds the limit of {max_size}")
         if not frame.fin:
             return None
-        message = self._incoming_parts.take()
+        message = self._complete_message()
+        for message_filter in self._options.incoming_message_filters:
+            message = message_filter.filter(message)
+        return message
+
+    def _complete_message(self) -> bytes:
+        """End the message being received: return its bytes (and keep decoded text for ``_take_text``)."""
+        message: bytes = self._incoming_parts.take()
         self._last_received_opcode = self._incoming_opcode
         self._incoming_opcode = None
         self._incoming_size = 0
@@ -813,8 +866,6 @@ class Stream(StreamBase):
         if self._decoder is not None:
             self._decoded_text = self._text_parts.take()
             self._decoder = None
-        for message_filter in self._options.incoming_message_filters:
-            message = message_filter.filter(message)
         return message
 
     def _inflate(self, payload: bytes, fin: bool, max_size: int) -> bytes:

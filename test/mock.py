@@ -76,7 +76,7 @@ class BufferedFakeConnection(FakeConnection):
     """A FakeConnection that also tells what is buffered, like the standalone server's.
 
     With ``peek`` and ``buffered`` a stream takes a message that arrived
-    whole in one read (``Stream._receive_buffered_message``).
+    whole in one read (``Stream._receive_buffered_frame``).
     """
 
     def peek(self, length: int) -> bytes:

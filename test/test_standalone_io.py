@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from mod_pywebsocket import _standalone_io
 from mod_pywebsocket._standalone_io import SocketConnection, WriteFlusher
 from test.conftest import EXAMPLE_DIR, running_server
 
@@ -140,23 +139,6 @@ def test_read_to_eof_with_minus_one(pair):
     client.sendall(b"a" * 10000)
     client.shutdown(socket.SHUT_WR)
     assert connection.read(-1) == b"a" * 10000
-
-
-def test_recv_size_grows_with_full_reads_and_shrinks_back(pair):
-    connection, client = pair
-    sender = threading.Thread(target=client.sendall, args=(b"x" * 1_000_000,))
-    sender.start()
-    received = 0
-    sizes = set()
-    while received < 1_000_000:
-        received += len(connection.read1(1 << 20))
-        sizes.add(connection._recv_size)
-    sender.join()
-    assert max(sizes) > _standalone_io._MIN_RECV_SIZE
-    for _ in range(12):
-        client.sendall(b"y")
-        assert connection.read1(10) == b"y"
-    assert connection._recv_size == _standalone_io._MIN_RECV_SIZE
 
 
 # Writing.

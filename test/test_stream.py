@@ -525,6 +525,19 @@ FAST_PATH_CASES = [
     pytest.param(client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo"), None, id="fragments"),
     pytest.param(client_frame(9, b"hi") + client_frame(1, b"after ping"), None, id="ping-then-text"),
     pytest.param(client_frame(8, struct.pack("!H", 1000)), None, id="close"),
+    pytest.param(
+        client_frame(1, b"Hel", fin=0) + client_frame(9, b"ping") + client_frame(0, b"lo", fin=0) + client_frame(0, b"!"),
+        None,
+        id="text-fragments-with-ping-between",
+    ),
+    pytest.param(client_frame(2, b"\x00" * 300, fin=0) + client_frame(0, b"\x01" * 5), None, id="binary-fragments"),
+    pytest.param(client_frame(1, b"caf\xc3", fin=0) + client_frame(0, b"\xa9!"), None, id="utf8-split-over-fragments"),
+    pytest.param(client_frame(1, b"ok", fin=0) + client_frame(0, b"\xff", fin=0), None, id="invalid-utf8-in-fragment"),
+    pytest.param(client_frame(1, b"caf\xc3", fin=0) + client_frame(0, b""), None, id="text-ends-mid-character"),
+    pytest.param(client_frame(2, b"x" * 6, fin=0) + client_frame(0, b"y" * 6), 10, id="fragments-over-the-limit"),
+    pytest.param(client_frame(1, b"a", fin=0) + client_frame(1, b"b"), None, id="new-message-inside-fragments"),
+    pytest.param(client_frame(1, b"a", fin=0) + client_frame(0, b"bcdef")[:7], None, id="last-fragment-truncated"),
+    pytest.param(client_frame(1, b"a", fin=0) + client_frame(0, b"b", rsv1=1), None, id="rsv1-on-continuation"),
 ]
 
 
@@ -557,6 +570,17 @@ def test_buffered_whole_frame_is_read_in_one_call():
     assert stream.receive_message() == b"\x01" * 300
     assert stream.get_last_received_opcode() == common.OPCODE_BINARY
     assert connection.read_calls == 2
+
+
+def test_buffered_fragments_are_read_one_call_per_frame():
+    wire = client_frame(1, "hé".encode(), fin=0) + client_frame(0, b"l", fin=0) + client_frame(0, b"lo")
+    connection = mock.BufferedFakeConnection(wire + client_frame(2, b"\x00", fin=0) + client_frame(0, b"\x01"))
+    stream = Stream(mock.FakeRequest(connection=connection), StreamOptions())
+    assert stream.receive_message() == "héllo"
+    assert connection.read_calls == 3
+    assert stream.receive_message() == b"\x00\x01"
+    assert stream.get_last_received_opcode() == common.OPCODE_BINARY
+    assert connection.read_calls == 5
 
 
 def test_buffered_invalid_utf8_fails_with_1007():
