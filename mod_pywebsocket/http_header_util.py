@@ -36,7 +36,7 @@ def is_token_char(c: str) -> bool:
 
 def is_token(s: str) -> bool:
     """Return True if ``s`` is a non-empty RFC 2616 token."""
-    return bool(s) and all(c in _TOKEN_CHARS for c in s)
+    return bool(s) and _TOKEN_CHARS.issuperset(s)
 
 
 class ParsingState:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mod_pywebsocket import common, extensions
+from mod_pywebsocket import common, extensions, http_header_util
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -438,6 +438,33 @@ def test_parse_token_list_returns_tokens_or_raises_handshake_exception(text):
 
 _TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 tokens = st.text(alphabet=_TOKEN_CHARS, min_size=1, max_size=12)
+
+
+def reference_parse_token_list(data):
+    """RFC 2616 ``1#token`` read character by character (what parse_token_list must agree with)."""
+    state = http_header_util.ParsingState(data)
+    found = []
+    while True:
+        http_header_util.consume_lwses(state)
+        token = http_header_util.consume_token(state)
+        if token is not None:
+            found.append(token)
+        http_header_util.consume_lwses(state)
+        if http_header_util.peek(state) is None:
+            break
+        if not http_header_util.consume_string(state, ","):
+            return "error"
+    return found or "error"
+
+
+@FAST
+@given(text=st.text(alphabet="ab,; \t\r\n\x00é", max_size=20) | header_text)
+def test_parse_token_list_agrees_with_a_character_by_character_parser(text):
+    try:
+        result = parse_token_list(text)
+    except HandshakeException:
+        result = "error"
+    assert result == reference_parse_token_list(text)
 
 
 @FAST

@@ -5,6 +5,7 @@ Layer 1: pure functions over the request's method, protocol and headers.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mod_pywebsocket import common, http_header_util
@@ -24,6 +25,9 @@ __all__ = [
     "validate_mandatory_header",
     "validate_subprotocol",
 ]
+
+# The CRLF of folded whitespace (LWS = [CRLF] 1*( SP | HT ), RFC 2616 §2.2).
+_FOLD = re.compile(r"\r\n(?=[ \t])")
 
 
 class AbortedByUserException(common.WebSocketException):
@@ -126,18 +130,17 @@ def parse_token_list(data: str) -> list[str]:
     Raises:
         HandshakeException: an element is not a token (no status).
     """
-    state = http_header_util.ParsingState(data)
+    # LWS is [CRLF] 1*(SP | HT): drop the CRLF of folded whitespace, then
+    # strip spaces and tabs around each element.
+    unfolded = _FOLD.sub("", data) if "\r" in data else data
     tokens: list[str] = []
-    while True:
-        http_header_util.consume_lwses(state)
-        token = http_header_util.consume_token(state)
-        if token is not None:
-            tokens.append(token)
-        http_header_util.consume_lwses(state)
-        if http_header_util.peek(state) is None:
-            break
-        if not http_header_util.consume_string(state, ","):
+    for element in unfolded.split(","):
+        element = element.strip(" \t")
+        if not element:
+            continue
+        if not http_header_util.is_token(element):
             raise HandshakeException(f"expected a comma-separated token list but found {data!r}")
+        tokens.append(element)
     if not tokens:
         raise HandshakeException(f"no token in {data!r}")
     return tokens
