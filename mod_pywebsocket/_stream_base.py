@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mod_pywebsocket import common
@@ -89,7 +90,9 @@ class StreamBase:
         self._read_some_impl = getattr(connection, "read_some", None)
         # ``buffered()`` (bytes readable without blocking) with ``peek(n)``
         # lets a stream take a message that has arrived whole in one step.
-        self._buffered_impl = getattr(connection, "buffered", None) if hasattr(connection, "peek") else None
+        self._buffered_impl: Callable[[], int] | None = (
+            getattr(connection, "buffered", None) if hasattr(connection, "peek") else None
+        )
         self._write_lock = threading.Lock()
         # ``write_parts(parts)`` sends several buffers as one write.
         self._write_parts_impl = getattr(connection, "write_parts", None)
@@ -110,7 +113,7 @@ class StreamBase:
             ConnectionTerminatedException: the connection ended first.
         """
         try:
-            data = self._connection.read(length)
+            data: bytes | bytearray | None = self._connection.read(length)
         except OSError as exc:
             raise ConnectionTerminatedException(f"receiving {length} bytes failed: {exc}") from exc
         if data is None or len(data) < length:
@@ -161,7 +164,7 @@ class StreamBase:
         Raises:
             ConnectionTerminatedException: the connection ended first.
         """
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             ch = self._read(1)
             if ch == delim_char:

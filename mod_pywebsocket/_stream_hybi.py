@@ -635,6 +635,9 @@ class Stream(StreamBase):
             InvalidUTF8Exception: invalid UTF-8 in a text message (1007).
         """
         connection = self._connection
+        buffered = self._buffered_impl
+        if buffered is None:
+            return _NOT_TAKEN
         try:
             head = connection.peek(4)
         except OSError:
@@ -663,7 +666,7 @@ class Stream(StreamBase):
             return _NOT_TAKEN
         end = start + length
         wire_size = self._incoming_wire_size + length
-        if wire_size > self._options.max_message_size or self._buffered_impl() < end:
+        if wire_size > self._options.max_message_size or buffered() < end:
             return _NOT_TAKEN
         data = connection.read(end)
         payload = util.mask(memoryview(data)[start:], data[start - 4 : start]) if length else b""
@@ -815,7 +818,7 @@ class Stream(StreamBase):
                 remaining -= len(chunk)
                 if masker is not None:
                     chunk = masker.mask(chunk)
-                self._text_parts.add(decoder.decode(chunk, final=header.fin and not remaining))
+                self._text_parts.add(decoder.decode(chunk, final=bool(header.fin) and not remaining))
                 chunks.append(chunk)
             if header.fin and not header.payload_length:
                 decoder.decode(b"", final=True)
@@ -938,4 +941,3 @@ class Stream(StreamBase):
         handler = getattr(self._request, "on_pong_handler", None)
         if handler is not None:
             handler(self._request, message)
-

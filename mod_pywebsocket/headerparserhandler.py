@@ -75,7 +75,7 @@ class ConfigurationError(Exception):
 def _apache() -> Any:
     """Import mod_python's apache module (only present inside httpd)."""
     # Imported here, not at the top: this module must import without mod_python.
-    from mod_python import apache
+    from mod_python import apache  # type: ignore[import-not-found]  # only inside httpd
 
     return apache
 

@@ -52,7 +52,8 @@ def send_message(request: Any, message: str | bytes, end: bool = True, binary: b
 
 def receive_message(request: Any) -> str | bytes | None:
     """Receive a message: str (text), bytes (binary), or None once the client closed."""
-    return request.ws_stream.receive_message()
+    message: str | bytes | None = request.ws_stream.receive_message()
+    return message
 
 
 def send_ping(request: Any, body: str | bytes = b"") -> None:

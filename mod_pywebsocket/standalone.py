@@ -58,7 +58,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mod_pywebsocket import _standalone_cgi, _standalone_http, _standalone_io, _standalone_options, common, dispatch, handshake
+from mod_pywebsocket import (
+    _standalone_cgi,
+    _standalone_http,
+    _standalone_io,
+    _standalone_options,
+    common,
+    dispatch,
+    handshake,
+)
 from mod_pywebsocket._standalone_options import build_parser
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
@@ -125,7 +133,9 @@ class _StandaloneRequest:
     header lines as received, for the Hixie-75 strict check).
     """
 
-    def __init__(self, handler: WebSocketRequestHandler, connection: _standalone_io.SocketConnection, use_tls: bool) -> None:
+    def __init__(
+        self, handler: WebSocketRequestHandler, connection: _standalone_io.SocketConnection, use_tls: bool
+    ) -> None:
         self._handler = handler
         self.connection = connection
         self.uri = handler.path
@@ -504,7 +514,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return
         # The WebSocket is open: an idle connection is normal from now on.
         self.connection.settimeout(None)
-        if server.ssl_context is None and not os.environ.get('PWS_NOHOLD'):
+        if server.ssl_context is None:
             connection.hold_writes(server.flusher)
         self.log_request(101)
         started = time.monotonic()

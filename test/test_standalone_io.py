@@ -144,6 +144,13 @@ def test_read_to_eof_with_minus_one(pair):
 # Writing.
 
 
+def hold_with_input_waiting(connection: SocketConnection, client: socket.socket, flusher: WriteFlusher) -> None:
+    """Let ``connection`` hold writes, with one byte of client input waiting unread."""
+    connection.hold_writes(flusher)
+    client.sendall(b"ab")
+    assert connection.read(1) == b"a"
+
+
 def test_write_sends_at_once_when_no_input_waits(pair, slow_flusher):
     connection, client = pair
     connection.hold_writes(slow_flusher)
@@ -168,9 +175,7 @@ def test_writes_are_held_while_input_waits_and_leave_together(pair, slow_flusher
 
 def test_held_writes_leave_before_a_read_blocks(pair, slow_flusher):
     connection, client = pair
-    connection.hold_writes(slow_flusher)
-    client.sendall(b"ab")
-    assert connection.read(1) == b"a"
+    hold_with_input_waiting(connection, client, slow_flusher)
     connection.write(b"reply to a")
 
     def answer() -> None:
@@ -188,9 +193,7 @@ def test_held_writes_leave_within_the_flush_delay_when_the_handler_does_nothing(
     connection, client = pair
     flusher = WriteFlusher(delay=0.01)
     try:
-        connection.hold_writes(flusher)
-        client.sendall(b"ab")
-        assert connection.read(1) == b"a"
+        hold_with_input_waiting(connection, client, flusher)
         connection.write(b"held")
         assert recv_exactly(client, 4) == b"held"  # within the 5 s socket timeout
     finally:
@@ -199,9 +202,7 @@ def test_held_writes_leave_within_the_flush_delay_when_the_handler_does_nothing(
 
 def test_held_writes_leave_once_64_kib_are_held(pair, slow_flusher):
     connection, client = pair
-    connection.hold_writes(slow_flusher)
-    client.sendall(b"ab")
-    assert connection.read(1) == b"a"
+    hold_with_input_waiting(connection, client, slow_flusher)
     connection.write(b"x" * 40000)
     assert not readable(client)
     connection.write(b"y" * 30000)
@@ -210,9 +211,7 @@ def test_held_writes_leave_once_64_kib_are_held(pair, slow_flusher):
 
 def test_hold_writes_none_sends_what_is_held(pair, slow_flusher):
     connection, client = pair
-    connection.hold_writes(slow_flusher)
-    client.sendall(b"ab")
-    connection.read(1)
+    hold_with_input_waiting(connection, client, slow_flusher)
     connection.write(b"last")
     connection.hold_writes(None)
     assert recv_exactly(client, 4) == b"last"
@@ -223,9 +222,7 @@ def test_hold_writes_none_sends_what_is_held(pair, slow_flusher):
 def test_flush_nowait_never_blocks_on_a_client_that_does_not_read(pair, slow_flusher):
     connection, client = pair
     connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    connection.hold_writes(slow_flusher)
-    client.sendall(b"ab")
-    connection.read(1)
+    hold_with_input_waiting(connection, client, slow_flusher)
     data = os.urandom(60000)
     for offset in range(0, len(data), 1000):
         connection.write(data[offset : offset + 1000])
@@ -244,9 +241,7 @@ def test_flush_nowait_never_blocks_on_a_client_that_does_not_read(pair, slow_flu
 
 def test_flush_nowait_after_the_socket_closed_drops_the_held_bytes(pair, slow_flusher):
     connection, client = pair
-    connection.hold_writes(slow_flusher)
-    client.sendall(b"ab")
-    connection.read(1)
+    hold_with_input_waiting(connection, client, slow_flusher)
     connection.write(b"lost")
     connection.socket.close()
     assert connection.flush_nowait() is True
@@ -267,9 +262,7 @@ def test_write_parts_sends_the_buffers_in_order_even_when_sendmsg_is_partial(pai
 
 def test_write_parts_goes_after_held_writes(pair, slow_flusher):
     connection, client = pair
-    connection.hold_writes(slow_flusher)
-    client.sendall(b"ab")
-    connection.read(1)
+    hold_with_input_waiting(connection, client, slow_flusher)
     connection.write(b"first ")
     connection.write_parts((b"second ", b"third"))  # input still waits: held too
     assert not readable(client)

@@ -526,7 +526,10 @@ FAST_PATH_CASES = [
     pytest.param(client_frame(9, b"hi") + client_frame(1, b"after ping"), None, id="ping-then-text"),
     pytest.param(client_frame(8, struct.pack("!H", 1000)), None, id="close"),
     pytest.param(
-        client_frame(1, b"Hel", fin=0) + client_frame(9, b"ping") + client_frame(0, b"lo", fin=0) + client_frame(0, b"!"),
+        client_frame(1, b"Hel", fin=0)
+        + client_frame(9, b"ping")
+        + client_frame(0, b"lo", fin=0)
+        + client_frame(0, b"!"),
         None,
         id="text-fragments-with-ping-between",
     ),

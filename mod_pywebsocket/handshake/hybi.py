@@ -173,7 +173,7 @@ class Handshaker:
 
     def _check_selected_protocol(self) -> str | None:
         request = self._request
-        protocol = request.ws_protocol
+        protocol: str | None = request.ws_protocol
         # Read after the handler returned: it may have set this to None to
         # accept without a Sec-WebSocket-Protocol header.
         requested = request.ws_requested_protocols
