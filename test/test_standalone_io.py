@@ -209,6 +209,19 @@ def test_held_writes_leave_once_64_kib_are_held(pair, slow_flusher):
     assert recv_exactly(client, 70000) == b"x" * 40000 + b"y" * 30000
 
 
+def test_held_writes_leave_once_32_are_held(pair, slow_flusher):
+    connection, client = pair
+    hold_with_input_waiting(connection, client, slow_flusher)
+    for index in range(31):
+        connection.write(b"%02d" % index)
+    assert not readable(client)
+    connection.write(b"31")
+    assert recv_exactly(client, 64) == b"".join(b"%02d" % index for index in range(32))
+    connection.write(b"32")
+    time.sleep(0.05)
+    assert not readable(client)
+
+
 def test_hold_writes_none_sends_what_is_held(pair, slow_flusher):
     connection, client = pair
     hold_with_input_waiting(connection, client, slow_flusher)
@@ -223,9 +236,9 @@ def test_flush_nowait_never_blocks_on_a_client_that_does_not_read(pair, slow_flu
     connection, client = pair
     connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     hold_with_input_waiting(connection, client, slow_flusher)
-    data = os.urandom(60000)
-    for offset in range(0, len(data), 1000):
-        connection.write(data[offset : offset + 1000])
+    data = os.urandom(60000)  # under 64 KiB, in fewer than 32 writes: all of it held
+    for offset in range(0, len(data), 3000):
+        connection.write(data[offset : offset + 3000])
     started = time.monotonic()
     while not connection.flush_nowait():
         assert time.monotonic() - started < 0.5, "flush_nowait blocked or never gave up"
