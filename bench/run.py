@@ -344,18 +344,15 @@ def _standalone_extra_args() -> list[str]:
     return extra
 
 
-def _start_ours(log_dir: Path, pinning: Pinning) -> Running:
+def _start_ours(log_dir: Path, pinning: Pinning, name: str = "ours", env: dict[str, str] | None = None) -> Running:
     argv = [sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0", "-d", "example"]
-    return ProcessServer("ours", argv + _standalone_extra_args(), REPO, log_dir, pinning, "/echo")
+    return ProcessServer(name, argv + _standalone_extra_args(), REPO, log_dir, pinning, "/echo", env)
 
 
 def _start_ours_pure(log_dir: Path, pinning: Pinning) -> Running:
     # The bench venv has websockets, whose C apply_mask our server uses when
     # it is installed; this one keeps the pure-Python masking.
-    argv = [sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0", "-d", "example"]
-    return ProcessServer(
-        "ours-pure", argv + _standalone_extra_args(), REPO, log_dir, pinning, "/echo", {NO_ACCELERATOR_ENV: "1"}
-    )
+    return _start_ours(log_dir, pinning, "ours-pure", {NO_ACCELERATOR_ENV: "1"})
 
 
 def _start_pywebsocket3(log_dir: Path, pinning: Pinning) -> Running:

@@ -245,14 +245,14 @@ class SocketConnection:
             return
         with self._send_lock:
             if self._held:
-                self._held.extend(parts)
-                parts = tuple(self._take_held())
+                parts = (*self._take_held(), *parts)
             try:
                 self._sendmsg_all(parts)
             except NotImplementedError:  # TLS sockets have no sendmsg
                 self.socket.sendall(b"".join(parts))
 
     def _take_held(self) -> list[bytes]:
+        """Return the held writes and hold none (call with ``_send_lock``, to keep their order)."""
         with self._held_lock:
             held = self._held
             self._held = []
@@ -273,11 +273,7 @@ class SocketConnection:
     def _send_held(self, data: bytes = b"") -> None:
         with self._send_lock:
             if self._held:
-                with self._held_lock:
-                    self._held.append(data)
-                    data = b"".join(self._held)
-                    self._held.clear()
-                    self._held_size = 0
+                data = b"".join([*self._take_held(), data])
             if data:
                 self.socket.sendall(data)
 
@@ -303,10 +299,7 @@ class SocketConnection:
                 self._flush_scheduled = True  # the caller schedules it again
             return False
         try:
-            with self._held_lock:
-                data = b"".join(self._held)
-                self._held.clear()
-                self._held_size = 0
+            data = b"".join(self._take_held())
             try:
                 sent = self.socket.send(data, socket.MSG_DONTWAIT)
             except BlockingIOError:

@@ -207,6 +207,15 @@ def create_header(
     return bytes((first,)) + create_length_header(payload_length, bool(mask))
 
 
+def _plain_header(first: int, length: int) -> bytes:
+    """Return an unmasked frame header: ``first`` (FIN, RSV, opcode) and the minimal length encoding."""
+    if length < 126:
+        return bytes((first, length))
+    if length < 0x10000:
+        return _HEADER16.pack(first, 126, length)
+    return _HEADER64.pack(first, 127, length)
+
+
 def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
     """Return the wire bytes of ``frame``, masked with ``mask_key`` if given.
 
@@ -220,11 +229,7 @@ def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
     if mask_key is None and (fin | rsv1 | rsv2 | rsv3) in (0, 1) and 0 <= opcode <= 0xF:
         # The hot path of a server: no mask, plain flags.
         first = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
-        if length < 126:
-            return bytes((first, length)) + payload
-        if length < 0x10000:
-            return _HEADER16.pack(first, 126, length) + payload
-        return _HEADER64.pack(first, 127, length) + payload
+        return _plain_header(first, length) + payload
     header = create_header(opcode, length, fin, rsv1, rsv2, rsv3, mask_key is not None)
     if mask_key is None:
         return header + payload
@@ -315,6 +320,18 @@ def parse_close_body(body: bytes) -> tuple[int | None, str | None]:
     except UnicodeDecodeError as exc:
         raise InvalidUTF8Exception(f"close reason is not valid UTF-8: {exc}") from exc
     return code, reason
+
+
+def _decode_text(data: bytes) -> str:
+    """Return a whole text message decoded.
+
+    Raises:
+        InvalidUTF8Exception: it is not valid UTF-8.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
 
 
 class _Pieces:
@@ -491,12 +508,10 @@ class Stream(StreamBase):
                 payload = message
                 first = 0x80 | (common.OPCODE_BINARY if binary else common.OPCODE_TEXT)
             length = len(payload)
-            if length < 126:
-                self._write(bytes((first, length)) + payload)
-            elif length < 0x10000:
-                self._write(_HEADER16.pack(first, 126, length) + payload)
+            if length < 0x10000:
+                self._write(_plain_header(first, length) + payload)
             else:
-                self._write_parts(_HEADER64.pack(first, 127, length), payload)
+                self._write_parts(_plain_header(first, length), payload)
             return
         for message_filter in self._options.outgoing_message_filters:
             message = message_filter.filter(message, end, binary)
@@ -678,23 +693,14 @@ class Stream(StreamBase):
             self._last_received_opcode = opcode
             if opcode == common.OPCODE_BINARY:
                 return payload
-            try:
-                return payload.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+            return _decode_text(payload)
         if opcode:
             self._incoming_opcode = opcode
             self._incoming_compressed = False
         self._incoming_wire_size = wire_size
         self._incoming_size += length
         if self._incoming_opcode == common.OPCODE_TEXT:
-            decoder = self._decoder
-            if decoder is None or decoder is _WHOLE_TEXT:
-                decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
-            try:
-                self._text_parts.add(decoder.decode(payload, final=bool(fin)))
-            except UnicodeDecodeError as exc:
-                raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+            self._add_text(payload, bool(fin))
         else:
             self._incoming_parts.add(payload)
         if not fin:
@@ -788,10 +794,7 @@ class Stream(StreamBase):
             if header.mask_key is not None:
                 chunk = util.mask(chunk, header.mask_key)
             if len(chunk) == remaining:
-                try:
-                    self._text_parts.add(chunk.decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+                self._text_parts.add(_decode_text(chunk))
                 self._decoder = _WHOLE_TEXT
                 return chunk
             return chunk + self._receive_text_rest(header, chunk)
@@ -799,32 +802,42 @@ class Stream(StreamBase):
 
     def _receive_text_rest(self, header: FrameHeader, first: bytes) -> bytes:
         """Read the rest of a text payload of which ``first`` (unmasked) has arrived."""
-        if self._decoder is None or self._decoder is _WHOLE_TEXT:
-            self._decoder = codecs.getincrementaldecoder("utf-8")()
-        decoder = self._decoder
+        self._text_decoder()
         remaining = header.payload_length - len(first)
-        try:
-            if first:
-                self._text_parts.add(decoder.decode(first, final=False))
-        except UnicodeDecodeError as exc:
-            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+        if first:
+            self._add_text(first, False)
         masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
         if masker is not None and first:
             masker.mask(first)  # advance the key position past what was read
         chunks = []
+        while remaining:
+            chunk = self._read_some(remaining)
+            remaining -= len(chunk)
+            if masker is not None:
+                chunk = masker.mask(chunk)
+            self._add_text(chunk, bool(header.fin) and not remaining)
+            chunks.append(chunk)
+        if header.fin and not header.payload_length:
+            self._add_text(b"", True)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _text_decoder(self) -> codecs.IncrementalDecoder:
+        """Return the incremental UTF-8 decoder of the text message being received (made if need be)."""
+        decoder = self._decoder
+        if decoder is None or decoder is _WHOLE_TEXT:
+            decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
+        return decoder
+
+    def _add_text(self, data: bytes, final: bool) -> None:
+        """Decode the next piece of the text message being received; invalid UTF-8 fails at once (RFC 6455 §8.1).
+
+        Raises:
+            InvalidUTF8Exception: ``data`` (or the message ending with it) is not valid UTF-8.
+        """
         try:
-            while remaining:
-                chunk = self._read_some(remaining)
-                remaining -= len(chunk)
-                if masker is not None:
-                    chunk = masker.mask(chunk)
-                self._text_parts.add(decoder.decode(chunk, final=bool(header.fin) and not remaining))
-                chunks.append(chunk)
-            if header.fin and not header.payload_length:
-                decoder.decode(b"", final=True)
+            self._text_parts.add(self._text_decoder().decode(data, final=final))
         except UnicodeDecodeError as exc:
             raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _get_message_from_frame(self, frame: Frame) -> bytes | None:
         """Add a frame to the message being received.
@@ -880,12 +893,7 @@ class Stream(StreamBase):
         except zlib.error as exc:
             raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
         if self._incoming_opcode == common.OPCODE_TEXT:
-            if self._decoder is None:
-                self._decoder = codecs.getincrementaldecoder("utf-8")()
-            try:
-                self._text_parts.add(self._decoder.decode(data, final=fin))
-            except UnicodeDecodeError as exc:
-                raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+            self._add_text(data, fin)
         return data
 
     def _take_text(self, message: bytes) -> str:
@@ -893,10 +901,7 @@ class Stream(StreamBase):
         if text is not None:
             self._decoded_text = None
             return text
-        try:
-            return message.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+        return _decode_text(message)
 
     def _receive_frame(self) -> tuple[int, bytes, int, int, int, int]:
         """Receive a frame; return ``(opcode, payload, fin, rsv1, rsv2, rsv3)``."""
