@@ -158,14 +158,11 @@ class Pinning:
     @contextlib.contextmanager
     def colocated(self, wanted: bool) -> Iterator[None]:
         """Run the block (the load generator) on the server's CPU, if ``wanted`` and pinning is on."""
-        if not wanted or not self.colocate_latency or self.server is None:
+        if not wanted or not self.colocate_latency:
             yield
             return
-        os.sched_setaffinity(0, self.server)
-        try:
+        with self.as_server():
             yield
-        finally:
-            os.sched_setaffinity(0, self.client or set(range(os.cpu_count() or 1)))
 
     @contextlib.contextmanager
     def as_server(self) -> Iterator[None]:
