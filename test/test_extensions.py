@@ -665,6 +665,16 @@ def test_compress_method_processor_set_bfinal_ends_with_a_final_block(header):
             [extensions.PerMessageCompressionExtensionProcessor, extensions.MuxExtensionProcessor],
         ),
         ("mux_DO_NOT_USE", None, [extensions.MuxExtensionProcessor]),
+        (
+            'permessage-compress; method="deflate; s2c_max_window_bits=10"',
+            'permessage-compress; method="deflate; s2c_max_window_bits=10"',
+            [extensions.PerMessageCompressionExtensionProcessor],
+        ),
+        (
+            'perframe-compress; method="deflate; max_window_bits=\\"1 0\\"", permessage-deflate',
+            "permessage-deflate",
+            [extensions.PerFrameCompressionExtensionProcessor, extensions.PerMessageDeflateExtensionProcessor],
+        ),
     ],
 )
 def test_handshake_answers_compress_offers(header, response, processor_classes):
@@ -1060,8 +1070,7 @@ def test_perframe_compress_echoes_compressed_frames_end_to_end(raw_compress_clie
 def test_permessage_compress_with_method_parameters_in_the_handshake_end_to_end(raw_compress_client):
     # s2c_no_context_takeover: every message from the server starts a fresh window.
     client = raw_compress_client('permessage-compress; method="deflate; s2c_no_context_takeover"')
-    if status_of(client.head) == 400:
-        pytest.skip("THE HANDSHAKE DOES NOT PASS NON-TOKEN QUOTED EXTENSION VALUES TO THE PROCESSORS YET")
+    assert status_of(client.head) == 101
     assert extensions_line(client.head) == 'permessage-compress; method="deflate; s2c_no_context_takeover"'
     for _ in range(2):
         client.send(client_frame(0x1, client.deflate(b"Hello"), rsv1=True))
