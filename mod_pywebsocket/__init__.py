@@ -68,9 +68,50 @@ after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
 ``ws_close_code``, ``ws_close_reason``. Set ``request.on_ping_handler`` or
 ``request.on_pong_handler`` to ``f(request, body)`` to see control frames.
 
+Extensions
+----------
+
+Offered extensions arrive in ``request.ws_requested_extensions``
+(``common.ExtensionParameter`` objects); the ones this server supports get a
+processor (``extensions`` module) in ``request.ws_extension_processors``.
+After ``web_socket_do_extra_handshake`` returns, the list is read again and
+the first compression extension in it whose offer is valid is accepted (one
+per connection); ``request.ws_extensions`` holds what was answered. Unknown
+extensions, offers with unknown parameters or bad values, and
+``mux_DO_NOT_USE`` (0.7.9's abandoned multiplexing draft, never accepted)
+are ignored. Supported:
+
+- ``permessage-deflate`` (RFC 7692): ``PerMessageDeflateExtensionProcessor``;
+  ``set_client_max_window_bits(n)``, ``set_client_no_context_takeover(True)``,
+  ``set_bfinal(True)``, ``disable_outgoing_compression()`` /
+  ``enable_outgoing_compression()``;
+- ``deflate-frame``, ``x-webkit-deflate-frame`` (each frame compressed):
+  ``DeflateFrameExtensionProcessor``; ``set_response_window_bits(n)``,
+  ``set_response_no_context_takeover(True)``;
+- ``deflate-stream`` (the whole byte stream; ``request.ws_deflate``);
+- ``perframe-compress`` and ``permessage-compress`` /
+  ``x-webkit-permessage-compress`` (0.7.9's drafts) with ``method=deflate``,
+  or a quoted method list with parameters such as
+  ``method="deflate; s2c_max_window_bits=10"``: the per-frame deflate method
+  takes ``max_window_bits`` and ``no_context_takeover``, the per-message one
+  ``s2c_max_window_bits``, ``s2c_no_context_takeover``,
+  ``c2s_max_window_bits`` and ``c2s_no_context_takeover``. Tune the method
+  with ``processor.set_compression_processor_hook(f)`` (``f`` gets the method
+  processor, e.g. to call ``set_c2s_no_context_takeover(True)``); after the
+  handshake ``get_compression_processor()`` returns it.
+
+To refuse an extension, remove its processor (or set the entry to None);
+``request.ws_extension_processors = []`` refuses them all::
+
+    def web_socket_do_extra_handshake(request):
+        for processor in list(request.ws_extension_processors):
+            if processor.name() == "perframe-compress":
+                request.ws_extension_processors.remove(processor)
+
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
-``standalone`` and ``headerparserhandler`` (the two entry points).
+``extensions`` (extension processors), ``standalone`` and
+``headerparserhandler`` (the two entry points).
 """
 
 from __future__ import annotations

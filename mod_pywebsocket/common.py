@@ -178,6 +178,7 @@ UPGRADE_CONNECTION_TYPE = "Upgrade"
 # Extension names.
 DEFLATE_STREAM_EXTENSION = "deflate-stream"
 DEFLATE_FRAME_EXTENSION = "deflate-frame"
+PERFRAME_COMPRESSION_EXTENSION = "perframe-compress"
 X_WEBKIT_DEFLATE_FRAME_EXTENSION = "x-webkit-deflate-frame"
 PERMESSAGE_DEFLATE_EXTENSION = "permessage-deflate"
 PERMESSAGE_COMPRESSION_EXTENSION = "permessage-compress"
@@ -250,7 +251,9 @@ class ExtensionParameter:
         return f"ExtensionParameter({format_extension(self)!r})"
 
 
-def _parse_extension_param(state: http_header_util.ParsingState, definition: ExtensionParameter) -> None:
+def _parse_extension_param(
+    state: http_header_util.ParsingState, definition: ExtensionParameter, allow_quoted_string: bool
+) -> None:
     http_header_util.consume_lwses(state)
     name = http_header_util.consume_token(state)
     if name is None:
@@ -260,14 +263,16 @@ def _parse_extension_param(state: http_header_util.ParsingState, definition: Ext
         definition.add_parameter(name, None)
         return
     http_header_util.consume_lwses(state)
-    # RFC 6455 §9.1: a quoted-string value must, once unquoted, be a token.
+    # RFC 6455 §9.1: a quoted-string value must, once unquoted, be a token;
+    # allow_quoted_string keeps any quoted-string (0.7.9's compression
+    # ``method`` lists need it).
     value = http_header_util.consume_token_or_quoted_string(state)
-    if value is None or not http_header_util.is_token(value):
+    if value is None or not (allow_quoted_string or http_header_util.is_token(value)):
         raise ExtensionParsingException(f"no valid parameter value for {name!r} at position {state.head}")
     definition.add_parameter(name, value)
 
 
-def _parse_extension(state: http_header_util.ParsingState) -> ExtensionParameter | None:
+def _parse_extension(state: http_header_util.ParsingState, allow_quoted_string: bool) -> ExtensionParameter | None:
     http_header_util.consume_lwses(state)
     name = http_header_util.consume_token(state)
     if name is None:
@@ -277,15 +282,17 @@ def _parse_extension(state: http_header_util.ParsingState) -> ExtensionParameter
         http_header_util.consume_lwses(state)
         if not http_header_util.consume_string(state, ";"):
             break
-        _parse_extension_param(state, extension)
+        _parse_extension_param(state, extension, allow_quoted_string)
     return extension
 
 
-def parse_extensions(data: str) -> list[ExtensionParameter]:
+def parse_extensions(data: str, allow_quoted_string: bool = False) -> list[ExtensionParameter]:
     """Parse a ``Sec-WebSocket-Extensions`` value (RFC 6455 §9.1).
 
     Args:
         data: the header value; several headers are joined with ``,``.
+        allow_quoted_string: accept quoted-string values that are not tokens
+            once unquoted (they are returned unquoted).
 
     Returns:
         The extensions in the order offered.
@@ -296,7 +303,7 @@ def parse_extensions(data: str) -> list[ExtensionParameter]:
     state = http_header_util.ParsingState(data)
     extensions: list[ExtensionParameter] = []
     while True:
-        extension = _parse_extension(state)
+        extension = _parse_extension(state, allow_quoted_string)
         if extension is not None:
             extensions.append(extension)
         http_header_util.consume_lwses(state)

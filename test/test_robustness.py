@@ -174,6 +174,11 @@ class FrameReader:
 
     def frame(self, timeout: float = TIMEOUT) -> tuple[bool, int, bytes]:
         """Return ``(fin, opcode, payload)`` of the next frame (EOFError at EOF)."""
+        first, payload = self.raw_frame(timeout)
+        return bool(first & 0x80), first & 0x0F, payload
+
+    def raw_frame(self, timeout: float = TIMEOUT) -> tuple[int, bytes]:
+        """Return the first header byte (FIN, RSV1-3, opcode) and the unmasked payload of the next frame."""
         deadline = time.monotonic() + timeout
         first, second = self._take(2, deadline)
         length = second & 0x7F
@@ -185,7 +190,7 @@ class FrameReader:
         payload = self._take(length, deadline)
         if key is not None:
             payload = mask_payload(payload, key)
-        return bool(first & 0x80), first & 0x0F, payload
+        return first, payload
 
     def close_code(self, timeout: float = TIMEOUT) -> int | None:
         """Skip data frames; return the code of the server's close frame, 1005 for an empty one,

@@ -145,7 +145,9 @@ class Handshaker:
         extension_header = _joined(request, common.SEC_WEBSOCKET_EXTENSIONS_HEADER)
         if extension_header is not None:
             try:
-                request.ws_requested_extensions = common.parse_extensions(extension_header)
+                # Quoted values reach the processors, which decline what they cannot use
+                # (0.7.9's compression method lists are quoted-strings).
+                request.ws_requested_extensions = common.parse_extensions(extension_header, allow_quoted_string=True)
             except common.ExtensionParsingException as exc:
                 raise HandshakeException(f"bad Sec-WebSocket-Extensions header: {exc}", _BAD_REQUEST) from exc
         else:
