@@ -245,6 +245,17 @@ def test_handshake_exception_from_handler_keeps_its_status():
     assert info.value.status == 401
 
 
+def test_handshake_exception_from_handler_without_status_gets_400_and_no_second_protocol_try():
+    def refuse(request):
+        raise HandshakeException("go away")
+
+    dispatcher = mock.FakeDispatcher(refuse)
+    with pytest.raises(HandshakeException, match="^go away$") as info:
+        handshake.do_handshake(make_request(), dispatcher)
+    assert info.value.status == 400
+    assert dispatcher.calls == ["do_extra_handshake"]
+
+
 def test_raw_handshake_idiom_writes_handler_bytes_and_nothing_else():
     def raw(request):
         request.connection.write(b"HTTP/1.1 101 Custom\r\n\r\n")

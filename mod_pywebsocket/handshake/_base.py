@@ -254,11 +254,14 @@ class HandshakerBase:
       the request for an HTTP/2 server to send (``request.status``,
       ``request.headers_out``).
 
-    Methods a subclass may override (they read header names through
-    ``_transform_header``): ``_check_version()``, ``_get_origin()``,
-    ``_set_protocol()``, ``_parse_extensions()``,
+    Methods a subclass may override: ``_check_version()``,
+    ``_get_origin()``, ``_set_protocol()`` and ``_parse_extensions()`` (all
+    four spell header names through ``_transform_header``),
     ``_get_extension_processors_requested()`` and
     ``_process_extensions(stream_options)``.
+
+    Attributes for subclasses: ``_request``, ``_dispatcher`` and
+    ``_logger`` (named after the subclass).
 
     Args:
         request: the request (SPEC §3): ``method``, ``uri``, ``headers_in``
