@@ -127,7 +127,9 @@ def test_parse_host_header_returns_host_and_port(host, is_https, expected):
     assert parse_host_header(request) == expected
 
 
-@pytest.mark.parametrize("host", ["example.com:", "example.com:http", "example.com:65536", "example.com:+80", "[::1]:"])
+@pytest.mark.parametrize(
+    "host", ["example.com:", "example.com:http", "example.com:65536", "example.com:+80", "[::1]:", "h:" + "1" * 5000]
+)
 def test_parse_host_header_with_a_bad_port_gets_400(host):
     with pytest.raises(HandshakeException, match="invalid port") as info:
         parse_host_header(mock.FakeRequest(headers={"Host": host}))

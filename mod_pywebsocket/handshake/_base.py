@@ -143,7 +143,8 @@ def parse_host_header(request: Any) -> tuple[str, int]:
     if colon <= value.rfind("]"):
         return value, get_default_port(request.is_https())
     port = value[colon + 1 :]
-    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+    # The length check first: int() refuses very long digit strings (CPython's int_max_str_digits).
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
         raise HandshakeException(f"invalid port {port!r} in Host header {value!r}", common.HTTP_STATUS_BAD_REQUEST)
     return value[:colon], int(port)
 
