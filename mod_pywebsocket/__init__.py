@@ -108,6 +108,22 @@ To refuse an extension, remove its processor (or set the entry to None);
             if processor.name() == "perframe-compress":
                 request.ws_extension_processors.remove(processor)
 
+WebSockets over HTTP/2
+----------------------
+
+A server that speaks HTTP/2 itself (wptserve does) runs RFC 8441's extended
+CONNECT through ``handshake.base.HandshakerBase``; ``handshake.base`` is
+pywebsocket3's name for ``handshake._base``, with the very same objects. A
+subclass overrides ``_protocol_rfc``, ``_transform_header`` (HTTP/2 field
+names are lowercase), ``_validate_request`` (``:method`` CONNECT,
+``:protocol`` websocket), ``_set_accept`` (nothing to prove) and
+``_send_handshake`` (status 200 and the negotiated headers, left on the
+request for the server's HEADERS frame). The base checks the version, reads
+the origin, subprotocols and extensions, runs the handler's extra handshake
+and sets up ``request.ws_stream`` over ``request.connection``, whose
+``read``/``write`` carry the stream's DATA frames. The RFC 6455 handshake,
+``handshake.hybi.Handshaker``, is the same base with HTTP/1.1 hooks.
+
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
 ``extensions`` (extension processors), ``standalone`` and

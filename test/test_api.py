@@ -17,6 +17,7 @@ MODULES = [
     "memorizingfile",
     "handshake",
     "handshake._base",
+    "handshake.base",
     "handshake.hybi",
     "handshake.hybi00",
     "handshake.draft75",

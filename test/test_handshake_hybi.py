@@ -47,6 +47,33 @@ def test_compute_accept_matches_rfc_sample():
     assert hybi.compute_accept_from_unicode(SAMPLE_KEY) == SAMPLE_ACCEPT.encode()
 
 
+def test_build_response_with_every_optional_header_in_order():
+    response = hybi.build_response(
+        SAMPLE_ACCEPT, "chat", "permessage-deflate; server_no_context_takeover", [("Set-Cookie", "a=1")]
+    )
+    assert response == (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        b"Sec-WebSocket-Protocol: chat\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+        b"Set-Cookie: a=1\r\n"
+        b"\r\n"
+    )
+
+
+def test_build_response_sends_no_extensions_header_for_an_empty_value():
+    response = hybi.build_response(SAMPLE_ACCEPT, None, "", [])
+    assert response == (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        b"\r\n"
+    )
+
+
 def test_handshake_writes_exact_101_response_and_sets_request_attributes():
     request = make_request()
     dispatcher = mock.FakeDispatcher()
@@ -216,6 +243,17 @@ def test_handshake_exception_from_handler_keeps_its_status():
     with pytest.raises(HandshakeException) as info:
         handshake.do_handshake(make_request(), mock.FakeDispatcher(refuse))
     assert info.value.status == 401
+
+
+def test_handshake_exception_from_handler_without_status_gets_400_and_no_second_protocol_try():
+    def refuse(request):
+        raise HandshakeException("go away")
+
+    dispatcher = mock.FakeDispatcher(refuse)
+    with pytest.raises(HandshakeException, match="^go away$") as info:
+        handshake.do_handshake(make_request(), dispatcher)
+    assert info.value.status == 400
+    assert dispatcher.calls == ["do_extra_handshake"]
 
 
 def test_raw_handshake_idiom_writes_handler_bytes_and_nothing_else():

@@ -1,6 +1,9 @@
-"""Handshake exceptions and the header checks shared by the handshakers.
+"""Handshake exceptions, the header checks shared by the handshakers, and ``HandshakerBase``.
 
-Layer 1: pure functions over the request's method, protocol and headers.
+Layer 1: pure functions over the request's method, protocol and headers, and
+the template of the RFC 6455 family of handshakes (``hybi.Handshaker``,
+RFC 8441 subclasses such as wptserve's). ``handshake.base`` is pywebsocket3's
+name for this module.
 """
 
 from __future__ import annotations
@@ -8,11 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mod_pywebsocket import common, http_header_util
+from mod_pywebsocket import common, extensions, http_header_util, util
+from mod_pywebsocket._stream_hybi import Stream, StreamOptions
 
 __all__ = [
     "AbortedByUserException",
     "HandshakeException",
+    "HandshakerBase",
     "VersionException",
     "build_location",
     "check_request_line",
@@ -20,11 +25,15 @@ __all__ = [
     "get_default_port",
     "get_header_values",
     "get_mandatory_header",
+    "parse_host_header",
     "parse_token_list",
     "prepare_request",
     "validate_mandatory_header",
     "validate_subprotocol",
 ]
+
+# RFC 6455 §4.4: the Sec-WebSocket-Version value that answers an unsupported version.
+_SUPPORTED_VERSIONS_VALUE = ", ".join(str(version) for version in common.SUPPORTED_HYBI_VERSIONS)
 
 # The CRLF of folded whitespace (LWS = [CRLF] 1*( SP | HT ), RFC 2616 §2.2).
 _FOLD = re.compile(r"\r\n(?=[ \t])")
@@ -83,6 +92,12 @@ def get_header_values(request: Any, name: str) -> list[str]:
     return [value]
 
 
+def _join_header_values(request: Any, name: str) -> str | None:
+    """Return the values of header ``name`` joined by ``', '``, or None if it is absent."""
+    values = get_header_values(request, name)
+    return ", ".join(values) if values else None
+
+
 def get_mandatory_header(request: Any, name: str, status: int | None = common.HTTP_STATUS_BAD_REQUEST) -> str:
     """Return the single value of header ``name``.
 
@@ -109,6 +124,29 @@ def validate_mandatory_header(
     matches = value == expected_value if case_sensitive else value.lower() == expected_value.lower()
     if not matches:
         raise HandshakeException(f"expected {expected_value!r} for header {name} but found {value!r}", fail_status)
+
+
+def parse_host_header(request: Any) -> tuple[str, int]:
+    """Return the host and the port of the ``Host`` header.
+
+    Without a port, the port is 443 when ``request.is_https()``, else 80. An
+    IPv6 literal keeps its brackets: ``'[::1]:8080'`` gives ``('[::1]', 8080)``.
+
+    Raises:
+        HandshakeException: no single Host header, or a port that is not a
+            decimal number up to 65535 (400).
+    """
+    value = get_mandatory_header(request, common.HOST_HEADER)
+    # RFC 9110 §7.2: Host = uri-host [ ":" port ], where an IPv6 uri-host is
+    # bracketed, so only a colon after the closing bracket starts the port.
+    colon = value.rfind(":")
+    if colon <= value.rfind("]"):
+        return value, get_default_port(request.is_https())
+    port = value[colon + 1 :]
+    # The length check first: int() refuses very long digit strings (CPython's int_max_str_digits).
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
+        raise HandshakeException(f"invalid port {port!r} in Host header {value!r}", common.HTTP_STATUS_BAD_REQUEST)
+    return value[:colon], int(port)
 
 
 def check_request_line(request: Any, status: int | None = common.HTTP_STATUS_BAD_REQUEST) -> None:
@@ -190,3 +228,219 @@ def prepare_request(request: Any, version: int, origin: str | None) -> None:
     request.ws_close_reason = None
     if not hasattr(request, "extra_headers"):
         request.extra_headers = []
+
+
+class HandshakerBase:
+    """The opening handshake of RFC 6455 and of RFC 8441 (WebSockets over HTTP/2).
+
+    Both bootstraps negotiate the same things (version, origin,
+    subprotocol, extensions) and differ in how the request opens and how
+    the answer goes out. ``do_handshake`` runs the shared steps and calls
+    the hooks below for the rest; ``hybi.Handshaker`` is the RFC 6455
+    subclass, and wptserve's ``WsH2Handshaker`` an RFC 8441 one.
+
+    Method for the caller: ``do_handshake()``.
+
+    Methods a subclass must override:
+
+    - ``_protocol_rfc()``: the name of the RFC, for the log (``'RFC 6455'``).
+    - ``_transform_header(name)``: how a header name is spelled in
+      ``request.headers_in`` (HTTP/2 field names are lowercase).
+    - ``_validate_request()``: check the method and the headers that open
+      this kind of handshake.
+    - ``_set_accept()``: compute what the answer must prove, if anything
+      (RFC 6455's ``Sec-WebSocket-Accept``; RFC 8441 has none).
+    - ``_send_handshake()``: build the success answer from the ``ws_*``
+      attributes and ``request.extra_headers`` and send it, or leave it on
+      the request for an HTTP/2 server to send (``request.status``,
+      ``request.headers_out``).
+
+    Methods a subclass may override: ``_check_version()``,
+    ``_get_origin()``, ``_set_protocol()`` and ``_parse_extensions()`` (all
+    four spell header names through ``_transform_header``),
+    ``_get_extension_processors_requested()`` and
+    ``_process_extensions(stream_options)``.
+
+    Attributes for subclasses: ``_request``, ``_dispatcher`` and
+    ``_logger`` (named after the subclass).
+
+    Args:
+        request: the request (SPEC §3): ``method``, ``uri``, ``headers_in``
+            and a ``connection`` the stream reads and writes.
+        dispatcher: the ``dispatch.Dispatcher`` that runs the handler's
+            ``web_socket_do_extra_handshake``.
+    """
+
+    def __init__(self, request: Any, dispatcher: Any) -> None:
+        self._logger = util.get_class_logger(self)
+        self._request = request
+        self._dispatcher = dispatcher
+
+    def _protocol_rfc(self) -> str:
+        """Return the name of the RFC this handshake implements."""
+        raise NotImplementedError(f"{type(self).__name__} must override _protocol_rfc")
+
+    def _transform_header(self, header: str) -> str:
+        """Return header name ``header`` as ``request.headers_in`` spells it."""
+        raise NotImplementedError(f"{type(self).__name__} must override _transform_header")
+
+    def _validate_request(self) -> None:
+        """Check the request line and the headers this handshake requires.
+
+        Raises:
+            HandshakeException: the request is malformed (400 if no status).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must override _validate_request")
+
+    def _set_accept(self) -> None:
+        """Compute the proof the answer carries, if this handshake has one."""
+        raise NotImplementedError(f"{type(self).__name__} must override _set_accept")
+
+    def _send_handshake(self) -> None:
+        """Build the success answer and send it (or leave it for the caller to send)."""
+        raise NotImplementedError(f"{type(self).__name__} must override _send_handshake")
+
+    def do_handshake(self) -> None:
+        """Negotiate the WebSocket, answer the client and set ``request.ws_stream``.
+
+        The steps, in order: ``_check_version`` (``ws_version``);
+        ``_validate_request``; every ``ws_*`` attribute of SPEC §3 reset
+        (``prepare_request``); ``_get_origin``, ``_set_protocol``,
+        ``_parse_extensions``, ``_set_accept``;
+        ``ws_extension_processors`` from
+        ``_get_extension_processors_requested``; the handler's extra
+        handshake; the subprotocol check (SPEC §3);
+        ``_process_extensions``; ``ws_stream``; ``_send_handshake``.
+
+        Raises:
+            HandshakeException: the handshake failed. From
+                ``_check_version`` with status None when the request lacks
+                the version header (``handshake.do_handshake`` then tries
+                the next protocol); after it, always with a status (400
+                unless one was given).
+            VersionException: an unsupported or ambiguous version (400).
+            AbortedByUserException: the handler aborted on purpose.
+        """
+        request = self._request
+        version = self._check_version()
+        try:
+            self._validate_request()
+            prepare_request(request, version, None)
+            self._get_origin()
+            self._set_protocol()
+            self._parse_extensions()
+            self._set_accept()
+            self._logger.debug("%s handshake for %s", self._protocol_rfc(), request.ws_resource)
+            request.ws_extension_processors = self._get_extension_processors_requested()
+            request._dispatcher = self._dispatcher
+            self._dispatcher.do_extra_handshake(request)
+            self._check_selected_protocol()
+            stream_options = StreamOptions()
+            # Entry points may set a per-server limit (standalone --max-message-size).
+            max_message_size = getattr(request, "max_message_size", None)
+            if max_message_size is not None:
+                stream_options.max_message_size = max_message_size
+            self._process_extensions(stream_options)
+            request.ws_stream = Stream(request, stream_options)
+            self._send_handshake()
+        except HandshakeException as exc:
+            if exc.status is None:
+                exc.status = common.HTTP_STATUS_BAD_REQUEST
+            raise
+
+    def _check_version(self) -> int:
+        """Return the version the client asked for: ``VERSION_HYBI13`` or ``VERSION_HYBI08``.
+
+        Raises:
+            HandshakeException: no version header (status None: not a
+                request for this handshake).
+            VersionException: several versions, or one this server does
+                not speak.
+        """
+        name = self._transform_header(common.SEC_WEBSOCKET_VERSION_HEADER)
+        values = get_header_values(self._request, name)
+        if not values:
+            raise HandshakeException(f"no {name} header: not an {self._protocol_rfc()} request")
+        if len(values) > 1 or "," in values[0]:
+            raise VersionException(f"several versions requested: {', '.join(values)!r}", _SUPPORTED_VERSIONS_VALUE)
+        value = values[0].strip()
+        for version in common.SUPPORTED_HYBI_VERSIONS:
+            if value == str(version):
+                return version
+        raise VersionException(f"unsupported version {value!r}", _SUPPORTED_VERSIONS_VALUE)
+
+    def _get_origin(self) -> None:
+        """Set ``ws_origin``: ``Origin``, or ``Sec-WebSocket-Origin`` for version 8 (None if absent)."""
+        request = self._request
+        header = (
+            common.ORIGIN_HEADER if request.ws_version == common.VERSION_HYBI13 else common.SEC_WEBSOCKET_ORIGIN_HEADER
+        )
+        values = get_header_values(request, self._transform_header(header))
+        request.ws_origin = values[0] if values else None
+
+    def _set_protocol(self) -> None:
+        """Set ``ws_requested_protocols`` from ``Sec-WebSocket-Protocol`` (None if absent).
+
+        Raises:
+            HandshakeException: the header is not a list of tokens (400).
+        """
+        request = self._request
+        name = self._transform_header(common.SEC_WEBSOCKET_PROTOCOL_HEADER)
+        value = _join_header_values(request, name)
+        request.ws_protocol = None
+        if value is None:
+            request.ws_requested_protocols = None
+            return
+        try:
+            request.ws_requested_protocols = parse_token_list(value)
+        except HandshakeException as exc:
+            raise HandshakeException(f"bad {name} header: {exc}", common.HTTP_STATUS_BAD_REQUEST) from exc
+
+    def _parse_extensions(self) -> None:
+        """Set ``ws_requested_extensions`` from ``Sec-WebSocket-Extensions`` (None if absent).
+
+        Raises:
+            HandshakeException: the header does not parse (400).
+        """
+        request = self._request
+        name = self._transform_header(common.SEC_WEBSOCKET_EXTENSIONS_HEADER)
+        value = _join_header_values(request, name)
+        if value is None:
+            request.ws_requested_extensions = None
+            return
+        try:
+            # Quoted values reach the processors, which decline what they cannot use
+            # (0.7.9's compression method lists are quoted-strings).
+            request.ws_requested_extensions = common.parse_extensions(value, allow_quoted_string=True)
+        except common.ExtensionParsingException as exc:
+            raise HandshakeException(f"bad {name} header: {exc}", common.HTTP_STATUS_BAD_REQUEST) from exc
+
+    def _get_extension_processors_requested(self) -> list[extensions.ExtensionProcessorInterface]:
+        """Return a processor for each offered extension this server knows, in order."""
+        return extensions.get_extension_processors(self._request.ws_requested_extensions)
+
+    def _process_extensions(self, stream_options: StreamOptions) -> None:
+        """Accept what ``ws_extension_processors`` still holds; set ``ws_extensions`` and ``ws_deflate``."""
+        request = self._request
+        request.ws_extensions = extensions.accept_extensions(request, stream_options)
+        request.ws_deflate = stream_options.deflate_stream
+
+    def _check_selected_protocol(self) -> None:
+        """Check ``ws_protocol`` against ``ws_requested_protocols`` after the extra handshake.
+
+        Raises:
+            HandshakeException: a subprotocol was offered and none chosen,
+                one was chosen and none offered, or it is not a token (400).
+        """
+        request = self._request
+        protocol: str | None = request.ws_protocol
+        # Read after the handler returned: it may have set this to None to
+        # accept without a Sec-WebSocket-Protocol header.
+        requested = request.ws_requested_protocols
+        if requested:
+            if protocol is None:
+                raise HandshakeException(f"no subprotocol selected from the requested {', '.join(requested)}")
+        elif protocol is not None:
+            raise HandshakeException(f"subprotocol {protocol!r} selected but none was requested")
+        if protocol is not None:
+            validate_subprotocol(protocol)
