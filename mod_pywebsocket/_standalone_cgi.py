@@ -18,7 +18,7 @@ import posixpath
 import re
 import subprocess
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 __all__ = [
@@ -109,7 +109,12 @@ def is_cgi_path(url_path: str, prefixes: Sequence[str]) -> bool:
     return any(_under_prefix(segments, prefix) for prefix in prefixes)
 
 
-def find_script(document_root: str, url_path: str, prefixes: Sequence[str]) -> CgiScript | None:
+def find_script(
+    document_root: str,
+    url_path: str,
+    prefixes: Sequence[str],
+    is_executable: Callable[[str], object] | None = None,
+) -> CgiScript | None:
     """Find the script a URL path names.
 
     The first path segment after a prefix that names a file is the script;
@@ -119,6 +124,8 @@ def find_script(document_root: str, url_path: str, prefixes: Sequence[str]) -> C
         document_root: absolute path of the document root.
         url_path: the request's path, percent-encoded, without the query.
         prefixes: URL path prefixes of the CGI directories.
+        is_executable: called with a file's path, tells whether it may run
+            (true value); None checks the file's execute permission.
 
     Returns:
         The script, or None when ``url_path`` is under no prefix.
@@ -142,7 +149,7 @@ def find_script(document_root: str, url_path: str, prefixes: Sequence[str]) -> C
         if os.path.commonpath([os.path.realpath(candidate), real_root]) != real_root:
             raise CgiError(http.HTTPStatus.FORBIDDEN, f"cgi script {url_path!r} leaves the document root")
         script_name = "/" + "/".join(segments[:end])
-        if not os.access(candidate, os.X_OK):
+        if not (is_executable(candidate) if is_executable is not None else os.access(candidate, os.X_OK)):
             raise CgiError(http.HTTPStatus.FORBIDDEN, f"cgi script {script_name!r} is not executable")
         rest = segments[end:]
         path_info = "/" + "/".join(rest) if rest else ""

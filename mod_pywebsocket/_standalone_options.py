@@ -4,23 +4,31 @@ Layer 3 (a private part of ``standalone``). Builds the ``argparse`` parser,
 reads the INI config file, checks option values and resolves directories.
 Every error is one line on stderr and exit status 2. TLS certificates are
 loaded by ``standalone.parse_options``, which owns the ``ssl`` module.
+
+Every option of pywebsocket 0.7.9 and pywebsocket3 4.0.2 is accepted, so
+that the command lines that start them start this server; the few that
+mean nothing here are in the "compatibility" group (``NO_EFFECT``).
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import configparser
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 from mod_pywebsocket import common
 from mod_pywebsocket._stream_hybi import DEFAULT_MAX_MESSAGE_SIZE
 
-__all__ = ["LOG_LEVELS", "OptionParser", "build_parser", "parse_args"]
+__all__ = ["LOG_LEVELS", "NO_EFFECT", "OptionParser", "build_parser", "normalize_cgi_paths", "parse_args"]
 
+# "fine" is pywebsocket's level below DEBUG (0.7.9's common.LOGLEVEL_FINE,
+# 9): at it everything DEBUG shows is logged, and whatever logs at 9.
 LOG_LEVELS = {
+    "fine": 9,
     "debug": 10,
     "info": 20,
     "warning": 30,
@@ -31,6 +39,15 @@ LOG_LEVELS = {
 
 # The section a config file may use; keys before any section belong to it.
 CONFIG_SECTION = "mod_pywebsocket"
+# The section pywebsocket's own config files use: read the same way.
+_PYWEBSOCKET_SECTION = "pywebsocket"
+# Options accepted for compatibility that change nothing here: option name
+# (without --) -> why. The server logs one line for each one given.
+NO_EFFECT = {
+    "deflate-log-level": "the deflate code logs nothing, so there is no level to set",
+    "tls-module": "TLS always uses Python's ssl module",
+}
+_TLS_MODULES = ("ssl", "pyopenssl")
 _BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 # Options that make no sense inside a config file.
 _NOT_IN_CONFIG = frozenset({"config", "help"})
@@ -83,18 +100,25 @@ def _bounded_int(upper: int) -> Any:
     return parse
 
 
-def _seconds(value: str, allow_zero: bool = False) -> float:
+def _seconds(value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, not {value!r}") from None
-    if not seconds < float("inf") or seconds < 0 or (seconds == 0 and not allow_zero):
+    if not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {value!r}")
     return seconds
 
 
-def _seconds_or_zero(value: str) -> float:
-    return _seconds(value, allow_zero=True)
+def _interval(value: str) -> float:
+    """Seconds between thread monitor lines; zero or less (pywebsocket's default -1) turns it off."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {value!r}") from None
+    if seconds != seconds or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, not {value!r}")
+    return max(seconds, 0.0)
 
 
 def _log_level(value: str) -> str:
@@ -103,22 +127,54 @@ def _log_level(value: str) -> str:
     return value.lower()
 
 
+def _deflate_log_level(value: str) -> str:
+    levels = [level for level in LOG_LEVELS if level != "fine"]
+    if value.lower() not in levels:
+        raise argparse.ArgumentTypeError(f"deflate log level must be one of {', '.join(levels)}, not {value!r}")
+    return value.lower()
+
+
+def _tls_module(value: str) -> str:
+    if value.lower() not in _TLS_MODULES:
+        raise argparse.ArgumentTypeError(f"tls module must be one of {', '.join(_TLS_MODULES)}, not {value!r}")
+    return value.lower()
+
+
+def _encoding(value: str) -> str:
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {value!r}") from None
+
+
 def _credential(value: str) -> str:
     if ":" not in value:
         raise argparse.ArgumentTypeError(f"credential must be user:password, not {value!r}")
     return value
 
 
-def _cgi_paths(value: str) -> list[str]:
-    paths = []
-    for path in value.split(","):
+def normalize_cgi_paths(paths: Iterable[str]) -> list[str]:
+    """Return the CGI URL path prefixes without blanks and trailing slashes.
+
+    Raises:
+        ValueError: a prefix does not start with ``/``.
+    """
+    result = []
+    for path in paths:
         path = path.strip()
         if not path:
             continue
         if not path.startswith("/"):
-            raise argparse.ArgumentTypeError(f"cgi path {path!r} must start with /")
-        paths.append(path.rstrip("/") or "/")
-    return paths
+            raise ValueError(f"cgi path {path!r} must start with /")
+        result.append(path.rstrip("/") or "/")
+    return result
+
+
+def _cgi_paths(value: str) -> list[str]:
+    try:
+        return normalize_cgi_paths(value.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _spellings(*names: str) -> list[str]:
@@ -160,7 +216,8 @@ def build_parser() -> OptionParser:
         dest="server_host",
         metavar="HOST",
         default="",
-        help="address to listen on (default: all IPv4 addresses; an IPv6 address such as ::1 works)",
+        help="address or host name to listen on; a name listens on each of its addresses, all on one "
+        "port (default: every local address, IPv4 and IPv6)",
     )
     add(
         server,
@@ -251,6 +308,16 @@ def build_parser() -> OptionParser:
     )
     add(
         handlers,
+        "--handler-encoding",
+        dest="handler_encoding",
+        metavar="ENCODING",
+        type=_encoding,
+        default=None,
+        help="read the *_wsh.py files in this text encoding (default: as Python reads source: "
+        "a coding declaration, else UTF-8)",
+    )
+    add(
+        handlers,
         "--allow-draft75",
         dest="allow_draft75",
         action="store_true",
@@ -321,6 +388,15 @@ def build_parser() -> OptionParser:
         action="store_true",
         default=False,
         help="require a client certificate signed by --tls-client-ca",
+    )
+    add(
+        tls,
+        "--tls-client-cert-optional",
+        dest="tls_client_cert_optional",
+        action="store_true",
+        default=False,
+        help="with --tls-client-auth: let clients without a certificate in too (one they send must "
+        "still be signed by --tls-client-ca)",
     )
     add(
         tls,
@@ -434,7 +510,7 @@ def build_parser() -> OptionParser:
         metavar="LEVEL",
         type=_log_level,
         default="info",
-        help="debug, info, warning (warn), error or critical (default: info)",
+        help="fine (below debug), debug, info, warning (warn), error or critical (default: info)",
     )
     add(
         logs,
@@ -459,9 +535,33 @@ def build_parser() -> OptionParser:
         "--thread-monitor-interval-in-sec",
         dest="thread_monitor_interval_in_sec",
         metavar="SECONDS",
-        type=_seconds_or_zero,
+        type=_interval,
         default=0.0,
-        help="log the number of threads every this many seconds (default: 0, never)",
+        help="log the number of threads every this many seconds (default: 0; 0 or less: never)",
+    )
+
+    compat = parser.add_argument_group(
+        "compatibility",
+        "Options of pywebsocket 0.7.9 and pywebsocket3 4.0.2 that have no effect here. They are "
+        "accepted so that existing command lines keep working; the server logs one line for each.",
+    )
+    add(
+        compat,
+        "--deflate-log-level",
+        dest="deflate_log_level",
+        metavar="LEVEL",
+        type=_deflate_log_level,
+        default=None,
+        help="accepted for compatibility, no effect: " + NO_EFFECT["deflate-log-level"],
+    )
+    add(
+        compat,
+        "--tls-module",
+        dest="tls_module",
+        metavar="MODULE",
+        type=_tls_module,
+        default=None,
+        help="ssl or pyopenssl; accepted for compatibility, no effect: " + NO_EFFECT["tls-module"],
     )
     return parser
 
@@ -497,7 +597,7 @@ def read_config(parser: OptionParser, path: str) -> list[str]:
         parser.error(f"config file {path!r} is malformed: {message}")
     args = []
     for section in config.sections():
-        if section != CONFIG_SECTION:
+        if section not in (CONFIG_SECTION, _PYWEBSOCKET_SECTION):
             parser.error(f"config file {path!r}: unknown section [{section}]")
         for key, value in config.items(section):
             name = key.strip().lower().replace("_", "-")
@@ -529,6 +629,22 @@ def parse_args(parser: OptionParser, argv: Sequence[str] | None = None) -> argpa
     return options
 
 
+# Options naming files the server reads (not the log file, which it writes).
+_INPUT_FILES = ("websock_handlers_map_file", "private_key", "certificate", "tls_client_ca")
+
+
+def _find_input_file(path: str | None, document_root: str) -> str | None:
+    """Return ``path``; a relative one that is no file here but one under the document root, from there.
+
+    pywebsocket changed into the document root before it opened these
+    files, so its command lines may name them relative to it.
+    """
+    if not path or os.path.isabs(path) or os.path.exists(path):
+        return path
+    under_root = os.path.join(document_root, path)
+    return under_root if os.path.isfile(under_root) else path
+
+
 def _check(parser: OptionParser, options: argparse.Namespace) -> None:
     document_root = os.path.abspath(options.document_root)
     if not os.path.isdir(document_root):
@@ -542,6 +658,8 @@ def _check(parser: OptionParser, options: argparse.Namespace) -> None:
         options.scan_dir = os.path.join(document_root, options.scan_dir)
         if not os.path.isdir(options.scan_dir):
             parser.error(f"scan directory {options.scan_dir!r} is not a directory")
+    for dest in _INPUT_FILES:
+        setattr(options, dest, _find_input_file(getattr(options, dest), document_root))
     if options.websock_handlers_map_file and not os.path.isfile(options.websock_handlers_map_file):
         parser.error(f"handler map file {options.websock_handlers_map_file!r} does not exist")
 
@@ -557,6 +675,8 @@ def _check(parser: OptionParser, options: argparse.Namespace) -> None:
             parser.error("--tls-client-auth needs --tls-client-ca")
     elif options.tls_client_ca:
         parser.error("--tls-client-ca needs --tls-client-auth")
+    if options.tls_client_cert_optional and not options.tls_client_auth:
+        parser.error("--tls-client-cert-optional needs --tls-client-auth")
 
     if options.basic_auth:
         if options.basic_auth_credential is None:

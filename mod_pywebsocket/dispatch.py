@@ -7,6 +7,7 @@ Every handler under the scan directory is loaded once, when the
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -57,16 +58,23 @@ def _module_name(resource: str) -> str:
     return "_pywebsocket_handler_" + re.sub(r"\W", "_", resource.strip("/"))
 
 
-def _load_handler_suite(path: str, resource: str) -> _HandlerSuite:
+def _load_handler_suite(path: str, resource: str, encoding: str | None = None) -> _HandlerSuite:
     """Execute a handler file as a new module and return its functions.
 
+    Args:
+        path: the handler file.
+        resource: the resource it serves.
+        encoding: the file's text encoding; None reads it as Python reads
+            source files (a PEP 263 coding declaration, else UTF-8).
+
     Raises:
-        DispatchException: the file cannot be read or executed, or lacks a
-            required function.
+        DispatchException: the file cannot be read, decoded or executed, or
+            lacks a required function.
     """
     try:
         with open(path, "rb") as source_file:
-            source = source_file.read()
+            data = source_file.read()
+        source = data if encoding is None else data.decode(encoding)
         code = compile(source, path, "exec")
     except (OSError, SyntaxError, ValueError) as exc:
         raise DispatchException(f"cannot load {path}: {exc}") from exc
@@ -98,12 +106,25 @@ class Dispatcher:
             root). It must lie under ``root_dir``.
         allow_handlers_outside_root_dir: load handler files whose real path
             (symlinks resolved) leaves the root.
+        handler_encoding: the text encoding of the handler files (the
+            standalone server's ``--handler-encoding``); None reads them as
+            Python reads source files (a coding declaration, else UTF-8).
 
     Raises:
         DispatchException: ``scan_dir`` is not under ``root_dir``.
+        LookupError: ``handler_encoding`` names no codec.
     """
 
-    def __init__(self, root_dir: str, scan_dir: str | None = None, allow_handlers_outside_root_dir: bool = True) -> None:
+    def __init__(
+        self,
+        root_dir: str,
+        scan_dir: str | None = None,
+        allow_handlers_outside_root_dir: bool = True,
+        handler_encoding: str | None = None,
+    ) -> None:
+        if handler_encoding is not None:
+            codecs.lookup(handler_encoding)
+        self._handler_encoding = handler_encoding
         self._logger = _LOGGER
         self._handler_suite_map: dict[str, _HandlerSuite] = {}
         self._source_warnings: list[str] = []
@@ -139,7 +160,7 @@ class Dispatcher:
                 relative = os.path.relpath(path, root)
                 resource = "/" + relative[: -len(_SOURCE_SUFFIX)].replace(os.sep, "/")
                 try:
-                    self._handler_suite_map[resource] = _load_handler_suite(path, resource)
+                    self._handler_suite_map[resource] = _load_handler_suite(path, resource, self._handler_encoding)
                 except DispatchException as exc:
                     self._warn(str(exc))
 

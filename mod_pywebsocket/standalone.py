@@ -6,11 +6,15 @@ requests run CGI scripts (``-x``) or are served as files from the document
 root. ``--help`` and docs/standalone.md describe the options. Private
 helpers: ``_standalone_options`` (options, ``--config``),
 ``_standalone_http`` (request heads, Host and Basic auth checks, deadlines)
-and ``_standalone_cgi`` (the CGI runner).
+and ``_standalone_cgi`` (the CGI runner). Programs that embed the server
+use pywebsocket3's API: ``_parse_args_and_config``, ``WebSocketServer``,
+``_sockets``, ``serve_forever``, ``shutdown``, ``server_close``.
 
 How this works:
 
-- The accept loop (``serve_forever``) never waits on a client.
+- The server listens on one socket per address of ``--server-host``, all
+  on one port. The accept loop (``serve_forever``) waits on all of them and
+  never waits on a client.
   ``process_request`` counts the connection against ``--max-connections``
   and starts its thread; a connection over the limit still gets a thread,
   which reads its request and answers 503 with ``Retry-After``.
@@ -32,7 +36,8 @@ How this works:
 
 Hooks, for those who subclass:
 
-- ``WebSocketServer.server_bind`` binds without a DNS lookup of the host;
+- ``WebSocketServer.server_bind`` binds a socket to each address of the
+  host (no reverse DNS lookup);
 - ``WebSocketRequestHandler.is_websocket_request`` decides which path a
   request takes; ``handle_websocket`` runs the handshake and the handler;
 - ``WebSocketServer.close_websockets(code)`` closes every open WebSocket
@@ -42,12 +47,14 @@ Hooks, for those who subclass:
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http
 import http.server
 import logging
 import logging.handlers
 import os
+import selectors
 import signal
 import socket
 import socketserver
@@ -55,8 +62,20 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+# Run as a script (``python -u .../mod_pywebsocket/standalone.py``, as
+# Chromium's blinkpy starts pywebsocket), Python puts this package's own
+# directory first on sys.path: its modules would then also be importable as
+# top-level ``common``, ``util``, ``stream``... (second copies, and names that
+# shadow other modules, handlers' imports included). Put the directory that
+# holds the package there instead, which also makes the imports below work
+# without PYTHONPATH.
+if __name__ == "__main__" and not __package__:
+    _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _PACKAGE_DIR:
+        sys.path[0] = os.path.dirname(_PACKAGE_DIR)
 
 from mod_pywebsocket import (
     _standalone_cgi,
@@ -364,7 +383,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def _serve_http(self, redirects: int = 0) -> None:
         url_path, _, query = self.path.split("#", 1)[0].partition("?")
-        cgi_paths = self.server.options.cgi_paths
+        cgi_paths = self.server.cgi_paths
         if cgi_paths and _standalone_cgi.is_cgi_path(url_path, cgi_paths):
             self._run_cgi(url_path, query, redirects)
             return
@@ -396,7 +415,9 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     def _run_cgi(self, url_path: str, query: str, redirects: int) -> None:
         options = self.server.options
         try:
-            script = _standalone_cgi.find_script(options.document_root, url_path, options.cgi_paths)
+            script = _standalone_cgi.find_script(
+                options.document_root, url_path, self.server.cgi_paths, self.server.is_executable
+            )
             if script is None:  # is_cgi_path said otherwise; cannot happen
                 raise _standalone_cgi.CgiError(http.HTTPStatus.NOT_FOUND, f"no cgi script at {url_path!r}")
             body = self._read_body() if self.command == "POST" else b""
@@ -562,16 +583,38 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """A threaded HTTP server that also speaks WebSocket.
+    """A threaded HTTP server that also speaks WebSocket, on one or more listening sockets.
+
+    It listens on every address of ``--server-host`` (``_sockets``, one
+    ``(socket, addrinfo)`` pair each, all on one port); ``serve_forever``
+    accepts on all of them, ``shutdown`` stops it, ``server_close`` closes
+    them. This is the embedding API of pywebsocket3's ``WebSocketServer``,
+    as WPT's ``tools/serve/serve.py`` uses it (docs/standalone.md).
+
+    The options object is used as given, and completed where it lacks
+    something (an object built by hand, as embedders of pywebsocket3 do):
+    a missing attribute takes the command line's default, and these
+    pywebsocket3 attributes are honoured too:
+
+    - ``cgi_directories``: the CGI URL path prefixes, instead of
+      ``cgi_paths`` (WPT sets ``[]``);
+    - ``is_executable_method``: called with a CGI script's path, instead
+      of checking its execute bit; None for the check;
+    - ``use_basic_auth``: same as ``basic_auth``; ``basic_auth_credential``
+      may also be the header value ``Basic <base64 of user:password>``;
+    - ``handler_encoding``, ``tls_client_cert_optional``: as the options.
 
     Args:
-        options: an ``argparse.Namespace`` from ``parse_options``.
+        options: an ``argparse.Namespace`` from ``parse_options`` or
+            ``_parse_args_and_config``, or any object with their attributes.
         dispatcher: the handler dispatcher; built from the options if None.
 
     Raises:
-        OSError: the address cannot be bound, or a TLS file cannot be read.
+        OSError: no address can be bound, the host does not resolve, or a
+            TLS file cannot be read.
         ssl.SSLError: a TLS file is not a valid certificate or key.
-        ValueError: the private key is encrypted.
+        ValueError: the private key is encrypted, or a CGI prefix does not
+            start with ``/``.
         DispatchException: the scan directory is not under the handler root.
     """
 
@@ -579,22 +622,35 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
     def __init__(self, options: Any, dispatcher: dispatch.Dispatcher | None = None) -> None:
+        _complete_options(options)
         self.options = options
+        cgi_directories = getattr(options, "cgi_directories", None)
+        self.cgi_paths: list[str] = (
+            _standalone_options.normalize_cgi_paths(cgi_directories)
+            if cgi_directories is not None
+            else list(options.cgi_paths)
+        )
+        is_executable = getattr(options, "is_executable_method", None)
+        self.is_executable: Callable[[str], object] | None = is_executable
         self.dispatcher = dispatcher if dispatcher is not None else create_dispatcher(options)
         context = getattr(options, "ssl_context", None)
         if context is None and options.use_tls:
             context = create_ssl_context(options)
         self.ssl_context: ssl.SSLContext | None = context
         self.request_queue_size = options.request_queue_size
+        self._sockets: list[tuple[socket.socket, tuple[Any, ...]]] = []
+        self._stop_serving = False
+        self._serving_stopped = threading.Event()
         self._websockets: set[Any] = set()
         self._websockets_lock = threading.Lock()
         self._closing_code: int | None = None
         self._connections_lock = threading.Lock()
         self._connection_count = 0
         self._rejecting_count = 0
-        host = options.server_host or ""
-        if ":" in host:
-            self.address_family = socket.AF_INET6
+        for name, reason in _standalone_options.NO_EFFECT.items():
+            value = getattr(options, name.replace("-", "_"), None)
+            if value is not None:
+                _LOGGER.info("--%s %s is accepted for compatibility and has no effect: %s", name, value, reason)
         # Started before binding: a failed bind calls server_close, which stops them.
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
         self.flusher = _standalone_io.WriteFlusher()
@@ -608,18 +664,107 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 daemon=True,
             )
             self._monitor.start()
-        super().__init__((host, options.port), WebSocketRequestHandler)
+        super().__init__((options.server_host or "", options.port), WebSocketRequestHandler)
 
     def server_bind(self) -> None:
-        """Bind without the reverse DNS lookup ``HTTPServer.server_bind`` does."""
-        socketserver.TCPServer.server_bind(self)
-        address = self.socket.getsockname()
-        self.server_name = address[0]
-        self.server_port = address[1]
+        """Bind a socket to each address of the host, all on one port (no reverse DNS lookup).
+
+        An IP address listens on itself; a name on each address it resolves
+        to (``localhost``: 127.0.0.1 and ::1 where both are configured); no
+        host on every local address, IPv4 and IPv6. With port 0 the first
+        bind picks the port and the others take the same. An address that
+        cannot be bound is skipped with a warning, unless none can.
+
+        Raises:
+            OSError: the host does not resolve, or no address can be bound.
+        """
+        # TCPServer made one socket before knowing the addresses; bind our own.
+        self.socket.close()
+        host, port = self.options.server_host or "", self.options.port
+        addresses = _listening_addresses(host, port)
+        both_families = {info[0] for info in addresses} == {socket.AF_INET, socket.AF_INET6}
+        failures: list[tuple[tuple[Any, ...], OSError]] = []
+        for family, socktype, proto, canonname, sockaddr in addresses:
+            address = (sockaddr[0], port, *sockaddr[2:])
+            try:
+                sock = socket.socket(family, socktype, proto)
+            except OSError as exc:
+                failures.append((address, exc))
+                continue
+            try:
+                if self.allow_reuse_address:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and both_families:
+                    # Else a dual-stack "::" would take the IPv4 port too.
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+            except OSError as exc:
+                sock.close()
+                failures.append((address, exc))
+                continue
+            bound = sock.getsockname()
+            port = bound[1]
+            self._sockets.append((sock, (family, socktype, proto, canonname, bound)))
+        if not self._sockets:
+            address, error = failures[0]
+            raise OSError(error.errno, f"cannot listen on {_peer(address)}: {error.strerror or error}")
+        for address, error in failures:
+            _LOGGER.warning("cannot listen on %s: %s", _peer(address), error)
+        self.socket = self._sockets[0][0]
+        self.server_address = self.socket.getsockname()
+        self.server_name = str(self.server_address[0])
+        self.server_port = self.server_address[1]
+
+    def server_activate(self) -> None:
+        """Listen on every bound socket."""
+        for sock, _ in self._sockets:
+            sock.listen(self.request_queue_size)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Accept connections on every listening socket until ``shutdown`` is called.
+
+        Args:
+            poll_interval: how often, in seconds, to check for ``shutdown``.
+        """
+        self._serving_stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                for sock, _ in self._sockets:
+                    selector.register(sock, selectors.EVENT_READ)
+                while not self._stop_serving:
+                    for key, _ in selector.select(poll_interval):
+                        if self._stop_serving:
+                            break
+                        self._accept(key.fileobj)
+                    self.service_actions()
+        finally:
+            self._stop_serving = False
+            self._serving_stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` and wait until it has returned; call it from another thread."""
+        self._stop_serving = True
+        self._serving_stopped.wait()
+
+    def _accept(self, listener: Any) -> None:
+        try:
+            request, client_address = listener.accept()
+        except OSError:  # the client left before we accepted it
+            return
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
 
     def server_close(self) -> None:
-        """Stop listening and stop the helper threads (open connections go on)."""
+        """Close every listening socket and stop the helper threads (open connections go on)."""
         super().server_close()
+        for sock, _ in self._sockets:
+            sock.close()
         self.deadlines.close()
         self.flusher.close()
         self._monitor_stop.set()
@@ -773,10 +918,57 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             _shutdown_socket(request.connection.socket)
 
 
+def _listening_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
+    """Return the addrinfo of each address to listen on for ``host`` (every local one for ``""``).
+
+    Raises:
+        OSError: ``host`` does not resolve (``socket.gaierror``).
+    """
+    infos = socket.getaddrinfo(
+        host.strip("[]") or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, socket.IPPROTO_TCP, socket.AI_PASSIVE
+    )
+    seen = set()
+    addresses = []
+    for info in infos:
+        family, sockaddr = info[0], info[4]
+        if family not in (socket.AF_INET, socket.AF_INET6) or (family, sockaddr[0]) in seen:
+            continue
+        seen.add((family, sockaddr[0]))
+        addresses.append(info)
+    return addresses
+
+
+def _complete_options(options: Any) -> None:
+    """Give an options object what ``WebSocketServer`` reads, in place.
+
+    Attributes it lacks take the command line's defaults; directories are
+    made absolute (the handler root relative to the document root);
+    pywebsocket3's ``use_basic_auth`` turns ``basic_auth`` on, and its
+    ``Basic <base64>`` form of the credential is decoded.
+    """
+    for action in build_parser().long_options.values():
+        if not hasattr(options, action.dest):
+            setattr(options, action.dest, action.default)
+    options.document_root = os.path.abspath(options.document_root)
+    options.websock_handlers = os.path.join(options.document_root, options.websock_handlers or options.document_root)
+    options.basic_auth = bool(options.basic_auth or getattr(options, "use_basic_auth", False))
+    credential = options.basic_auth_credential
+    if options.basic_auth and credential is None:
+        options.basic_auth_credential = "test:test"
+    elif isinstance(credential, str) and credential.startswith("Basic "):
+        with contextlib.suppress(ValueError):
+            decoded = base64.b64decode(credential[len("Basic ") :], validate=True).decode("utf-8")
+            if ":" in decoded:
+                options.basic_auth_credential = decoded
+
+
 def create_dispatcher(options: Any) -> dispatch.Dispatcher:
     """Build the dispatcher from the options, with the handler map's aliases."""
     dispatcher = dispatch.Dispatcher(
-        options.websock_handlers, options.scan_dir, options.allow_handlers_outside_root_dir
+        options.websock_handlers,
+        options.scan_dir,
+        options.allow_handlers_outside_root_dir,
+        handler_encoding=getattr(options, "handler_encoding", None),
     )
     if options.websock_handlers_map_file:
         _alias_handlers(dispatcher, options.websock_handlers_map_file)
@@ -808,6 +1000,9 @@ def _no_password() -> bytes:
 def create_ssl_context(options: Any) -> ssl.SSLContext:
     """Return the server's TLS context: TLS 1.2 or newer, client certificates with ``--tls-client-auth``.
 
+    With ``--tls-client-cert-optional`` too, a client may send no
+    certificate; one it sends must still be signed by ``--tls-client-ca``.
+
     Raises:
         OSError: a file cannot be read.
         ssl.SSLError: a file is not a valid certificate, key or CA bundle.
@@ -818,7 +1013,8 @@ def create_ssl_context(options: Any) -> ssl.SSLContext:
     context.set_alpn_protocols(["http/1.1"])
     context.load_cert_chain(options.certificate, options.private_key, password=_no_password)
     if options.tls_client_auth:
-        context.verify_mode = ssl.CERT_REQUIRED
+        optional = getattr(options, "tls_client_cert_optional", False)
+        context.verify_mode = ssl.CERT_OPTIONAL if optional else ssl.CERT_REQUIRED
         context.load_verify_locations(cafile=options.tls_client_ca)
     return context
 
@@ -843,6 +1039,33 @@ def parse_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return options
 
 
+def _parse_args_and_config(args: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Parse a command line the way pywebsocket3's ``standalone`` does, for programs that embed it.
+
+    This is ``parse_options`` under pywebsocket3's name and return shape
+    (WPT's ``tools/serve/serve.py`` calls it): ``--config`` is read, values
+    are checked, TLS files are loaded. The caller may then set
+    ``cgi_directories`` and ``is_executable_method`` on the options before
+    passing them to ``WebSocketServer``.
+
+    Args:
+        args: the arguments, without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        ``(options, remaining_args)``; ``remaining_args`` is always empty,
+        since anything the parser does not know is an error.
+
+    Raises:
+        SystemExit: (status 2, one line on stderr) an unknown option or a bad value.
+    """
+    return parse_options(args), []
+
+
+def _build_option_parser() -> _standalone_options.OptionParser:
+    """Return the command-line parser (pywebsocket's name for ``build_parser``)."""
+    return build_parser()
+
+
 def _configure_logging(options: argparse.Namespace) -> None:
     """Send the log to stderr or the rotated log file, at the chosen level.
 
@@ -857,6 +1080,7 @@ def _configure_logging(options: argparse.Namespace) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_DEFAULT_LOG_FORMAT))
+    logging.addLevelName(_standalone_options.LOG_LEVELS["fine"], "FINE")
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
@@ -895,8 +1119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
         _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
-    host, port = server.server_address[:2]
-    _LOGGER.info("listening on %s:%d (%s)", host, port, "TLS" if options.use_tls else "plain")
+    for sock, _ in server._sockets:
+        _LOGGER.info("listening on %s (%s)", _peer(sock.getsockname()), "TLS" if options.use_tls else "plain")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
@@ -904,6 +1128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.close_websockets(common.STATUS_GOING_AWAY, _SHUTDOWN_WAIT_SECONDS)
     _LOGGER.info("stopped")
     return 0
+
+
+def _main(args: Sequence[str] | None = None) -> None:
+    """Run the server as pywebsocket3's ``standalone._main`` does: exit only on an error.
+
+    Raises:
+        SystemExit: with ``main``'s status when it is not 0.
+    """
+    status = main(args)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

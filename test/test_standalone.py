@@ -775,10 +775,18 @@ def test_help_documents_every_option():
         "tls-client-ca", "ca-certificate", "basic-auth", "basic-auth-credential", "max-line-length",
         "max-header-count", "handshake-timeout", "max-message-size", "max-connections", "max-request-body",
         "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
+        "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module",
     }  # fmt: skip
 
 
-UNDERSCORE_SAMPLES = {"cgi-paths": "/c", "log-level": "debug", "basic-auth-credential": "a:b"}
+UNDERSCORE_SAMPLES = {
+    "cgi-paths": "/c",
+    "log-level": "debug",
+    "basic-auth-credential": "a:b",
+    "handler-encoding": "latin-1",
+    "deflate-log-level": "debug",
+    "tls-module": "ssl",
+}
 
 
 @pytest.mark.parametrize("name", sorted(name for name in standalone.build_parser().long_options if "-" in name))
@@ -791,11 +799,13 @@ def test_long_option_accepts_the_underscore_spelling(name):
     assert with_underscore != action.default
 
 
-def test_every_long_option_has_a_test_in_this_file_or_test_endtoend():
+def test_every_long_option_has_a_test_in_this_file_or_test_endtoend_or_test_embedding():
     with open(__file__) as source:
         here = source.read()
-    with open(os.path.join(os.path.dirname(__file__), "test_endtoend.py")) as source:
-        endtoend = source.read()
+    endtoend = ""
+    for name in ("test_endtoend.py", "test_embedding.py"):
+        with open(os.path.join(os.path.dirname(__file__), name)) as source:
+            endtoend += source.read()
     untested = [name for name in standalone.build_parser().long_options if f"--{name}" not in here + endtoend]
     short_only = {"server-host": '"-H"', "port": '"-p"', "document-root": '"-d"', "scan-dir": '"-s"',
                   "websock-handlers": '"-w"', "websock-handlers-map-file": '"-m"', "cgi-paths": '"-x"',
@@ -809,7 +819,16 @@ def test_every_long_option_has_a_test_in_this_file_or_test_endtoend():
 
 @pytest.mark.parametrize(
     ("level", "number"),
-    [("debug", 10), ("info", 20), ("warning", 30), ("warn", 30), ("error", 40), ("critical", 50), ("INFO", 20)],
+    [
+        ("fine", 9),
+        ("debug", 10),
+        ("info", 20),
+        ("warning", 30),
+        ("warn", 30),
+        ("error", 40),
+        ("critical", 50),
+        ("INFO", 20),
+    ],
 )
 def test_log_level_sets_the_root_logger_level(level, number):
     options = standalone.parse_options(["-d", EXAMPLE_DIR, "--log-level", level])
@@ -1268,7 +1287,7 @@ def test_connections_over_max_connections_get_503_with_retry_after(site):
         (["--handshake-timeout", "soon"], "expected a number of seconds, not 'soon'"),
         (["--max-message-size", "big"], "expected a number, not 'big'"),
         (["--max-connections", "0"], "expected a positive number, not 0"),
-        (["--thread-monitor-interval-in-sec", "-2"], "expected a positive number of seconds, not '-2'"),
+        (["--thread-monitor-interval-in-sec", "often"], "expected a number of seconds, not 'often'"),
         (["-P", "70000"], "port 70000 is not in 0-65535"),
         (["--log-max", "0"], "expected a positive number, not 0"),
         (["--log-count", "x"], "expected a number, not 'x'"),
