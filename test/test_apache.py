@@ -751,6 +751,33 @@ def test_sample_key_constants_match_rfc_6455() -> None:
     assert base64.b64encode(digest).decode() == SAMPLE_ACCEPT
 
 
+# -- the standalone server's test handlers, through Apache --------------------
+
+SHARED_HANDLERS = Path(__file__).resolve().parent / "testdata" / "handlers"
+
+
+@pytest.fixture(scope="module")
+def shared_handlers_server() -> Iterator[httpd.Httpd]:
+    """Apache on test/testdata/handlers (the standalone tests' handlers), hixie-75 allowed."""
+    httpd.require_apache()
+    instance = httpd.Httpd(SHARED_HANDLERS, options={"mod_pywebsocket.allow_draft75": "On"})
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_receive_message_after_a_private_frame_read_gets_the_next_message(
+    shared_handlers_server: httpd.Httpd,
+) -> None:
+    with ws_connect(shared_handlers_server, "/raw_frame") as ws:
+        ws.send("first")
+        ws.send(b"\x00second")
+        assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
+        assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
+
+
 # -- the adapters, without Apache ----------------------------------------------
 
 
