@@ -68,6 +68,12 @@ after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
 ``ws_close_code``, ``ws_close_reason``. Set ``request.on_ping_handler`` or
 ``request.on_pong_handler`` to ``f(request, body)`` to see control frames.
 
+``ws_requested_extensions`` lists every extension the client offered
+(``common.ExtensionParameter``: ``name()``, ``get_parameters()``), quoted
+parameter values unescaped. An offer the server knows but whose parameter
+value is not a token (``x="a b"``) gets no processor; the handshake goes on
+with the other offers.
+
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
 ``standalone`` and ``headerparserhandler`` (the two entry points).

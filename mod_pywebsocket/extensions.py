@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from mod_pywebsocket import common, util
+from mod_pywebsocket import common, http_header_util, util
 
 __all__ = [
     "DeflateFrameExtensionProcessor",
@@ -371,9 +371,20 @@ _PROCESSOR_CLASSES: dict[str, type[ExtensionProcessorInterface]] = {
 
 
 def get_extension_processor(extension_request: common.ExtensionParameter) -> ExtensionProcessorInterface | None:
-    """Return a processor for an offered extension, or None if it is unknown."""
+    """Return a processor for an offered extension, or None if it is unknown or unusable.
+
+    RFC 6455 §9.1: a quoted parameter value "MUST conform to the 'token'
+    ABNF" once unescaped. An offer with another value is unusable: it gets
+    no processor, and the next offer is looked at (the handshake goes on).
+    """
     processor_class = _PROCESSOR_CLASSES.get(extension_request.name())
-    return processor_class(extension_request) if processor_class is not None else None
+    if processor_class is None:
+        return None
+    for name, value in extension_request.get_parameters():
+        if value is not None and not http_header_util.is_token(value):
+            _LOGGER.debug("%s offer ignored: parameter %s=%r is not a token", extension_request.name(), name, value)
+            return None
+    return processor_class(extension_request)
 
 
 def get_extension_processors(

@@ -1,11 +1,14 @@
-"""RFC 2616 header grammar: tokens, quoted strings, linear white space, URIs.
+"""HTTP header grammar: tokens, quoted strings, linear white space, URIs.
 
 Layer 0: pure functions over ``str``. A ``ParsingState`` is a cursor into a
 header value; each ``consume_*`` function advances it only on success.
+Tokens and white space follow RFC 2616 §2.2 (as the 0.7 line did);
+quoted-strings follow RFC 9110 §5.6.4.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 __all__ = [
@@ -27,6 +30,21 @@ __all__ = [
 # RFC 2616 §2.2: separators, and CTLs (0-31, 127) are not token characters.
 _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 _TOKEN_CHARS = frozenset(chr(c) for c in range(33, 127)) - _SEPARATORS
+
+# RFC 9110 §5.6.4:
+#   quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+#   qdtext        = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+#   quoted-pair   = "\" ( HTAB / SP / VCHAR / obs-text )
+# obs-text is %x80-FF; values decoded as UTF-8 (mod_python) hold any code
+# point from 0x80 up, so those count as obs-text too. An obs-fold (CRLF and
+# white space, RFC 9112 §5.2) inside the quotes reads as one SP.
+_OBS_TEXT = "\x80-\U0010ffff"
+_QUOTED_STRING = re.compile(
+    rf'"((?:[\t !#-\[\]-~{_OBS_TEXT}]|\\[\t -~{_OBS_TEXT}]|\r\n[ \t]+)*)"'
+)
+_QUOTED_PAIR_OR_FOLD = re.compile(r"\\(.)|\r\n[ \t]+", re.DOTALL)
+# What a quoted-string can carry: everything but the CTLs other than HTAB.
+_QUOTABLE = re.compile(rf"[\t -~{_OBS_TEXT}]*")
 
 
 def is_token_char(c: str) -> bool:
@@ -103,42 +121,43 @@ def consume_token(state: ParsingState) -> str | None:
 
 
 def consume_quoted_string(state: ParsingState) -> str | None:
-    """Take a quoted-string and return its unquoted text.
+    """Take a quoted-string (RFC 9110 §5.6.4) and return its text, unescaped.
 
-    Returns None (and does not move) if there is no well-formed quoted-string.
+    Returns None (and does not move) if there is no well-formed
+    quoted-string here: an unterminated one, or one holding a CTL other than
+    HTAB, outside a quoted-pair or inside it.
     """
-    start = state.head
-    if not consume_string(state, '"'):
+    match = _QUOTED_STRING.match(state.data, state.head)
+    if match is None:
         return None
-    chars: list[str] = []
-    while True:
-        c = consume(state)
-        if c is None or (c != "\t" and (ord(c) < 32 or ord(c) == 127)):
-            state.head = start
-            return None
-        if c == '"':
-            return "".join(chars)
-        if c == "\\":
-            escaped = consume(state)
-            if escaped is None or ord(escaped) > 127:
-                state.head = start
-                return None
-            chars.append(escaped)
-        else:
-            chars.append(c)
+    state.head = match.end()
+    content = match.group(1)
+    if "\\" not in content and "\r" not in content:
+        return content
+    return _QUOTED_PAIR_OR_FOLD.sub(lambda m: m.group(1) or " ", content)
 
 
 def consume_token_or_quoted_string(state: ParsingState) -> str | None:
-    """Take a token or a quoted-string; None if neither is here."""
+    """Take a token, or a quoted-string and return its unescaped text; None if neither is here."""
     if peek(state) == '"':
         return consume_quoted_string(state)
     return consume_token(state)
 
 
 def quote_if_necessary(s: str) -> str:
-    """Return ``s`` as is if it is a token, else as a quoted-string."""
+    """Return ``s`` as is if it is a token, else as a quoted-string.
+
+    Inside the quotes, ``"`` and ``\\`` get a backslash (RFC 9110 §5.6.4
+    quoted-pair); ``consume_token_or_quoted_string`` gives ``s`` back.
+
+    Raises:
+        ValueError: ``s`` holds a control character other than HTAB (a
+            quoted-string cannot carry it; CR or LF would end the header).
+    """
     if is_token(s):
         return s
+    if _QUOTABLE.fullmatch(s) is None:
+        raise ValueError(f"{s!r} holds a control character: it cannot be sent as a quoted-string")
     escaped = s.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 

@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -776,6 +777,38 @@ def test_receive_message_after_a_private_frame_read_gets_the_next_message(
         ws.send(b"\x00second")
         assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
         assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
+
+
+def request_info(head: bytes) -> Any:
+    """Return what testdata/handlers/request_info_wsh.py put in its X-Request-Info response header."""
+    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
+    assert match, head
+    return json.loads(match.group(1))
+
+
+def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handlers_server: httpd.Httpd) -> None:
+    offers = (
+        'x-custom; a="b c"; d="e\\"f", '
+        'permessage-deflate; server_max_window_bits="1 0", '
+        'permessage-deflate; server_max_window_bits="10"'
+    )
+    request = upgrade_request("/request_info", extra=f"Sec-WebSocket-Extensions: {offers}\r\n")
+    sock = open_raw(shared_handlers_server, request)
+    with sock:
+        head, rest = recv_head(sock)
+        sock.sendall(masked_frame(0x1, b"echo me"))
+        header, rest = recv_exactly(sock, 2, rest)
+        payload, _ = recv_exactly(sock, header[1], rest)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n" in head
+    assert request_info(head)["ws_requested_extensions"] == [
+        ["x-custom", [["a", "b c"], ["d", 'e"f']]],
+        ["permessage-deflate", [["server_max_window_bits", "1 0"]]],
+        ["permessage-deflate", [["server_max_window_bits", "10"]]],
+    ]
+    # The echo is compressed (RSV1 set): the third offer is in use.
+    assert header[0] == 0xC1
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == b"echo me"
 
 
 # -- the adapters, without Apache ----------------------------------------------

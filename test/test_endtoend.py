@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -12,12 +13,14 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
+from test.test_robustness import FrameReader, client_frame, open_socket, read_head, status_of, upgrade_request
 
 HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
 TIMEOUT = 10
@@ -324,3 +327,40 @@ def test_continuation_of_a_first_fragment_read_privately_closes_with_1002():
             with pytest.raises(ConnectionClosed) as info:
                 ws.recv(timeout=TIMEOUT)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1002
+
+
+# Extension parameters may be quoted-strings (RFC 6455 §9.1); one whose value
+# is not a token once unescaped makes only its offer unusable (SPEC §5).
+
+QUOTED_OFFERS = (
+    'x-custom; a="b c"; d="e\\"f", '
+    'permessage-deflate; server_max_window_bits="1 0", '
+    'permessage-deflate; server_max_window_bits="10"'
+)
+QUOTED_OFFERS_AS_PARSED = [
+    ["x-custom", [["a", "b c"], ["d", 'e"f']]],
+    ["permessage-deflate", [["server_max_window_bits", "1 0"]]],
+    ["permessage-deflate", [["server_max_window_bits", "10"]]],
+]
+
+
+def request_info(head: bytes) -> dict:
+    """Return what test/testdata/handlers/request_info_wsh.py put in its response header."""
+    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
+    assert match, head
+    return json.loads(match.group(1))
+
+
+def test_quoted_extension_parameters_make_only_their_offer_unusable():
+    with running_server("-d", HANDLERS) as server, open_socket(server.port) as sock:
+        sock.sendall(upgrade_request("/request_info", extra=f"Sec-WebSocket-Extensions: {QUOTED_OFFERS}\r\n"))
+        head, rest = read_head(sock, time.monotonic() + TIMEOUT)
+        assert status_of(head) == 101, head
+        sock.sendall(client_frame(1, b"echo me"))
+        _, opcode, payload = FrameReader(sock, rest).frame()
+    assert b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n" in head
+    assert request_info(head)["ws_requested_extensions"] == QUOTED_OFFERS_AS_PARSED
+    # The echo is compressed: permessage-deflate (the third offer) is in use.
+    assert opcode == 1
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == b"echo me"
+
