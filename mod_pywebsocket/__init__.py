@@ -68,6 +68,10 @@ after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
 ``ws_close_code``, ``ws_close_reason``. Set ``request.on_ping_handler`` or
 ``request.on_pong_handler`` to ``f(request, body)`` to see control frames.
 
+``ws_resource`` is the path and query the client asked for; a request-target
+in absolute form (``GET ws://host:port/echo?x HTTP/1.1``, also ``wss``,
+``http``, ``https``) names ``/echo?x`` as its origin form would.
+
 ``ws_requested_extensions`` lists every extension the client offered
 (``common.ExtensionParameter``: ``name()``, ``get_parameters()``), quoted
 parameter values unescaped. An offer the server knows but whose parameter

@@ -22,6 +22,7 @@ __all__ = [
     "consume_token_or_quoted_string",
     "is_token",
     "is_token_char",
+    "parse_request_target",
     "parse_uri",
     "peek",
     "quote_if_necessary",
@@ -162,22 +163,68 @@ def quote_if_necessary(s: str) -> str:
     return f'"{escaped}"'
 
 
+# RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# The schemes whose absolute-form targets name one of our resources, and their ports.
+_DEFAULT_PORTS = {"ws": 80, "http": 80, "wss": 443, "https": 443}
+
+
 def parse_uri(uri: str) -> tuple[str | None, int | None, str | None]:
-    """Split an absolute http/https/ws/wss URI into host, port and resource.
+    """Split a request URI into host, port and resource.
+
+    Args:
+        uri: a request-target: an absolute ``ws``, ``wss``, ``http`` or
+            ``https`` URI, or anything else (a path), which is not parsed.
 
     Returns:
-        ``(host, port, resource)``; all None if ``uri`` is not such a URI.
-        The port defaults to the scheme's; the resource keeps the query.
+        ``(host, port, resource)`` for an absolute URI of those schemes: the
+        port defaults to the scheme's, the resource is what follows the
+        authority (path, query, fragment) with a ``/`` put in front if it
+        lacks one. ``(None, None, None)`` for such a URI without a host or
+        with an invalid port. ``(None, None, uri)`` for anything else, as in
+        0.7.9 and pywebsocket3 (which parse ``ws`` and ``wss`` URIs only).
     """
+    scheme = _SCHEME.match(uri)
+    if scheme is None or scheme.group()[:-1].lower() not in _DEFAULT_PORTS:
+        return None, None, uri
+    if not uri.startswith("//", scheme.end()):
+        return None, None, uri
     try:
         parsed = urllib.parse.urlsplit(uri)
         port = parsed.port
     except ValueError:
         return None, None, None
-    default_ports = {"http": 80, "ws": 80, "https": 443, "wss": 443}
-    if parsed.scheme not in default_ports or not parsed.hostname:
+    if not parsed.hostname:
         return None, None, None
-    resource = parsed.path or "/"
-    if parsed.query:
-        resource += "?" + parsed.query
-    return parsed.hostname, port or default_ports[parsed.scheme], resource
+    # The resource as sent: the text after the authority, not urlsplit's
+    # re-assembly (which drops an empty query or fragment).
+    authority_end = len(uri)
+    for delimiter in "/?#":
+        found = uri.find(delimiter, scheme.end() + 2)
+        if found != -1:
+            authority_end = min(authority_end, found)
+    resource = uri[authority_end:]
+    if not resource.startswith("/"):
+        resource = "/" + resource
+    return parsed.hostname, port if port is not None else _DEFAULT_PORTS[parsed.scheme], resource
+
+
+def parse_request_target(target: str) -> str:
+    """Return the resource an HTTP request-target names: its path and query.
+
+    RFC 9112 §3.2.2: "A server MUST accept the absolute-form in requests".
+    ``ws://host:port/echo?x`` (``wss``, ``http``, ``https`` alike) names
+    ``/echo?x``; ``ws://host`` names ``/``. An origin-form target
+    (``/echo?x``) and the other forms (``*``...) are returned unchanged. A
+    fragment stays, so that the dispatcher refuses it as in origin-form.
+
+    Raises:
+        ValueError: an absolute-form target with another scheme (``ftp:``),
+            without a host, or with an invalid port.
+    """
+    if target.startswith("/") or _SCHEME.match(target) is None:
+        return target
+    host, _, resource = parse_uri(target)
+    if host is None or resource is None:
+        raise ValueError(f"absolute-form request-target {target!r} is not a ws, wss, http or https URI with a host")
+    return resource

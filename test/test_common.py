@@ -200,12 +200,52 @@ def test_consume_quoted_string_unescapes_and_stops_after_the_closing_quote(data,
 @pytest.mark.parametrize(
     ("uri", "expected"),
     [
+        # Not an absolute ws/wss/http/https URI: returned as the resource, unparsed (0.7.9, pywebsocket3).
+        ("/ws/test", (None, None, "/ws/test")),
+        ("*", (None, None, "*")),
+        ("ftp://h/p", (None, None, "ftp://h/p")),
+        ("ws:/no-authority", (None, None, "ws:/no-authority")),
         ("ws://example.com/chat?x=1", ("example.com", 80, "/chat?x=1")),
+        ("ws://localhost:10080/ws/test", ("localhost", 10080, "/ws/test")),
         ("wss://example.com:8443", ("example.com", 8443, "/")),
+        ("wss://example.com/", ("example.com", 443, "/")),
+        ("http://h/p", ("h", 80, "/p")),
         ("https://h/p", ("h", 443, "/p")),
-        ("ftp://h/p", (None, None, None)),
+        ("WS://H:0/p", ("h", 0, "/p")),
+        ("ws://h?x", ("h", 80, "/?x")),
+        ("ws://h/p?#f", ("h", 80, "/p?#f")),
+        ("ws://user@[::1]:9/p", ("::1", 9, "/p")),
+        ("ws:///", (None, None, None)),
         ("ws://h:99999/", (None, None, None)),
+        ("ws://localhost:INVALID_PORT", (None, None, None)),
+        ("ws://localhost:-1/ws", (None, None, None)),
     ],
 )
 def test_parse_uri(uri, expected):
     assert http_header_util.parse_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "resource"),
+    [
+        ("/echo?x=1", "/echo?x=1"),
+        ("/", "/"),
+        ("*", "*"),
+        ("//double", "//double"),
+        ("ws://127.0.0.1:8880/echo?x=1", "/echo?x=1"),
+        ("wss://host/echo", "/echo"),
+        ("http://host/a/b?", "/a/b?"),
+        ("HTTPS://HOST:443/Echo", "/Echo"),
+        ("ws://host", "/"),
+        ("ws://host?x", "/?x"),
+        ("ws://host/echo#f", "/echo#f"),  # the dispatcher refuses the fragment, as in origin-form
+    ],
+)
+def test_parse_request_target_gives_path_and_query(target, resource):
+    assert http_header_util.parse_request_target(target) == resource
+
+
+@pytest.mark.parametrize("target", ["ftp://host/echo", "urn:echo", "http:/echo", "ws:///echo", "ws://host:x/echo"])
+def test_parse_request_target_refuses_absolute_form_naming_no_resource_here(target):
+    with pytest.raises(ValueError, match="^absolute-form request-target .* is not a ws, wss, http or https URI"):
+        http_header_util.parse_request_target(target)

@@ -20,7 +20,20 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.test_robustness import FrameReader, client_frame, open_socket, read_head, status_of, upgrade_request
+from test.test_robustness import (
+    HIXIE75,
+    KEY1,
+    KEY2,
+    KEY3,
+    FrameReader,
+    client_frame,
+    exchange,
+    hybi00_request,
+    open_socket,
+    read_head,
+    status_of,
+    upgrade_request,
+)
 
 HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
 TIMEOUT = 10
@@ -364,3 +377,67 @@ def test_quoted_extension_parameters_make_only_their_offer_unusable():
     assert opcode == 1
     assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == b"echo me"
 
+
+# RFC 9112 §3.2.2: a request-target in absolute form names the resource of its
+# path and query (SPEC §5), for every protocol version and for files.
+
+
+@pytest.fixture(scope="module")
+def handlers_server():
+    with running_server("-d", HANDLERS, "--allow-draft75") as server:
+        yield server
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss", "http", "https"])
+def test_rfc6455_handshake_with_absolute_form_target_reaches_the_handler(handlers_server, scheme):
+    target = f"{scheme}://127.0.0.1:{handlers_server.port}/request_info?x=1"
+    with open_socket(handlers_server.port) as sock:
+        sock.sendall(upgrade_request(target))
+        head, rest = read_head(sock, time.monotonic() + TIMEOUT)
+        assert status_of(head) == 101, head
+        sock.sendall(client_frame(1, b"echo me"))
+        assert FrameReader(sock, rest).frame() == (True, 1, b"echo me")
+    info = request_info(head)
+    assert (info["ws_resource"], info["uri"], info["unparsed_uri"]) == ("/request_info?x=1",) * 3
+
+
+def test_hybi00_handshake_with_absolute_form_target_builds_location_from_host(handlers_server):
+    request = hybi00_request(KEY1, KEY2, resource=f"ws://localhost:{handlers_server.port}/request_info?x=1")
+    with open_socket(handlers_server.port) as sock:
+        sock.sendall(request + KEY3)
+        head, _ = read_head(sock, time.monotonic() + TIMEOUT)
+    assert status_of(head) == 101, head
+    assert b"\r\nSec-WebSocket-Location: ws://127.0.0.1/request_info?x=1\r\n" in head
+    assert request_info(head)["ws_resource"] == "/request_info?x=1"
+
+
+def test_hixie75_handshake_with_absolute_form_target_builds_location_from_host(handlers_server):
+    request = HIXIE75.replace(b"GET /echo ", b"GET http://localhost/request_info?x=1 ")
+    with open_socket(handlers_server.port) as sock:
+        sock.sendall(request)
+        head, _ = read_head(sock, time.monotonic() + TIMEOUT)
+    assert status_of(head) == 101, head
+    assert b"\r\nWebSocket-Location: ws://127.0.0.1/request_info?x=1\r\n" in head
+    assert request_info(head)["ws_resource"] == "/request_info?x=1"
+
+
+def test_file_request_with_absolute_form_target_serves_the_file(handlers_server):
+    request = b"GET http://127.0.0.1/counter_wsh.py HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    answer = raw_request(handlers_server.port, request)
+    with open(os.path.join(HANDLERS, "counter_wsh.py"), "rb") as source:
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\n" + source.read())
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/request_info", "ws:///request_info"])
+def test_absolute_form_target_naming_no_resource_here_gets_400(handlers_server, target):
+    status, answer, _ = exchange(handlers_server.port, upgrade_request(target))
+    assert status == 400
+    assert b"is not a ws, wss, http or https URI with a host" in answer
+
+
+def test_strict_hixie75_refuses_absolute_form_which_the_draft_never_sends():
+    request = HIXIE75.replace(b"GET /echo ", b"GET ws://127.0.0.1/request_info ")
+    with running_server("-d", HANDLERS, "--allow-draft75", "--strict") as server:
+        status, answer, _ = exchange(server.port, request)
+    assert status == 400
+    assert b"request line 1 is 'GET ws://127.0.0.1/request_info HTTP/1.1\\r\\n'" in answer

@@ -284,3 +284,39 @@ def test_malformed_quoted_string_in_extensions_header_gets_400(value):
         handshake.do_handshake(make_request(Sec_WebSocket_Extensions=value), mock.FakeDispatcher())
     assert info.value.status == 400
 
+
+# RFC 9112 §3.2.2: a request-target in absolute form names the resource of its
+# path and query.
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "ws://server.example.com/chat?x=1",
+        "wss://server.example.com:8443/chat?x=1",
+        "http://server.example.com/chat?x=1",
+        "HTTPS://other.example/chat?x=1",
+    ],
+)
+def test_absolute_form_target_gives_ws_resource_its_path_and_query(target):
+    request = make_request(uri=target)
+    handshake.do_handshake(request, mock.FakeDispatcher())
+    assert request.ws_resource == "/chat?x=1"
+    assert request.connection.written[0].startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+
+
+def test_absolute_form_target_without_path_is_the_root_resource():
+    request = make_request(uri="ws://server.example.com")
+    handshake.do_handshake(request, mock.FakeDispatcher())
+    assert request.ws_resource == "/"
+
+
+@pytest.mark.parametrize("target", ["ftp://server.example.com/chat", "ws:///chat"])
+def test_absolute_form_target_naming_no_resource_here_gets_400(target):
+    request = make_request(uri=target)
+    dispatcher = mock.FakeDispatcher()
+    with pytest.raises(HandshakeException, match="^absolute-form request-target ") as info:
+        handshake.do_handshake(request, dispatcher)
+    assert info.value.status == 400
+    assert dispatcher.calls == []
+    assert request.connection.written == []
