@@ -54,6 +54,12 @@ matching code (1002 protocol error, 1003 unsupported data, 1007 invalid
 UTF-8, 1009 too big, 1011 misuse); any other exception is logged with its
 traceback and the TCP connection is dropped without a close frame.
 
+Handlers that need to see a single frame (its flags, a pong) may call
+``request.ws_stream._receive_frame()``, which returns ``(opcode, payload,
+fin, rsv1, rsv2, rsv3)`` and answers nothing; ``receive_message`` then
+returns the next message. A first fragment read that way starts no message:
+its continuation reaching ``receive_message`` is a protocol error (1002).
+
 Handlers are loaded once and shared by every connection, each of which runs
 on its own thread: keep per-connection state on the request object.
 
