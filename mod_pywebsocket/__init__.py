@@ -54,6 +54,12 @@ matching code (1002 protocol error, 1003 unsupported data, 1007 invalid
 UTF-8, 1009 too big, 1011 misuse); any other exception is logged with its
 traceback and the TCP connection is dropped without a close frame.
 
+Handlers that need to see a single frame (its flags, a pong) may call
+``request.ws_stream._receive_frame()``, which returns ``(opcode, payload,
+fin, rsv1, rsv2, rsv3)`` and answers nothing; ``receive_message`` then
+returns the next message. A first fragment read that way starts no message:
+its continuation reaching ``receive_message`` is a protocol error (1002).
+
 Handlers are loaded once and shared by every connection, each of which runs
 on its own thread: keep per-connection state on the request object.
 
@@ -68,6 +74,10 @@ after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
 ``ws_close_code``, ``ws_close_reason``. Set ``request.on_ping_handler`` or
 ``request.on_pong_handler`` to ``f(request, body)`` to see control frames.
 
+``ws_resource`` is the path and query the client asked for; a request-target
+in absolute form (``GET ws://host:port/echo?x HTTP/1.1``, also ``wss``,
+``http``, ``https``) names ``/echo?x`` as its origin form would.
+
 Extensions
 ----------
 
@@ -79,7 +89,13 @@ the first compression extension in it whose offer is valid is accepted (one
 per connection); ``request.ws_extensions`` holds what was answered. Unknown
 extensions, offers with unknown parameters or bad values, and
 ``mux_DO_NOT_USE`` (0.7.9's abandoned multiplexing draft, never accepted)
-are ignored. Supported:
+are ignored.
+
+``ws_requested_extensions`` lists every extension the client offered
+(``common.ExtensionParameter``: ``name()``, ``get_parameters()``), quoted
+parameter values unescaped. An offer the server knows but whose parameter
+value is not a token (``x="a b"``) gets no processor, except 0.7.9's quoted
+``method`` lists; the handshake goes on with the other offers. Supported:
 
 - ``permessage-deflate`` (RFC 7692): ``PerMessageDeflateExtensionProcessor``;
   ``set_client_max_window_bits(n)``, ``set_client_no_context_takeover(True)``,

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from mod_pywebsocket import http_header_util
+
 __all__ = [
     "DeadlineWatch",
     "IncompleteRequest",
@@ -65,6 +67,7 @@ class RequestHead(NamedTuple):
     request_line: str
     method: str
     target: str
+    """The request-target in origin form (an absolute-form one, ``ws://host/echo?x``, reduced to ``/echo?x``)."""
     version: str
     headers: http.client.HTTPMessage
     raw_lines: list[bytes]
@@ -89,7 +92,8 @@ def read_request_head(
 
     Raises:
         RequestError: 414 (request line too long), 431 (header line too
-            long, too many header lines), 400 (malformed), 505 (not HTTP/1.x).
+            long, too many header lines), 400 (malformed; an absolute-form
+            target that is not ws, wss, http or https), 505 (not HTTP/1.x).
         IncompleteRequest: the connection ended inside the head.
         OSError: reading failed or timed out.
     """
@@ -149,6 +153,11 @@ def _parse_request_line(text: str) -> tuple[str, str, str]:
         )
     if not _TOKEN.fullmatch(method):
         raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad method {method!r}", text)
+    try:
+        # RFC 9112 §3.2.2: absolute-form is accepted; the resource is its path and query.
+        target = http_header_util.parse_request_target(target)
+    except ValueError as exc:
+        raise RequestError(http.HTTPStatus.BAD_REQUEST, str(exc), text) from exc
     return method, target, version
 
 

@@ -14,6 +14,15 @@ the connection as early as possible (RFC 6455 §8.1), even mid-frame. Data
 frames accumulate until FIN; control frames may arrive between fragments and
 are handled on the spot (ping -> pong, pong -> matched against our pings,
 close -> closing handshake, then None is returned).
+
+Who owns what: the frame readers (``_receive_frame_header``,
+``_receive_payload``, and the private ``_receive_frame`` /
+``_receive_frame_as_frame_object`` that test handlers call) return frames and
+change nothing else. The message assembler (``_accept_data_frame``,
+``_start_message``, ``_add_frame``, ``_complete_message``) alone holds the
+message in progress: its opcode, pieces, sizes and UTF-8 decoder. So a
+handler may read frames itself and then call ``receive_message``, which
+returns the next message (a first fragment read that way starts no message).
 """
 
 from __future__ import annotations
@@ -66,8 +75,9 @@ DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
 # A message of more pieces than this is collected in one growing buffer.
 _MAX_LISTED_PIECES = 256
-# Marks a text message decoded in one step (no incremental decoder needed).
-_WHOLE_TEXT: Any = object()
+# The decoder of a text message that receive_message decodes on arrival, until
+# an incremental decoder is needed (a message in one frame is decoded in one step).
+_NO_DECODER_YET: Any = object()
 _UINT16 = struct.Struct("!H")
 _UINT64 = struct.Struct("!Q")
 _TWO_BYTES = struct.Struct("!BB")
@@ -462,13 +472,15 @@ class Stream(StreamBase):
         # Bodies of the pings sent and not answered yet (a list: a deque costs 600 bytes per connection).
         self._ping_queue: list[bytes] = []
         self._last_received_opcode: int | None = None
-        # The message being received.
+        # The message being received (owned by the message assembler).
         self._incoming_opcode: int | None = None
         self._incoming_parts = _Pieces(b"")
         self._incoming_size = 0  # after decompression
         self._incoming_wire_size = 0  # as received
         self._incoming_compressed = False
         self._outgoing_compressed = False
+        # Not None while a text message is decoded as it arrives (its text
+        # then goes to _text_parts, and its bytes are not kept).
         self._decoder: codecs.IncrementalDecoder | None = None
         self._text_parts = _Pieces("")
         self._decoded_text: str | None = None
@@ -615,8 +627,7 @@ class Stream(StreamBase):
                     continue  # a fragment; the message goes on
                 if taken is not _NOT_TAKEN:
                     return taken  # type: ignore[no-any-return]
-            frame = self._receive_frame_as_frame_object()
-            message = self._get_message_from_frame(frame)
+            message = self._add_frame(self._receive_message_frame())
             if message is None:
                 continue
             opcode = self._last_received_opcode
@@ -695,11 +706,10 @@ class Stream(StreamBase):
                 return payload
             return _decode_text(payload)
         if opcode:
-            self._incoming_opcode = opcode
-            self._incoming_compressed = False
+            self._start_message(opcode, 0, decode_text=True)
         self._incoming_wire_size = wire_size
         self._incoming_size += length
-        if self._incoming_opcode == common.OPCODE_TEXT:
+        if self._decoder is not None:
             self._add_text(payload, bool(fin))
         else:
             self._incoming_parts.add(payload)
@@ -714,35 +724,22 @@ class Stream(StreamBase):
         """Return the opcode of the last message received (the first frame's for fragments)."""
         return self._last_received_opcode
 
-    def _check_frame_header(self, header: FrameHeader) -> None:
-        opcode = header.opcode
-        if opcode >> 3:
-            return
-        if opcode == common.OPCODE_CONTINUATION:
-            if self._incoming_opcode is None:
-                raise InvalidFrameException("continuation frame without a message to continue")
-        elif self._incoming_opcode is not None:
-            raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
-        if self._incoming_wire_size + header.payload_length > self._options.max_message_size:
-            raise MessageTooBigException(
-                f"message of at least {self._incoming_wire_size + header.payload_length} bytes"
-                f" exceeds the limit of {self._options.max_message_size}"
-            )
-        if opcode != common.OPCODE_CONTINUATION:
-            self._incoming_opcode = opcode
-            self._incoming_compressed = bool(header.rsv1) and self._options.permessage_deflate is not None
+    # Reading frames: nothing here touches the message in progress.
 
-    def _receive_frame_as_frame_object(self) -> Frame:
-        """Read, check and filter the next frame; return it with its payload unmasked.
+    def _receive_frame_header(self, max_payload_length: int | None = None) -> FrameHeader:
+        """Read and check the next frame header (see ``parse_frame_header``) and its reserved bits.
 
         Raises:
-            ConnectionTerminatedException, InvalidFrameException, InvalidUTF8Exception,
+            ConnectionTerminatedException, InvalidFrameException,
             MessageTooBigException: see ``receive_message``.
         """
         options = self._options
-        header = parse_frame_header(self._read, expect_mask=True if options.unmask_receive else None)
-        filtered = bool(options.incoming_frame_filters)
-        if not filtered and (header.rsv1 or header.rsv2 or header.rsv3):
+        header = parse_frame_header(
+            self._read,
+            expect_mask=True if options.unmask_receive else None,
+            max_payload_length=max_payload_length,
+        )
+        if not options.incoming_frame_filters and (header.rsv1 or header.rsv2 or header.rsv3):
             # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
             # of a data message; any other reserved bit fails the connection.
             if (
@@ -754,23 +751,27 @@ class Stream(StreamBase):
                 raise InvalidFrameException(
                     f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
                 )
-        self._check_frame_header(header)
-        if (
-            not filtered
-            and self._incoming_opcode == common.OPCODE_TEXT
-            and not self._incoming_compressed
-            and not header.opcode >> 3
-        ):
-            payload = self._receive_text_payload(header)
-        elif header.payload_length:
-            if header.mask_key is not None:
-                payload = util.mask(self._read_buffer(header.payload_length), header.mask_key)
-            else:
-                payload = self._read(header.payload_length)
-        else:
-            payload = b""
+        return header
+
+    def _receive_payload(self, header: FrameHeader) -> bytes:
+        """Read the payload that follows ``header`` and unmask it."""
+        if not header.payload_length:
+            return b""
+        if header.mask_key is not None:
+            return util.mask(self._read_buffer(header.payload_length), header.mask_key)
+        return self._read(header.payload_length)
+
+    def _filter_frame(self, header: FrameHeader, payload: bytes) -> Frame:
+        """Return the frame of ``header`` and ``payload`` after the incoming frame filters.
+
+        Raises:
+            InvalidFrameException: invalid compressed data, or reserved bits
+                that no filter took.
+            MessageTooBigException: a filter inflated past the size limit.
+        """
         frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
-        if filtered:
+        options = self._options
+        if options.incoming_frame_filters:
             try:
                 for frame_filter in options.incoming_frame_filters:
                     frame_filter.filter(frame)
@@ -784,10 +785,93 @@ class Stream(StreamBase):
             _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
         return frame
 
+    def _receive_frame_as_frame_object(self) -> Frame:
+        """Read, check and filter the next frame; return it with its payload unmasked.
+
+        The frame is the caller's: a ping is not answered, a close not
+        processed, and the message ``receive_message`` assembles is left as
+        it was (a data frame read here starts or continues no message).
+
+        Raises:
+            ConnectionTerminatedException, InvalidFrameException,
+            MessageTooBigException: see ``receive_message`` (a frame longer
+            than the maximum message size raises the latter).
+        """
+        header = self._receive_frame_header(self._options.max_message_size)
+        return self._filter_frame(header, self._receive_payload(header))
+
+    def _receive_frame(self) -> tuple[int, bytes, int, int, int, int]:
+        """Receive a frame as ``_receive_frame_as_frame_object`` does.
+
+        Returns:
+            ``(opcode, payload, fin, rsv1, rsv2, rsv3)``.
+        """
+        frame = self._receive_frame_as_frame_object()
+        assert frame.opcode is not None
+        return frame.opcode, frame.payload, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
+
+    # Assembling messages: the one owner of the message in progress.
+
+    def _receive_message_frame(self) -> Frame:
+        """Read the next frame for ``receive_message``.
+
+        A data frame is checked against the message in progress (and may
+        start one) before its payload is read.
+        """
+        header = self._receive_frame_header()
+        if header.opcode >> 3:
+            payload = self._receive_payload(header)
+        else:
+            self._accept_data_frame(header.opcode, header.rsv1, header.payload_length, decode_text=True)
+            if self._decoder is not None and not self._incoming_compressed:
+                payload = self._receive_text_payload(header)
+            else:
+                payload = self._receive_payload(header)
+        return self._filter_frame(header, payload)
+
+    def _accept_data_frame(self, opcode: int, rsv1: int, payload_length: int, decode_text: bool) -> None:
+        """Check that a data frame fits the message in progress; a first frame starts a message.
+
+        Raises:
+            InvalidFrameException: a continuation without a message, or a new
+                message inside a fragmented one.
+            MessageTooBigException: the message would exceed the size limit.
+        """
+        if opcode == common.OPCODE_CONTINUATION:
+            if self._incoming_opcode is None:
+                raise InvalidFrameException("continuation frame without a message to continue")
+        elif self._incoming_opcode is not None:
+            raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
+        if self._incoming_wire_size + payload_length > self._options.max_message_size:
+            raise MessageTooBigException(
+                f"message of at least {self._incoming_wire_size + payload_length} bytes"
+                f" exceeds the limit of {self._options.max_message_size}"
+            )
+        if opcode != common.OPCODE_CONTINUATION:
+            self._start_message(opcode, rsv1, decode_text)
+
+    def _start_message(self, opcode: int, rsv1: int, decode_text: bool) -> None:
+        """Start a message with a first frame of ``opcode``.
+
+        With ``decode_text`` (receive_message, not a handler's frames), a text
+        message is decoded as it arrives unless a filter stands between the
+        wire and the message.
+        """
+        options = self._options
+        self._incoming_opcode = opcode
+        self._incoming_compressed = bool(rsv1) and options.permessage_deflate is not None
+        if (
+            decode_text
+            and opcode == common.OPCODE_TEXT
+            and not options.incoming_frame_filters
+            and not options.incoming_message_filters
+        ):
+            self._decoder = _NO_DECODER_YET
+
     def _receive_text_payload(self, header: FrameHeader) -> bytes:
         """Read a text payload as it arrives, validating its UTF-8 on the way."""
         remaining = header.payload_length
-        if self._decoder is None and header.fin and remaining:
+        if self._decoder is _NO_DECODER_YET and header.fin and remaining:
             # The common case, a whole message in one frame: when it has all
             # arrived already, decode it in one step.
             chunk = self._read_some(remaining)
@@ -795,7 +879,6 @@ class Stream(StreamBase):
                 chunk = util.mask(chunk, header.mask_key)
             if len(chunk) == remaining:
                 self._text_parts.add(_decode_text(chunk))
-                self._decoder = _WHOLE_TEXT
                 return chunk
             return chunk + self._receive_text_rest(header, chunk)
         return self._receive_text_rest(header, b"")
@@ -824,7 +907,7 @@ class Stream(StreamBase):
     def _text_decoder(self) -> codecs.IncrementalDecoder:
         """Return the incremental UTF-8 decoder of the text message being received (made if need be)."""
         decoder = self._decoder
-        if decoder is None or decoder is _WHOLE_TEXT:
+        if not isinstance(decoder, codecs.IncrementalDecoder):  # None or _NO_DECODER_YET
             decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
         return decoder
 
@@ -840,26 +923,40 @@ class Stream(StreamBase):
             raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
 
     def _get_message_from_frame(self, frame: Frame) -> bytes | None:
-        """Add a frame to the message being received.
+        """Add a frame a handler read itself to the message it belongs to.
+
+        Returns:
+            The payload of a control frame, the whole message's bytes when
+            ``frame`` completes one, else None.
+
+        Raises:
+            InvalidFrameException: the frame does not fit the message in
+                progress, or has invalid compressed data.
+            MessageTooBigException: the message exceeds the size limit.
+        """
+        opcode = frame.opcode if frame.opcode is not None else common.OPCODE_TEXT
+        if not opcode >> 3:
+            self._accept_data_frame(opcode, frame.rsv1, len(frame.payload), decode_text=False)
+        return self._add_frame(frame)
+
+    def _add_frame(self, frame: Frame) -> bytes | None:
+        """Add a frame (a data frame ``_accept_data_frame`` accepted) to the message in progress.
 
         Returns:
             The payload of a control frame, the whole message when ``frame``
-            completes one, else None.
+            completes one (its bytes; for a text message decoded on arrival
+            b'', its text is taken by ``_take_text``), else None.
         """
-        opcode = frame.opcode
-        if opcode is not None and opcode >> 3:
+        opcode = frame.opcode if frame.opcode is not None else common.OPCODE_TEXT
+        if opcode >> 3:
             self._last_received_opcode = opcode
             return frame.payload
-        if opcode != common.OPCODE_CONTINUATION:
-            self._incoming_opcode = opcode
-            self._incoming_compressed = bool(frame.rsv1) and self._options.permessage_deflate is not None
         payload = frame.payload
         self._incoming_wire_size += len(payload)
         max_size = self._options.max_message_size
         if self._incoming_compressed:
             payload = self._inflate(payload, bool(frame.fin), max_size - self._incoming_size)
-        if self._decoder is None or self._options.incoming_message_filters:
-            # (Text decoded on arrival is collected in _text_parts alone.)
+        if self._decoder is None:
             self._incoming_parts.add(payload)
         self._incoming_size += len(payload)
         if self._incoming_size > max_size:
@@ -879,9 +976,8 @@ class Stream(StreamBase):
         self._incoming_size = 0
         self._incoming_wire_size = 0
         self._incoming_compressed = False
-        if self._decoder is not None:
-            self._decoded_text = self._text_parts.take()
-            self._decoder = None
+        self._decoded_text = self._text_parts.take() if self._decoder is not None else None
+        self._decoder = None
         return message
 
     def _inflate(self, payload: bytes, fin: bool, max_size: int) -> bytes:
@@ -892,7 +988,7 @@ class Stream(StreamBase):
             raise MessageTooBigException(f"compressed message inflates past the limit of {max_size} bytes") from exc
         except zlib.error as exc:
             raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-        if self._incoming_opcode == common.OPCODE_TEXT:
+        if self._decoder is not None:
             self._add_text(data, fin)
         return data
 
@@ -902,12 +998,6 @@ class Stream(StreamBase):
             self._decoded_text = None
             return text
         return _decode_text(message)
-
-    def _receive_frame(self) -> tuple[int, bytes, int, int, int, int]:
-        """Receive a frame; return ``(opcode, payload, fin, rsv1, rsv2, rsv3)``."""
-        frame = self._receive_frame_as_frame_object()
-        assert frame.opcode is not None
-        return frame.opcode, frame.payload, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
 
     def _process_close_message(self, message: bytes) -> None:
         """Handle a received close frame body and answer it unless we closed first.

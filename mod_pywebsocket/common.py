@@ -178,7 +178,6 @@ UPGRADE_CONNECTION_TYPE = "Upgrade"
 # Extension names.
 DEFLATE_STREAM_EXTENSION = "deflate-stream"
 DEFLATE_FRAME_EXTENSION = "deflate-frame"
-PERFRAME_COMPRESSION_EXTENSION = "perframe-compress"
 X_WEBKIT_DEFLATE_FRAME_EXTENSION = "x-webkit-deflate-frame"
 PERMESSAGE_DEFLATE_EXTENSION = "permessage-deflate"
 PERMESSAGE_COMPRESSION_EXTENSION = "permessage-compress"
@@ -248,7 +247,8 @@ class ExtensionParameter:
         return None
 
     def __repr__(self) -> str:
-        return f"ExtensionParameter({format_extension(self)!r})"
+        # Not format_extension: a repr must not raise on a value no header can carry.
+        return f"ExtensionParameter({self._name!r}, {self._parameters!r})"
 
 
 def _parse_extension_param(
@@ -263,11 +263,11 @@ def _parse_extension_param(
         definition.add_parameter(name, None)
         return
     http_header_util.consume_lwses(state)
-    # RFC 6455 §9.1: a quoted-string value must, once unquoted, be a token;
-    # allow_quoted_string keeps any quoted-string (0.7.9's compression
-    # ``method`` lists need it).
-    value = http_header_util.consume_token_or_quoted_string(state)
-    if value is None or not (allow_quoted_string or http_header_util.is_token(value)):
+    if allow_quoted_string:
+        value = http_header_util.consume_token_or_quoted_string(state)
+    else:
+        value = http_header_util.consume_token(state)
+    if value is None:
         raise ExtensionParsingException(f"no valid parameter value for {name!r} at position {state.head}")
     definition.add_parameter(name, value)
 
@@ -286,19 +286,27 @@ def _parse_extension(state: http_header_util.ParsingState, allow_quoted_string: 
     return extension
 
 
-def parse_extensions(data: str, allow_quoted_string: bool = False) -> list[ExtensionParameter]:
+def parse_extensions(data: str, allow_quoted_string: bool = True) -> list[ExtensionParameter]:
     """Parse a ``Sec-WebSocket-Extensions`` value (RFC 6455 §9.1).
+
+    A parameter value is a token or, with ``allow_quoted_string``, a
+    quoted-string (RFC 9110 §5.6.4), returned unescaped. RFC 6455 §9.1 wants
+    the unescaped value to be a token too; this parser returns any value
+    (as 0.7.9 and pywebsocket3 do), and ``extensions.get_extension_processor``
+    treats an offer with another value as unusable.
 
     Args:
         data: the header value; several headers are joined with ``,``.
-        allow_quoted_string: accept quoted-string values that are not tokens
-            once unquoted (they are returned unquoted).
+        allow_quoted_string: False makes a quoted value an error, as 0.7.9's
+            default did. The default, True, is pywebsocket3's behaviour
+            (whose ``parse_extensions`` has no such argument).
 
     Returns:
         The extensions in the order offered.
 
     Raises:
-        ExtensionParsingException: the value is empty or malformed.
+        ExtensionParsingException: the value is empty or malformed (an
+            unterminated quoted-string, a control character in one...).
     """
     state = http_header_util.ParsingState(data)
     extensions: list[ExtensionParameter] = []
@@ -320,7 +328,14 @@ def parse_extensions(data: str, allow_quoted_string: bool = False) -> list[Exten
 
 
 def format_extension(extension: ExtensionParameter) -> str:
-    """Format one extension for a ``Sec-WebSocket-Extensions`` header."""
+    """Format one extension for a ``Sec-WebSocket-Extensions`` header.
+
+    A value that is not a token is sent as a quoted-string, which
+    ``parse_extensions`` reads back to the same value.
+
+    Raises:
+        ValueError: a value holds a control character other than HTAB.
+    """
     parts = [extension.name()]
     for name, value in extension.get_parameters():
         parts.append(name if value is None else f"{name}={http_header_util.quote_if_necessary(value)}")
@@ -328,5 +343,9 @@ def format_extension(extension: ExtensionParameter) -> str:
 
 
 def format_extensions(extension_list: list[ExtensionParameter]) -> str:
-    """Format extensions for a ``Sec-WebSocket-Extensions`` header."""
+    """Format extensions for a ``Sec-WebSocket-Extensions`` header (see ``format_extension``).
+
+    Raises:
+        ValueError: a value holds a control character other than HTAB.
+    """
     return ", ".join(format_extension(extension) for extension in extension_list)

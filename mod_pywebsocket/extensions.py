@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mod_pywebsocket import common, util
+from mod_pywebsocket import common, http_header_util, util
 from mod_pywebsocket.http_header_util import quote_if_necessary  # noqa: F401 (both originals expose it)
 
 __all__ = [
@@ -65,6 +65,10 @@ class ExtensionProcessorInterface:
     Subclasses override ``name``, ``_get_extension_response_internal`` and
     ``_setup_stream_options_internal``.
     """
+
+    # Parameters whose value is a quoted list rather than a token (RFC 6455
+    # §9.1 allows no such value; an extension's own grammar may).
+    _QUOTED_LIST_PARAMETERS: frozenset[str] = frozenset()
 
     def __init__(self, request: common.ExtensionParameter) -> None:
         self._logger = util.get_class_logger(self)
@@ -718,6 +722,7 @@ class CompressionExtensionProcessorBase(_CompressionProcessor):
     """
 
     _METHOD_PARAM = "method"
+    _QUOTED_LIST_PARAMETERS = frozenset({_METHOD_PARAM})
 
     def __init__(self, request: common.ExtensionParameter) -> None:
         super().__init__(request)
@@ -901,9 +906,24 @@ _available_processors: dict[str, type[ExtensionProcessorInterface]] = {
 
 
 def get_extension_processor(extension_request: common.ExtensionParameter) -> ExtensionProcessorInterface | None:
-    """Return a processor for an offered extension, or None if it is unknown."""
+    """Return a processor for an offered extension, or None if it is unknown or unusable.
+
+    RFC 6455 §9.1: a quoted parameter value "MUST conform to the 'token'
+    ABNF" once unescaped. An offer with another value is unusable: it gets
+    no processor, and the next offer is looked at (the handshake goes on).
+    The one exception is a parameter the extension itself defines as a
+    quoted list (``_QUOTED_LIST_PARAMETERS``: 0.7.9's compression ``method``).
+    """
     processor_class = _available_processors.get(extension_request.name())
-    return processor_class(extension_request) if processor_class is not None else None
+    if processor_class is None:
+        return None
+    for name, value in extension_request.get_parameters():
+        if value is None or name in processor_class._QUOTED_LIST_PARAMETERS:
+            continue
+        if not http_header_util.is_token(value):
+            _LOGGER.debug("%s offer ignored: parameter %s=%r is not a token", extension_request.name(), name, value)
+            return None
+    return processor_class(extension_request)
 
 
 def get_extension_processors(

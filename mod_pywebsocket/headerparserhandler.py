@@ -24,7 +24,7 @@ import os
 import threading
 from typing import Any
 
-from mod_pywebsocket import dispatch, handshake
+from mod_pywebsocket import dispatch, handshake, http_header_util
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
 __all__ = [
@@ -471,7 +471,12 @@ def _handle(request: Any, apache: Any) -> int:
         request.log_error(f"mod_pywebsocket: {exc}", apache.APLOG_ERR)
         return int(apache.HTTP_INTERNAL_SERVER_ERROR)
 
-    resource = getattr(request, "unparsed_uri", None) or request.uri
+    target = getattr(request, "unparsed_uri", None) or request.uri
+    try:
+        resource = http_header_util.parse_request_target(target)
+    except ValueError:
+        # Not a URI this module serves (Apache itself refuses most of them).
+        return int(apache.DECLINED)
     try:
         if dispatcher.get_handler_suite(resource) is None:
             return int(apache.DECLINED)

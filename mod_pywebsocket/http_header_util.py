@@ -1,11 +1,14 @@
-"""RFC 2616 header grammar: tokens, quoted strings, linear white space, URIs.
+"""HTTP header grammar: tokens, quoted strings, linear white space, URIs.
 
 Layer 0: pure functions over ``str``. A ``ParsingState`` is a cursor into a
 header value; each ``consume_*`` function advances it only on success.
+Tokens and white space follow RFC 2616 §2.2 (as the 0.7 line did);
+quoted-strings follow RFC 9110 §5.6.4.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "consume_token_or_quoted_string",
     "is_token",
     "is_token_char",
+    "parse_request_target",
     "parse_uri",
     "peek",
     "quote_if_necessary",
@@ -27,6 +31,21 @@ __all__ = [
 # RFC 2616 §2.2: separators, and CTLs (0-31, 127) are not token characters.
 _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 _TOKEN_CHARS = frozenset(chr(c) for c in range(33, 127)) - _SEPARATORS
+
+# RFC 9110 §5.6.4:
+#   quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+#   qdtext        = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+#   quoted-pair   = "\" ( HTAB / SP / VCHAR / obs-text )
+# obs-text is %x80-FF; values decoded as UTF-8 (mod_python) hold any code
+# point from 0x80 up, so those count as obs-text too. An obs-fold (CRLF and
+# white space, RFC 9112 §5.2) inside the quotes reads as one SP.
+_OBS_TEXT = "\x80-\U0010ffff"
+_QUOTED_STRING = re.compile(
+    rf'"((?:[\t !#-\[\]-~{_OBS_TEXT}]|\\[\t -~{_OBS_TEXT}]|\r\n[ \t]+)*)"'
+)
+_QUOTED_PAIR_OR_FOLD = re.compile(r"\\(.)|\r\n[ \t]+", re.DOTALL)
+# What a quoted-string can carry: everything but the CTLs other than HTAB.
+_QUOTABLE = re.compile(rf"[\t -~{_OBS_TEXT}]*")
 
 
 def is_token_char(c: str) -> bool:
@@ -103,62 +122,109 @@ def consume_token(state: ParsingState) -> str | None:
 
 
 def consume_quoted_string(state: ParsingState) -> str | None:
-    """Take a quoted-string and return its unquoted text.
+    """Take a quoted-string (RFC 9110 §5.6.4) and return its text, unescaped.
 
-    Returns None (and does not move) if there is no well-formed quoted-string.
+    Returns None (and does not move) if there is no well-formed
+    quoted-string here: an unterminated one, or one holding a CTL other than
+    HTAB, outside a quoted-pair or inside it.
     """
-    start = state.head
-    if not consume_string(state, '"'):
+    match = _QUOTED_STRING.match(state.data, state.head)
+    if match is None:
         return None
-    chars: list[str] = []
-    while True:
-        c = consume(state)
-        if c is None or (c != "\t" and (ord(c) < 32 or ord(c) == 127)):
-            state.head = start
-            return None
-        if c == '"':
-            return "".join(chars)
-        if c == "\\":
-            escaped = consume(state)
-            if escaped is None or ord(escaped) > 127:
-                state.head = start
-                return None
-            chars.append(escaped)
-        else:
-            chars.append(c)
+    state.head = match.end()
+    content = match.group(1)
+    if "\\" not in content and "\r" not in content:
+        return content
+    return _QUOTED_PAIR_OR_FOLD.sub(lambda m: m.group(1) or " ", content)
 
 
 def consume_token_or_quoted_string(state: ParsingState) -> str | None:
-    """Take a token or a quoted-string; None if neither is here."""
+    """Take a token, or a quoted-string and return its unescaped text; None if neither is here."""
     if peek(state) == '"':
         return consume_quoted_string(state)
     return consume_token(state)
 
 
 def quote_if_necessary(s: str) -> str:
-    """Return ``s`` as is if it is a token, else as a quoted-string."""
+    """Return ``s`` as is if it is a token, else as a quoted-string.
+
+    Inside the quotes, ``"`` and ``\\`` get a backslash (RFC 9110 §5.6.4
+    quoted-pair); ``consume_token_or_quoted_string`` gives ``s`` back.
+
+    Raises:
+        ValueError: ``s`` holds a control character other than HTAB (a
+            quoted-string cannot carry it; CR or LF would end the header).
+    """
     if is_token(s):
         return s
+    if _QUOTABLE.fullmatch(s) is None:
+        raise ValueError(f"{s!r} holds a control character: it cannot be sent as a quoted-string")
     escaped = s.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
+# RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# The schemes whose absolute-form targets name one of our resources, and their ports.
+_DEFAULT_PORTS = {"ws": 80, "http": 80, "wss": 443, "https": 443}
+
+
 def parse_uri(uri: str) -> tuple[str | None, int | None, str | None]:
-    """Split an absolute http/https/ws/wss URI into host, port and resource.
+    """Split a request URI into host, port and resource.
+
+    Args:
+        uri: a request-target: an absolute ``ws``, ``wss``, ``http`` or
+            ``https`` URI, or anything else (a path), which is not parsed.
 
     Returns:
-        ``(host, port, resource)``; all None if ``uri`` is not such a URI.
-        The port defaults to the scheme's; the resource keeps the query.
+        ``(host, port, resource)`` for an absolute URI of those schemes: the
+        port defaults to the scheme's, the resource is what follows the
+        authority (path, query, fragment) with a ``/`` put in front if it
+        lacks one. ``(None, None, None)`` for such a URI without a host or
+        with an invalid port. ``(None, None, uri)`` for anything else, as in
+        0.7.9 and pywebsocket3 (which parse ``ws`` and ``wss`` URIs only).
     """
+    scheme = _SCHEME.match(uri)
+    if scheme is None or scheme.group()[:-1].lower() not in _DEFAULT_PORTS:
+        return None, None, uri
+    if not uri.startswith("//", scheme.end()):
+        return None, None, uri
     try:
         parsed = urllib.parse.urlsplit(uri)
         port = parsed.port
     except ValueError:
         return None, None, None
-    default_ports = {"http": 80, "ws": 80, "https": 443, "wss": 443}
-    if parsed.scheme not in default_ports or not parsed.hostname:
+    if not parsed.hostname:
         return None, None, None
-    resource = parsed.path or "/"
-    if parsed.query:
-        resource += "?" + parsed.query
-    return parsed.hostname, port or default_ports[parsed.scheme], resource
+    # The resource as sent: the text after the authority, not urlsplit's
+    # re-assembly (which drops an empty query or fragment).
+    authority_end = len(uri)
+    for delimiter in "/?#":
+        found = uri.find(delimiter, scheme.end() + 2)
+        if found != -1:
+            authority_end = min(authority_end, found)
+    resource = uri[authority_end:]
+    if not resource.startswith("/"):
+        resource = "/" + resource
+    return parsed.hostname, port if port is not None else _DEFAULT_PORTS[parsed.scheme], resource
+
+
+def parse_request_target(target: str) -> str:
+    """Return the resource an HTTP request-target names: its path and query.
+
+    RFC 9112 §3.2.2: "A server MUST accept the absolute-form in requests".
+    ``ws://host:port/echo?x`` (``wss``, ``http``, ``https`` alike) names
+    ``/echo?x``; ``ws://host`` names ``/``. An origin-form target
+    (``/echo?x``) and the other forms (``*``...) are returned unchanged. A
+    fragment stays, so that the dispatcher refuses it as in origin-form.
+
+    Raises:
+        ValueError: an absolute-form target with another scheme (``ftp:``),
+            without a host, or with an invalid port.
+    """
+    if target.startswith("/") or _SCHEME.match(target) is None:
+        return target
+    host, _, resource = parse_uri(target)
+    if host is None or resource is None:
+        raise ValueError(f"absolute-form request-target {target!r} is not a ws, wss, http or https URI with a host")
+    return resource

@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -749,6 +750,117 @@ def test_hixie75_works_with_allow_draft75_on(httpd_factory: httpd.HttpdFactory) 
 def test_sample_key_constants_match_rfc_6455() -> None:
     digest = hashlib.sha1((SAMPLE_KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
     assert base64.b64encode(digest).decode() == SAMPLE_ACCEPT
+
+
+# -- the standalone server's test handlers, through Apache --------------------
+
+SHARED_HANDLERS = Path(__file__).resolve().parent / "testdata" / "handlers"
+
+
+@pytest.fixture(scope="module")
+def shared_handlers_server() -> Iterator[httpd.Httpd]:
+    """Apache on test/testdata/handlers (the standalone tests' handlers), hixie-75 allowed."""
+    httpd.require_apache()
+    instance = httpd.Httpd(SHARED_HANDLERS, options={"mod_pywebsocket.allow_draft75": "On"})
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_receive_message_after_a_private_frame_read_gets_the_next_message(
+    shared_handlers_server: httpd.Httpd,
+) -> None:
+    with ws_connect(shared_handlers_server, "/raw_frame") as ws:
+        ws.send("first")
+        ws.send(b"\x00second")
+        assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
+        assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
+
+
+def request_info(head: bytes) -> Any:
+    """Return what testdata/handlers/request_info_wsh.py put in its X-Request-Info response header."""
+    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
+    assert match, head
+    return json.loads(match.group(1))
+
+
+def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handlers_server: httpd.Httpd) -> None:
+    offers = (
+        'x-custom; a="b c"; d="e\\"f", '
+        'permessage-deflate; server_max_window_bits="1 0", '
+        'permessage-deflate; server_max_window_bits="10"'
+    )
+    request = upgrade_request("/request_info", extra=f"Sec-WebSocket-Extensions: {offers}\r\n")
+    sock = open_raw(shared_handlers_server, request)
+    with sock:
+        head, rest = recv_head(sock)
+        sock.sendall(masked_frame(0x1, b"echo me"))
+        header, rest = recv_exactly(sock, 2, rest)
+        payload, _ = recv_exactly(sock, header[1], rest)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n" in head
+    assert request_info(head)["ws_requested_extensions"] == [
+        ["x-custom", [["a", "b c"], ["d", 'e"f']]],
+        ["permessage-deflate", [["server_max_window_bits", "1 0"]]],
+        ["permessage-deflate", [["server_max_window_bits", "10"]]],
+    ]
+    # The echo is compressed (RSV1 set): the third offer is in use.
+    assert header[0] == 0xC1
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == b"echo me"
+
+
+# RFC 9112 §3.2.2: the resource of an absolute-form target is its path and query.
+
+
+def test_absolute_form_http_target_reaches_the_handler(shared_handlers_server: httpd.Httpd) -> None:
+    sock = open_raw(shared_handlers_server, upgrade_request("http://127.0.0.1/request_info?x=1"))
+    with sock:
+        head, rest = recv_head(sock)
+        sock.sendall(masked_frame(0x1, b"echo me"))
+        echoed, _ = recv_exactly(sock, 9, rest)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    info = request_info(head)
+    # uri and unparsed_uri are mod_python's own values.
+    assert (info["ws_resource"], info["uri"], info["unparsed_uri"]) == (
+        "/request_info?x=1",
+        "/request_info",
+        "http://127.0.0.1/request_info?x=1",
+    )
+    assert echoed == b"\x81\x07echo me"
+
+
+def test_absolute_form_targets_of_the_legacy_protocols_get_locations_from_host(
+    shared_handlers_server: httpd.Httpd,
+) -> None:
+    # (Apache replaces the Host header with the host of an http:// target,
+    # as RFC 9112 §3.2.2 asks, so both are the same here.)
+    hybi00 = (
+        "GET http://127.0.0.1/request_info?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: WebSocket\r\n"
+        "Connection: Upgrade\r\nOrigin: http://example.com\r\n"
+        f"Sec-WebSocket-Key1: {HYBI00_KEY1}\r\nSec-WebSocket-Key2: {HYBI00_KEY2}\r\n\r\n"
+    ).encode("latin-1") + HYBI00_CHALLENGE
+    hixie75 = HIXIE75_REQUEST.replace(b"GET /echo ", b"GET http://127.0.0.1/request_info?x=1 ")
+    for request, location in [(hybi00, b"Sec-WebSocket-Location"), (hixie75, b"WebSocket-Location")]:
+        with open_raw(shared_handlers_server, request) as sock:
+            head, _ = recv_head(sock)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert b"\r\n" + location + b": ws://127.0.0.1/request_info?x=1\r\n" in head
+        assert request_info(head)["ws_resource"] == "/request_info?x=1"
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss", "ftp"])
+def test_apache_itself_answers_400_to_absolute_form_of_other_schemes_than_http(
+    shared_handlers_server: httpd.Httpd, scheme: str
+) -> None:
+    # Measured on Apache 2.4.71: its core refuses these request lines before
+    # any module runs, so mod_pywebsocket cannot accept ws:// targets there.
+    sock = open_raw(shared_handlers_server, upgrade_request(f"{scheme}://127.0.0.1/request_info"))
+    with sock:
+        head, _ = recv_head(sock)
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"X-Request-Info" not in head
 
 
 # -- the adapters, without Apache ----------------------------------------------

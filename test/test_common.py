@@ -52,6 +52,15 @@ def test_is_valid_close_code(code, valid):
         ),
         ('foo; a="b" ;c = d,,bar', [("foo", [("a", "b"), ("c", "d")]), ("bar", [])]),
         ('x; q="1\\0"', [("x", [("q", "10")])]),
+        # Quoted values that are not tokens are returned unescaped (RFC 9110 §5.6.4).
+        ('x-custom; a="b c"; d="e\\"f"', [("x-custom", [("a", "b c"), ("d", 'e"f')])]),
+        ('foo; bar=""', [("foo", [("bar", "")])]),
+        ('foo; bar=",baz;", next', [("foo", [("bar", ",baz;")]), ("next", [])]),
+        ('foo; bar="\\\\"', [("foo", [("bar", "\\")])]),
+        ('foo; bar="\t \\\t\\ "', [("foo", [("bar", "\t \t ")])]),
+        ('foo; bar="\xbb\\\xbb"', [("foo", [("bar", "\xbb\xbb")])]),  # obs-text, plain and escaped
+        ('foo; bar="\u00e9\u20ac"', [("foo", [("bar", "\u00e9\u20ac")])]),  # mod_python decodes UTF-8
+        ('foo; bar="\r\n \r\n\tbaz"', [("foo", [("bar", "  baz")])]),  # obs-fold reads as SP
     ],
 )
 def test_parse_extensions(header, expected):
@@ -59,10 +68,72 @@ def test_parse_extensions(header, expected):
     assert [(e.name(), e.get_parameters()) for e in parsed] == expected
 
 
-@pytest.mark.parametrize("header", ["", ",", "foo;", "foo; =1", "foo bar", 'foo; a="not token"', "foo; a=", "f\u00e9"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        ",",
+        "foo;",
+        "foo; =1",
+        "foo bar",
+        "foo; a=",
+        "f\u00e9",
+        'foo; bar="unterminated',
+        'foo; bar="escaped end\\"',
+        'foo; bar="a\rb"',
+        'foo; bar="a\nb"',
+        'foo; bar="\r\nno white space after the fold"',
+        'foo; bar="a\x00b"',
+        'foo; bar="a\x7fb"',
+        'foo; bar="\\\r"',  # RFC 9110: a quoted-pair cannot hold a CTL
+        'foo; bar="\\\x00"',
+        'foo; bar="a"b',
+        "foo; bar=\ra",
+    ],
+)
 def test_parse_extensions_rejects_malformed_values(header):
     with pytest.raises(common.ExtensionParsingException):
         common.parse_extensions(header)
+
+
+def test_parse_extensions_without_quoted_strings_takes_tokens_only_as_0_7_9_did():
+    (parsed,) = common.parse_extensions("foo; bar=baz; q", allow_quoted_string=False)
+    assert parsed.get_parameters() == [("bar", "baz"), ("q", None)]
+    with pytest.raises(common.ExtensionParsingException, match="^no valid parameter value for 'bar' at position 9$"):
+        common.parse_extensions('foo; bar="baz"', allow_quoted_string=False)
+    with pytest.raises(common.ExtensionParsingException):
+        common.parse_extensions('foo; bar="baz"', False)  # 0.7.9 passed it positionally
+
+
+@pytest.mark.parametrize(
+    ("value", "formatted"),
+    [
+        ("10", "10"),
+        ("", '""'),
+        ("b c", '"b c"'),
+        ('e"f', '"e\\"f"'),
+        ("back\\slash", '"back\\\\slash"'),
+        (",;=", '",;="'),
+        ("\ttab", '"\ttab"'),
+        ("\xbb\u00e9", '"\xbb\u00e9"'),
+    ],
+)
+def test_format_extensions_quotes_values_that_are_not_tokens_and_parses_back(value, formatted):
+    extension = common.ExtensionParameter("x")
+    extension.add_parameter("v", value)
+    header = common.format_extensions([extension])
+    assert header == f"x; v={formatted}"
+    (parsed,) = common.parse_extensions(header)
+    assert parsed.get_parameters() == [("v", value)]
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "\x00", "\x1f", "\x7f"])
+def test_format_extensions_refuses_a_value_no_quoted_string_can_carry(value):
+    extension = common.ExtensionParameter("x")
+    extension.add_parameter("v", value)
+    with pytest.raises(ValueError, match="holds a control character"):
+        common.format_extensions([extension])
+    assert repr(extension) == f"ExtensionParameter('x', [('v', {value!r})])"
 
 
 def test_format_extensions_quotes_only_when_needed():
@@ -104,14 +175,77 @@ def test_quote_if_necessary():
 
 
 @pytest.mark.parametrize(
+    ("data", "value", "head"),
+    [
+        ('"" rest', "", 2),
+        ('"a b"rest', "a b", 5),
+        ('"\\"x" rest', '"x', 5),
+        ('"\\\\" rest', "\\", 4),
+        ('"\\a\\ \\\t"', "a \t", 8),
+        ('"\x80\xff\\\xff"', "\x80\xff\xff", 6),
+        ('"\r\n \t x"', " x", 8),
+        ('"open', None, 0),
+        ('"bad\\', None, 0),
+        ('"a\r\nb"', None, 0),
+        ('"\\\n"', None, 0),
+        ("token", None, 0),
+    ],
+)
+def test_consume_quoted_string_unescapes_and_stops_after_the_closing_quote(data, value, head):
+    state = http_header_util.ParsingState(data)
+    assert http_header_util.consume_quoted_string(state) == value
+    assert state.head == head
+
+
+@pytest.mark.parametrize(
     ("uri", "expected"),
     [
+        # Not an absolute ws/wss/http/https URI: returned as the resource, unparsed (0.7.9, pywebsocket3).
+        ("/ws/test", (None, None, "/ws/test")),
+        ("*", (None, None, "*")),
+        ("ftp://h/p", (None, None, "ftp://h/p")),
+        ("ws:/no-authority", (None, None, "ws:/no-authority")),
         ("ws://example.com/chat?x=1", ("example.com", 80, "/chat?x=1")),
+        ("ws://localhost:10080/ws/test", ("localhost", 10080, "/ws/test")),
         ("wss://example.com:8443", ("example.com", 8443, "/")),
+        ("wss://example.com/", ("example.com", 443, "/")),
+        ("http://h/p", ("h", 80, "/p")),
         ("https://h/p", ("h", 443, "/p")),
-        ("ftp://h/p", (None, None, None)),
+        ("WS://H:0/p", ("h", 0, "/p")),
+        ("ws://h?x", ("h", 80, "/?x")),
+        ("ws://h/p?#f", ("h", 80, "/p?#f")),
+        ("ws://user@[::1]:9/p", ("::1", 9, "/p")),
+        ("ws:///", (None, None, None)),
         ("ws://h:99999/", (None, None, None)),
+        ("ws://localhost:INVALID_PORT", (None, None, None)),
+        ("ws://localhost:-1/ws", (None, None, None)),
     ],
 )
 def test_parse_uri(uri, expected):
     assert http_header_util.parse_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "resource"),
+    [
+        ("/echo?x=1", "/echo?x=1"),
+        ("/", "/"),
+        ("*", "*"),
+        ("//double", "//double"),
+        ("ws://127.0.0.1:8880/echo?x=1", "/echo?x=1"),
+        ("wss://host/echo", "/echo"),
+        ("http://host/a/b?", "/a/b?"),
+        ("HTTPS://HOST:443/Echo", "/Echo"),
+        ("ws://host", "/"),
+        ("ws://host?x", "/?x"),
+        ("ws://host/echo#f", "/echo#f"),  # the dispatcher refuses the fragment, as in origin-form
+    ],
+)
+def test_parse_request_target_gives_path_and_query(target, resource):
+    assert http_header_util.parse_request_target(target) == resource
+
+
+@pytest.mark.parametrize("target", ["ftp://host/echo", "urn:echo", "http:/echo", "ws:///echo", "ws://host:x/echo"])
+def test_parse_request_target_refuses_absolute_form_naming_no_resource_here(target):
+    with pytest.raises(ValueError, match="^absolute-form request-target .* is not a ws, wss, http or https URI"):
+        http_header_util.parse_request_target(target)

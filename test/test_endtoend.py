@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -12,12 +13,27 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
+from test.test_robustness import (
+    HIXIE75,
+    KEY1,
+    KEY2,
+    KEY3,
+    FrameReader,
+    client_frame,
+    exchange,
+    hybi00_request,
+    open_socket,
+    read_head,
+    status_of,
+    upgrade_request,
+)
 
 HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
 TIMEOUT = 10
@@ -303,3 +319,125 @@ def test_long_options_accept_underscore_spelling():
     assert options.log_level == "warn"
     assert options.server_host == "::1"
 
+
+
+def test_receive_message_after_a_private_frame_read_gets_the_next_message():
+    with running_server("-d", HANDLERS) as server:
+        with ws_connect(server.url("/raw_frame")) as ws:
+            ws.send("first")
+            ws.send(b"\x00second")
+            assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
+            assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
+
+
+def test_continuation_of_a_first_fragment_read_privately_closes_with_1002():
+    # The handler took the first fragment itself: receive_message has no
+    # message to continue (as in pywebsocket3).
+    with running_server("-d", HANDLERS) as server:
+        with ws_connect(server.url("/raw_frame")) as ws:
+            ws.send(["frag", "ment"])
+            assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=0 rsv=000 payload=b'frag'"
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=TIMEOUT)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1002
+
+
+# Extension parameters may be quoted-strings (RFC 6455 §9.1); one whose value
+# is not a token once unescaped makes only its offer unusable (SPEC §5).
+
+QUOTED_OFFERS = (
+    'x-custom; a="b c"; d="e\\"f", '
+    'permessage-deflate; server_max_window_bits="1 0", '
+    'permessage-deflate; server_max_window_bits="10"'
+)
+QUOTED_OFFERS_AS_PARSED = [
+    ["x-custom", [["a", "b c"], ["d", 'e"f']]],
+    ["permessage-deflate", [["server_max_window_bits", "1 0"]]],
+    ["permessage-deflate", [["server_max_window_bits", "10"]]],
+]
+
+
+def request_info(head: bytes) -> dict:
+    """Return what test/testdata/handlers/request_info_wsh.py put in its response header."""
+    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
+    assert match, head
+    return json.loads(match.group(1))
+
+
+def test_quoted_extension_parameters_make_only_their_offer_unusable():
+    with running_server("-d", HANDLERS) as server, open_socket(server.port) as sock:
+        sock.sendall(upgrade_request("/request_info", extra=f"Sec-WebSocket-Extensions: {QUOTED_OFFERS}\r\n"))
+        head, rest = read_head(sock, time.monotonic() + TIMEOUT)
+        assert status_of(head) == 101, head
+        sock.sendall(client_frame(1, b"echo me"))
+        _, opcode, payload = FrameReader(sock, rest).frame()
+    assert b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n" in head
+    assert request_info(head)["ws_requested_extensions"] == QUOTED_OFFERS_AS_PARSED
+    # The echo is compressed: permessage-deflate (the third offer) is in use.
+    assert opcode == 1
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == b"echo me"
+
+
+# RFC 9112 §3.2.2: a request-target in absolute form names the resource of its
+# path and query (SPEC §5), for every protocol version and for files.
+
+
+@pytest.fixture(scope="module")
+def handlers_server():
+    with running_server("-d", HANDLERS, "--allow-draft75") as server:
+        yield server
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss", "http", "https"])
+def test_rfc6455_handshake_with_absolute_form_target_reaches_the_handler(handlers_server, scheme):
+    target = f"{scheme}://127.0.0.1:{handlers_server.port}/request_info?x=1"
+    with open_socket(handlers_server.port) as sock:
+        sock.sendall(upgrade_request(target))
+        head, rest = read_head(sock, time.monotonic() + TIMEOUT)
+        assert status_of(head) == 101, head
+        sock.sendall(client_frame(1, b"echo me"))
+        assert FrameReader(sock, rest).frame() == (True, 1, b"echo me")
+    info = request_info(head)
+    assert (info["ws_resource"], info["uri"], info["unparsed_uri"]) == ("/request_info?x=1",) * 3
+
+
+def test_hybi00_handshake_with_absolute_form_target_builds_location_from_host(handlers_server):
+    request = hybi00_request(KEY1, KEY2, resource=f"ws://localhost:{handlers_server.port}/request_info?x=1")
+    with open_socket(handlers_server.port) as sock:
+        sock.sendall(request + KEY3)
+        head, _ = read_head(sock, time.monotonic() + TIMEOUT)
+    assert status_of(head) == 101, head
+    assert b"\r\nSec-WebSocket-Location: ws://127.0.0.1/request_info?x=1\r\n" in head
+    assert request_info(head)["ws_resource"] == "/request_info?x=1"
+
+
+def test_hixie75_handshake_with_absolute_form_target_builds_location_from_host(handlers_server):
+    request = HIXIE75.replace(b"GET /echo ", b"GET http://localhost/request_info?x=1 ")
+    with open_socket(handlers_server.port) as sock:
+        sock.sendall(request)
+        head, _ = read_head(sock, time.monotonic() + TIMEOUT)
+    assert status_of(head) == 101, head
+    assert b"\r\nWebSocket-Location: ws://127.0.0.1/request_info?x=1\r\n" in head
+    assert request_info(head)["ws_resource"] == "/request_info?x=1"
+
+
+def test_file_request_with_absolute_form_target_serves_the_file(handlers_server):
+    request = b"GET http://127.0.0.1/counter_wsh.py HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    answer = raw_request(handlers_server.port, request)
+    with open(os.path.join(HANDLERS, "counter_wsh.py"), "rb") as source:
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\n" + source.read())
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/request_info", "ws:///request_info"])
+def test_absolute_form_target_naming_no_resource_here_gets_400(handlers_server, target):
+    status, answer, _ = exchange(handlers_server.port, upgrade_request(target))
+    assert status == 400
+    assert b"is not a ws, wss, http or https URI with a host" in answer
+
+
+def test_strict_hixie75_refuses_absolute_form_which_the_draft_never_sends():
+    request = HIXIE75.replace(b"GET /echo ", b"GET ws://127.0.0.1/request_info ")
+    with running_server("-d", HANDLERS, "--allow-draft75", "--strict") as server:
+        status, answer, _ = exchange(server.port, request)
+    assert status == 400
+    assert b"request line 1 is 'GET ws://127.0.0.1/request_info HTTP/1.1\\r\\n'" in answer

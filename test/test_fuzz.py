@@ -438,6 +438,16 @@ def test_parse_token_list_returns_tokens_or_raises_handshake_exception(text):
 
 _TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 tokens = st.text(alphabet=_TOKEN_CHARS, min_size=1, max_size=12)
+# What a quoted-string can carry (RFC 9110 §5.6.4): HTAB, SP, VCHAR, obs-text
+# (and, from mod_python's UTF-8 decoding, code points above 0xFF).
+quotable_values = st.text(
+    alphabet=st.one_of(
+        st.sampled_from('\t "\\,;='),
+        st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+        st.characters(min_codepoint=0x80),
+    ),
+    max_size=12,
+)
 
 
 def reference_parse_token_list(data):
@@ -492,7 +502,7 @@ def extension_lists(draw) -> list[common.ExtensionParameter]:
     for _ in range(draw(st.integers(1, 4))):
         extension = common.ExtensionParameter(draw(tokens))
         for _ in range(draw(st.integers(0, 3))):
-            extension.add_parameter(draw(tokens), draw(st.one_of(st.none(), tokens)))
+            extension.add_parameter(draw(tokens), draw(st.one_of(st.none(), tokens, quotable_values)))
         result.append(extension)
     return result
 
@@ -502,6 +512,15 @@ def extension_lists(draw) -> list[common.ExtensionParameter]:
 def test_parse_extensions_of_format_extensions_is_the_identity(offered):
     parsed = common.parse_extensions(common.format_extensions(offered))
     assert [(e.name(), e.get_parameters()) for e in parsed] == [(e.name(), e.get_parameters()) for e in offered]
+
+
+@FAST
+@given(value=quotable_values, trailing=header_text)
+def test_quote_if_necessary_then_consume_gives_the_value_back_and_leaves_what_follows(value, trailing):
+    quoted = http_header_util.quote_if_necessary(value)
+    state = http_header_util.ParsingState(quoted + "," + trailing)
+    assert http_header_util.consume_token_or_quoted_string(state) == value
+    assert state.data[state.head :] == "," + trailing
 
 
 @FAST

@@ -460,3 +460,11 @@ def test_standalone_strict_rejects_headers_out_of_order_with_400():
             reply = recv_until_eof(sock)
             assert reply.startswith(b"HTTP/1.1 400 ")
             assert b"line 4 is 'Origin: http://example.com" in reply
+
+
+@pytest.mark.parametrize("target", ["ws://example.com/demo", "https://other.example/demo"])
+def test_do_handshake_with_absolute_form_target_builds_location_from_host_and_path(target):
+    request = make_request(uri=target)
+    do_handshake(request)
+    assert request.ws_resource == "/demo"
+    assert request.connection.written == [SAMPLE_RESPONSE]

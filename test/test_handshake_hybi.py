@@ -272,3 +272,89 @@ def test_ws_resource_uses_unparsed_uri_when_uri_is_only_the_path():
     request.unparsed_uri = "/chat?room=1"
     handshake.do_handshake(request, mock.FakeDispatcher())
     assert request.ws_resource == "/chat?room=1"
+
+
+# Quoted-string extension parameters (RFC 6455 §9.1, RFC 9110 §5.6.4): an offer
+# whose value is not a token once unescaped is unusable, never a 400.
+
+QUOTED_OFFERS = (
+    'x-custom; a="b c"; d="e\\"f", '
+    'permessage-deflate; server_max_window_bits="1 0", '
+    'permessage-deflate; server_max_window_bits="10"'
+)
+
+
+def offered(request):
+    return [(e.name(), e.get_parameters()) for e in request.ws_requested_extensions]
+
+
+@pytest.mark.parametrize("version", ["13", "8"])
+def test_offer_with_a_quoted_value_that_is_no_token_is_skipped_for_the_next_offer(version):
+    request = make_request(Sec_WebSocket_Version=version, Sec_WebSocket_Extensions=QUOTED_OFFERS)
+    handshake.do_handshake(request, mock.FakeDispatcher())
+    assert request.connection.written == [
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n"
+        b"\r\n"
+    ]
+    assert offered(request) == [
+        ("x-custom", [("a", "b c"), ("d", 'e"f')]),
+        ("permessage-deflate", [("server_max_window_bits", "1 0")]),
+        ("permessage-deflate", [("server_max_window_bits", "10")]),
+    ]
+    assert [p.request() for p in request.ws_extension_processors] == [request.ws_requested_extensions[2]]
+
+
+def test_unusable_offers_alone_leave_the_handshake_without_extensions():
+    request = make_request(Sec_WebSocket_Extensions='x-unknown; v="\\\\", permessage-deflate; x="a,b"')
+    handshake.do_handshake(request, mock.FakeDispatcher())
+    assert b"Sec-WebSocket-Extensions" not in request.connection.written[0]
+    assert request.ws_extensions == []
+    assert offered(request) == [("x-unknown", [("v", "\\")]), ("permessage-deflate", [("x", "a,b")])]
+
+
+@pytest.mark.parametrize("value", ['x; a="open', 'x; a="\\\r"', 'x; a="b"c'])
+def test_malformed_quoted_string_in_extensions_header_gets_400(value):
+    with pytest.raises(HandshakeException, match="^bad Sec-WebSocket-Extensions header: ") as info:
+        handshake.do_handshake(make_request(Sec_WebSocket_Extensions=value), mock.FakeDispatcher())
+    assert info.value.status == 400
+
+
+# RFC 9112 §3.2.2: a request-target in absolute form names the resource of its
+# path and query.
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "ws://server.example.com/chat?x=1",
+        "wss://server.example.com:8443/chat?x=1",
+        "http://server.example.com/chat?x=1",
+        "HTTPS://other.example/chat?x=1",
+    ],
+)
+def test_absolute_form_target_gives_ws_resource_its_path_and_query(target):
+    request = make_request(uri=target)
+    handshake.do_handshake(request, mock.FakeDispatcher())
+    assert request.ws_resource == "/chat?x=1"
+    assert request.connection.written[0].startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+
+
+def test_absolute_form_target_without_path_is_the_root_resource():
+    request = make_request(uri="ws://server.example.com")
+    handshake.do_handshake(request, mock.FakeDispatcher())
+    assert request.ws_resource == "/"
+
+
+@pytest.mark.parametrize("target", ["ftp://server.example.com/chat", "ws:///chat"])
+def test_absolute_form_target_naming_no_resource_here_gets_400(target):
+    request = make_request(uri=target)
+    dispatcher = mock.FakeDispatcher()
+    with pytest.raises(HandshakeException, match="^absolute-form request-target ") as info:
+        handshake.do_handshake(request, dispatcher)
+    assert info.value.status == 400
+    assert dispatcher.calls == []
+    assert request.connection.written == []

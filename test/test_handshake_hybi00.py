@@ -551,3 +551,11 @@ def test_standalone_handler_may_write_its_own_response_from_the_challenge(legacy
             + b"X-Written-By: raw_wsh\r\n"
             b"\r\n" + SAMPLE_RESPONSE_BODY + b"\x00raw\xff"
         )
+
+
+@pytest.mark.parametrize("target", ["ws://example.com/demo", "http://other.example:8080/demo"])
+def test_do_handshake_with_absolute_form_target_builds_location_from_host_and_path(target):
+    request = make_request(uri=target)
+    do_handshake(request)
+    assert request.ws_resource == "/demo"
+    assert request.connection.written == [SAMPLE_RESPONSE]

@@ -304,7 +304,10 @@ BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
     ("unknown-resource", upgrade_request("/no/such/handler"), False, 404),
     ("non-ascii-resource", upgrade_request("/ech\xc3\xa9"), False, 404),
     ("nul-in-resource", upgrade_request("/echo\x00"), False, 404),
-    ("absolute-form-target", upgrade_request("http://127.0.0.1/echo"), False, 404),
+    # RFC 9112 §3.2.2: absolute-form is accepted (its path and query name the resource).
+    ("absolute-form-target", upgrade_request("http://127.0.0.1/echo"), False, 101),
+    ("absolute-form-target-ftp", upgrade_request("ftp://127.0.0.1/echo"), False, 400),
+    ("absolute-form-target-without-host", upgrade_request("ws:///echo"), False, 400),
     ("asterisk-target", upgrade_request("*"), False, 404),
     ("tls-client-hello-on-plain-port", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", False, 400),
     ("too-many-empty-lines-first", b"\r\n" * 200, False, 400),

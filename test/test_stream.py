@@ -391,6 +391,18 @@ def test_incoming_frame_filter_may_claim_reserved_bits():
     assert stream.receive_message() == "ok"
 
 
+@pytest.mark.parametrize("wire", [client_frame(1, b"abc"), client_frame(1, b"a", fin=0) + client_frame(0, b"bc")])
+def test_incoming_message_filter_output_is_the_text_message(wire):
+    class Upper:
+        def filter(self, message):
+            return message.upper()
+
+    options = StreamOptions()
+    options.incoming_message_filters.append(Upper())
+    stream, _ = make_stream(wire, options=options)
+    assert stream.receive_message() == "ABC"
+
+
 # Stream: sending.
 
 
@@ -544,16 +556,20 @@ FAST_PATH_CASES = [
 ]
 
 
-def receive_outcome(connection, max_message_size):
+def receive_outcome(connection, max_message_size=None, raw_frames=0):
+    """Read ``raw_frames`` frames with ``_receive_frame``, then one message; return what happened."""
     options = StreamOptions()
     if max_message_size is not None:
         options.max_message_size = max_message_size
     request = mock.FakeRequest(connection=connection)
     stream = Stream(request, options)
+    raw = []
     try:
-        result = ("message", stream.receive_message(), stream.get_last_received_opcode())
+        for _ in range(raw_frames):
+            raw.append(stream._receive_frame())
+        result = ("message", raw, stream.receive_message(), stream.get_last_received_opcode())
     except Exception as exc:  # compared below, type and text
-        result = ("error", type(exc), str(exc))
+        result = ("error", raw, type(exc), str(exc))
     return result, connection.written_bytes(), connection.remaining()
 
 
@@ -562,6 +578,107 @@ def test_buffered_connection_receives_exactly_what_the_general_path_receives(wir
     general = receive_outcome(mock.FakeConnection(wire), max_message_size)
     buffered = receive_outcome(mock.BufferedFakeConnection(wire), max_message_size)
     assert buffered == general
+
+
+# A handler may read frames itself (``_receive_frame``, as browser test
+# handlers do to see a frame's flags) and then call receive_message: the raw
+# reader leaves the message assembly alone, so the next message comes whole
+# (pywebsocket3 does the same). A first fragment read raw starts no message,
+# so its continuation reaching receive_message is a protocol error (1002).
+
+TEXT_NEXT = client_frame(1, "next \u00e9".encode())
+FRAGMENTED_NEXT = client_frame(1, b"ne", fin=0) + client_frame(0, b"xt \xc3", fin=0) + client_frame(0, b"\xa9")
+
+RAW_THEN_MESSAGE_CASES = [
+    pytest.param(
+        client_frame(1, b"raw") + TEXT_NEXT,
+        1,
+        ("message", [(1, b"raw", 1, 0, 0, 0)], "next \u00e9", common.OPCODE_TEXT),
+        id="text-then-text",
+    ),
+    pytest.param(
+        client_frame(1, b"raw") + FRAGMENTED_NEXT,
+        1,
+        ("message", [(1, b"raw", 1, 0, 0, 0)], "next \u00e9", common.OPCODE_TEXT),
+        id="text-then-fragmented-text",
+    ),
+    pytest.param(
+        client_frame(1, b"") + client_frame(2, b"\x00\xff"),
+        1,
+        ("message", [(1, b"", 1, 0, 0, 0)], b"\x00\xff", common.OPCODE_BINARY),
+        id="empty-text-then-binary",
+    ),
+    pytest.param(
+        client_frame(2, b"\x01" * 300) + FRAGMENTED_NEXT,
+        1,
+        ("message", [(2, b"\x01" * 300, 1, 0, 0, 0)], "next \u00e9", common.OPCODE_TEXT),
+        id="binary-then-fragmented-text",
+    ),
+    pytest.param(
+        client_frame(9, b"ping") + TEXT_NEXT,
+        1,
+        ("message", [(9, b"ping", 1, 0, 0, 0)], "next \u00e9", common.OPCODE_TEXT),
+        id="ping-read-raw-is-not-answered",
+    ),
+    pytest.param(
+        client_frame(1, b"Hel", fin=0) + client_frame(9, b"p") + client_frame(0, b"lo") + TEXT_NEXT,
+        3,
+        ("message", [(1, b"Hel", 0, 0, 0, 0), (9, b"p", 1, 0, 0, 0), (0, b"lo", 1, 0, 0, 0)], "next \u00e9", 1),
+        id="whole-fragmented-message-read-raw",
+    ),
+    pytest.param(
+        client_frame(1, b"Hel", fin=0) + client_frame(0, b"lo") + TEXT_NEXT,
+        1,
+        (
+            "error",
+            [(1, b"Hel", 0, 0, 0, 0)],
+            InvalidFrameException,
+            "continuation frame without a message to continue",
+        ),
+        id="first-fragment-read-raw-leaves-its-continuation-without-a-message",
+    ),
+]
+
+
+@pytest.mark.parametrize("wire, raw_frames, expected", RAW_THEN_MESSAGE_CASES)
+def test_receive_message_after_private_receive_frame_gets_the_next_message_on_both_paths(wire, raw_frames, expected):
+    general = receive_outcome(mock.FakeConnection(wire), raw_frames=raw_frames)
+    buffered = receive_outcome(mock.BufferedFakeConnection(wire), raw_frames=raw_frames)
+    # Nothing is written (a ping read raw is the handler's to answer), and an
+    # error stops reading at the offending frame's header.
+    unread = client_frame(0, b"lo")[6:] + TEXT_NEXT if expected[0] == "error" else b""
+    assert general == (expected, b"", unread)
+    assert buffered == general
+
+
+@pytest.mark.parametrize("connection_class", [mock.FakeConnection, mock.BufferedFakeConnection])
+def test_get_message_from_frame_returns_the_payload_of_a_text_frame_read_raw(connection_class):
+    connection = connection_class(client_frame(1, "caf\u00e9".encode()) + client_frame(1, b"after"))
+    stream = Stream(mock.FakeRequest(connection=connection), StreamOptions())
+    frame = stream._receive_frame_as_frame_object()
+    assert stream._get_message_from_frame(frame) == "caf\u00e9".encode()
+    assert stream.get_last_received_opcode() == common.OPCODE_TEXT
+    assert stream.receive_message() == "after"
+
+
+@pytest.mark.parametrize("connection_class", [mock.FakeConnection, mock.BufferedFakeConnection])
+def test_receive_message_completes_a_message_begun_through_get_message_from_frame(connection_class):
+    wire = client_frame(1, b"caf\xc3", fin=0) + client_frame(0, b"\xa9!") + client_frame(2, b"\x07")
+    stream = Stream(mock.FakeRequest(connection=connection_class(wire)), StreamOptions())
+    assert stream._get_message_from_frame(stream._receive_frame_as_frame_object()) is None
+    assert stream.receive_message() == "caf\u00e9!"
+    assert stream.receive_message() == b"\x07"
+
+
+def test_private_receive_frame_still_checks_the_frame_and_its_size():
+    options = StreamOptions()
+    options.max_message_size = 4
+    stream, _ = make_stream(client_frame(2, b"12345"), options=options)
+    with pytest.raises(MessageTooBigException, match="^frame payload of 5 bytes exceeds the limit of 4$"):
+        stream._receive_frame()
+    stream, _ = make_stream(b"\x81\x03abc")
+    with pytest.raises(InvalidFrameException, match="^mask bit is 0, expected 1$"):
+        stream._receive_frame()
 
 
 def test_buffered_whole_frame_is_read_in_one_call():

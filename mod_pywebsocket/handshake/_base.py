@@ -210,12 +210,22 @@ def build_location(request: Any) -> str:
 def prepare_request(request: Any, version: int, origin: str | None) -> None:
     """Set the ``ws_*`` attributes every handshake sets before the extra handshake.
 
-    ``ws_resource`` is the request-target as the client sent it (mod_python's
-    ``uri`` lacks the query, its ``unparsed_uri`` has it). The handshaker
-    then sets what its protocol adds (location, protocols, extensions).
+    ``ws_resource`` is the path and query of the request-target as the
+    client sent it (mod_python's ``uri`` lacks the query, its
+    ``unparsed_uri`` has it); an absolute-form target is reduced to them
+    (``http_header_util.parse_request_target``). The handshaker then sets
+    what its protocol adds (location, protocols, extensions).
+
+    Raises:
+        HandshakeException: 400 for an absolute-form target that names no
+            resource here (another scheme, no host).
     """
     request.ws_version = version
-    request.ws_resource = getattr(request, "unparsed_uri", None) or request.uri
+    target = getattr(request, "unparsed_uri", None) or request.uri
+    try:
+        request.ws_resource = http_header_util.parse_request_target(target)
+    except ValueError as exc:
+        raise HandshakeException(str(exc), common.HTTP_STATUS_BAD_REQUEST) from exc
     request.ws_origin = origin
     request.ws_location = None
     request.ws_protocol = None
