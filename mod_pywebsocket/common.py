@@ -178,6 +178,7 @@ UPGRADE_CONNECTION_TYPE = "Upgrade"
 # Extension names.
 DEFLATE_STREAM_EXTENSION = "deflate-stream"
 DEFLATE_FRAME_EXTENSION = "deflate-frame"
+PERFRAME_COMPRESSION_EXTENSION = "perframe-compress"
 X_WEBKIT_DEFLATE_FRAME_EXTENSION = "x-webkit-deflate-frame"
 PERMESSAGE_DEFLATE_EXTENSION = "permessage-deflate"
 PERMESSAGE_COMPRESSION_EXTENSION = "permessage-compress"

@@ -516,8 +516,27 @@ def test_compress_processor_names_itself_and_its_method(header, name, method_cla
     ],
 )
 def test_offer_with_a_non_token_value_is_declined_by_its_processor(header):
-    # SPEC §5: such a value makes only that offer unusable.
-    assert response_to(header) is None
+    # SPEC §5: such a value makes only that offer unusable. get_extension_processor
+    # already gives most of these no processor; each processor declines them too.
+    (extension,) = common.parse_extensions(header, allow_quoted_string=True)
+    processor = extensions._available_processors[extension.name()](extension)
+    assert processor.get_extension_response() is None
+
+
+@pytest.mark.parametrize(
+    ("header", "has_processor"),
+    [
+        ('permessage-deflate; server_max_window_bits="1 0"', False),
+        ('deflate-frame; max_window_bits="1 0"', False),
+        ('mux_DO_NOT_USE; quota="a b"', False),
+        ('permessage-deflate; server_max_window_bits="10"', True),
+        ('perframe-compress; method="deflate; max_window_bits=10"', True),
+        ('permessage-compress; method="deflate; s2c_max_window_bits=10"', True),
+    ],
+)
+def test_get_extension_processor_gives_none_for_non_token_values_but_quoted_method_lists(header, has_processor):
+    (extension,) = common.parse_extensions(header, allow_quoted_string=True)
+    assert (extensions.get_extension_processor(extension) is not None) is has_processor
 
 
 # 0.7.9's compress extensions on a stream, byte for byte, without I/O.
