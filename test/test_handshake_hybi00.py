@@ -551,3 +551,15 @@ def test_standalone_handler_may_write_its_own_response_from_the_challenge(legacy
             + b"X-Written-By: raw_wsh\r\n"
             b"\r\n" + SAMPLE_RESPONSE_BODY + b"\x00raw\xff"
         )
+
+
+@pytest.mark.parametrize("protocol", ["sample", "Sample", "sample\x7eprotocol", "sample\x20protocol"])
+def test_validate_subprotocol_of_0_7_9_accepts_printable_ascii_and_space(protocol):
+    hybi00._validate_subprotocol(protocol)
+
+
+@pytest.mark.parametrize("protocol", ["", "sample\x19protocol", "sample\x7fprotocol", "sample\u3042protocol"])
+def test_validate_subprotocol_of_0_7_9_rejects_empty_and_other_characters(protocol):
+    with pytest.raises(HandshakeException, match="invalid subprotocol") as info:
+        hybi00._validate_subprotocol(protocol)
+    assert info.value.status == 400
