@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Census of the module-level API of pywebsocket 0.7.9 and pywebsocket3 4.0.2.
 
-    python3 tools/census.py                   # fetch both sdists with pip, rewrite the data
+    python3 tools/census.py                   # rewrite the data from the sdists (pip download
+                                              # into .cache/sdists the first time)
     python3 tools/census.py --sdist-dir DIR   # read the two .tar.gz from DIR instead
     python3 tools/census.py --report          # check this tree against the data, print counts
 
@@ -36,7 +37,10 @@ Rules of the extraction:
 
 ``--report`` prints, per original, how many names were checked and which
 are missing or incompatible, marking the deliberate differences listed in
-``test/test_census.py``. Only the standard library is used.
+``test/test_census.py``, then the names the two originals define
+differently. It exits 1 if a name is missing that is not a deliberate
+difference; the extraction exits 2 if the sdists or Python 2.7 are not
+available. Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -51,13 +55,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "test" / "testdata" / "census"
+# Where ``pip download`` puts the sdists (not committed).
+SDIST_CACHE = REPO / ".cache" / "sdists"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -232,7 +237,7 @@ def _text(node: Node | None) -> str:
     if kind == "Name":
         return str(node["id"])
     if kind == "Attribute":
-        return _text(node["value"]) + "." + node["attr"]
+        return _text(node["value"]) + "." + str(node["attr"])
     if kind in ("List", "Tuple"):
         items = ", ".join(_text(item) for item in node["elts"])
         return f"[{items}]" if kind == "List" else f"({items}{',' if len(node['elts']) == 1 else ''})"
@@ -479,7 +484,7 @@ def _find_uses(package: _Package, trees: dict[str, Node]) -> _Uses:
             if node["_type"] != "Attribute" or not node["attr"].startswith("_") or node["attr"].startswith("__"):
                 continue
             owner = node["value"]
-            dotted = []
+            dotted: list[str] = []
             while owner["_type"] == "Attribute":
                 dotted.insert(0, owner["attr"])
                 owner = owner["value"]
@@ -502,39 +507,42 @@ def _find_uses(package: _Package, trees: dict[str, Node]) -> _Uses:
 
 def _describe_class(package: _Package, module: str, node: Node, uses: _Uses) -> dict[str, Any]:
     entry: dict[str, Any] = {"kind": "class", "bases": [text for text, _ in package.bases(module, node)]}
-    methods: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
-    init = None
+    init: tuple[str | None, str] | None = None
+    # Each method's most derived definition, and every class of the MRO that defines it.
+    definitions: dict[str, tuple[str, Node]] = {}
+    definers: dict[str, list[str]] = {}
     for owner_module, owner in package.mro(module, node):
         where = f"{owner_module}.{owner['name']}" if owner_module else owner["name"]
         for item in owner["body"]:
             if item["_type"] in ("FunctionDef", "AsyncFunctionDef"):
-                name = item["name"]
-                decorators = [_text(d) for d in item["decorator_list"]]
-                if name == "__init__":
+                if item["name"] == "__init__":
                     init = init or (_signature(item["args"], drop_first=True), where)
-                    continue
-                if name in methods:
-                    continue
-                why = _why(package, name, owner["name"], uses)
-                if why is None:
-                    continue
-                method: dict[str, Any] = {"defined_in": where}
-                if "property" in decorators:
-                    method["kind"] = "property"
                 else:
-                    static = "staticmethod" in decorators
-                    method["signature"] = _signature(item["args"], drop_first=not static)
-                    if static or "classmethod" in decorators:
-                        method["kind"] = "staticmethod" if static else "classmethod"
-                if why != "public":
-                    method["used_by"] = why
-                methods[name] = method
+                    definitions.setdefault(item["name"], (where, item))
+                    definers.setdefault(item["name"], []).append(owner["name"])
             elif item["_type"] == "Assign":
                 for target in item["targets"]:
                     name = target.get("id", "_")
                     if not name.startswith("_") and name not in attributes:
                         attributes[name] = _constant(package, owner_module, item["value"], {})
+    methods: dict[str, Any] = {}
+    for name, (where, item) in definitions.items():
+        why = _why(package, name, definers[name], uses)
+        if why is None:
+            continue
+        decorators = [_text(d) for d in item["decorator_list"]]
+        method: dict[str, Any] = {"defined_in": where}
+        if "property" in decorators:
+            method["kind"] = "property"
+        else:
+            static = "staticmethod" in decorators
+            method["signature"] = _signature(item["args"], drop_first=not static)
+            if static or "classmethod" in decorators:
+                method["kind"] = "staticmethod" if static else "classmethod"
+        if why != "public":
+            method["used_by"] = why
+        methods[name] = method
     if init is None:
         external = [text for module_node in package.mro(module, node)
                     for text, found in package.bases(*module_node) if found is None] or ["object"]
@@ -551,8 +559,8 @@ def _describe_class(package: _Package, module: str, node: Node, uses: _Uses) -> 
     return entry
 
 
-def _why(package: _Package, method: str, class_name: str, uses: _Uses) -> str | None:
-    """Why a method is in the census, or None if it is not."""
+def _why(package: _Package, method: str, class_names: list[str], uses: _Uses) -> str | None:
+    """Why a method (defined by ``class_names``) is in the census, or None if it is not."""
     if not method.startswith("_"):
         return "public"
     if method.startswith("__"):
@@ -560,9 +568,10 @@ def _why(package: _Package, method: str, class_name: str, uses: _Uses) -> str | 
     sources = set(uses.methods.get(method, set()))
     if method in HANDLER_METHODS:
         sources.add(HANDLER_METHODS[method])
-    embedder = EMBEDDER_USES.get((package.original.key, f"{class_name}.{method}"))
-    if embedder:
-        sources.add(embedder)
+    for class_name in class_names:
+        embedder = EMBEDDER_USES.get((package.original.key, f"{class_name}.{method}"))
+        if embedder:
+            sources.add(embedder)
     return "; ".join(sorted(sources)) or None
 
 
@@ -652,45 +661,85 @@ def extract(original: Original, trees: dict[str, Node]) -> dict[str, Any]:
     }
 
 
-def _python27() -> str:
-    # One finder for the Python 2.7 interpreter: the Autobahn harness's.
+class CensusError(Exception):
+    """The sdists or the Python 2.7 interpreter are not available, or do not match."""
+
+
+def python27(explicit: str | None = None) -> str:
+    """Return the Python 2.7 interpreter that parses 0.7.9 (the one the Autobahn harness uses).
+
+    Raises:
+        CensusError: there is none.
+    """
+    if explicit:
+        return explicit
     sys.path.insert(0, str(REPO))
-    from tools.autobahn import _python27 as find  # noqa: PLC0415
+    from tools import autobahn  # noqa: PLC0415  (one finder for it, not two)
 
-    return find()
+    try:
+        return autobahn._python27()
+    except autobahn.SetupError as exc:
+        raise CensusError(str(exc)) from exc
 
 
-def _dump(original: Original, sdist: Path, python2: str | None) -> dict[str, Node]:
+def dump_trees(original: Original, sdist: Path, python2: str | None = None) -> dict[str, Node]:
+    """Parse every .py file of an sdist; return path -> syntax tree as JSON-like dicts.
+
+    Raises:
+        CensusError: the sdist is not the pinned one, or the interpreter cannot parse it.
+    """
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != original.sha256:
-        raise SystemExit(f"census: {sdist}: sha256 {digest}, expected {original.sha256}")
-    python = (python2 or _python27()) if original.python2 else sys.executable
+        raise CensusError(f"{sdist}: sha256 {digest}, expected {original.sha256}")
+    python = python27(python2) if original.python2 else sys.executable
     result = subprocess.run([python, "-c", _DUMP_AST, str(sdist)], capture_output=True, check=False, timeout=300)
     if result.returncode:
-        raise SystemExit(f"census: {python} could not parse {sdist}:\n{result.stderr.decode(errors='replace')}")
+        raise CensusError(f"{python} could not parse {sdist}:\n{result.stderr.decode(errors='replace')}")
     trees: dict[str, Node] = json.loads(result.stdout)
     return trees
 
 
-def _fetch(directory: Path) -> None:
-    requirements = [original.requirement for original in ORIGINALS]
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                    "-d", str(directory), *requirements], check=True, timeout=600)
+def cached_sdists(directory: Path = SDIST_CACHE, fetch: bool = True) -> Path:
+    """Return ``directory`` holding both pinned sdists, fetching missing ones with ``pip download``.
+
+    Raises:
+        CensusError: they are missing and ``fetch`` is False, pip could not
+            fetch them, or they are not the pinned files.
+    """
+    missing = [original for original in ORIGINALS if not (directory / original.sdist).is_file()]
+    if missing and not fetch:
+        raise CensusError(f"{', '.join(original.sdist for original in missing)} not in {directory}")
+    if missing:
+        directory.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                   "-d", str(directory), *(original.requirement for original in missing)]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CensusError(f"pip download failed: {exc}") from exc
+        if result.returncode:
+            raise CensusError(f"pip download failed:\n{result.stderr.strip()}")
+    for original in ORIGINALS:
+        digest = hashlib.sha256((directory / original.sdist).read_bytes()).hexdigest()
+        if digest != original.sha256:
+            raise CensusError(f"{directory / original.sdist}: sha256 {digest}, expected {original.sha256}")
+    return directory
 
 
 def write_data(sdist_dir: Path | None, python2: str | None) -> None:
-    """Extracts both originals and writes their census data files."""
-    with tempfile.TemporaryDirectory() as scratch:
-        directory = sdist_dir or Path(scratch)
-        if sdist_dir is None:
-            _fetch(directory)
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        for original in ORIGINALS:
-            data = extract(original, _dump(original, directory / original.sdist, python2))
-            text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-            original.data_file.write_text(text, encoding="utf-8")
-            count = sum(len(module["names"]) for module in data["modules"].values())
-            print(f"census: {original.data_file.relative_to(REPO)}: {count} names")
+    """Extract both originals and write their census data files.
+
+    Raises:
+        CensusError: see ``cached_sdists`` and ``dump_trees``.
+    """
+    directory = sdist_dir or cached_sdists()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    for original in ORIGINALS:
+        data = extract(original, dump_trees(original, directory / original.sdist, python2))
+        text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        original.data_file.write_text(text, encoding="utf-8")
+        count = sum(len(module["names"]) for module in data["modules"].values())
+        print(f"census: {original.data_file.relative_to(REPO)}: {count} names")
 
 
 # --- Checking this tree against the data -----------------------------------------------------------------------
@@ -763,10 +812,13 @@ def signature_problems(original: str, ours: inspect.Signature, by_keyword: froze
         problems.append(f"takes {len(my_positional)} positional arguments, the original {len(their_positional)}")
     for index, param in enumerate(their_positional[: len(my_positional)]):
         counterpart = my_positional[index]
-        if counterpart.name != param.name and (param.has_default or param.name in by_keyword):
-            problems.append(f"argument {index + 1} is {counterpart.name!r}, the original's {param.name!r}")
         if param.has_default and counterpart.default is kind.empty:
             problems.append(f"argument {index + 1} ({counterpart.name!r}) is required, the original's has a default")
+    my_index = {p.name: i for i, p in enumerate(my_positional)}
+    for index, param in enumerate(their_positional):
+        if param.name in my_index and my_index[param.name] != index:
+            problems.append(f"argument {param.name!r} is at position {my_index[param.name] + 1}, "
+                            f"the original's at {index + 1}")
     for param in theirs:
         named = param.kind is kind.KEYWORD_ONLY or (
             param.kind is kind.POSITIONAL_OR_KEYWORD and (param.has_default or param.name in by_keyword))
@@ -775,13 +827,13 @@ def signature_problems(original: str, ours: inspect.Signature, by_keyword: froze
         if param.kind is kind.KEYWORD_ONLY and param.has_default and param.name in my_keywords:
             if my_keywords[param.name].default is kind.empty:
                 problems.append(f"keyword {param.name!r} is required, the original's has a default")
-    for param in my_positional[len(their_positional):]:
-        if param.default is kind.empty:
-            problems.append(f"requires argument {param.name!r}, which the original does not take")
+    for extra in my_positional[len(their_positional):]:
+        if extra.default is kind.empty:
+            problems.append(f"requires argument {extra.name!r}, which the original does not take")
     their_names = {p.name for p in theirs}
-    for param in mine:
-        if param.kind is kind.KEYWORD_ONLY and param.default is kind.empty and param.name not in their_names:
-            problems.append(f"requires keyword {param.name!r}, which the original does not take")
+    for extra in mine:
+        if extra.kind is kind.KEYWORD_ONLY and extra.default is kind.empty and extra.name not in their_names:
+            problems.append(f"requires keyword {extra.name!r}, which the original does not take")
     return problems
 
 
@@ -816,7 +868,7 @@ def _same_value(expected: Any, actual: Any, python2: bool) -> bool:
     return bool(actual == expected)
 
 
-def _entry_problems(name: str, entry: dict[str, Any], obj: Any, python2: bool) -> list[str]:
+def entry_problems(name: str, entry: dict[str, Any], obj: Any, python2: bool) -> list[str]:
     kind = entry["kind"]
     if kind == "class":
         if not inspect.isclass(obj):
@@ -881,7 +933,59 @@ def problems(original: Original, module: str, name: str) -> list[str]:
         if not hasattr(obj, method):
             return [f"{ours_name}.{name} is missing"]
         return [f"{ours_name}.{name}: {p}" for p in _method_problems(entry["methods"][method], obj, method)]
-    return [f"{ours_name}.{name}: {p}" for p in _entry_problems(name, entry, obj, data["python"] == 2)]
+    return [f"{ours_name}.{name}: {p}" for p in entry_problems(name, entry, obj, data["python"] == 2)]
+
+
+def _parameters(signature: str | None) -> list[str] | None:
+    """A parameter list without its default values (which the two Pythons spell differently)."""
+    if signature is None:
+        return None
+    return [f"{p.kind.name} {p.name}{'=' if p.has_default else ''}" for p in _parse_signature(signature)]
+
+
+def _shapes(original: Original) -> dict[tuple[str, str], dict[str, Any]]:
+    """(our module, name or Class.method) -> what the original says of it, for comparing originals."""
+    data = load(original)
+    python2 = data["python"] == 2
+    shapes = {}
+    for info in data["modules"].values():
+        for name, entry in info["names"].items():
+            shape = {"kind": entry["kind"], "signature": _parameters(entry.get("signature")),
+                     "attributes": entry.get("attributes")}
+            value = entry.get("value", entry.get("expr"))
+            if python2 and isinstance(value, str):
+                value = {"text or bytes": value}  # a Python 2 str
+            elif isinstance(value, str) or (isinstance(value, dict) and "bytes" in value):
+                value = {"text or bytes": value if isinstance(value, str) else value["bytes"]}
+            shape["value"] = value
+            shapes[(info["ours"], name)] = shape
+            for method, described in entry.get("methods", {}).items():
+                shapes[(info["ours"], f"{name}.{method}")] = {
+                    "kind": described.get("kind"), "signature": _parameters(described.get("signature"))}
+    return shapes
+
+
+def disagreements() -> dict[tuple[str, str], list[str]]:
+    """Names both originals define here but differently: (our module, name) -> how each has it."""
+    first, second = (_shapes(original) for original in ORIGINALS)
+    out = {}
+    for key in sorted(first.keys() & second.keys()):
+        if first[key] != second[key]:
+            out[key] = [f"{original.key}: {_describe_shape(original, key)}" for original in ORIGINALS]
+    return out
+
+
+def _describe_shape(original: Original, key: tuple[str, str]) -> str:
+    """How an original has a name: its signature, value or kind."""
+    module, name = key
+    class_name, _, method = name.partition(".")
+    for info in load(original)["modules"].values():
+        if info["ours"] == module and class_name in info["names"]:
+            entry = info["names"][class_name]
+            if method:
+                entry = entry["methods"][method]
+            return str(entry.get("signature", entry.get("value", entry.get("expr", entry.get("kind")))))
+    raise KeyError(key)
 
 
 def report() -> int:
@@ -901,6 +1005,10 @@ def report() -> int:
             mark = "deliberate" if (original.key, module, name) in DELIBERATE_DIFFERENCES else "MISSING"
             print(f"  {mark}: {module or '(package)'}: {name}: {'; '.join(errors)}")
         failing += len(bad) - len(deliberate)
+    differing = disagreements()
+    print(f"the originals disagree on {len(differing)} names here:")
+    for (module, name), sides in differing.items():
+        print(f"  {module or '(package)'}: {name}: {' | '.join(sides)}")
     return 1 if failing else 0
 
 
@@ -912,7 +1020,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.report:
         return report()
-    write_data(args.sdist_dir, args.python2)
+    try:
+        write_data(args.sdist_dir, args.python2)
+    except CensusError as exc:
+        print(f"census: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
