@@ -523,8 +523,10 @@ def _describe_class(package: _Package, module: str, node: Node, uses: _Uses) -> 
                     definers.setdefault(item["name"], []).append(owner["name"])
             elif item["_type"] == "Assign":
                 for target in item["targets"]:
-                    name = target.get("id", "_")
-                    if not name.startswith("_") and name not in attributes:
+                    name = target.get("id", "__")
+                    if name.startswith("__") or name in attributes:
+                        continue
+                    if not name.startswith("_") or name in uses.methods:
                         attributes[name] = _constant(package, owner_module, item["value"], {})
     methods: dict[str, Any] = {}
     for name, (where, item) in definitions.items():
