@@ -70,7 +70,10 @@ after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
 
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
-``standalone`` and ``headerparserhandler`` (the two entry points).
+``standalone`` and ``headerparserhandler`` (the two entry points). Every
+module-level name that pywebsocket 0.7.9 and pywebsocket3 4.0.2 define in
+these modules is there too, so handler files written for either keep
+working.
 """
 
 from __future__ import annotations
