@@ -100,7 +100,8 @@ def test_the_census_covers_every_module_of_spec_section_2():
 
 def test_the_census_lists_the_underscore_names_embedders_call_with_their_caller():
     data = census.load(census.ORIGINALS[1])
-    assert data["modules"]["standalone"]["names"]["_parse_args_and_config"]["used_by"] == _WPT_SERVE + " (WebSocketDaemon)"
+    standalone = data["modules"]["standalone"]["names"]
+    assert standalone["_parse_args_and_config"]["used_by"] == _WPT_SERVE + " (WebSocketDaemon)"
     assert "test/test_dispatch.py" in data["modules"]["dispatch"]["names"]["_normalize_path"]["used_by"]
     methods = data["modules"]["handshake.base"]["names"]["HandshakerBase"]["methods"]
     assert "ws_h2_handshake.py" in methods["_transform_header"]["used_by"]

@@ -171,7 +171,8 @@ def test_normalize_path_makes_absolute_real_slash_separated_paths(tmp_path):
 
 def test_path_to_resource_converter_maps_handler_files_under_the_base(tmp_path):
     base = os.path.realpath(tmp_path)
-    for spelling in (str(tmp_path), str(tmp_path) + "///", str(tmp_path / "x" / ".." / "."), str(tmp_path).replace("/", "\\")):
+    spellings = [str(tmp_path), str(tmp_path) + "///", str(tmp_path / "x" / ".." / "."), str(tmp_path).replace("/", "\\")]
+    for spelling in spellings:
         converter = dispatch._create_path_to_resource_converter(spelling)
         assert converter(base + "/h_wsh.py") == "/h"
         assert converter(base + "/c/h_wsh.py") == "/c/h"
