@@ -38,12 +38,21 @@ from mod_pywebsocket import util
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
+    InvalidFrameException,
     InvalidUTF8Exception,
     MessageTooBigException,
     StreamBase,
+    UnsupportedFrameException,
 )
 
-__all__ = ["StreamHixie75"]
+__all__ = [
+    "BadOperationException",
+    "ConnectionTerminatedException",
+    "InvalidFrameException",
+    "StreamBase",
+    "StreamHixie75",
+    "UnsupportedFrameException",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -175,7 +184,7 @@ class StreamHixie75(StreamBase):
         while True:
             (frame_type,) = self._read(1)
             if frame_type & 0x80:
-                length = parse_frame_length(self._read, self._max_message_size)
+                length = self._read_payload_length_hixie75()
                 if frame_type == _TERMINATOR and length == 0 and self._enable_closing_handshake:
                     self._process_closing_handshake()
                     return None
@@ -193,6 +202,15 @@ class StreamHixie75(StreamBase):
             if _LOGGER.isEnabledFor(logging.DEBUG):
                 _LOGGER.debug("< text %s", util.shorten(message))
             return message
+
+    def _read_payload_length_hixie75(self) -> int:
+        """Read the length of a frame whose type has the high bit set (``parse_frame_length``).
+
+        Raises:
+            ConnectionTerminatedException: the connection ended.
+            MessageTooBigException: the length exceeds the maximum message size.
+        """
+        return parse_frame_length(self._read, self._max_message_size)
 
     def _skip(self, length: int) -> None:
         while length:

@@ -33,26 +33,34 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from mod_pywebsocket import common, util
 from mod_pywebsocket._stream_base import (
     BadOperationException,
+    ConnectionTerminatedException,
     InvalidFrameException,
     InvalidUTF8Exception,
     MessageTooBigException,
     StreamBase,
+    UnsupportedFrameException,
 )
 
 __all__ = [
+    "BadOperationException",
+    "ConnectionTerminatedException",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "FragmentedFrameBuilder",
     "Frame",
     "FrameHeader",
+    "InvalidFrameException",
+    "InvalidUTF8Exception",
     "Stream",
+    "StreamBase",
     "StreamOptions",
+    "UnsupportedFrameException",
     "create_binary_frame",
     "create_close_frame",
     "create_closing_handshake_body",
@@ -85,6 +93,8 @@ _HEADER16 = struct.Struct("!BBH")
 _HEADER64 = struct.Struct("!BBQ")
 # Returned by Stream._receive_buffered_frame when it leaves the frame to the general path.
 _NOT_TAKEN: Any = object()
+# parse_frame's expect_mask when the caller did not pass it.
+_UNSET: Any = object()
 
 
 @dataclass
@@ -97,6 +107,10 @@ class Frame:
     rsv3: int = 0
     opcode: int | None = None
     payload: bytes = b""
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield ``(opcode, payload, fin, rsv1, rsv2, rsv3)``, the tuple 0.7's ``parse_frame`` returned."""
+        return iter((self.opcode, self.payload, self.fin, self.rsv1, self.rsv2, self.rsv3))
 
 
 @dataclass
@@ -113,7 +127,11 @@ class FrameHeader:
 
 
 def parse_frame_header(
-    read_exact: ReadExact, *, expect_mask: bool | None = True, max_payload_length: int | None = None
+    read_exact: ReadExact,
+    *,
+    expect_mask: bool | None = True,
+    max_payload_length: int | None = None,
+    require_minimal_length: bool = True,
 ) -> FrameHeader:
     """Read and check one frame header.
 
@@ -123,6 +141,9 @@ def parse_frame_header(
             server, None to accept both.
         max_payload_length: a longer payload raises MessageTooBigException
             before anything of it is read.
+        require_minimal_length: refuse a payload length not in its shortest
+            encoding (RFC 6455 §5.2); False accepts it, as HyBi 08 peers may
+            send it.
 
     Raises:
         InvalidFrameException: wrong mask bit, an unknown opcode, a length not
@@ -146,14 +167,14 @@ def parse_frame_header(
     rest = read_exact(extra) if extra else b""
     if length == 126:
         (length,) = _UINT16.unpack_from(rest)
-        if length < 126:
+        if length < 126 and require_minimal_length:
             # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
             raise InvalidFrameException(f"payload length {length} not in minimal encoding")
     elif length == 127:
         (length,) = _UINT64.unpack_from(rest)
         if length >> 63:
             raise InvalidFrameException("most significant bit of 64-bit payload length is set")
-        if length < 0x10000:
+        if length < 0x10000 and require_minimal_length:
             raise InvalidFrameException(f"payload length {length} not in minimal encoding")
     if opcode >> 3:
         # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
@@ -169,16 +190,55 @@ def parse_frame_header(
 
 
 def parse_frame(
-    read_exact: ReadExact, *, expect_mask: bool | None = True, max_payload_length: int | None = None
+    receive_bytes: ReadExact,
+    logger: logging.Logger | None = None,
+    ws_version: int = common.VERSION_HYBI_LATEST,
+    unmask_receive: bool = True,
+    *,
+    expect_mask: bool | None = _UNSET,
+    max_payload_length: int | None = None,
 ) -> Frame:
     """Read one whole frame and unmask its payload.
+
+    The returned ``Frame`` unpacks as 0.7's result did:
+    ``opcode, payload, fin, rsv1, rsv2, rsv3 = parse_frame(...)``.
+
+    Args:
+        receive_bytes: returns exactly n bytes or raises (e.g.
+            ConnectionTerminatedException).
+        logger: if given, each frame header is logged to it at
+            ``common.LOGLEVEL_FINE``.
+        ws_version: the protocol version; below 13 (HyBi 08) a payload
+            length not in its minimal encoding is accepted.
+        unmask_receive: 0.7's spelling of ``expect_mask``: True for frames
+            from a client (masked), False for frames from a server.
+        expect_mask: True or False as ``unmask_receive``, None to accept
+            both; wins over ``unmask_receive``.
+        max_payload_length: see ``parse_frame_header``.
 
     Raises:
         InvalidFrameException: see ``parse_frame_header``.
         MessageTooBigException: see ``parse_frame_header``.
     """
-    header = parse_frame_header(read_exact, expect_mask=expect_mask, max_payload_length=max_payload_length)
-    payload = read_exact(header.payload_length) if header.payload_length else b""
+    header = parse_frame_header(
+        receive_bytes,
+        expect_mask=unmask_receive if expect_mask is _UNSET else expect_mask,
+        max_payload_length=max_payload_length,
+        require_minimal_length=ws_version >= common.VERSION_HYBI13,
+    )
+    if logger is not None and logger.isEnabledFor(common.LOGLEVEL_FINE):
+        logger.log(
+            common.LOGLEVEL_FINE,
+            "frame opcode=%#x fin=%d rsv=%d%d%d payload_length=%d masked=%s",
+            header.opcode,
+            header.fin,
+            header.rsv1,
+            header.rsv2,
+            header.rsv3,
+            header.payload_length,
+            header.mask_key is not None,
+        )
+    payload = receive_bytes(header.payload_length) if header.payload_length else b""
     if header.mask_key is not None and payload:
         payload = util.mask(payload, header.mask_key)
     return Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
@@ -544,14 +604,20 @@ class Stream(StreamBase):
     def _send_frame(self, opcode: int, body: bytes) -> None:
         self._write(_build(opcode, body, 1, self._options.mask_send, self._options.outgoing_frame_filters))
 
-    def send_ping(self, body: str | bytes = b"") -> None:
+    def send_ping(self, body: str | bytes = b"", binary: bool = False) -> None:
         """Send a ping; the matching pong is consumed by ``receive_message``.
 
+        A str body is sent UTF-8 encoded; ``binary=True`` says the body is
+        bytes already.
+
         Raises:
-            BadOperationException: after the closing handshake, or a body over 125 bytes.
+            BadOperationException: after the closing handshake, a str with
+                ``binary=True``, or a body over 125 bytes.
         """
         if self._request.server_terminated:
             raise BadOperationException("requested send_ping after sending out a closing handshake")
+        if binary and isinstance(body, str):
+            raise BadOperationException("ping body for binary=True must be bytes, not str")
         payload = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         if len(payload) > _MAX_CONTROL_PAYLOAD:
             raise BadOperationException(f"ping body of {len(payload)} bytes exceeds 125")
@@ -719,6 +785,36 @@ class Stream(StreamBase):
         if self._last_received_opcode == common.OPCODE_TEXT:
             return self._take_text(message)
         return message
+
+    def receive_filtered_frame(self) -> Frame:
+        """Receive one whole data frame with the extensions' processing applied.
+
+        For tests: the frame must be unfragmented text or binary. Its payload
+        comes back as the extensions leave it (decompressed, filtered); a
+        text payload stays bytes.
+
+        Raises:
+            InvalidFrameException: a fragment or a control frame arrived, or
+                see ``receive_message``.
+            ConnectionTerminatedException, InvalidUTF8Exception,
+            MessageTooBigException: see ``receive_message``.
+        """
+        frame = self._receive_frame_as_frame_object()
+        if frame.opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY):
+            raise InvalidFrameException(f"receive_filtered_frame takes data frames, not opcode {frame.opcode:#x}")
+        if not frame.fin:
+            raise InvalidFrameException("receive_filtered_frame takes unfragmented frames")
+        compressed = self._incoming_compressed
+        message = self._get_message_from_frame(frame)
+        assert message is not None  # a whole frame completes its message
+        # Text decoded on arrival was collected as str only: give it back as the bytes it was.
+        text, self._decoded_text = self._decoded_text, None
+        if text is not None and not self._options.incoming_message_filters:
+            message = text.encode("utf-8")
+        frame.payload = message
+        if compressed:
+            frame.rsv1 = 0
+        return frame
 
     def get_last_received_opcode(self) -> int | None:
         """Return the opcode of the last message received (the first frame's for fragments)."""

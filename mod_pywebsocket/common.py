@@ -29,7 +29,16 @@ class WebSocketException(Exception):
     """Root of every exception this package raises on purpose."""
 
 
-# Protocol versions. Hixie-75 predates version numbers; HyBi-00 is hixie-76.
+# A logging level below DEBUG for the frame-by-frame trace (``--log-level fine``).
+LOGLEVEL_FINE = 9
+
+# Protocol versions, with 0.7.9's values: a draft that kept its predecessor's
+# version number shares it (HyBi 03 is 2, HyBi 09-12 are 8, HyBi 14-17 are
+# 13). Hixie-75 predates version numbers; HyBi-00 is hixie-76.
+VERSION_HYBI17 = 13
+VERSION_HYBI16 = 13
+VERSION_HYBI15 = 13
+VERSION_HYBI14 = 13
 VERSION_HYBI13 = 13
 VERSION_HYBI12 = 8
 VERSION_HYBI11 = 8
@@ -40,7 +49,7 @@ VERSION_HYBI07 = 7
 VERSION_HYBI06 = 6
 VERSION_HYBI05 = 5
 VERSION_HYBI04 = 4
-VERSION_HYBI03 = 3
+VERSION_HYBI03 = 2
 VERSION_HYBI02 = 2
 VERSION_HYBI01 = 1
 VERSION_HYBI00 = 0
@@ -152,6 +161,9 @@ HTTP_STATUS_BAD_REQUEST = 400
 HTTP_STATUS_FORBIDDEN = 403
 HTTP_STATUS_NOT_FOUND = 404
 HTTP_STATUS_INTERNAL_SERVER_ERROR = 500
+
+# RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key before hashing.
+WEBSOCKET_ACCEPT_UUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 # Header names and values.
 HOST_HEADER = "Host"

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from mod_pywebsocket import common
@@ -58,8 +58,110 @@ def _module_name(resource: str) -> str:
     return "_pywebsocket_handler_" + re.sub(r"\W", "_", resource.strip("/"))
 
 
+def _normalize_path(path: str) -> str:
+    """Return the absolute real path of ``path`` with ``/`` separators.
+
+    ``path`` may use ``\\`` or ``/`` as the separator, whatever the platform.
+    """
+    return os.path.realpath(path.replace("\\", os.path.sep)).replace("\\", "/")
+
+
+def _resource_name(root: str, path: str) -> str:
+    """Return the resource a handler file under ``root`` serves: ``<root>/a/b_wsh.py`` -> ``/a/b``."""
+    relative = os.path.relpath(path, root)
+    return "/" + relative[: -len(_SOURCE_SUFFIX)].replace(os.sep, "/")
+
+
+def _create_path_to_resource_converter(base_dir: str) -> Callable[[str], str | None]:
+    """Return a function that maps a handler file path to its resource name.
+
+    The function takes an absolute path (``\\`` or ``/`` separators) and
+    returns the resource (``<base_dir>/a/b_wsh.py`` -> ``/a/b``), or None for
+    a path that is not a ``*_wsh.py`` file under ``base_dir``. ``base_dir``
+    is made absolute with symlinks resolved (``_normalize_path``); the paths
+    given to the function are taken as they are.
+    """
+    base = _normalize_path(base_dir)
+
+    def converter(path: str) -> str | None:
+        path = path.replace("\\", "/")
+        if not path.lower().endswith(_SOURCE_SUFFIX) or not os.path.isabs(path) or not _is_within(path, base):
+            return None
+        return _resource_name(base, path)
+
+    return converter
+
+
+def _enumerate_handler_file_paths(directory: str, warn: Callable[[str], None] | None = None) -> Iterator[str]:
+    """Yield the ``*_wsh.py`` files (any case) under ``directory``, in sorted order.
+
+    Directory symlinks are followed, each real directory once: a link to
+    ``.`` or to a parent would otherwise loop. ``warn`` is told about each
+    link skipped that way.
+    """
+    visited = {os.path.realpath(directory)}
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
+        kept = []
+        for name in sorted(dirnames):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            if real in visited:
+                if warn is not None:
+                    warn(f"{os.path.join(dirpath, name)} leads to a directory already scanned; skipped")
+                continue
+            visited.add(real)
+            kept.append(name)
+        dirnames[:] = kept
+        for filename in sorted(filenames):
+            if filename.lower().endswith(_SOURCE_SUFFIX):
+                yield os.path.join(dirpath, filename)
+
+
+def _source_handler_file(
+    handler_definition: str | bytes, source_path: str = "<handler>", module_name: str | None = None
+) -> _HandlerSuite:
+    """Run handler source as a new module and return its handler functions.
+
+    Args:
+        handler_definition: Python source that defines
+            ``web_socket_do_extra_handshake`` and ``web_socket_transfer_data``
+            (and maybe ``web_socket_passive_closing_handshake``).
+        source_path: where the source came from (``__file__``, tracebacks).
+        module_name: if given, the module is registered in ``sys.modules``
+            under this name, as an imported module would be.
+
+    Raises:
+        DispatchException: the source does not compile, raises while it
+            runs, or lacks a required function.
+    """
+    try:
+        code = compile(handler_definition, source_path, "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise DispatchException(f"cannot load {source_path}: {exc}") from exc
+    module = types.ModuleType(module_name or "_pywebsocket_handler")
+    module.__file__ = source_path
+    if module_name is not None:
+        sys.modules[module_name] = module
+    try:
+        try:
+            exec(code, module.__dict__)
+        except Exception as exc:  # a handler file may raise anything while loading
+            raise DispatchException(f"{source_path} raised while loading: {exc!r}") from exc
+        functions = []
+        for name in (_DO_EXTRA_HANDSHAKE_HANDLER_NAME, _TRANSFER_DATA_HANDLER_NAME):
+            function = getattr(module, name, None)
+            if not callable(function):
+                raise DispatchException(f"{source_path} has no function {name}")
+            functions.append(function)
+    except DispatchException:
+        if module_name is not None:
+            sys.modules.pop(module_name, None)
+        raise
+    passive = getattr(module, _PASSIVE_CLOSING_HANDSHAKE_HANDLER_NAME, None)
+    return _HandlerSuite(functions[0], functions[1], passive if callable(passive) else None, source_path)
+
+
 def _load_handler_suite(path: str, resource: str, encoding: str | None = None) -> _HandlerSuite:
-    """Execute a handler file as a new module and return its functions.
+    """Load the handler file ``path``, which serves ``resource``.
 
     Args:
         path: the handler file.
@@ -68,33 +170,16 @@ def _load_handler_suite(path: str, resource: str, encoding: str | None = None) -
             source files (a PEP 263 coding declaration, else UTF-8).
 
     Raises:
-        DispatchException: the file cannot be read, decoded or executed, or
-            lacks a required function.
+        DispatchException: see ``_source_handler_file``; or the file cannot
+            be read or decoded.
     """
     try:
         with open(path, "rb") as source_file:
             data = source_file.read()
-        source = data if encoding is None else data.decode(encoding)
-        code = compile(source, path, "exec")
-    except (OSError, SyntaxError, ValueError) as exc:
+        source: str | bytes = data if encoding is None else data.decode(encoding)
+    except (OSError, ValueError) as exc:
         raise DispatchException(f"cannot load {path}: {exc}") from exc
-    module = types.ModuleType(_module_name(resource))
-    module.__file__ = path
-    sys.modules[module.__name__] = module
-    try:
-        exec(code, module.__dict__)
-    except Exception as exc:  # a handler file may raise anything while loading
-        sys.modules.pop(module.__name__, None)
-        raise DispatchException(f"{path} raised while loading: {exc!r}") from exc
-    functions = []
-    for name in (_DO_EXTRA_HANDSHAKE_HANDLER_NAME, _TRANSFER_DATA_HANDLER_NAME):
-        function = getattr(module, name, None)
-        if not callable(function):
-            sys.modules.pop(module.__name__, None)
-            raise DispatchException(f"{path} has no function {name}")
-        functions.append(function)
-    passive = getattr(module, _PASSIVE_CLOSING_HANDSHAKE_HANDLER_NAME, None)
-    return _HandlerSuite(functions[0], functions[1], passive if callable(passive) else None, path)
+    return _source_handler_file(source, path, _module_name(resource))
 
 
 class Dispatcher:
@@ -137,32 +222,15 @@ class Dispatcher:
 
     def _source_handler_files_in_dir(self, root: str, scan: str, allow_outside: bool) -> None:
         real_root = os.path.realpath(root)
-        visited = {os.path.realpath(scan)}
-        for dirpath, dirnames, filenames in os.walk(scan, followlinks=True):
-            # Follow directory symlinks, but enter each real directory once:
-            # a link to "." or to a parent would otherwise loop.
-            kept = []
-            for name in sorted(dirnames):
-                real = os.path.realpath(os.path.join(dirpath, name))
-                if real in visited:
-                    self._warn(f"{os.path.join(dirpath, name)} leads to a directory already scanned; skipped")
-                    continue
-                visited.add(real)
-                kept.append(name)
-            dirnames[:] = kept
-            for filename in sorted(filenames):
-                if not filename.lower().endswith(_SOURCE_SUFFIX):
-                    continue
-                path = os.path.join(dirpath, filename)
-                if not allow_outside and not _is_within(os.path.realpath(path), real_root):
-                    self._warn(f"{path} is outside the handler root {root}; not loaded")
-                    continue
-                relative = os.path.relpath(path, root)
-                resource = "/" + relative[: -len(_SOURCE_SUFFIX)].replace(os.sep, "/")
-                try:
-                    self._handler_suite_map[resource] = _load_handler_suite(path, resource, self._handler_encoding)
-                except DispatchException as exc:
-                    self._warn(str(exc))
+        for path in _enumerate_handler_file_paths(scan, self._warn):
+            if not allow_outside and not _is_within(os.path.realpath(path), real_root):
+                self._warn(f"{path} is outside the handler root {root}; not loaded")
+                continue
+            resource = _resource_name(root, path)
+            try:
+                self._handler_suite_map[resource] = _load_handler_suite(path, resource, self._handler_encoding)
+            except DispatchException as exc:
+                self._warn(str(exc))
 
     def _warn(self, message: str) -> None:
         self._source_warnings.append(message)

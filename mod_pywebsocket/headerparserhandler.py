@@ -120,22 +120,26 @@ class ApacheLogHandler(logging.Handler):
     record (a traceback, say) is logged on its own.
     """
 
-    def __init__(self, apache: Any = None) -> None:
+    def __init__(self, request: Any = None, apache: Any = None) -> None:
         """Create the handler.
 
         Args:
+            request: a mod_python request: every record goes through its
+                ``log_error(message, level)`` (0.7's form); None picks the
+                request being served, as said above.
             apache: ``mod_python.apache`` or a stand-in with ``log_error``
-                and ``main_server``; None imports it.
+                and ``main_server``; None imports it when it is needed.
         """
         super().__init__()
-        self._apache = apache if apache is not None else _apache()
+        self._request = request
+        self._apache = apache if apache is not None or request is not None else _apache()
         self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write one record to the error log."""
         try:
             level = _aplog_level(record.levelno)
-            request = getattr(_current, "request", None)
+            request = self._request if self._request is not None else getattr(_current, "request", None)
             for line in self.format(record).splitlines():
                 if request is not None:
                     request.log_error(line, level)

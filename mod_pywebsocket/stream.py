@@ -14,7 +14,7 @@ from mod_pywebsocket._stream_base import (
     StreamBase,
     UnsupportedFrameException,
 )
-from mod_pywebsocket._stream_hixie75 import *  # noqa: F403
+from mod_pywebsocket._stream_hixie75 import StreamHixie75
 from mod_pywebsocket._stream_hybi import (
     FragmentedFrameBuilder,
     Frame,
@@ -28,6 +28,7 @@ from mod_pywebsocket._stream_hybi import (
     create_ping_frame,
     create_pong_frame,
     create_text_frame,
+    parse_frame,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MessageTooBigException",
     "Stream",
     "StreamBase",
+    "StreamHixie75",
     "StreamOptions",
     "UnsupportedFrameException",
     "create_binary_frame",
@@ -50,4 +52,5 @@ __all__ = [
     "create_ping_frame",
     "create_pong_frame",
     "create_text_frame",
+    "parse_frame",
 ]

@@ -1,14 +1,18 @@
-"""Helpers: frame masking, hex dumps, loggers, stack traces.
+"""Helpers: frame masking, hex dumps, loggers, stack traces, DEFLATE wrappers.
 
-Layer 0: pure functions; nothing here touches a socket.
+Layer 0: nothing here imports ``socket``; ``DeflateSocket`` and
+``drain_received_data`` work on a socket the caller passes in.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import importlib.machinery
 import importlib.util
 import logging
 import os
+import re
 import traceback
 import zlib
 from collections.abc import Callable
@@ -16,17 +20,27 @@ from typing import Any
 
 __all__ = [
     "DeflateConnection",
+    "DeflateRequest",
     "DeflateSizeError",
+    "DeflateSocket",
     "NoopMasker",
     "RepeatedXorMasker",
+    "drain_received_data",
     "get_class_logger",
+    "get_script_interp",
     "get_stack_trace",
     "hexify",
     "mask",
+    "md5_hash",
     "pack_byte",
     "prepend_message_to_exception",
+    "sha1_hash",
     "shorten",
 ]
+
+# The hash constructors under their 0.7 names: ``sha1_hash(data).digest()``.
+md5_hash = hashlib.md5
+sha1_hash = hashlib.sha1
 
 # Masking XORs the data with the 4-byte key repeated. The fastest pure-stdlib
 # way measured here is big-integer XOR over 4 KiB slices of a memoryview
@@ -174,6 +188,30 @@ def prepend_message_to_exception(message: str, exc: BaseException) -> None:
         exc.args = (message, *args)
 
 
+def get_script_interp(script_path: str, cygwin_path: str | None = None) -> str | None:
+    """Return the interpreter command line of a ``#!`` script, or None for another file.
+
+    Args:
+        script_path: the script.
+        cygwin_path: a directory of Cygwin binaries (a Windows Python running
+            Cygwin scripts): the interpreter's directory is replaced by it,
+            ``#!/usr/bin/perl -wT`` giving ``<cygwin_path>/perl -wT``.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with open(script_path, encoding="latin-1") as script:
+        first_line = script.readline().rstrip("\r\n")
+    if not first_line.startswith("#!"):
+        return None
+    interp = first_line[2:]
+    if cygwin_path:
+        match = re.match(r"[^ ]*/([^ ]+)( .*)?", interp)
+        if match:
+            return os.path.join(cygwin_path, match.group(1)) + (match.group(2) or "")
+    return interp
+
+
 def get_class_logger(o: Any) -> logging.Logger:
     """Return the logger named after the module and class of ``o``."""
     cls = o if isinstance(o, type) else type(o)
@@ -282,8 +320,23 @@ class _RFC1979Deflater:
         self._no_context_takeover = no_context_takeover
         self._deflater = _Deflater(self._window_bits)
 
-    def filter(self, data: bytes, end: bool = True, bfinal: bool = False) -> bytes:
-        """Compress ``data``, a whole message or (``end`` False) a fragment of one."""
+    def filter(self, data: bytes, end: bool = True, bfinal: bool = False, *, flush: bool | None = None) -> bytes:
+        """Compress ``data``, a whole message or (``end`` False) a fragment of one.
+
+        Args:
+            data: the payload.
+            end: ``data`` ends the message: the output is complete (sync
+                flushed) without its trailing 00 00 ff ff. A fragment's output
+                is sync flushed and keeps it.
+            bfinal: end the message with a final block (BFINAL=1).
+            flush: 0.7.9's spelling, which wins over ``end``: True is
+                ``end=True``; False compresses without flushing, so the output
+                may hold back data until a later call.
+        """
+        if flush is not None:
+            if not flush and not bfinal:
+                return self._deflater.compress(data)
+            end = flush
         if bfinal and end:
             result = self._deflater.compress_and_finish(data)
             # RFC 7692 §7.2.3.4: a final block may end a message; the stream
@@ -366,12 +419,20 @@ class DeflateConnection:
                 self._buffer += inflated
                 return True
 
-    def read(self, length: int) -> bytes:
-        """Return ``length`` inflated bytes (fewer at EOF)."""
-        while len(self._buffer) < length and self._fill():
+    def get_remote_addr(self) -> Any:
+        """Return the wrapped connection's ``remote_addr``."""
+        return self._connection.remote_addr
+
+    remote_addr = property(get_remote_addr)
+
+    def read(self, size: int = -1) -> bytes:
+        """Return ``size`` inflated bytes (fewer at EOF); -1 reads up to EOF."""
+        while (size < 0 or len(self._buffer) < size) and self._fill():
             pass
-        result = bytes(self._buffer[:length])
-        del self._buffer[:length]
+        if size < 0:
+            size = len(self._buffer)
+        result = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return result
 
     def read_some(self, length: int) -> bytes:
@@ -385,3 +446,94 @@ class DeflateConnection:
     def write(self, data: bytes) -> None:
         """Deflate ``data`` and write it with a sync flush."""
         self._connection.write(self._deflater.compress_and_flush(data))
+
+    put_bytes = write
+
+
+class DeflateRequest:
+    """A request whose ``connection`` is wrapped in a ``DeflateConnection``.
+
+    Every other attribute, read or set, is the wrapped request's.
+    """
+
+    def __init__(self, request: Any) -> None:
+        object.__setattr__(self, "_request", request)
+        object.__setattr__(self, "connection", DeflateConnection(request.connection))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("_request", "connection"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._request, name, value)
+
+
+class DeflateSocket:
+    """Wraps a socket for ``deflate-stream``: ``send`` deflates (sync-flushed
+    per call) and ``recv`` inflates.
+    """
+
+    # Compressed bytes asked of the socket per recv.
+    _RECV_SIZE = 4096
+
+    def __init__(self, socket: Any) -> None:
+        self._socket = socket
+        self._deflater = _Deflater(zlib.MAX_WBITS)
+        self._inflater = _Inflater(zlib.MAX_WBITS)
+
+    def recv(self, size: int) -> bytes:
+        """Return 1 to ``size`` inflated bytes, waiting for some; b'' at EOF.
+
+        Raises:
+            ValueError: ``size`` is not positive.
+            zlib.error: the peer sent invalid DEFLATE data.
+        """
+        if size <= 0:
+            raise ValueError(f"recv size must be positive, not {size}")
+        while True:
+            data = self._inflater.decompress(size)
+            if data:
+                return data
+            received = self._socket.recv(self._RECV_SIZE)
+            if not received:
+                return b""
+            self._inflater.append(received)
+
+    def send(self, data: bytes) -> int:
+        """Deflate ``data``, send all of it with a sync flush, return ``len(data)``."""
+        self._socket.sendall(self._deflater.compress_and_flush(data))
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        """Same as ``send``, returning None like ``socket.sendall``."""
+        self.send(data)
+
+
+def drain_received_data(raw_socket: Any) -> bytes:
+    """Return what has arrived on a socket and can be read without waiting.
+
+    Reads until the peer closed or nothing more is buffered, with the socket
+    made non-blocking meanwhile; its timeout is restored afterwards.
+
+    Raises:
+        OSError: receiving failed for another reason than "would block".
+    """
+    timeout = raw_socket.gettimeout()
+    raw_socket.settimeout(0.0)
+    drained = []
+    try:
+        while True:
+            try:
+                data = raw_socket.recv(65536)
+            except OSError as exc:
+                if isinstance(exc, BlockingIOError) or exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    break
+                raise
+            if not data:
+                break
+            drained.append(data)
+    finally:
+        raw_socket.settimeout(timeout)
+    return b"".join(drained)

@@ -1025,7 +1025,7 @@ class FakeApache:
 
 def test_log_handler_maps_levels_and_logs_each_line() -> None:
     apache = FakeApache()
-    handler = headerparserhandler.ApacheLogHandler(apache)
+    handler = headerparserhandler.ApacheLogHandler(apache=apache)
     logger = logging.getLogger("test_apache.fake")
     for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL):
         handler.handle(logger.makeRecord(logger.name, level, __file__, 1, "at %d", (level,), None))
@@ -1039,6 +1039,23 @@ def test_log_handler_maps_levels_and_logs_each_line() -> None:
         ("test_apache.fake: one", 3, "main server"),
         ("two", 3, "main server"),
     ]
+
+
+def test_log_handler_given_a_request_logs_through_it_without_mod_python(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "mod_python", None)
+
+    class Request:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, int]] = []
+
+        def log_error(self, message: str, level: int) -> None:
+            self.calls.append((message, level))
+
+    request = Request()
+    handler = headerparserhandler.ApacheLogHandler(request)
+    logger = logging.getLogger("test_apache.request")
+    handler.handle(logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "a\nb", (), None))
+    assert request.calls == [("test_apache.request: a", 4), ("b", 4)]
 
 
 def test_module_imports_without_mod_python_and_without_side_effects() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
+
 import pytest
 
 from mod_pywebsocket import common, http_header_util
@@ -249,3 +253,13 @@ def test_parse_request_target_gives_path_and_query(target, resource):
 def test_parse_request_target_refuses_absolute_form_naming_no_resource_here(target):
     with pytest.raises(ValueError, match="^absolute-form request-target .* is not a ws, wss, http or https URI"):
         http_header_util.parse_request_target(target)
+
+
+def test_websocket_accept_uuid_gives_the_rfc_6455_sample_accept():
+    # RFC 6455 §1.3: key dGhlIHNhbXBsZSBub25jZQ== is answered with s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
+    digest = hashlib.sha1(b"dGhlIHNhbXBsZSBub25jZQ==" + common.WEBSOCKET_ACCEPT_UUID).digest()
+    assert base64.b64encode(digest) == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_loglevel_fine_sits_between_notset_and_debug():
+    assert logging.NOTSET < common.LOGLEVEL_FINE < logging.DEBUG

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sys
 
 import pytest
 
@@ -157,3 +159,73 @@ def test_passive_closing_handshake_answers_client_close(dispatcher):
 def test_default_passive_closing_handshake_is_1000(dispatcher):
     request = stream_request("/blank")
     assert dispatcher.passive_closing_handshake(request) == (1000, "")
+
+
+def test_normalize_path_makes_absolute_real_slash_separated_paths(tmp_path):
+    real = os.path.realpath(tmp_path)
+    assert dispatch._normalize_path(str(tmp_path / "a" / "c" / ".." / "b")) == real.replace("\\", "/") + "/a/b"
+    assert dispatch._normalize_path(str(tmp_path).replace("/", "\\") + "\\a\\b") == real.replace("\\", "/") + "/a/b"
+    os.symlink(tmp_path / "target", tmp_path / "link")
+    assert dispatch._normalize_path(str(tmp_path / "link" / "h_wsh.py")) == real + "/target/h_wsh.py"
+
+
+def test_path_to_resource_converter_maps_handler_files_under_the_base(tmp_path):
+    base = os.path.realpath(tmp_path)
+    spellings = [str(tmp_path), str(tmp_path) + "///", str(tmp_path / "x" / ".." / "."), str(tmp_path).replace("/", "\\")]
+    for spelling in spellings:
+        converter = dispatch._create_path_to_resource_converter(spelling)
+        assert converter(base + "/h_wsh.py") == "/h"
+        assert converter(base + "/c/h_wsh.py") == "/c/h"
+        assert converter(base.replace("/", "\\") + "\\c\\h_wsh.py") == "/c/h"
+        assert converter(base + "/h.py") is None
+        assert converter(base + "c/h_wsh.py") is None  # a sibling directory whose name starts like the base
+        assert converter("a/b/h_wsh.py") is None  # not absolute
+
+
+def test_enumerate_handler_file_paths_lists_wsh_files_sorted_and_skips_directory_loops(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b_wsh.py", "a_WSH.py", "plain.py", "sub/c_wsh.py"):
+        (tmp_path / name).write_text("")
+    os.symlink(tmp_path, tmp_path / "sub" / "loop")
+    warnings = []
+    paths = list(dispatch._enumerate_handler_file_paths(str(tmp_path), warnings.append))
+    assert paths == [str(tmp_path / "a_WSH.py"), str(tmp_path / "b_wsh.py"), str(tmp_path / "sub" / "c_wsh.py")]
+    assert warnings == [f"{tmp_path / 'sub' / 'loop'} leads to a directory already scanned; skipped"]
+
+
+HANDLER_SOURCE = "def web_socket_do_extra_handshake(request): pass\ndef web_socket_transfer_data(request): pass\n"
+
+
+def test_source_handler_file_returns_the_handler_functions():
+    suite = dispatch._source_handler_file(HANDLER_SOURCE)
+    assert (suite.do_extra_handshake.__name__, suite.transfer_data.__name__) == (
+        "web_socket_do_extra_handshake",
+        "web_socket_transfer_data",
+    )
+    assert suite.passive_closing_handshake is None
+    assert suite.source_path == "<handler>"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("", "<handler> has no function web_socket_do_extra_handshake"),
+        ("def", "cannot load <handler>: invalid syntax"),
+        ("1/0", "<handler> raised while loading: ZeroDivisionError('division by zero')"),
+        ("web_socket_do_extra_handshake = 1\ndef web_socket_transfer_data(r): pass", "has no function web_socket_do"),
+    ],
+)
+def test_source_handler_file_rejects_broken_definitions(source, message):
+    with pytest.raises(dispatch.DispatchException, match=re.escape(message)):
+        dispatch._source_handler_file(source)
+
+
+def test_source_handler_file_registers_the_module_only_when_it_loads(monkeypatch):
+    monkeypatch.delitem(sys.modules, "_census_probe_handler", raising=False)
+    suite = dispatch._source_handler_file(HANDLER_SOURCE, "/h/probe_wsh.py", "_census_probe_handler")
+    assert sys.modules["_census_probe_handler"].web_socket_transfer_data is suite.transfer_data
+    assert sys.modules["_census_probe_handler"].__file__ == "/h/probe_wsh.py"
+    monkeypatch.delitem(sys.modules, "_census_probe_handler")
+    with pytest.raises(dispatch.DispatchException):
+        dispatch._source_handler_file("1/0", "/h/broken_wsh.py", "_census_probe_handler")
+    assert "_census_probe_handler" not in sys.modules

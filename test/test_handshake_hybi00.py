@@ -559,3 +559,15 @@ def test_do_handshake_with_absolute_form_target_builds_location_from_host_and_pa
     do_handshake(request)
     assert request.ws_resource == "/demo"
     assert request.connection.written == [SAMPLE_RESPONSE]
+
+
+@pytest.mark.parametrize("protocol", ["sample", "Sample", "sample\x7eprotocol", "sample\x20protocol"])
+def test_validate_subprotocol_of_0_7_9_accepts_printable_ascii_and_space(protocol):
+    hybi00._validate_subprotocol(protocol)
+
+
+@pytest.mark.parametrize("protocol", ["", "sample\x19protocol", "sample\x7fprotocol", "sample\u3042protocol"])
+def test_validate_subprotocol_of_0_7_9_rejects_empty_and_other_characters(protocol):
+    with pytest.raises(HandshakeException, match="invalid subprotocol") as info:
+        hybi00._validate_subprotocol(protocol)
+    assert info.value.status == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 
 import pytest
@@ -29,6 +30,7 @@ from mod_pywebsocket.stream import (
     InvalidUTF8Exception,
     MessageTooBigException,
 )
+from mod_pywebsocket.extensions import PerMessageDeflateCodec
 from test import mock
 
 KEY = b"\x37\xfa\x21\x3d"  # the masking key of RFC 6455 §5.7
@@ -366,6 +368,85 @@ def test_private_receive_frame_returns_tuple_and_frame_object():
     assert stream._receive_frame() == (1, b"a", 0, 0, 0, 0)
     frame = stream._receive_frame_as_frame_object()
     assert (frame.opcode, frame.payload, frame.fin) == (0, b"b", 1)
+
+
+def test_parse_frame_takes_the_0_7_arguments_and_unpacks_as_the_0_7_tuple():
+    read_exact, _ = reader(b"\x81\x05Hello")
+    opcode, payload, fin, rsv1, rsv2, rsv3 = parse_frame(read_exact, None, common.VERSION_HYBI13, False)
+    assert (opcode, payload, fin, rsv1, rsv2, rsv3) == (1, b"Hello", 1, 0, 0, 0)
+    read_exact, _ = reader(b"\x81\x05Hello")
+    with pytest.raises(InvalidFrameException, match="mask bit is 0, expected 1"):
+        parse_frame(receive_bytes=read_exact, unmask_receive=True)
+
+
+def test_parse_frame_accepts_non_minimal_length_for_hybi_08_only():
+    wire = b"\x82\x7e\x00\x03abc"
+    read_exact, _ = reader(wire)
+    assert parse_frame(read_exact, ws_version=common.VERSION_HYBI08, unmask_receive=False).payload == b"abc"
+    read_exact, _ = reader(wire)
+    with pytest.raises(InvalidFrameException, match="payload length 3 not in minimal encoding"):
+        parse_frame(read_exact, ws_version=common.VERSION_HYBI13, unmask_receive=False)
+
+
+def test_parse_frame_logs_each_header_to_the_given_logger_at_fine(caplog):
+    logger = logging.getLogger("test_stream.parse_frame")
+    read_exact, _ = reader(client_frame(common.OPCODE_BINARY, b"\x00\x01"))
+    with caplog.at_level(common.LOGLEVEL_FINE, logger=logger.name):
+        parse_frame(read_exact, logger)
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (common.LOGLEVEL_FINE, "frame opcode=0x2 fin=1 rsv=000 payload_length=2 masked=True")
+    ]
+
+
+def test_receive_filtered_frame_returns_a_whole_data_frame_with_bytes_payload():
+    stream, _ = make_stream(client_frame(1, "h\u00e9".encode()) + client_frame(2, b"\x00") + client_frame(1, b"next"))
+    assert stream.receive_filtered_frame() == Frame(1, 0, 0, 0, 1, "h\u00e9".encode())
+    assert stream.receive_filtered_frame() == Frame(1, 0, 0, 0, 2, b"\x00")
+    assert stream.receive_message() == "next"
+
+
+def test_receive_filtered_frame_applies_permessage_deflate_and_message_filters():
+    class Upper:
+        def filter(self, message):
+            return message.upper()
+
+    options = StreamOptions()
+    options.permessage_deflate = PerMessageDeflateCodec(None, False)
+    options.incoming_message_filters.append(Upper())
+    compressed = PerMessageDeflateCodec(None, False).compress(b"squeeze me", True)
+    stream, _ = make_stream(client_frame(2, compressed, rsv1=1), options=options)
+    assert stream.receive_filtered_frame() == Frame(1, 0, 0, 0, 2, b"SQUEEZE ME")
+
+
+def test_receive_filtered_frame_returns_compressed_text_inflated_as_bytes():
+    options = StreamOptions()
+    options.permessage_deflate = PerMessageDeflateCodec(None, False)
+    compressed = PerMessageDeflateCodec(None, False).compress("caf\u00e9".encode(), True)
+    stream, _ = make_stream(client_frame(1, compressed, rsv1=1) + client_frame(1, b"plain"), options=options)
+    assert stream.receive_filtered_frame() == Frame(1, 0, 0, 0, 1, "caf\u00e9".encode())
+    assert stream.receive_message() == "plain"
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (client_frame(1, b"a", fin=0), "receive_filtered_frame takes unfragmented frames"),
+        (client_frame(9, b"p"), "receive_filtered_frame takes data frames, not opcode 0x9"),
+    ],
+)
+def test_receive_filtered_frame_rejects_fragments_and_control_frames(wire, message):
+    stream, _ = make_stream(wire)
+    with pytest.raises(InvalidFrameException, match=message):
+        stream.receive_filtered_frame()
+
+
+def test_send_ping_encodes_str_and_refuses_str_with_binary_true():
+    stream, request = make_stream()
+    stream.send_ping("\u00e9")
+    stream.send_ping(b"\xff", binary=True)
+    assert request.connection.written == [b"\x89\x02\xc3\xa9", b"\x89\x01\xff"]
+    with pytest.raises(BadOperationException, match="ping body for binary=True must be bytes, not str"):
+        stream.send_ping("text", binary=True)
 
 
 def test_get_message_from_frame_assembles_handler_supplied_frames():

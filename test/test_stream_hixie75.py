@@ -401,3 +401,14 @@ def test_hixie75_receive_message_at_eof_raises_connection_terminated():
     assert stream.receive_message() == "last"
     with pytest.raises(ConnectionTerminatedException, match="closed by peer"):
         stream.receive_message()
+
+
+@pytest.mark.parametrize(
+    ("wire", "length"),
+    [(b"\x00", 0), (b"\x7f", 0x7F), (b"\x81\x00", 0x80), (b"\x80\xa4\x34", 0x1234)],
+)
+def test_read_payload_length_hixie75_reads_7_bit_groups(wire, length):
+    request = mock.FakeRequest(connection=mock.FakeConnection(wire + b"rest"))
+    stream = StreamHixie75(request)
+    assert stream._read_payload_length_hixie75() == length
+    assert request.connection.read(4) == b"rest"

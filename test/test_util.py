@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import socket
 import subprocess
 import sys
+import time
+import zlib
 
 import pytest
 
@@ -108,3 +112,122 @@ def test_get_stack_trace_and_prepend_message():
         assert "ValueError: inner" in util.get_stack_trace()
         util.prepend_message_to_exception("outer: ", exc)
         assert exc.args == ("outer: inner",)
+
+
+def test_hash_aliases_are_the_hashlib_constructors():
+    assert util.sha1_hash(b"abc").hexdigest() == "a9993e364706816aba3e25717850c26c9cd0d89d"
+    assert util.md5_hash(b"abc").hexdigest() == "900150983cd24fb0d6963f7d28e17f72"
+
+
+@pytest.mark.parametrize(
+    ("first_line", "cygwin_path", "expected"),
+    [
+        ("#!/usr/bin/perl -wT\n", None, "/usr/bin/perl -wT"),
+        ("#!/usr/bin/perl -wT\r\n", None, "/usr/bin/perl -wT"),
+        ("#!/usr/bin/perl -wT\n", "/cygwin/bin", os.path.join("/cygwin/bin", "perl") + " -wT"),
+        ("#!/bin/sh\n", "/cygwin/bin", os.path.join("/cygwin/bin", "sh")),
+        ("#!python3\n", "/cygwin/bin", "python3"),
+        ("print('no interpreter line')\n", None, None),
+        ("", None, None),
+    ],
+)
+def test_get_script_interp_reads_the_interpreter_line(tmp_path, first_line, cygwin_path, expected):
+    script = tmp_path / "script"
+    script.write_text(first_line + "body\n", newline="")
+    assert util.get_script_interp(str(script), cygwin_path) == expected
+
+
+def _raw_deflate(data):
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def test_rfc1979_deflater_flush_false_holds_data_back_until_a_flush():
+    deflater = util._RFC1979Deflater(None, False)
+    assert deflater.filter(b"abc", flush=False) == b""
+    assert deflater.filter(b"", flush=True) == util._RFC1979Deflater(None, False).filter(b"abc")
+    assert util._RFC1979Deflater(None, False).filter(b"abc") == _raw_deflate(b"abc")[:-4]
+
+
+def test_deflate_socket_sends_sync_flushed_deflate_and_inflates_what_it_receives():
+    left, right = socket.socketpair()
+    with left, right:
+        left.settimeout(5)
+        right.settimeout(5)
+        sender = util.DeflateSocket(left)
+        assert sender.send(b"Hello, world") == 12
+        assert right.recv(100) == _raw_deflate(b"Hello, world")
+        right.sendall(_raw_deflate(b"x" * 5000))
+        receiver = util.DeflateSocket(left)
+        received = b""
+        while len(received) < 5000:
+            piece = receiver.recv(1024)
+            assert 0 < len(piece) <= 1024
+            received += piece
+        assert received == b"x" * 5000
+        right.shutdown(socket.SHUT_WR)
+        assert receiver.recv(10) == b""
+        with pytest.raises(ValueError, match="recv size must be positive, not 0"):
+            receiver.recv(0)
+
+
+class RecordingConnection:
+    remote_addr = ("192.0.2.1", 1234)
+
+    def __init__(self, incoming=b""):
+        self._incoming = io.BytesIO(incoming)
+        self.written = []
+
+    def read(self, length):
+        return self._incoming.read(length)
+
+    def write(self, data):
+        self.written.append(data)
+
+
+def test_deflate_connection_reads_to_eof_writes_deflated_and_exposes_remote_addr():
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+    incoming = [compressor.compress(part) + compressor.flush(zlib.Z_SYNC_FLUSH) for part in (b"abc", b"def")]
+    raw = RecordingConnection(b"".join(incoming))
+    connection = util.DeflateConnection(raw)
+    assert connection.read(2) == b"ab"
+    assert connection.read() == b"cdef"
+    assert connection.read(-1) == b""
+    connection.put_bytes(b"hi")
+    connection.write(b"hi")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    assert [inflater.decompress(data) for data in raw.written] == [b"hi", b"hi"]
+    assert raw.written[0] == _raw_deflate(b"hi")
+    assert connection.get_remote_addr() == connection.remote_addr == ("192.0.2.1", 1234)
+
+
+def test_deflate_request_wraps_the_connection_and_forwards_everything_else():
+    class Request:
+        uri = "/echo"
+
+    request = Request()
+    request.connection = RecordingConnection()
+    wrapped = util.DeflateRequest(request)
+    assert isinstance(wrapped.connection, util.DeflateConnection)
+    assert wrapped.uri == "/echo"
+    wrapped.ws_protocol = "chat"
+    assert request.ws_protocol == "chat"
+    wrapped.connection.write(b"abc")
+    assert request.connection.written == [_raw_deflate(b"abc")]
+
+
+def test_drain_received_data_returns_buffered_bytes_and_restores_the_timeout():
+    left, right = socket.socketpair()
+    with left, right:
+        left.settimeout(5)
+        right.sendall(b"abc")
+        right.sendall(b"def")
+        deadline = time.monotonic() + 5
+        drained = b""
+        while drained != b"abcdef" and time.monotonic() < deadline:
+            drained += util.drain_received_data(left)
+        assert drained == b"abcdef"
+        assert left.gettimeout() == 5
+        assert util.drain_received_data(left) == b""
+        right.close()
+        assert util.drain_received_data(left) == b""

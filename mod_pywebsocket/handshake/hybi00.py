@@ -27,23 +27,31 @@ from mod_pywebsocket.handshake._base import (
     build_location,
     check_request_line,
     format_header,
+    get_default_port,
     get_header_values,
     get_mandatory_header,
     parse_token_list,
     prepare_request,
+    validate_mandatory_header,
 )
 
 __all__ = [
     "CHALLENGE_KEY3_LENGTH",
+    "HandshakeException",
     "Handshaker",
     "build_legacy_response",
-    "get_legacy_protocol",
     "build_response",
+    "check_request_line",
     "check_upgrade_headers",
     "compute_challenge",
     "compute_challenge_response",
+    "format_header",
+    "get_default_port",
+    "get_legacy_protocol",
+    "get_mandatory_header",
     "parse_key",
     "validate_legacy_subprotocol",
+    "validate_mandatory_header",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -113,6 +121,18 @@ def validate_legacy_subprotocol(protocol: str, lowest: str = "\x21") -> None:
     """
     if not protocol or any(not lowest <= ch <= "\x7e" for ch in protocol):
         raise HandshakeException(f"invalid subprotocol {protocol!r}", _BAD_REQUEST)
+
+
+def _validate_subprotocol(subprotocol: str) -> None:
+    """Check a subprotocol as 0.7.9's HyBi-00 handshake did: non-empty, U+0020 to U+007E.
+
+    The handshake itself is stricter (``get_legacy_protocol``: no space, as
+    the draft says); this is the check 0.7.9's tests call.
+
+    Raises:
+        HandshakeException: (400) the value is empty or has another character.
+    """
+    validate_legacy_subprotocol(subprotocol, " ")
 
 
 def get_legacy_protocol(request: Any, header: str, lowest: str = "\x21") -> str | None:
