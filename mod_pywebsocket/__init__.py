@@ -143,9 +143,9 @@ and sets up ``request.ws_stream`` over ``request.connection``, whose
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
 ``extensions`` (extension processors), ``standalone`` and
-``headerparserhandler`` (the two entry points). Every module-level name that pywebsocket 0.7.9 and pywebsocket3 4.0.2 define in
-these modules is there too, so handler files written for either keep
-working.
+``headerparserhandler`` (the two entry points). Every module-level name
+that pywebsocket 0.7.9 and pywebsocket3 4.0.2 define in these modules is
+there too, so handler files written for either keep working.
 """
 
 from __future__ import annotations

@@ -118,7 +118,10 @@ def find_script(
     """Find the script a URL path names.
 
     The first path segment after a prefix that names a file is the script;
-    the segments after it are PATH_INFO.
+    the segments after it are PATH_INFO. A file that may not run, a
+    directory or a missing file is no script: the caller serves the path as
+    a plain file (or 404), as pywebsocket did, so that ``--cgi-paths /``
+    still serves the document root's other files.
 
     Args:
         document_root: absolute path of the document root.
@@ -128,11 +131,12 @@ def find_script(
             (true value); None checks the file's execute permission.
 
     Returns:
-        The script, or None when ``url_path`` is under no prefix.
+        The script, or None when ``url_path`` is under no prefix or names no
+        file that may run.
 
     Raises:
-        CgiError: 404 (no such script, a bad path), 403 (the file is not
-            executable, or its real path leaves the document root).
+        CgiError: 404 (a bad path segment), 403 (the file's real path leaves
+            the document root).
     """
     segments = _segments(url_path)
     matching = [prefix for prefix in prefixes if _under_prefix(segments, prefix)]
@@ -148,15 +152,15 @@ def find_script(
         real_root = os.path.realpath(document_root)
         if os.path.commonpath([os.path.realpath(candidate), real_root]) != real_root:
             raise CgiError(http.HTTPStatus.FORBIDDEN, f"cgi script {url_path!r} leaves the document root")
-        script_name = "/" + "/".join(segments[:end])
         if not (is_executable(candidate) if is_executable is not None else os.access(candidate, os.X_OK)):
-            raise CgiError(http.HTTPStatus.FORBIDDEN, f"cgi script {script_name!r} is not executable")
+            return None
+        script_name = "/" + "/".join(segments[:end])
         rest = segments[end:]
         path_info = "/" + "/".join(rest) if rest else ""
         if rest and url_path.endswith("/"):
             path_info += "/"
         return CgiScript(candidate, script_name, path_info)
-    raise CgiError(http.HTTPStatus.NOT_FOUND, f"no cgi script at {url_path!r}")
+    return None
 
 
 def build_environment(

@@ -86,10 +86,11 @@ from mod_pywebsocket import (
     dispatch,
     handshake,
 )
-from mod_pywebsocket._standalone_options import build_parser
+from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
 __all__ = [
+    "ThreadMonitor",
     "WebSocketRequestHandler",
     "WebSocketServer",
     "build_parser",
@@ -100,6 +101,9 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+
+# 0.7.9's names for the --tls-module values; TLS always uses the ssl module here.
+_TLS_BY_STANDARD_MODULE, _TLS_BY_PYOPENSSL = _TLS_MODULES
 
 _DEFAULT_LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
 _SERVER_SOFTWARE = "mod_pywebsocket"
@@ -122,6 +126,16 @@ _VERSION_NAMES = {
     common.VERSION_HYBI00: "hybi-00",
     common.VERSION_HIXIE75: "hixie-75",
 }
+
+
+def _import_ssl() -> bool:
+    """Return True: TLS uses Python's ``ssl`` module, always there (0.7.9's probe, which WPT called)."""
+    return True
+
+
+def _import_pyopenssl() -> bool:
+    """Return False: this server never uses pyOpenSSL (0.7.9's probe; ``--tls-module`` has no effect)."""
+    return False
 
 
 def _peer(address: Any) -> str:
@@ -240,9 +254,10 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if _LOGGER.isEnabledFor(logging.INFO):
             _LOGGER.info("%s - %s", _peer(self.client_address), format % args)
 
-    def log_error(self, format: str, *args: Any) -> None:
-        """Log protocol errors (bad request lines and the like)."""
-        _LOGGER.warning("%s - %s", _peer(self.client_address), format % args)
+    def log_error(self, *args: Any) -> None:
+        """Log protocol errors (bad request lines and the like): ``log_error(format, *values)``."""
+        message = args[0] % args[1:] if args else ""
+        _LOGGER.warning("%s - %s", _peer(self.client_address), message)
 
     # Reading the request.
 
@@ -383,9 +398,14 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def _serve_http(self, redirects: int = 0) -> None:
         url_path, _, query = self.path.split("#", 1)[0].partition("?")
-        cgi_paths = self.server.cgi_paths
-        if cgi_paths and _standalone_cgi.is_cgi_path(url_path, cgi_paths):
-            self._run_cgi(url_path, query, redirects)
+        try:
+            script = self._cgi_script(url_path)
+        except _standalone_cgi.CgiError as exc:
+            _LOGGER.info("%s - %s", _peer(self.client_address), exc)
+            self._send_plain_error(exc.status, str(exc))
+            return
+        if script is not None:
+            self._run_cgi(script, query, redirects)
             return
         if self.command == "POST":
             self._send_plain_error(
@@ -412,14 +432,33 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         root = os.path.realpath(self.directory)
         return os.path.commonpath([os.path.realpath(path), root]) == root
 
-    def _run_cgi(self, url_path: str, query: str, redirects: int) -> None:
+    def _cgi_script(self, url_path: str) -> _standalone_cgi.CgiScript | None:
+        """Return the CGI script ``url_path`` (no query) runs, or None to serve it as a file.
+
+        Raises:
+            CgiError: a bad path under a CGI prefix (404), or a script whose
+                real path leaves the document root (403).
+        """
+        cgi_paths = self.server.cgi_paths
+        if not cgi_paths or not _standalone_cgi.is_cgi_path(url_path, cgi_paths):
+            return None
+        return _standalone_cgi.find_script(
+            self.server.options.document_root, url_path, cgi_paths, self.server.is_executable
+        )
+
+    def is_cgi(self) -> bool:
+        """Return True if ``self.path`` names a CGI script that runs (pywebsocket's name).
+
+        A file under a CGI prefix that may not run is served as a plain file.
+        """
+        try:
+            return self._cgi_script(self.path.split("#", 1)[0].partition("?")[0]) is not None
+        except _standalone_cgi.CgiError:
+            return False
+
+    def _run_cgi(self, script: _standalone_cgi.CgiScript, query: str, redirects: int) -> None:
         options = self.server.options
         try:
-            script = _standalone_cgi.find_script(
-                options.document_root, url_path, self.server.cgi_paths, self.server.is_executable
-            )
-            if script is None:  # is_cgi_path said otherwise; cannot happen
-                raise _standalone_cgi.CgiError(http.HTTPStatus.NOT_FOUND, f"no cgi script at {url_path!r}")
             body = self._read_body() if self.command == "POST" else b""
             env = self._cgi_environment(script, query)
             output = _standalone_cgi.run_script(script, env, body, options.cgi_timeout)
@@ -582,6 +621,40 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             pass
 
 
+class ThreadMonitor(threading.Thread):
+    """Log how many threads are alive every ``interval_in_sec`` seconds (``--thread-monitor-interval-in-sec``).
+
+    Args:
+        interval_in_sec: seconds between two log lines.
+        server: if given, its connection and WebSocket counts are logged too.
+    """
+
+    daemon = True
+
+    def __init__(self, interval_in_sec: float, server: WebSocketServer | None = None) -> None:
+        super().__init__(name="ThreadMonitor")
+        self._interval_in_sec = interval_in_sec
+        self._server = server
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        """Log a line per interval until ``stop()``."""
+        while not self._stopped.wait(self._interval_in_sec):
+            if self._server is None:
+                _LOGGER.info("%d threads alive", threading.active_count())
+            else:
+                _LOGGER.info(
+                    "%d threads alive, %d connections, %d websockets",
+                    threading.active_count(),
+                    self._server.connection_count(),
+                    self._server.open_websocket_count(),
+                )
+
+    def stop(self) -> None:
+        """Make ``run`` return at its next wake-up (at once if it is waiting)."""
+        self._stopped.set()
+
+
 class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """A threaded HTTP server that also speaks WebSocket, on one or more listening sockets.
 
@@ -654,15 +727,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         # Started before binding: a failed bind calls server_close, which stops them.
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
         self.flusher = _standalone_io.WriteFlusher()
-        self._monitor_stop = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
-            self._monitor = threading.Thread(
-                target=self._monitor_threads,
-                args=(options.thread_monitor_interval_in_sec,),
-                name="thread monitor",
-                daemon=True,
-            )
+            self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
             self._monitor.start()
         super().__init__((options.server_host or "", options.port), WebSocketRequestHandler)
 
@@ -767,8 +834,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             sock.close()
         self.deadlines.close()
         self.flusher.close()
-        self._monitor_stop.set()
         if self._monitor is not None:
+            self._monitor.stop()
             self._monitor.join(1.0)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -844,15 +911,6 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error of a connection with its traceback (not on stderr)."""
         _LOGGER.error("%s - error while serving the connection", _peer(client_address), exc_info=True)
-
-    def _monitor_threads(self, interval: float) -> None:
-        while not self._monitor_stop.wait(interval):
-            _LOGGER.info(
-                "%d threads alive, %d connections, %d websockets",
-                threading.active_count(),
-                self.connection_count(),
-                self.open_websocket_count(),
-            )
 
     def register_websocket(self, request: Any) -> None:
         """Remember an open WebSocket so that shutdown can close it (at once if shutdown has begun)."""

@@ -614,11 +614,26 @@ def test_cgi_percent_encoded_path_is_decoded(site):
     assert env["SCRIPT_NAME"] == "/cgi-bin/env.py" and env["PATH_INFO"] == "/a b"
 
 
-def test_cgi_non_executable_file_gets_403(site):
+def test_cgi_prefix_serves_a_non_executable_file_as_a_plain_file(site):
+    # pywebsocket's rule: a file that may not run is served as it is, so that
+    # blinkpy's --cgi-paths / still serves the document root's other files.
+    source = "print('Content-Type: text/plain\\n\\nnever')\n"
     with open(os.path.join(site, "cgi-bin", "plain.py"), "w") as script:
-        script.write("print('Content-Type: text/plain\\n\\nnever')\n")
+        script.write(source)
     with running_server("-d", site, "-x", "/cgi-bin") as server:
-        assert get(server.port, "/cgi-bin/plain.py")[0] == 403
+        status, _, body = get(server.port, "/cgi-bin/plain.py")
+    assert (status, body) == (200, source.encode())
+
+
+def test_cgi_paths_root_runs_executables_and_serves_other_files(site):
+    with running_server("-d", site, "-x", "/") as server:
+        index = get(server.port, "/index.html")
+        env = cgi_env(server.port, "/cgi-bin/env.py/x")["env"]
+        missing = get(server.port, "/cgi-bin/missing.py")[0]
+    with open(os.path.join(site, "index.html"), "rb") as page:
+        assert index[:1] + index[2:] == (200, page.read())
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/cgi-bin/env.py", "/x")
+    assert missing == 404
 
 
 def test_cgi_file_that_cannot_be_executed_gets_500(site):
@@ -642,12 +657,20 @@ def test_cgi_symlink_out_of_the_document_root_gets_403(site, tmp_path):
 @pytest.mark.parametrize(
     "target",
     ["/cgi-bin/../cgi-bin/env.py", "/cgi-bin/%2e%2e/site/cgi-bin/env.py", "/cgi-bin/dir%2fnested.py",
-     "/cgi-bin/missing.py", "/cgi-bin/", "/cgi-bin/dir", "/x/../cgi-bin/env.py", "/cgi-bin%2fenv.py",
+     "/cgi-bin/missing.py", "/x/../cgi-bin/env.py", "/cgi-bin%2fenv.py",
      "/./cgi-bin/env.py", "/cgi-bin/./env.py"],
 )  # fmt: skip
 def test_cgi_missing_script_or_escaping_path_gets_404(site, target):
     with running_server("-d", site, "-x", "/cgi-bin") as server:
         assert get(server.port, target)[0] == 404
+
+
+def test_cgi_prefix_serves_a_directory_as_a_directory(site):
+    with running_server("-d", site, "-x", "/cgi-bin") as server:
+        redirect = get(server.port, "/cgi-bin/dir")
+        listing = get(server.port, "/cgi-bin/dir/")
+    assert (redirect[0], redirect[1]["location"]) == (301, ["/cgi-bin/dir/"])
+    assert listing[0] == 200 and b'<a href="nested.py">nested.py</a>' in listing[2]
 
 
 def test_cgi_empty_path_segments_are_ignored(site):

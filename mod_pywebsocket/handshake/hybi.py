@@ -13,26 +13,29 @@ import hashlib
 from typing import Any
 
 from mod_pywebsocket import common
+from mod_pywebsocket._stream_hybi import Stream, StreamOptions
+from mod_pywebsocket.extensions import get_extension_processor
 from mod_pywebsocket.handshake._base import (
     HandshakeException,
     HandshakerBase,
+    VersionException,
     _join_header_values,
     check_request_line,
     format_header,
     get_mandatory_header,
     parse_token_list,
+    validate_mandatory_header,
+    validate_subprotocol,
 )
 
 __all__ = ["Handshaker", "build_response", "compute_accept", "compute_accept_from_unicode"]
 
-# RFC 6455 §1.3.
-_WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _BAD_REQUEST = common.HTTP_STATUS_BAD_REQUEST
 
 
 def compute_accept(key: bytes) -> tuple[bytes, bytes]:
     """Return ``(base64 accept value, SHA-1 digest)`` for a Sec-WebSocket-Key."""
-    digest = hashlib.sha1(key + _WEBSOCKET_GUID).digest()
+    digest = hashlib.sha1(key + common.WEBSOCKET_ACCEPT_UUID).digest()
     return base64.b64encode(digest), digest
 
 
