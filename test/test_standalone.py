@@ -983,6 +983,25 @@ def test_thread_monitor_logs_the_thread_count(site, caplog):
     assert caplog.text.count("threads alive") >= 2
 
 
+def test_thread_monitor_of_0_7_9_alone_logs_the_thread_count_until_stopped(caplog):
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    monitor = standalone.ThreadMonitor(0.05)
+    monitor.start()
+    deadline = time.monotonic() + TIMEOUT
+    while "threads alive" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    monitor.stop()
+    monitor.join(TIMEOUT)
+    assert not monitor.is_alive() and monitor.daemon and monitor.name == "ThreadMonitor"
+    assert re.search(r"^\d+ threads alive$", caplog.records[0].getMessage())
+
+
+def test_tls_probes_of_0_7_9_choose_the_ssl_module():
+    # Old WPT: "if _import_ssl(): tls_module = _TLS_BY_STANDARD_MODULE elif _import_pyopenssl(): ...".
+    assert (standalone._import_ssl(), standalone._import_pyopenssl()) == (True, False)
+    assert (standalone._TLS_BY_STANDARD_MODULE, standalone._TLS_BY_PYOPENSSL) == ("ssl", "pyopenssl")
+
+
 def test_thread_monitor_is_off_by_default(site, caplog):
     caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
     with running_server("-d", site) as server:
