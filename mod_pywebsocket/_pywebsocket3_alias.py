@@ -171,57 +171,44 @@ class _FallbackFinder:
         return spec
 
 
-def _source_tree_alias() -> str | None:
-    """Return the path of ``pywebsocket3/__init__.py`` beside this ``mod_pywebsocket``, if there is one."""
-    import os
-
-    import mod_pywebsocket
-
-    if mod_pywebsocket.__file__ is None:
-        return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mod_pywebsocket.__file__)))
-    path = os.path.join(root, ALIAS, "__init__.py")
-    return path if os.path.isfile(path) else None
-
-
 def foreign_pywebsocket3() -> str | None:
     """Tell where ``import pywebsocket3`` leads when it is not this alias.
 
-    Looks without importing: the module already in ``sys.modules``, or else
-    the spec that the finders return.
+    Imports ``pywebsocket3``, as a handler would.
 
     Returns:
         The location of that other package (its ``__init__.py``, or its
         directories for a namespace package), or None when ``pywebsocket3``
-        is the alias of this ``mod_pywebsocket`` or is not importable at all.
-    """
-    import os
+        is this alias or does not exist.
 
-    module = sys.modules.get(ALIAS)
-    if module is not None:
-        return None if _is_alias(module) else str(getattr(module, "__file__", None) or module)
-    import importlib.util
+    Raises:
+        Exception: whatever importing that other package raises.
+    """
+    import importlib
 
     try:
-        spec = importlib.util.find_spec(ALIAS)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or isinstance(spec.loader, _PackageLoader):
-        return None
-    ours = _source_tree_alias()
-    if spec.origin is not None and ours is not None and os.path.isfile(spec.origin):
-        if os.path.samefile(spec.origin, ours):
+        module = importlib.import_module(ALIAS)
+    except ModuleNotFoundError as exc:
+        if exc.name == ALIAS:
             return None
-    return spec.origin or ", ".join(spec.submodule_search_locations or ()) or ALIAS
+        raise
+    if _is_alias(module):
+        return None
+    return getattr(module, "__file__", None) or ", ".join(getattr(module, "__path__", None) or ()) or repr(module)
 
 
 def warn_if_foreign_pywebsocket3() -> None:
     """Log one warning when handlers that import ``pywebsocket3`` would not get this package."""
     import logging
 
-    foreign = foreign_pywebsocket3()
+    logger = logging.getLogger(__name__)
+    try:
+        foreign = foreign_pywebsocket3()
+    except Exception:  # someone else's package failed to import
+        logger.warning("handlers that import %s will fail: it does not import", ALIAS, exc_info=True)
+        return
     if foreign is not None:
-        logging.getLogger(__name__).warning(
+        logger.warning(
             "handlers that import %s get the package at %s, not this server's modules; "
             "import %s in them instead (see docs/packaging.md)",
             ALIAS,

@@ -59,6 +59,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mod_pywebsocket import (
+    _pywebsocket3_alias,
     _standalone_cgi,
     _standalone_http,
     _standalone_io,
@@ -895,6 +896,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
         _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
+    _pywebsocket3_alias.warn_if_foreign_pywebsocket3()
     host, port = server.server_address[:2]
     _LOGGER.info("listening on %s:%d (%s)", host, port, "TLS" if options.use_tls else "plain")
     try:
