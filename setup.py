@@ -11,11 +11,19 @@ import os
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-# Installed at the top of site-packages. At every interpreter start, site runs
-# this line: it imports one small module and appends one finder to
-# sys.meta_path (mod_pywebsocket/_pywebsocket3_alias.py).
+# Installed at the top of site-packages; site runs this line at every
+# interpreter start. It imports nothing: it appends to the end of
+# sys.meta_path a finder that, asked for "pywebsocket3" after every other
+# finder found nothing, imports mod_pywebsocket._pywebsocket3_alias and
+# returns its fallback_spec() (read that module's docstring).
 PTH_NAME = "mod_pywebsocket-pywebsocket3.pth"
-PTH_LINE = "import mod_pywebsocket._pywebsocket3_alias as alias; alias.install_fallback_finder()\n"
+PTH_LINE = (
+    "import sys; sys.meta_path.append(type('Pywebsocket3Fallback', (), {"
+    "'__module__': 'mod_pywebsocket-pywebsocket3.pth', "
+    "'find_spec': staticmethod(lambda name, path=None, target=None: "
+    "__import__('mod_pywebsocket._pywebsocket3_alias', fromlist=['fallback_spec']).fallback_spec() "
+    "if name == 'pywebsocket3' else None)})())\n"
+)
 
 
 class BuildPyWithPth(build_py):

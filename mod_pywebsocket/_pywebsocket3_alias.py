@@ -1,8 +1,6 @@
 """The ``pywebsocket3`` alias: every ``pywebsocket3.X`` is the module ``mod_pywebsocket.X``.
 
-Import machinery, outside the protocol layers. An installed wheel imports
-this module at every interpreter start (its ``.pth`` file), so importing it
-loads nothing but this module: everything else is imported when used.
+Import machinery, outside the protocol layers.
 
 How this works:
 
@@ -10,10 +8,13 @@ How this works:
   directory ``pywebsocket3/`` beside ``mod_pywebsocket/``, found on
   ``sys.path`` like any package. The wheel ships no such directory (it would
   overwrite a real pywebsocket3's files, or be deleted with them). Its
-  ``.pth`` file calls ``install_fallback_finder()``, which appends a finder
-  to the *end* of ``sys.meta_path``: it answers ``pywebsocket3`` only after
-  every other finder, the one for ``sys.path`` included, found nothing. So a
-  real pywebsocket3 always wins, and the alias fills in when there is none.
+  ``.pth`` file (setup.py) appends a tiny finder to the *end* of
+  ``sys.meta_path``: it is asked for ``pywebsocket3`` only after every other
+  finder, the one for ``sys.path`` included, found nothing, and then returns
+  ``fallback_spec()``. So a real pywebsocket3 always wins, and the alias
+  fills in when there is none. That finder imports nothing at interpreter
+  start: importing ``mod_pywebsocket`` then would pin it to the installed
+  copy even where a checkout comes first on ``sys.path`` later.
 - Either way the alias package goes through ``init_alias_package()``: an
   empty ``__path__``, ``mod_pywebsocket``'s user guide as its docstring, a
   marker attribute, and a ``_SubmoduleFinder`` at the *front* of
@@ -31,26 +32,31 @@ How this works:
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
+import logging
 import sys
+import types
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-# typing itself is not imported: this module runs at every interpreter start.
-TYPE_CHECKING = False
+import mod_pywebsocket
+
 if TYPE_CHECKING:
-    import types
-    from collections.abc import Sequence
     from importlib.abc import InspectLoader, Loader
-    from importlib.machinery import ModuleSpec
 else:
-    # importlib.abc takes ~30 ms to import. The import system calls a
-    # loader's methods and never looks at its base class.
+    # importlib.abc takes ~30 ms to import, and the server imports this
+    # module at every start. The import system calls a loader's methods and
+    # never looks at its base class.
     Loader = object
 
 __all__ = [
     "ALIAS",
     "TARGET",
+    "fallback_spec",
     "foreign_pywebsocket3",
     "init_alias_package",
-    "install_fallback_finder",
     "warn_if_foreign_pywebsocket3",
 ]
 
@@ -58,6 +64,8 @@ ALIAS = "pywebsocket3"
 TARGET = "mod_pywebsocket"
 
 _MARKER = "_mod_pywebsocket_alias"
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _is_alias(module: types.ModuleType | None) -> bool:
@@ -70,8 +78,6 @@ def init_alias_package(module: types.ModuleType) -> None:
     Called by the source tree's ``pywebsocket3/__init__.py`` and by the loader
     of the installed alias.
     """
-    import mod_pywebsocket
-
     module.__doc__ = mod_pywebsocket.__doc__
     module.__path__ = []
     setattr(module, _MARKER, True)
@@ -79,22 +85,14 @@ def init_alias_package(module: types.ModuleType) -> None:
         sys.meta_path.insert(0, _SubmoduleFinder())
 
 
-def install_fallback_finder() -> None:
-    """Provide ``pywebsocket3`` when no other finder does (the wheel's ``.pth`` file calls this)."""
-    if not any(isinstance(finder, _FallbackFinder) for finder in sys.meta_path):
-        sys.meta_path.append(_FallbackFinder())
-
-
 class _SubmoduleLoader(Loader):
     """Load ``pywebsocket3.X`` as the module object ``mod_pywebsocket.X``."""
 
-    def __init__(self, target: ModuleSpec) -> None:
+    def __init__(self, target: importlib.machinery.ModuleSpec) -> None:
         self._target = target
-        self._target_module_spec: ModuleSpec | None = None
+        self._target_module_spec: importlib.machinery.ModuleSpec | None = None
 
-    def create_module(self, spec: ModuleSpec) -> types.ModuleType:
-        import importlib
-
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = importlib.import_module(self._target.name)
         self._target_module_spec = module.__spec__
         return module
@@ -123,12 +121,9 @@ class _SubmoduleFinder:
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
-    ) -> ModuleSpec | None:
+    ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(ALIAS + ".") or not _is_alias(sys.modules.get(ALIAS)):
             return None
-        import importlib.machinery
-        import importlib.util
-
         try:
             target_spec = importlib.util.find_spec(TARGET + fullname[len(ALIAS) :])
         except ModuleNotFoundError:
@@ -146,29 +141,22 @@ class _SubmoduleFinder:
 class _PackageLoader(Loader):
     """Create the installed alias package ``pywebsocket3``."""
 
-    def create_module(self, spec: ModuleSpec) -> None:
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
         init_alias_package(module)
 
 
-class _FallbackFinder:
-    """Find ``pywebsocket3`` when nothing else did (last on ``sys.meta_path``)."""
+def fallback_spec() -> importlib.machinery.ModuleSpec:
+    """Return the spec of the installed alias package ``pywebsocket3``.
 
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if fullname != ALIAS:
-            return None
-        import importlib.machinery
-
-        import mod_pywebsocket
-
-        # __file__ points into mod_pywebsocket/, where the code is.
-        spec = importlib.machinery.ModuleSpec(ALIAS, _PackageLoader(), origin=mod_pywebsocket.__file__, is_package=True)
-        spec.has_location = mod_pywebsocket.__file__ is not None
-        return spec
+    The wheel's ``.pth`` file calls this when no other finder found ``pywebsocket3``.
+    """
+    # __file__ points into mod_pywebsocket/, where the code is.
+    spec = importlib.machinery.ModuleSpec(ALIAS, _PackageLoader(), origin=mod_pywebsocket.__file__, is_package=True)
+    spec.has_location = mod_pywebsocket.__file__ is not None
+    return spec
 
 
 def foreign_pywebsocket3() -> str | None:
@@ -184,8 +172,6 @@ def foreign_pywebsocket3() -> str | None:
     Raises:
         Exception: whatever importing that other package raises.
     """
-    import importlib
-
     try:
         module = importlib.import_module(ALIAS)
     except ModuleNotFoundError as exc:
@@ -199,16 +185,13 @@ def foreign_pywebsocket3() -> str | None:
 
 def warn_if_foreign_pywebsocket3() -> None:
     """Log one warning when handlers that import ``pywebsocket3`` would not get this package."""
-    import logging
-
-    logger = logging.getLogger(__name__)
     try:
         foreign = foreign_pywebsocket3()
     except Exception:  # someone else's package failed to import
-        logger.warning("handlers that import %s will fail: it does not import", ALIAS, exc_info=True)
+        _LOGGER.warning("handlers that import %s will fail: it does not import", ALIAS, exc_info=True)
         return
     if foreign is not None:
-        logger.warning(
+        _LOGGER.warning(
             "handlers that import %s get the package at %s, not this server's modules; "
             "import %s in them instead (see docs/packaging.md)",
             ALIAS,

@@ -1,11 +1,11 @@
 """The ``pywebsocket3`` alias from a source tree and from the installed wheel.
 
 The fast tests run ``python -m pywebsocket3.standalone`` from the source
-tree and check the alias's finders in subprocesses. The tests marked
-``packaging`` build our wheel from an sdist (as a release does) and install
-it into throwaway venvs, alone and beside the real pywebsocket3 4.0.2 in
-every order (docs/packaging.md). pywebsocket3 is an sdist on PyPI: it is
-downloaded and built into a wheel once, kept in ``test-artifacts/wheels/``.
+tree. The tests marked ``packaging`` build our wheel from an sdist (as a
+release does), run its ``.pth`` file as site does, and install it into
+throwaway venvs, alone and beside the real pywebsocket3 4.0.2 in every order
+(docs/packaging.md). pywebsocket3 is an sdist on PyPI: it is downloaded and
+built into a wheel once, kept in ``test-artifacts/wheels/``.
 """
 
 from __future__ import annotations
@@ -93,61 +93,12 @@ def test_source_tree_alias_is_not_foreign():
     assert _pywebsocket3_alias.foreign_pywebsocket3() is None
 
 
-@pytest.fixture
-def site_without_alias(tmp_path) -> Path:
-    """A directory holding ``mod_pywebsocket`` (a link to ours) and no ``pywebsocket3``."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "mod_pywebsocket").symlink_to(os.path.join(REPO_ROOT, "mod_pywebsocket"), target_is_directory=True)
-    return site
-
-
 def write_package(parent: Path, body: str = "") -> Path:
     """Write ``parent/pywebsocket3/__init__.py`` (a stand-in for a real pywebsocket3) and return its path."""
     init = parent / "pywebsocket3" / "__init__.py"
     init.parent.mkdir(parents=True)
     init.write_text(body)
     return init
-
-
-# Imports pywebsocket3 the way the wheel's .pth file sets it up; prints where it comes from.
-IMPORT_WITH_FALLBACK = """
-import sys
-sys.path.insert(0, sys.argv[1])
-sys.path.extend(sys.argv[2:])
-from mod_pywebsocket import _pywebsocket3_alias
-_pywebsocket3_alias.install_fallback_finder()
-import pywebsocket3.msgutil, mod_pywebsocket.msgutil
-print(pywebsocket3.__file__, pywebsocket3.msgutil is mod_pywebsocket.msgutil)
-"""
-
-
-def test_fallback_finder_provides_the_alias_when_there_is_no_pywebsocket3(site_without_alias, tmp_path):
-    result = run([sys.executable, "-I", "-c", IMPORT_WITH_FALLBACK, str(site_without_alias)], cwd=tmp_path)
-    assert result.stderr == ""
-    assert result.stdout == f"{site_without_alias / 'mod_pywebsocket' / '__init__.py'} True\n"
-
-
-def test_fallback_finder_yields_to_a_pywebsocket3_even_last_on_sys_path(site_without_alias, tmp_path):
-    real = write_package(tmp_path / "last", "from . import msgutil\n")
-    (real.parent / "msgutil.py").write_text("")
-    result = run(
-        [sys.executable, "-I", "-c", IMPORT_WITH_FALLBACK, str(site_without_alias), str(tmp_path / "last")],
-        cwd=tmp_path,
-    )
-    assert result.stderr == ""
-    assert result.stdout == f"{real} False\n"
-
-
-def test_module_the_pth_file_imports_loads_nothing_else(site_without_alias, tmp_path):
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
-        "import mod_pywebsocket._pywebsocket3_alias\n"
-        "print(sorted(set(sys.modules) - before))\n"
-    )
-    result = run([sys.executable, "-I", "-c", code, str(site_without_alias)], cwd=tmp_path)
-    # __future__: every file starts with ``from __future__ import annotations``.
-    assert result.stdout == "['__future__', 'mod_pywebsocket', 'mod_pywebsocket._pywebsocket3_alias']\n"
 
 
 def test_server_warns_once_when_handlers_would_get_another_pywebsocket3(tmp_path):
@@ -348,13 +299,50 @@ def assert_ours_commands(venv: Venv, *, module: str) -> None:
 
 
 @pytest.mark.packaging
-def test_wheel_ships_a_pth_file_and_no_top_level_pywebsocket3(our_wheel):
+def test_wheel_ships_a_one_line_pth_file_and_no_top_level_pywebsocket3(our_wheel):
     with zipfile.ZipFile(our_wheel) as wheel:
         top_level = {name.split("/")[0] for name in wheel.namelist()}
         pth = wheel.read("mod_pywebsocket-pywebsocket3.pth").decode()
     dist_info = "-".join(our_wheel.name.split("-")[:2]) + ".dist-info"
     assert top_level == {"mod_pywebsocket", "mod_pywebsocket-pywebsocket3.pth", dist_info}
-    assert pth == "import mod_pywebsocket._pywebsocket3_alias as alias; alias.install_fallback_finder()\n"
+    assert pth.startswith("import sys;") and pth.count("\n") == 1 and pth.endswith("\n")
+
+
+@pytest.fixture
+def wheel_site(our_wheel, tmp_path) -> Path:
+    """The wheel unpacked into a directory, as into site-packages (site.addsitedir runs its .pth)."""
+    site = tmp_path / "site"
+    with zipfile.ZipFile(our_wheel) as wheel:
+        wheel.extractall(site)
+    return site
+
+
+# Runs the wheel's .pth as site does, puts the other directories last on sys.path, then imports.
+IMPORT_THROUGH_PTH = """
+import site, sys
+site.addsitedir(sys.argv[1])
+sys.path.extend(sys.argv[2:])
+loaded = sorted(name for name in sys.modules if "pywebsocket" in name)
+import pywebsocket3.msgutil, mod_pywebsocket.msgutil
+print(loaded, pywebsocket3.__file__, pywebsocket3.msgutil is mod_pywebsocket.msgutil)
+"""
+
+
+@pytest.mark.packaging
+def test_pth_file_imports_nothing_and_provides_the_alias_when_there_is_no_pywebsocket3(wheel_site, tmp_path):
+    result = run([sys.executable, "-I", "-c", IMPORT_THROUGH_PTH, str(wheel_site)], cwd=tmp_path)
+    assert result.stderr == ""
+    assert result.stdout == f"[] {wheel_site / 'mod_pywebsocket' / '__init__.py'} True\n"
+
+
+@pytest.mark.packaging
+def test_pth_file_yields_to_a_pywebsocket3_even_last_on_sys_path(wheel_site, tmp_path):
+    real = write_package(tmp_path / "last", "from . import msgutil\n")
+    (real.parent / "msgutil.py").write_text("")
+    argv = [sys.executable, "-I", "-c", IMPORT_THROUGH_PTH, str(wheel_site), str(tmp_path / "last")]
+    result = run(argv, cwd=tmp_path)
+    assert result.stderr == ""
+    assert result.stdout == f"[] {real} False\n"
 
 
 @pytest.mark.packaging
@@ -363,6 +351,17 @@ def test_installed_wheel_alone_provides_the_alias_and_both_commands(venv):
     assert_alias(venv)
     assert_ours_commands(venv, module="pywebsocket3.standalone")
     assert venv.changed_files(OURS) == ""
+
+
+@pytest.mark.packaging
+def test_installed_wheel_leaves_a_checkout_in_the_current_directory_first(venv):
+    venv.install(OURS)
+    code = "import mod_pywebsocket, pywebsocket3; print(mod_pywebsocket.__file__, pywebsocket3.__file__)"
+    result = run([venv.python, "-c", code], cwd=REPO_ROOT)
+    assert result.stdout.split() == [
+        os.path.join(REPO_ROOT, "mod_pywebsocket", "__init__.py"),
+        os.path.join(REPO_ROOT, "pywebsocket3", "__init__.py"),
+    ]
 
 
 @pytest.mark.packaging
