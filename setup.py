@@ -30,12 +30,14 @@ class BuildPyWithPth(build_py):
     """``build_py`` that also writes the ``.pth`` file at the root of the build tree."""
 
     def run(self) -> None:
+        """Build as usual, then write the ``.pth`` file."""
         super().run()
         if not self.dry_run:
             with open(os.path.join(self.build_lib, PTH_NAME), "w", encoding="utf-8") as pth:
                 pth.write(PTH_LINE)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        """List the built files, the ``.pth`` file included."""
         return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
 
 
