@@ -65,7 +65,12 @@ def test_python_m_pywebsocket3_standalone_help_prints_usage(checkout, tmp_path):
 
 
 def test_python_m_pywebsocket3_standalone_serves_echo_and_exits_0_on_sigterm():
-    with ServerProcess("-d", EXAMPLE_DIR, command=(sys.executable, "-m", "pywebsocket3.standalone")) as server:
+    assert_serves_echo_and_exits_0_on_sigterm(command=(sys.executable, "-m", "pywebsocket3.standalone"), cwd=REPO_ROOT)
+
+
+def assert_serves_echo_and_exits_0_on_sigterm(command: tuple[str, ...], cwd: str) -> None:
+    """Start ``command -H 127.0.0.1 -p 0 -d <example/>`` in ``cwd``, echo one message, stop it with SIGTERM."""
+    with ServerProcess("-d", EXAMPLE_DIR, command=command, cwd=cwd, env=clean_env()) as server:
         with connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=TIMEOUT) as ws:
             ws.send("through pywebsocket3")
             assert ws.recv(timeout=TIMEOUT) == "through pywebsocket3"
@@ -349,6 +354,13 @@ def test_installed_wheel_alone_provides_the_alias_and_both_commands(venv):
     assert_alias(venv)
     assert_ours_commands(venv, module="pywebsocket3.standalone")
     assert venv.changed_files(OURS) == ""
+
+
+@pytest.mark.packaging
+def test_installed_python_m_pywebsocket3_standalone_serves_echo_and_exits_0_on_sigterm(venv):
+    venv.install(OURS)
+    command = (venv.python, "-m", "pywebsocket3.standalone")
+    assert_serves_echo_and_exits_0_on_sigterm(command=command, cwd=str(venv.path))
 
 
 @pytest.mark.packaging
