@@ -124,10 +124,15 @@ class _SubmoduleFinder:
     ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(ALIAS + ".") or not _is_alias(sys.modules.get(ALIAS)):
             return None
+        target_name = TARGET + fullname[len(ALIAS) :]
         try:
-            target_spec = importlib.util.find_spec(TARGET + fullname[len(ALIAS) :])
-        except ModuleNotFoundError:
-            return None
+            target_spec = importlib.util.find_spec(target_name)
+        except ModuleNotFoundError as exc:
+            # A parent that does not exist means no such module; anything else
+            # missing is an error inside mod_pywebsocket, which must show.
+            if exc.name is not None and (target_name + ".").startswith(exc.name + "."):
+                return None
+            raise
         if target_spec is None:
             return None
         return importlib.machinery.ModuleSpec(
