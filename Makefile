@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 bench: $(VENV)/.installed
 	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-$(VENV)/.installed: requirements/bench.txt requirements/test.txt
+$(VENV)/.installed: requirements/bench.txt requirements/pywebsocket3.txt requirements/test.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	echo '*' > $(VENV)/.gitignore
 	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt

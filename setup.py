@@ -1,5 +1,44 @@
-"""Packaging shim: the metadata lives in pyproject.toml."""
+"""Build script: the metadata lives in pyproject.toml.
+
+This file adds one thing: the ``.pth`` file that provides the ``pywebsocket3``
+alias wherever no real pywebsocket3 is installed (docs/packaging.md).
+"""
+
+from __future__ import annotations
+
+import os
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
-setup()
+# Installed at the top of site-packages; site runs this line at every
+# interpreter start. It imports nothing: it appends to the end of
+# sys.meta_path a finder that, asked for "pywebsocket3" after every other
+# finder found nothing, imports mod_pywebsocket._pywebsocket3_alias and
+# returns its fallback_spec() (read that module's docstring).
+PTH_NAME = "mod_pywebsocket-pywebsocket3.pth"
+PTH_LINE = (
+    "import sys; sys.meta_path.append(type('Pywebsocket3Fallback', (), {"
+    "'__module__': 'mod_pywebsocket-pywebsocket3.pth', "
+    "'find_spec': staticmethod(lambda name, path=None, target=None: "
+    "__import__('mod_pywebsocket._pywebsocket3_alias', fromlist=['fallback_spec']).fallback_spec() "
+    "if name == 'pywebsocket3' else None)})())\n"
+)
+
+
+class BuildPyWithPth(build_py):
+    """``build_py`` that also writes the ``.pth`` file at the root of the build tree."""
+
+    def run(self) -> None:
+        """Build as usual, then write the ``.pth`` file."""
+        super().run()
+        if not self.dry_run:
+            with open(os.path.join(self.build_lib, PTH_NAME), "w", encoding="utf-8") as pth:
+                pth.write(PTH_LINE)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        """List the built files, the ``.pth`` file included."""
+        return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
+
+
+setup(cmdclass={"build_py": BuildPyWithPth})

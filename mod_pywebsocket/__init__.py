@@ -16,6 +16,13 @@ Under Apache with mod_python, add to httpd.conf::
     PythonOption mod_pywebsocket.handler_root /path/to/handlers
     PythonHeaderParserHandler mod_pywebsocket.headerparserhandler
 
+The package also answers to ``pywebsocket3``, the name of pywebsocket's
+Python 3 port: every ``pywebsocket3.X`` is the very module
+``mod_pywebsocket.X``, and ``python3 -m pywebsocket3.standalone`` runs the
+same server. Installed with pip, it provides that name only where no real
+pywebsocket3 is installed; the server warns at start when handlers would get
+that other package (docs/packaging.md).
+
 Writing a handler
 -----------------
 

@@ -78,6 +78,7 @@ if __name__ == "__main__" and not __package__:
         sys.path[0] = os.path.dirname(_PACKAGE_DIR)
 
 from mod_pywebsocket import (
+    _pywebsocket3_alias,
     _standalone_cgi,
     _standalone_http,
     _standalone_io,
@@ -1177,6 +1178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
         _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
+    _pywebsocket3_alias.warn_if_foreign_pywebsocket3()
     for sock, _ in server._sockets:
         _LOGGER.info("listening on %s (%s)", _peer(sock.getsockname()), "TLS" if options.use_tls else "plain")
     try:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -672,17 +672,26 @@ def test_message_over_max_message_size_closes_with_1009(small_limit_server, frag
 class ServerProcess:
     """The standalone server as a subprocess (its RSS can be measured apart from the tests').
 
-    ``python3 -m mod_pywebsocket.standalone -H 127.0.0.1 -p 0 ...`` logs
+    ``python3 -m mod_pywebsocket.standalone -H 127.0.0.1 -p 0 ...`` (or
+    ``command -H 127.0.0.1 -p 0 ...``, run in ``cwd`` with ``env``) logs
     ``listening on HOST:PORT``; the log goes to a file, never to a pipe
     that could fill up and block the server.
     """
 
-    def __init__(self, *args: str, startup: float = 15.0) -> None:
+    def __init__(
+        self,
+        *args: str,
+        startup: float = 15.0,
+        command: Sequence[str] = (sys.executable, "-m", "mod_pywebsocket.standalone"),
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self._log = tempfile.NamedTemporaryFile(prefix="robust-server-", suffix=".log", delete=False)  # noqa: SIM115
         self.log_path = self._log.name
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0", *args],
-            cwd=str(Path(__file__).resolve().parent.parent),
+            [*command, "-H", "127.0.0.1", "-p", "0", *args],
+            cwd=cwd or str(Path(__file__).resolve().parent.parent),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
