@@ -804,13 +804,9 @@ class Stream(StreamBase):
             raise InvalidFrameException(f"receive_filtered_frame takes data frames, not opcode {frame.opcode:#x}")
         if not frame.fin:
             raise InvalidFrameException("receive_filtered_frame takes unfragmented frames")
-        compressed = self._incoming_compressed
+        compressed = bool(frame.rsv1) and self._options.permessage_deflate is not None
         message = self._get_message_from_frame(frame)
         assert message is not None  # a whole frame completes its message
-        # Text decoded on arrival was collected as str only: give it back as the bytes it was.
-        text, self._decoded_text = self._decoded_text, None
-        if text is not None and not self._options.incoming_message_filters:
-            message = text.encode("utf-8")
         frame.payload = message
         if compressed:
             frame.rsv1 = 0
