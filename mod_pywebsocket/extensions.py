@@ -369,10 +369,22 @@ def _read_deflate_offer(
 
 
 class _PerMessageProcessor(_CompressionProcessor):
-    """Per-message compression: the codec and the switches a handler may use on it."""
+    """Per-message compression: the codec and the switches a handler may use on it.
+
+    Subclasses name the four parameters of their offers: ours (the server's
+    compressor) and the peer's (the client's), which a handler may ask the
+    client to limit.
+    """
+
+    _OUR_MAX_WINDOW_BITS_PARAM: str
+    _OUR_NO_CONTEXT_TAKEOVER_PARAM: str
+    _PEER_MAX_WINDOW_BITS_PARAM: str
+    _PEER_NO_CONTEXT_TAKEOVER_PARAM: str
 
     def __init__(self, request: common.ExtensionParameter) -> None:
         super().__init__(request)
+        self._peer_max_window_bits: int | None = None
+        self._peer_no_context_takeover = False
         self._bfinal = False
         self._compress_outgoing = True
         # Made when the offer is accepted.
@@ -397,6 +409,21 @@ class _PerMessageProcessor(_CompressionProcessor):
         self._compress_outgoing = value
         if self._framer is not None:
             self._framer.compress_outgoing = value
+
+    def _set_peer_max_window_bits(self, value: int | None) -> None:
+        if value is not None and not 8 <= value <= 15:
+            raise ValueError(f"{self._PEER_MAX_WINDOW_BITS_PARAM} must be 8-15, not {value}")
+        self._peer_max_window_bits = value
+
+    def _read_offer(self) -> tuple[int | None, bool, bool, int | None] | None:
+        """Return ``_read_deflate_offer``'s answer for this processor's parameter names."""
+        return _read_deflate_offer(
+            self._request,
+            self._OUR_MAX_WINDOW_BITS_PARAM,
+            self._OUR_NO_CONTEXT_TAKEOVER_PARAM,
+            self._PEER_MAX_WINDOW_BITS_PARAM,
+            self._PEER_NO_CONTEXT_TAKEOVER_PARAM,
+        )
 
     def _make_framer(self, window_bits: int | None, no_context_takeover: bool) -> None:
         framer = PerMessageDeflateCodec(window_bits, no_context_takeover)
@@ -423,15 +450,10 @@ class PerMessageDeflateExtensionProcessor(_PerMessageProcessor):
     time.
     """
 
-    _SERVER_MAX_WINDOW_BITS_PARAM = "server_max_window_bits"
-    _SERVER_NO_CONTEXT_TAKEOVER_PARAM = "server_no_context_takeover"
-    _CLIENT_MAX_WINDOW_BITS_PARAM = "client_max_window_bits"
-    _CLIENT_NO_CONTEXT_TAKEOVER_PARAM = "client_no_context_takeover"
-
-    def __init__(self, request: common.ExtensionParameter) -> None:
-        super().__init__(request)
-        self._client_max_window_bits: int | None = None
-        self._client_no_context_takeover = False
+    _SERVER_MAX_WINDOW_BITS_PARAM = _OUR_MAX_WINDOW_BITS_PARAM = "server_max_window_bits"
+    _SERVER_NO_CONTEXT_TAKEOVER_PARAM = _OUR_NO_CONTEXT_TAKEOVER_PARAM = "server_no_context_takeover"
+    _CLIENT_MAX_WINDOW_BITS_PARAM = _PEER_MAX_WINDOW_BITS_PARAM = "client_max_window_bits"
+    _CLIENT_NO_CONTEXT_TAKEOVER_PARAM = _PEER_NO_CONTEXT_TAKEOVER_PARAM = "client_no_context_takeover"
 
     def name(self) -> str:
         """Return ``'deflate'`` (the 0.7 name of the permessage compression method)."""
@@ -443,22 +465,14 @@ class PerMessageDeflateExtensionProcessor(_PerMessageProcessor):
         Raises:
             ValueError: ``value`` is outside 8-15.
         """
-        if value is not None and not 8 <= value <= 15:
-            raise ValueError(f"client_max_window_bits must be 8-15, not {value}")
-        self._client_max_window_bits = value
+        self._set_peer_max_window_bits(value)
 
     def set_client_no_context_takeover(self, value: bool) -> None:
         """Ask the client to compress each message with a fresh window."""
-        self._client_no_context_takeover = value
+        self._peer_no_context_takeover = value
 
     def _get_extension_response_internal(self) -> common.ExtensionParameter | None:
-        offer = _read_deflate_offer(
-            self._request,
-            self._SERVER_MAX_WINDOW_BITS_PARAM,
-            self._SERVER_NO_CONTEXT_TAKEOVER_PARAM,
-            self._CLIENT_MAX_WINDOW_BITS_PARAM,
-            self._CLIENT_NO_CONTEXT_TAKEOVER_PARAM,
-        )
+        offer = self._read_offer()
         if offer is None:
             return None
         window_bits, no_context_takeover, client_window_offered, client_window_limit = offer
@@ -467,15 +481,15 @@ class PerMessageDeflateExtensionProcessor(_PerMessageProcessor):
             response.add_parameter(self._SERVER_NO_CONTEXT_TAKEOVER_PARAM, None)
         if window_bits is not None:
             response.add_parameter(self._SERVER_MAX_WINDOW_BITS_PARAM, str(window_bits))
-        if self._client_no_context_takeover:
+        if self._peer_no_context_takeover:
             response.add_parameter(self._CLIENT_NO_CONTEXT_TAKEOVER_PARAM, None)
-        if self._client_max_window_bits is not None:
+        if self._peer_max_window_bits is not None:
             # RFC 7692 §7.1.2.2: the server must not send client_max_window_bits
             # to a client that did not offer it.
             if not client_window_offered:
                 _LOGGER.debug("permessage-deflate offer declined: client cannot limit its window")
                 return None
-            bits = self._client_max_window_bits
+            bits = self._peer_max_window_bits
             if client_window_limit is not None:
                 bits = min(bits, client_window_limit)
             response.add_parameter(self._CLIENT_MAX_WINDOW_BITS_PARAM, str(bits))
@@ -497,15 +511,10 @@ class DeflateMessageProcessor(_PerMessageProcessor):
     are compressed as with permessage-deflate (RSV1 on the first frame).
     """
 
-    _S2C_MAX_WINDOW_BITS_PARAM = "s2c_max_window_bits"
-    _S2C_NO_CONTEXT_TAKEOVER_PARAM = "s2c_no_context_takeover"
-    _C2S_MAX_WINDOW_BITS_PARAM = "c2s_max_window_bits"
-    _C2S_NO_CONTEXT_TAKEOVER_PARAM = "c2s_no_context_takeover"
-
-    def __init__(self, request: common.ExtensionParameter) -> None:
-        super().__init__(request)
-        self._c2s_max_window_bits: int | None = None
-        self._c2s_no_context_takeover = False
+    _S2C_MAX_WINDOW_BITS_PARAM = _OUR_MAX_WINDOW_BITS_PARAM = "s2c_max_window_bits"
+    _S2C_NO_CONTEXT_TAKEOVER_PARAM = _OUR_NO_CONTEXT_TAKEOVER_PARAM = "s2c_no_context_takeover"
+    _C2S_MAX_WINDOW_BITS_PARAM = _PEER_MAX_WINDOW_BITS_PARAM = "c2s_max_window_bits"
+    _C2S_NO_CONTEXT_TAKEOVER_PARAM = _PEER_NO_CONTEXT_TAKEOVER_PARAM = "c2s_no_context_takeover"
 
     def name(self) -> str:
         """Return ``'deflate'``, the method's name."""
@@ -517,22 +526,14 @@ class DeflateMessageProcessor(_PerMessageProcessor):
         Raises:
             ValueError: ``value`` is outside 8-15.
         """
-        if value is not None and not 8 <= value <= 15:
-            raise ValueError(f"c2s_max_window_bits must be 8-15, not {value}")
-        self._c2s_max_window_bits = value
+        self._set_peer_max_window_bits(value)
 
     def set_c2s_no_context_takeover(self, value: bool) -> None:
         """Ask the client to compress each message with a fresh window."""
-        self._c2s_no_context_takeover = value
+        self._peer_no_context_takeover = value
 
     def _get_extension_response_internal(self) -> common.ExtensionParameter | None:
-        offer = _read_deflate_offer(
-            self._request,
-            self._S2C_MAX_WINDOW_BITS_PARAM,
-            self._S2C_NO_CONTEXT_TAKEOVER_PARAM,
-            self._C2S_MAX_WINDOW_BITS_PARAM,
-            self._C2S_NO_CONTEXT_TAKEOVER_PARAM,
-        )
+        offer = self._read_offer()
         if offer is None:
             return None
         window_bits, no_context_takeover, _, _ = offer
@@ -542,9 +543,9 @@ class DeflateMessageProcessor(_PerMessageProcessor):
             response.add_parameter(self._S2C_MAX_WINDOW_BITS_PARAM, str(window_bits))
         if no_context_takeover:
             response.add_parameter(self._S2C_NO_CONTEXT_TAKEOVER_PARAM, None)
-        if self._c2s_max_window_bits is not None:
-            response.add_parameter(self._C2S_MAX_WINDOW_BITS_PARAM, str(self._c2s_max_window_bits))
-        if self._c2s_no_context_takeover:
+        if self._peer_max_window_bits is not None:
+            response.add_parameter(self._C2S_MAX_WINDOW_BITS_PARAM, str(self._peer_max_window_bits))
+        if self._peer_no_context_takeover:
             response.add_parameter(self._C2S_NO_CONTEXT_TAKEOVER_PARAM, None)
         self._make_framer(window_bits, no_context_takeover)
         return response
