@@ -185,11 +185,11 @@ class _StandaloneRequest:
         self._use_tls = use_tls
 
     def get_uri(self) -> str:
-        """Return the request-target as sent."""
+        """Return the request-target as sent (an absolute-form one reduced to its path and query)."""
         return self.uri
 
     def get_unparsed_uri(self) -> str:
-        """Return the request-target as sent."""
+        """Return the request-target as sent (an absolute-form one reduced to its path and query)."""
         return self.unparsed_uri
 
     def get_method(self) -> str:
