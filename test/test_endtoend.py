@@ -320,7 +320,6 @@ def test_long_options_accept_underscore_spelling():
     assert options.server_host == "::1"
 
 
-
 def test_receive_message_after_a_private_frame_read_gets_the_next_message():
     with running_server("-d", HANDLERS) as server:
         with ws_connect(server.url("/raw_frame")) as ws:
