@@ -21,10 +21,10 @@ def dispatcher():
     return dispatch.Dispatcher(HANDLERS)
 
 
-def stream_request(resource: str, data: bytes = b""):
+def stream_request(resource: str, data: bytes = b"", passive_closing_handshake=None):
     request = mock.FakeRequest(uri=resource, connection=mock.FakeConnection(data))
     request.ws_resource = resource
-    request.ws_stream = Stream(request, StreamOptions())
+    request.ws_stream = Stream(request, StreamOptions(), passive_closing_handshake)
     return request
 
 
@@ -150,8 +150,7 @@ def test_handler_exception_is_logged_with_traceback(dispatcher, caplog):
 
 def test_passive_closing_handshake_answers_client_close(dispatcher):
     close_1001 = b"\x88\x82\x00\x00\x00\x00\x03\xe9"
-    request = stream_request("/passive", close_1001)
-    request._dispatcher = dispatcher
+    request = stream_request("/passive", close_1001, dispatcher.passive_closing_handshake)
     dispatcher.transfer_data(request)
     assert request.connection.written == [b"\x88\x0e\x0f\xa0passive:1001"]
 
