@@ -324,6 +324,11 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return
         if not self._host_is_valid() or not self._is_authorized():
             return
+        if self.command != "GET" and self._has_handler():
+            # As behind Apache: a request for a handler's resource is an
+            # opening handshake whatever its method, and fails with 400.
+            self.handle_websocket()
+            return
         if self.command not in _SUPPORTED_METHODS:
             self._send_plain_error(http.HTTPStatus.NOT_IMPLEMENTED, f"method {self.command!r} is not supported")
             return
@@ -364,6 +369,13 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             [("WWW-Authenticate", f'Basic realm="{_BASIC_AUTH_REALM}"')],
         )
         return False
+
+    def _has_handler(self) -> bool:
+        """Return True if a handler serves the request's resource (a fragment counts: it gets its 400 there)."""
+        try:
+            return self.server.dispatcher.get_handler_suite(self.path) is not None
+        except dispatch.DispatchException:
+            return True
 
     def is_websocket_request(self) -> bool:
         """Return True if the request must go through the WebSocket path.
