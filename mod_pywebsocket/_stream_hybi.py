@@ -1113,8 +1113,11 @@ class Stream(StreamBase):
         """Handle a received close frame body and answer it unless we closed first.
 
         The answer is what the ``passive_closing_handshake`` callback
-        returns. As in 0.7.9, a None reason is sent as '' and a reason given
-        without a code is dropped with a warning.
+        returns. 1005 (what ``ws_close_code`` holds after an empty close)
+        is answered with an empty close body, so that a handler echoing
+        ``(ws_close_code, ws_close_reason)`` echoes "no status". As in
+        0.7.9, a None reason is sent as '' and a reason given without a
+        code is dropped with a warning.
 
         Raises:
             InvalidFrameException: a malformed close body.
@@ -1134,6 +1137,8 @@ class Stream(StreamBase):
         reply_reason: str | None = ""
         if self._passive_closing_handshake is not None:
             reply_code, reply_reason = self._passive_closing_handshake(request)
+        if reply_code == common.STATUS_NO_STATUS_RECEIVED:
+            reply_code = None
         if reply_code is None and reply_reason:
             _LOGGER.warning("close reason %r given without a close code; sending none", reply_reason)
             reply_reason = ""

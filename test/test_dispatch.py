@@ -236,12 +236,22 @@ def test_handler_handshake_exception_without_status_becomes_403(dispatcher):
     assert info.value.status == 403
 
 
-@pytest.mark.parametrize(("code", "close_frame"), [(1005, b"\x88\x02\x03\xf3"), (5000, b"\x88\x02\x03\xf3")])
-def test_passive_reply_with_a_code_that_must_not_be_sent_closes_with_1011(dispatcher, code, close_frame):
+@pytest.mark.parametrize("code", [999, 1006, 1015, 5000])
+def test_passive_reply_with_a_code_that_must_not_be_sent_closes_with_1011(dispatcher, code):
     close_1000 = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
     request = stream_request("/passive", close_1000, lambda request: (code, ""))
     dispatcher.transfer_data(request)
-    assert request.connection.written == [close_frame]
+    assert request.connection.written == [b"\x88\x02\x03\xf3"]
+
+
+def test_passive_reply_echoing_1005_sends_an_empty_close(dispatcher):
+    empty_close = b"\x88\x80\x00\x00\x00\x00"
+    request = stream_request(
+        "/passive", empty_close, lambda request: (request.ws_close_code, request.ws_close_reason)
+    )
+    dispatcher.transfer_data(request)
+    assert request.ws_close_code == 1005
+    assert request.connection.written == [b"\x88\x00"]
 
 
 def test_passive_reply_reason_without_code_is_dropped_with_a_warning(dispatcher, caplog):
