@@ -700,6 +700,7 @@ def test_wptserves_own_http2_server_runs_a_websocket_through_this_package():
     [
         pytest.param(handshake.AbortedByUserException("x"), None, (), logging.INFO, id="aborted"),
         pytest.param(stream.ConnectionTerminatedException("x"), None, (), logging.INFO, id="peer-gone"),
+        pytest.param(ConnectionResetError(104, "reset"), None, (), logging.INFO, id="reset"),
         pytest.param(HandshakeException("x"), 400, (), logging.INFO, id="no-status"),
         pytest.param(_base.ProtocolMismatchException("x"), 400, (), logging.INFO, id="no-protocol"),
         pytest.param(HandshakeException("x", 401), 401, (), logging.INFO, id="status"),

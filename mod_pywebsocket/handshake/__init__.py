@@ -104,8 +104,9 @@ def failure_reply(exc: BaseException, response_started: bool = False) -> Failure
     The one table from exceptions to HTTP answers, used by the standalone
     server and by the Apache entry point alike, in this order:
 
-    - ``AbortedByUserException`` (the handler aborted, SPEC §4) and
-      ``ConnectionTerminatedException`` (the peer is gone): no answer, INFO;
+    - ``AbortedByUserException`` (the handler aborted, SPEC §4),
+      ``ConnectionTerminatedException`` and ``OSError`` from the
+      connection (the peer is gone): no answer, INFO;
     - a ``HandshakeException`` without a status: 400 (no handshaker took it);
     - any other ``common.WebSocketException`` with a status: that status,
       plus ``Sec-WebSocket-Version`` for a ``VersionException`` (RFC 6455
@@ -118,7 +119,7 @@ def failure_reply(exc: BaseException, response_started: bool = False) -> Failure
         response_started: bytes of an answer went out already (a handler
             wrote on the connection): no status can follow them.
     """
-    if isinstance(exc, (AbortedByUserException, ConnectionTerminatedException)):
+    if isinstance(exc, (AbortedByUserException, ConnectionTerminatedException, OSError)):
         return FailureReply(None, (), logging.INFO)
     status = exc.status if isinstance(exc, common.WebSocketException) else None
     if status is None:
