@@ -33,7 +33,8 @@ A handler is a file ``<handler root>/<name>_wsh.py``; it serves the resource
         # Inspect request.ws_origin, request.ws_resource,
         # request.ws_requested_protocols, request.ws_requested_extensions...
         # Raise to refuse the connection (403), or
-        # handshake.HandshakeException(msg, status) for another status.
+        # handshake.HandshakeException(msg, status) for another status, or
+        # handshake.AbortedByUserException to close without an answer.
         # If the client offered subprotocols, pick one:
         #     request.ws_protocol = request.ws_requested_protocols[0]
         # Append (name, value) to request.extra_headers to send more headers.
@@ -60,6 +61,21 @@ stream error the handler does not catch closes the connection with the
 matching code (1002 protocol error, 1003 unsupported data, 1007 invalid
 UTF-8, 1009 too big, 1011 misuse); any other exception is logged with its
 traceback and the TCP connection is dropped without a close frame.
+
+The passive closing handshake answers with the ``(code, reason)`` it returns
+(``(1000, '')`` without one). 1005, what ``ws_close_code`` holds after an
+empty close, is answered with an empty close; 1006, 1015 and codes outside
+1000-4999 are never sent: as in ``close_connection``, they raise
+BadOperationException (so the connection closes with 1011).
+
+A failed opening handshake gets the same answer from the standalone server
+and from Apache (``handshake.failure_reply``): 400 for a malformed request
+(with ``Sec-WebSocket-Version: 13, 8`` for an unsupported version), 403 when
+the extra handshake raises, the status of a HandshakeException that has one,
+404 for a resource without a handler (Apache: DECLINED, so Apache serves the
+URL), no answer at all after AbortedByUserException, and 500 when anything
+else goes wrong (logged at ERROR with its traceback). A request for a
+handler's resource is an opening handshake whatever its method.
 
 Handlers that need to see a single frame (its flags, a pong) may call
 ``request.ws_stream._receive_frame()``, which returns ``(opcode, payload,

@@ -21,6 +21,8 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
+from mod_pywebsocket import common
+
 __all__ = [
     "CgiError",
     "CgiResponse",
@@ -45,8 +47,10 @@ _NOT_PASSED_HEADERS = frozenset({"authorization", "proxy-authorization", "conten
 _MAX_STDERR_LINES = 50
 
 
-class CgiError(Exception):
+class CgiError(common.WebSocketException):
     """The request cannot be answered by a script; carries the HTTP status."""
+
+    status: int
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

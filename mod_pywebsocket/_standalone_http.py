@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from mod_pywebsocket import http_header_util
+from mod_pywebsocket import common, http_header_util
 
 __all__ = [
     "DeadlineWatch",
@@ -43,7 +43,7 @@ _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _DEADLINE_POLL_SECONDS = 0.1
 
 
-class RequestError(Exception):
+class RequestError(common.WebSocketException):
     """The request is malformed or over a limit.
 
     Attributes:
@@ -51,14 +51,16 @@ class RequestError(Exception):
         request_line: the request line, if it was read ('' otherwise).
     """
 
+    status: int
+
     def __init__(self, status: int, message: str, request_line: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.request_line = request_line
 
 
-class IncompleteRequest(Exception):
-    """The client closed the connection before the end of its request."""
+class IncompleteRequest(common.WebSocketException):
+    """The client closed the connection before the end of its request (no answer: status None)."""
 
 
 class RequestHead(NamedTuple):

@@ -514,11 +514,26 @@ class FragmentedFrameBuilder:
 
 
 class Stream(StreamBase):
-    """An RFC 6455 stream over a request's connection."""
+    """An RFC 6455 stream over a request's connection.
 
-    def __init__(self, request: Any, options: StreamOptions) -> None:
+    Args:
+        request: the request (SPEC §3) whose ``connection`` carries the frames.
+        options: the stream's settings, as the negotiated extensions left them.
+        passive_closing_handshake: called with the request when the client
+            starts the closing handshake; returns the ``(code, reason)`` to
+            answer with (the handshake passes the dispatcher's
+            ``passive_closing_handshake``). None answers ``(1000, '')``.
+    """
+
+    def __init__(
+        self,
+        request: Any,
+        options: StreamOptions,
+        passive_closing_handshake: Callable[[Any], tuple[int | None, str | None]] | None = None,
+    ) -> None:
         super().__init__(request)
         self._options = options
+        self._passive_closing_handshake = passive_closing_handshake
         if options.deflate_stream:
             self._connection = util.DeflateConnection(self._connection)
             self._read_some_impl = self._connection.read_some
@@ -628,6 +643,14 @@ class Stream(StreamBase):
         self._send_frame(common.OPCODE_PONG, body)
 
     def _send_closing_handshake(self, code: int | None, reason: str | bytes) -> None:
+        """Send a close frame: the one way out for every close the stream sends.
+
+        Raises:
+            BadOperationException: ``code`` fails ``common.is_sendable_close_code``
+                (1005, 1006, 1015, outside 1000-4999), or a reason without a code.
+        """
+        if code is not None and not common.is_sendable_close_code(code):
+            raise BadOperationException(f"close code {code} must not be sent")
         body = create_closing_handshake_body(code, reason)
         self._request.server_terminated = True
         self._send_frame(common.OPCODE_CLOSE, body)
@@ -648,11 +671,6 @@ class Stream(StreamBase):
         if self._request.server_terminated:
             _LOGGER.debug("close_connection called after the closing handshake was sent")
             return
-        if code is not None and (
-            code in (common.STATUS_NO_STATUS_RECEIVED, common.STATUS_ABNORMAL_CLOSURE, common.STATUS_TLS_HANDSHAKE)
-            or not 1000 <= code <= 4999
-        ):
-            raise BadOperationException(f"close code {code} must not be sent")
         self._send_closing_handshake(code, reason)
         if not wait_response or code in (common.STATUS_GOING_AWAY, common.STATUS_PROTOCOL_ERROR):
             return
@@ -1094,9 +1112,18 @@ class Stream(StreamBase):
     def _process_close_message(self, message: bytes) -> None:
         """Handle a received close frame body and answer it unless we closed first.
 
+        The answer is what the ``passive_closing_handshake`` callback
+        returns. 1005 (what ``ws_close_code`` holds after an empty close)
+        is answered with an empty close body, so that a handler echoing
+        ``(ws_close_code, ws_close_reason)`` echoes "no status". As in
+        0.7.9, a None reason is sent as '' and a reason given without a
+        code is dropped with a warning.
+
         Raises:
             InvalidFrameException: a malformed close body.
             InvalidUTF8Exception: a reason that is not UTF-8.
+            BadOperationException: the callback chose a code that must not
+                be sent (``common.is_sendable_close_code``).
         """
         code, reason = parse_close_body(message)
         request = self._request
@@ -1106,12 +1133,16 @@ class Stream(StreamBase):
         _LOGGER.debug("received close code=%s reason=%r", code, reason)
         if request.server_terminated:
             return
-        dispatcher = getattr(request, "_dispatcher", None)
-        if dispatcher is not None:
-            reply_code, reply_reason = dispatcher.passive_closing_handshake(request)
-        else:
-            reply_code, reply_reason = common.STATUS_NORMAL_CLOSURE, ""
-        self._send_closing_handshake(reply_code, reply_reason)
+        reply_code: int | None = common.STATUS_NORMAL_CLOSURE
+        reply_reason: str | None = ""
+        if self._passive_closing_handshake is not None:
+            reply_code, reply_reason = self._passive_closing_handshake(request)
+        if reply_code == common.STATUS_NO_STATUS_RECEIVED:
+            reply_code = None
+        if reply_code is None and reply_reason:
+            _LOGGER.warning("close reason %r given without a close code; sending none", reply_reason)
+            reply_reason = ""
+        self._send_closing_handshake(reply_code, reply_reason or "")
 
     def _process_ping_message(self, message: bytes) -> None:
         handler = getattr(self._request, "on_ping_handler", None)

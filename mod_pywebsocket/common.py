@@ -6,7 +6,7 @@ Layer 0: pure constants and the ``Sec-WebSocket-Extensions`` codec; no I/O.
 from __future__ import annotations
 
 import enum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from mod_pywebsocket import http_header_util
 
@@ -21,12 +21,31 @@ __all__ = [
     "format_extension",
     "format_extensions",
     "is_control_opcode",
+    "is_sendable_close_code",
     "parse_extensions",
 ]
 
 
 class WebSocketException(Exception):
-    """Root of every exception this package raises on purpose."""
+    """Root of every exception this package raises on purpose.
+
+    Each exception names what it becomes in either direction, so that the
+    entry points and the dispatcher look the answer up instead of keeping
+    their own ladders of ``except`` clauses:
+
+    - ``close_code``: the close code ``dispatch.Dispatcher.transfer_data``
+      sends when the exception escapes a handler after the opening
+      handshake; None sends no close frame (the TCP connection is dropped,
+      or the peer is gone already).
+    - ``status``: the HTTP status that answers an opening handshake failing
+      with it (``handshake.failure_reply``); None means "no status of its
+      own": a ``handshake.HandshakeException`` without one lets the next
+      protocol version try the request (``handshake.do_handshake``), and
+      the other exceptions without one send no HTTP answer at all.
+    """
+
+    close_code: ClassVar[int | None] = None
+    status: int | None = None
 
 
 # A logging level below DEBUG for the frame-by-frame trace (``--log-level fine``).
@@ -150,10 +169,32 @@ RESERVED_CLOSE_CODES = frozenset((1004, 1005, 1006, 1015))
 
 
 def is_valid_close_code(code: int) -> bool:
-    """Return True if ``code`` may appear in a Close frame on the wire."""
+    """Return True if a received Close frame may carry ``code`` (RFC 6455 §7.4).
+
+    Only the codes RFC 6455 and the IANA registry define, and 3000-4999,
+    are accepted from the peer; see ``is_sendable_close_code`` for what
+    this server may send.
+    """
     if 1000 <= code <= 1014:
         return code not in RESERVED_CLOSE_CODES
     return 3000 <= code <= 4999
+
+
+# RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
+# Close control frame by an endpoint".
+_UNSENDABLE_CLOSE_CODES = frozenset((STATUS_NO_STATUS_RECEIVED, STATUS_ABNORMAL_CLOSURE, STATUS_TLS_HANDSHAKE))
+
+
+def is_sendable_close_code(code: int) -> bool:
+    """Return True if this server may send ``code`` in a Close frame.
+
+    The one rule for every close the server sends (``Stream.close_connection``,
+    the reply to the client's close, the dispatcher's close on an error):
+    1000-4999 except the pseudo codes 1005, 1006 and 1015. It is wider than
+    ``is_valid_close_code`` on purpose: test handlers send unassigned codes
+    to see how clients react.
+    """
+    return 1000 <= code <= 4999 and code not in _UNSENDABLE_CLOSE_CODES
 
 
 # HTTP statuses used by the handshakes and the entry points.
@@ -222,7 +263,9 @@ class RequestLike(Protocol):
 
 
 class ExtensionParsingException(WebSocketException):
-    """A ``Sec-WebSocket-Extensions`` value does not follow RFC 6455 §9.1."""
+    """A ``Sec-WebSocket-Extensions`` value does not follow RFC 6455 §9.1 (400)."""
+
+    status = HTTP_STATUS_BAD_REQUEST
 
 
 class ExtensionParameter:

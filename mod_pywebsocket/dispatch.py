@@ -38,6 +38,8 @@ class DispatchException(common.WebSocketException):
         status: the HTTP status for the client (404 unless said otherwise).
     """
 
+    status: int
+
     def __init__(self, name: str, status: int = common.HTTP_STATUS_NOT_FOUND) -> None:
         super().__init__(name)
         self.status = status
@@ -279,7 +281,13 @@ class Dispatcher:
         suite = self._suite_for(request)
         try:
             suite.do_extra_handshake(request)
-        except (AbortedByUserException, HandshakeException):
+        except AbortedByUserException:
+            raise
+        except HandshakeException as exc:
+            # SPEC §4: a handler that raises rejects the handshake with 403
+            # unless it named a status.
+            if exc.status is None:
+                exc.status = common.HTTP_STATUS_FORBIDDEN
             raise
         except Exception as exc:  # any failure of user code rejects the handshake
             _LOGGER.info("extra handshake of %s failed", request.ws_resource, exc_info=True)
@@ -302,13 +310,15 @@ class Dispatcher:
     def transfer_data(self, request: Any) -> None:
         """Run the handler's ``web_socket_transfer_data`` and end the connection.
 
-        This is the one place where exceptions become close codes: a stream
-        exception with a ``close_code`` closes with it (1002, 1003, 1007,
-        1009, 1011); a vanished peer ends quietly; anything else the handler
-        raises, AbortedByUserException included, is logged with its traceback
-        and the TCP connection is dropped without a close frame (clients see
-        1006). When the handler returns normally, the connection is closed
-        with 1000 unless the handler sent its own close already.
+        This is the one place where exceptions become close codes: an
+        exception with a ``close_code`` (``common.WebSocketException``)
+        closes with it (1002, 1003, 1007, 1009, 1011), sent under the one
+        rule of ``common.is_sendable_close_code``; a vanished peer ends
+        quietly; anything else the handler raises, AbortedByUserException
+        included, is logged with its traceback and the TCP connection is
+        dropped without a close frame (clients see 1006). When the handler
+        returns normally, the connection is closed with 1000 unless the
+        handler sent its own close already.
 
         Raises:
             DispatchException: no handler for the resource (404).
@@ -327,7 +337,7 @@ class Dispatcher:
             else:
                 self._fail(request, exc)
         except common.WebSocketException as exc:
-            if getattr(exc, "close_code", None) is None:
+            if exc.close_code is None:
                 _LOGGER.error("handler for %s raised", resource, exc_info=True)
             else:
                 self._fail(request, exc)
@@ -335,7 +345,10 @@ class Dispatcher:
             _LOGGER.error("handler for %s raised", resource, exc_info=True)
 
     def _fail(self, request: Any, exc: common.WebSocketException) -> None:
-        code = getattr(exc, "close_code", None)
+        code = exc.close_code
+        if code is None or not common.is_sendable_close_code(code):
+            # A handler's own exception class may name a code that must not be sent.
+            code = common.STATUS_INTERNAL_ENDPOINT_ERROR
         if code == common.STATUS_INTERNAL_ENDPOINT_ERROR:
             _LOGGER.error("handler for %s misused the stream", request.ws_resource, exc_info=True)
         else:

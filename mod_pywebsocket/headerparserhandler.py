@@ -24,7 +24,7 @@ import os
 import threading
 from typing import Any
 
-from mod_pywebsocket import dispatch, handshake, http_header_util
+from mod_pywebsocket import common, dispatch, handshake, http_header_util
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
 __all__ = [
@@ -68,8 +68,10 @@ _log_handler: ApacheLogHandler | None = None
 _current = threading.local()
 
 
-class ConfigurationError(Exception):
-    """A PythonOption for mod_pywebsocket is missing or has a bad value."""
+class ConfigurationError(common.WebSocketException):
+    """A PythonOption for mod_pywebsocket is missing or has a bad value (500)."""
+
+    status = common.HTTP_STATUS_INTERNAL_SERVER_ERROR
 
 
 def _apache() -> Any:
@@ -467,6 +469,30 @@ def headerparserhandler(request: Any) -> int:
         _current.request = None
 
 
+def _refuse(request: Any, apache: Any, resource: str, exc: Exception, response_started: bool) -> int:
+    """Log a failed opening handshake and answer it as ``handshake.failure_reply`` says.
+
+    Returns:
+        The HTTP status for Apache to answer with (its error page, plus the
+        reply's headers), or ``apache.DONE`` with Apache's response
+        suppressed when no answer is due.
+    """
+    reply = handshake.failure_reply(exc, response_started)
+    _LOGGER.log(
+        reply.log_level,
+        "opening handshake of %s failed: %s",
+        resource,
+        exc,
+        exc_info=reply.log_level >= logging.ERROR,
+    )
+    if reply.status is None:
+        _hijack(request, apache)
+        return int(apache.DONE)
+    for name, value in reply.headers:
+        request.err_headers_out[name] = value
+    return reply.status
+
+
 def _handle(request: Any, apache: Any) -> int:
     """Do the work of `headerparserhandler`."""
     try:
@@ -481,44 +507,13 @@ def _handle(request: Any, apache: Any) -> int:
     except ValueError:
         # Not a URI this module serves (Apache itself refuses most of them).
         return int(apache.DECLINED)
+    wrapped = _ApacheRequest(request)
     try:
         if dispatcher.get_handler_suite(resource) is None:
             return int(apache.DECLINED)
-    except dispatch.DispatchException as exc:
-        _LOGGER.info("rejecting %r: %s", resource, exc)
-        return int(exc.status or apache.HTTP_BAD_REQUEST)
-
-    wrapped = _ApacheRequest(request)
-    try:
         handshake.do_handshake(wrapped, dispatcher, allowDraft75=allow_draft75)
-    # do_handshake logs its failures itself: only debug output here.
-    except handshake.VersionException as exc:
-        _LOGGER.debug("handshake for %r failed: %s", resource, exc)
-        if exc.supported_versions:
-            request.err_headers_out["Sec-WebSocket-Version"] = exc.supported_versions
-        return int(exc.status or apache.HTTP_BAD_REQUEST)
-    except handshake.HandshakeException as exc:
-        _LOGGER.debug("handshake for %r failed: %s", resource, exc)
-        return int(exc.status or apache.HTTP_BAD_REQUEST)
-    except handshake.AbortedByUserException as exc:
-        # The handler wrote what it wanted (maybe nothing): add no response.
-        _LOGGER.info("handshake for %r aborted by the handler: %s", resource, exc)
-        _hijack(request, apache)
-        return int(apache.DONE)
-    except dispatch.DispatchException as exc:
-        _LOGGER.info("handshake for %r failed: %s", resource, exc)
-        return int(exc.status or apache.HTTP_BAD_REQUEST)
-    except ConnectionTerminatedException as exc:
-        _LOGGER.info("connection for %r ended during the handshake: %s", resource, exc)
-        _hijack(request, apache)
-        return int(apache.DONE)
-    except Exception:
-        _LOGGER.exception("opening handshake for %r failed unexpectedly", resource)
-        if wrapped.connection.bytes_written:
-            # Part of a response is out: an error page would only garble it.
-            _hijack(request, apache)
-            return int(apache.DONE)
-        return int(apache.HTTP_INTERNAL_SERVER_ERROR)
+    except Exception as exc:  # each failure has its answer in handshake.failure_reply
+        return _refuse(request, apache, resource, exc, response_started=wrapped.connection.bytes_written > 0)
 
     # From here on the 101 is out: anything escaping would make Apache write
     # an HTTP error page into the WebSocket stream.

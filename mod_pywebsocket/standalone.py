@@ -88,7 +88,6 @@ from mod_pywebsocket import (
     handshake,
 )
 from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
-from mod_pywebsocket._stream_base import ConnectionTerminatedException
 
 __all__ = [
     "ThreadMonitor",
@@ -325,6 +324,11 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return
         if not self._host_is_valid() or not self._is_authorized():
             return
+        if self.command != "GET" and self._has_handler():
+            # As behind Apache: a request for a handler's resource is an
+            # opening handshake whatever its method, and fails with 400.
+            self.handle_websocket()
+            return
         if self.command not in _SUPPORTED_METHODS:
             self._send_plain_error(http.HTTPStatus.NOT_IMPLEMENTED, f"method {self.command!r} is not supported")
             return
@@ -366,6 +370,13 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         )
         return False
 
+    def _has_handler(self) -> bool:
+        """Return True if a handler serves the request's resource (a fragment counts: it gets its 400 there)."""
+        try:
+            return self.server.dispatcher.get_handler_suite(self.path) is not None
+        except dispatch.DispatchException:
+            return True
+
     def is_websocket_request(self) -> bool:
         """Return True if the request must go through the WebSocket path.
 
@@ -382,7 +393,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         try:
             websocket = self.is_websocket_request()
         except dispatch.DispatchException as exc:
-            self._send_plain_error(exc.status, str(exc))
+            self._refuse_websocket(exc)
             return
         if websocket:
             self.handle_websocket()
@@ -557,21 +568,8 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             handshake.do_handshake(
                 request, server.dispatcher, allowDraft75=server.options.allow_draft75, strict=server.options.strict
             )
-        except handshake.VersionException as exc:
-            headers = [(common.SEC_WEBSOCKET_VERSION_HEADER, exc.supported_versions or "")]
-            self._send_plain_error(exc.status or 400, str(exc), headers)
-            return
-        except handshake.HandshakeException as exc:
-            self._send_plain_error(exc.status or 400, str(exc))
-            return
-        except dispatch.DispatchException as exc:
-            self._send_plain_error(exc.status, str(exc))
-            return
-        except handshake.AbortedByUserException:
-            _LOGGER.info("%s - handler aborted the handshake of %s", _peer(self.client_address), self.path)
-            return
-        except ConnectionTerminatedException as exc:
-            _LOGGER.info("%s - connection ended during the handshake: %s", _peer(self.client_address), exc)
+        except Exception as exc:  # each failure has its answer in handshake.failure_reply
+            self._refuse_websocket(exc)
             return
         # The WebSocket is open: an idle connection is normal from now on.
         self.connection.settimeout(None)
@@ -589,6 +587,21 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             if _LOGGER.isEnabledFor(logging.INFO):
                 self._log_websocket_end(request, time.monotonic() - started)
             self._linger()
+
+    def _refuse_websocket(self, exc: Exception) -> None:
+        """Log a failed opening handshake and answer it as ``handshake.failure_reply`` says."""
+        reply = handshake.failure_reply(exc)
+        _LOGGER.log(
+            reply.log_level,
+            "%s - opening handshake of %s failed: %s",
+            _peer(self.client_address),
+            self.path,
+            exc,
+            exc_info=reply.log_level >= logging.ERROR,
+        )
+        if reply.status is not None:
+            message = str(exc) if isinstance(exc, common.WebSocketException) else "internal server error"
+            self._send_plain_error(reply.status, message, reply.headers)
 
     def _log_websocket_end(self, request: Any, duration: float) -> None:
         version = getattr(request, "ws_version", None)

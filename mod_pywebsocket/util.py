@@ -18,6 +18,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from mod_pywebsocket import common
+
 __all__ = [
     "DeflateConnection",
     "DeflateRequest",
@@ -224,8 +226,10 @@ def get_class_logger(o: Any) -> logging.Logger:
 _SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"
 
 
-class DeflateSizeError(ValueError):
-    """Inflating would produce more than the allowed number of bytes."""
+class DeflateSizeError(common.WebSocketException, ValueError):
+    """Inflating would produce more than the allowed number of bytes (close with 1009)."""
+
+    close_code = common.STATUS_MESSAGE_TOO_BIG
 
 
 def _deflate_parameters(window_bits: int) -> tuple[int, int]:

@@ -263,3 +263,73 @@ def test_websocket_accept_uuid_gives_the_rfc_6455_sample_accept():
 
 def test_loglevel_fine_sits_between_notset_and_debug():
     assert logging.NOTSET < common.LOGLEVEL_FINE < logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    ("code", "sendable"),
+    [
+        (999, False), (1000, True), (1004, True), (1005, False), (1006, False), (1014, True), (1015, False),
+        (1016, True), (2999, True), (3000, True), (4999, True), (5000, False), (65535, False),
+    ],
+)
+def test_is_sendable_close_code_allows_1000_to_4999_but_the_pseudo_codes(code, sendable):
+    assert common.is_sendable_close_code(code) is sendable
+
+
+def _exception_table():
+    from mod_pywebsocket import (
+        _standalone_cgi,
+        _standalone_http,
+        dispatch,
+        handshake,
+        headerparserhandler,
+        stream,
+        util,
+    )
+
+    # (exception, close_code, status) as STYLE §2.4 and SPEC §4, §5 say.
+    return [
+        (stream.ConnectionTerminatedException("x"), None, None),
+        (stream.InvalidFrameException("x"), 1002, None),
+        (stream.UnsupportedFrameException("x"), 1003, None),
+        (stream.InvalidUTF8Exception("x"), 1007, None),
+        (stream.MessageTooBigException("x"), 1009, None),
+        (stream.BadOperationException("x"), 1011, None),
+        (util.DeflateSizeError("x"), 1009, None),
+        (handshake.AbortedByUserException("x"), None, None),
+        (handshake.HandshakeException("x"), None, None),
+        (handshake.HandshakeException("x", 401), None, 401),
+        (handshake.ProtocolMismatchException("x"), None, None),
+        (handshake.VersionException("x", "13, 8"), None, 400),
+        (dispatch.DispatchException("x"), None, 404),
+        (common.ExtensionParsingException("x"), None, 400),
+        (headerparserhandler.ConfigurationError("x"), None, 500),
+        (_standalone_http.RequestError(431, "x"), None, 431),
+        (_standalone_http.IncompleteRequest("x"), None, None),
+        (_standalone_cgi.CgiError(403, "x"), None, 403),
+    ]
+
+
+def test_every_exception_of_the_package_is_in_the_table():
+    import importlib
+    import pkgutil
+
+    import mod_pywebsocket
+
+    found = set()
+    for info in pkgutil.walk_packages(mod_pywebsocket.__path__, "mod_pywebsocket."):
+        for value in vars(importlib.import_module(info.name)).values():
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == info.name:
+                found.add(value)
+    assert found - {common.WebSocketException} == {type(exc) for exc, _, _ in _exception_table()}
+
+
+@pytest.mark.parametrize(
+    ("exc", "close_code", "status"),
+    [pytest.param(*row, id=f"{type(row[0]).__name__}-{row[2]}") for row in _exception_table()],
+)
+def test_every_exception_carries_its_close_code_and_status_under_one_root(exc, close_code, status):
+    assert isinstance(exc, common.WebSocketException)
+    assert (exc.close_code, exc.status) == (close_code, status)
+    if close_code is not None:
+        assert common.is_sendable_close_code(close_code)

@@ -21,10 +21,10 @@ def dispatcher():
     return dispatch.Dispatcher(HANDLERS)
 
 
-def stream_request(resource: str, data: bytes = b""):
+def stream_request(resource: str, data: bytes = b"", passive_closing_handshake=None):
     request = mock.FakeRequest(uri=resource, connection=mock.FakeConnection(data))
     request.ws_resource = resource
-    request.ws_stream = Stream(request, StreamOptions())
+    request.ws_stream = Stream(request, StreamOptions(), passive_closing_handshake)
     return request
 
 
@@ -150,8 +150,7 @@ def test_handler_exception_is_logged_with_traceback(dispatcher, caplog):
 
 def test_passive_closing_handshake_answers_client_close(dispatcher):
     close_1001 = b"\x88\x82\x00\x00\x00\x00\x03\xe9"
-    request = stream_request("/passive", close_1001)
-    request._dispatcher = dispatcher
+    request = stream_request("/passive", close_1001, dispatcher.passive_closing_handshake)
     dispatcher.transfer_data(request)
     assert request.connection.written == [b"\x88\x0e\x0f\xa0passive:1001"]
 
@@ -229,3 +228,42 @@ def test_source_handler_file_registers_the_module_only_when_it_loads(monkeypatch
     with pytest.raises(dispatch.DispatchException):
         dispatch._source_handler_file("1/0", "/h/broken_wsh.py", "_census_probe_handler")
     assert "_census_probe_handler" not in sys.modules
+
+
+def test_handler_handshake_exception_without_status_becomes_403(dispatcher):
+    with pytest.raises(handshake.HandshakeException, match="^refused$") as info:
+        dispatcher.do_extra_handshake(stream_request("/raise?refuse_without_status"))
+    assert info.value.status == 403
+
+
+@pytest.mark.parametrize("code", [999, 1006, 1015, 5000])
+def test_passive_reply_with_a_code_that_must_not_be_sent_closes_with_1011(dispatcher, code):
+    close_1000 = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
+    request = stream_request("/passive", close_1000, lambda request: (code, ""))
+    dispatcher.transfer_data(request)
+    assert request.connection.written == [b"\x88\x02\x03\xf3"]
+
+
+def test_passive_reply_echoing_1005_sends_an_empty_close(dispatcher):
+    empty_close = b"\x88\x80\x00\x00\x00\x00"
+    request = stream_request(
+        "/passive", empty_close, lambda request: (request.ws_close_code, request.ws_close_reason)
+    )
+    dispatcher.transfer_data(request)
+    assert request.ws_close_code == 1005
+    assert request.connection.written == [b"\x88\x00"]
+
+
+def test_passive_reply_reason_without_code_is_dropped_with_a_warning(dispatcher, caplog):
+    close_1000 = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
+    request = stream_request("/passive", close_1000, lambda request: (None, "why"))
+    with caplog.at_level(logging.WARNING):
+        dispatcher.transfer_data(request)
+    assert request.connection.written == [b"\x88\x00"]
+    assert "close reason 'why' given without a close code" in caplog.text
+
+
+def test_handler_exception_naming_an_unsendable_close_code_closes_with_1011(dispatcher):
+    request = stream_request("/raise?pseudo_code")
+    dispatcher.transfer_data(request)
+    assert request.connection.written == [b"\x88\x02\x03\xf3"]

@@ -13,6 +13,7 @@ loopback, and finally through wptserve's own server.
 from __future__ import annotations
 
 import importlib
+import logging
 import socket
 import threading
 from typing import Any
@@ -689,3 +690,57 @@ def test_wptserves_own_http2_server_runs_a_websocket_through_this_package():
         # The GOAWAY ends wptserve's connection loop (it does not notice EOF).
         client.close()
         httpd.stop()
+
+
+# -- handshake.failure_reply: the one table from a failure to its answer ------
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "headers", "log_level"),
+    [
+        pytest.param(handshake.AbortedByUserException("x"), None, (), logging.INFO, id="aborted"),
+        pytest.param(stream.ConnectionTerminatedException("x"), None, (), logging.INFO, id="peer-gone"),
+        pytest.param(ConnectionResetError(104, "reset"), None, (), logging.INFO, id="reset"),
+        pytest.param(HandshakeException("x"), 400, (), logging.INFO, id="no-status"),
+        pytest.param(_base.ProtocolMismatchException("x"), 400, (), logging.INFO, id="no-protocol"),
+        pytest.param(HandshakeException("x", 401), 401, (), logging.INFO, id="status"),
+        pytest.param(
+            VersionException("x", "13, 8"), 400, (("Sec-WebSocket-Version", "13, 8"),), logging.INFO, id="version"
+        ),
+        pytest.param(VersionException("x"), 400, (), logging.INFO, id="version-without-list"),
+        pytest.param(dispatch.DispatchException("x"), 404, (), logging.INFO, id="no-handler"),
+        pytest.param(dispatch.DispatchException("x", 400), 400, (), logging.INFO, id="fragment"),
+        pytest.param(stream.BadOperationException("x"), 500, (), logging.ERROR, id="stream-misuse"),
+        pytest.param(UnicodeEncodeError("latin-1", "\u20ac", 0, 1, "x"), 500, (), logging.ERROR, id="bug"),
+    ],
+)
+def test_failure_reply_maps_each_failure_to_its_answer(exc, status, headers, log_level):
+    assert handshake.failure_reply(exc) == handshake.FailureReply(status, headers, log_level)
+
+
+@pytest.mark.parametrize(
+    "exc", [HandshakeException("x", 403), VersionException("x", "13, 8"), ValueError("x")], ids=type
+)
+def test_failure_reply_sends_no_status_after_part_of_a_response(exc):
+    assert handshake.failure_reply(exc, response_started=True).status is None
+
+
+def test_do_handshake_answers_a_failure_without_status_with_400_instead_of_trying_the_next_protocol():
+    # A HyBi-00 request whose extra handshake raises HandshakeException
+    # without a status: the failure is the answer, not "try Hixie-75".
+    from test.test_handshake_hybi00 import make_request
+
+    def refuse(request):
+        raise HandshakeException("refused")
+
+    with pytest.raises(HandshakeException, match="^refused$") as info:
+        handshake.do_handshake(make_request(), mock.FakeDispatcher(refuse), allowDraft75=True)
+    assert info.value.status == 400
+
+
+def test_do_handshake_answers_400_when_no_protocol_recognises_the_request():
+    request = mock.FakeRequest(headers={"Host": "example.com", "Upgrade": "websocket", "Connection": "Upgrade"})
+    with pytest.raises(HandshakeException, match="no protocol version accepts the request") as info:
+        handshake.do_handshake(request, mock.FakeDispatcher())
+    assert info.value.status == 400
+    assert "not an RFC 6455 request" in str(info.value)

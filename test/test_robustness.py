@@ -293,9 +293,10 @@ BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
     ("http-version-letters", _with_request_line(b"GET /echo HTTP/1.x"), False, 400),
     ("not-http", _with_request_line(b"GET /echo FOO/1.1"), False, 400),
     ("lowercase-http", _with_request_line(b"GET /echo http/1.1"), False, 400),
-    ("post-method", _with_request_line(b"POST /echo HTTP/1.1"), False, 405),
-    ("put-method", _with_request_line(b"PUT /echo HTTP/1.1"), False, 501),
-    ("lowercase-get", _with_request_line(b"get /echo HTTP/1.1"), False, 501),
+    # A handler's resource is an opening handshake whatever the method (as behind Apache).
+    ("post-method", _with_request_line(b"POST /echo HTTP/1.1"), False, 400),
+    ("put-method", _with_request_line(b"PUT /echo HTTP/1.1"), False, 400),
+    ("lowercase-get", _with_request_line(b"get /echo HTTP/1.1"), False, 400),
     ("method-with-separator", _with_request_line(b"G@T /echo HTTP/1.1"), False, 400),
     ("nul-in-method", _with_request_line(b"\x00GET /echo HTTP/1.1"), False, 400),
     ("non-ascii-method", _with_request_line(b"G\xc3\x89T /echo HTTP/1.1"), False, 400),
@@ -492,11 +493,13 @@ def test_hixie75_with_allow_draft75_still_works_after_the_bad_ones(draft75_serve
 APACHE_PORTS = range(17000, 17500)
 
 
-def start_apache(factory: httpd.HttpdFactory, handler_root: str = ROBUST_HANDLERS, **kwargs) -> httpd.Httpd:
-    """Start an Apache on a free port of APACHE_PORTS (skips without Apache)."""
+def start_apache(
+    factory: httpd.HttpdFactory, handler_root: str = ROBUST_HANDLERS, ports: range = APACHE_PORTS, **kwargs
+) -> httpd.Httpd:
+    """Start an Apache on a free port of ``ports`` (skips without Apache)."""
     httpd.require_apache()
     error: Exception | None = None
-    for port in random.sample(APACHE_PORTS, 10):
+    for port in random.sample(ports, 10):
         try:
             return factory(handler_root, port=port, **kwargs)
         except httpd.HttpdError as exc:
@@ -580,6 +583,91 @@ def test_bad_handshake_through_apache_gets_its_status_and_apache_keeps_serving(
     assert status == expected, answer[:300]
     assert seconds < 10.0
     assert echo_works(apache_server.port)
+
+
+# -- one answer table: the standalone server and Apache answer alike -------------
+
+# handshake.failure_reply is the one table from a failed opening handshake to
+# its answer; both entry points use it. Each row goes through both servers and
+# must get the same status and the same Sec-WebSocket-* header fields.
+TABLE_APACHE_PORTS = range(19600, 19700)
+SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3, for SAMPLE_KEY
+SUPPORTED_VERSIONS = {"sec-websocket-version": "13, 8"}
+
+# (id, request bytes, status or CLOSE, the answer's Sec-WebSocket-* fields).
+ANSWER_TABLE: list[tuple[str, bytes, int | None, dict[str, str]]] = [
+    ("valid", upgrade_request(), 101, {"sec-websocket-accept": SAMPLE_ACCEPT}),
+    ("method-post", _with_request_line(b"POST /echo HTTP/1.1"), 400, {}),
+    ("method-put", _with_request_line(b"PUT /echo HTTP/1.1"), 400, {}),
+    ("http-1.0", _with_request_line(b"GET /echo HTTP/1.0"), 400, {}),
+    ("missing-host", _replace_header("Host", None), 400, {}),
+    ("missing-upgrade", _replace_header("Upgrade", None), 400, {}),
+    ("connection-keep-alive", _replace_header("Connection", "Connection: keep-alive"), 400, {}),
+    ("missing-key", _replace_header("Sec-WebSocket-Key", None), 400, {}),
+    ("key-not-base64", _replace_header("Sec-WebSocket-Key", "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!!!"), 400, {}),
+    ("key-15-bytes", upgrade_request(key=base64.b64encode(b"x" * 15).decode()), 400, {}),
+    ("version-12", upgrade_request(version="12"), 400, SUPPORTED_VERSIONS),
+    ("version-letters", upgrade_request(version="abc"), 400, SUPPORTED_VERSIONS),
+    ("version-list", upgrade_request(version="13, 8"), 400, SUPPORTED_VERSIONS),
+    ("duplicated-version", upgrade_request(extra="Sec-WebSocket-Version: 13\r\n"), 400, SUPPORTED_VERSIONS),
+    ("missing-version", _replace_header("Sec-WebSocket-Version", None), 400, {}),
+    ("hybi00-key-with-remainder", hybi00_request("1 2 3", KEY2) + KEY3, 400, {}),
+    ("hixie75-not-allowed", HIXIE75, 400, {}),
+    ("unknown-resource", upgrade_request("/no/such/handler"), 404, {}),
+    ("fragment-in-resource", upgrade_request("/echo#fragment"), 400, {}),
+    ("protocol-not-a-token", upgrade_request(extra="Sec-WebSocket-Protocol: chat, ??\r\n"), 400, {}),
+    ("protocol-not-chosen", upgrade_request(extra="Sec-WebSocket-Protocol: chat\r\n"), 400, {}),
+    ("protocol-chosen-not-offered", upgrade_request("/unrequested_protocol"), 400, {}),
+    (
+        "protocol-chosen",
+        upgrade_request("/unrequested_protocol", extra="Sec-WebSocket-Protocol: chat\r\n"),
+        101,
+        {"sec-websocket-accept": SAMPLE_ACCEPT, "sec-websocket-protocol": "chat"},
+    ),
+    ("extensions-bad-parameter", upgrade_request(extra="Sec-WebSocket-Extensions: a; =x\r\n"), 400, {}),
+    ("extra-handshake-raises", upgrade_request("/raise_extra"), 403, {}),
+    ("extra-handshake-status-401", upgrade_request("/reject_status"), 401, {}),
+    ("extra-handshake-without-status", upgrade_request("/reject_nostatus"), 403, {}),
+    ("extra-handshake-aborts", upgrade_request("/abort_extra"), CLOSE, {}),
+    ("unsendable-extra-header", upgrade_request("/unsendable_header"), 500, {}),
+]
+
+
+def websocket_fields(head: bytes) -> dict[str, str]:
+    """Return the Sec-WebSocket-* fields of a response head, names lowercased."""
+    fields = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.lower().startswith("sec-websocket-"):
+            fields[name.lower()] = value.strip()
+    return fields
+
+
+@pytest.fixture(scope="module", params=["standalone", "apache"])
+def table_server(request) -> Iterator[object]:
+    """The robustness handlers served by the standalone server, then by Apache (skips without Apache)."""
+    if request.param == "standalone":
+        with running_server("-d", ROBUST_HANDLERS) as server:
+            yield server
+        return
+    factory = httpd.HttpdFactory()
+    try:
+        yield start_apache(factory, ports=TABLE_APACHE_PORTS)
+    finally:
+        factory.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "expected_status", "expected_fields"),
+    [pytest.param(*case[1:], id=case[0]) for case in ANSWER_TABLE],
+)
+def test_standalone_and_apache_answer_each_handshake_failure_alike(
+    table_server, request_bytes, expected_status, expected_fields
+):
+    status, answer, _ = exchange(table_server.port, request_bytes, bound=10.0)
+    assert status == expected_status, answer[:300]
+    head = answer.partition(b"\r\n\r\n")[0]
+    assert websocket_fields(head) == expected_fields
 
 
 # -- limits: frame lengths, message sizes, decompression bombs -------------------

@@ -54,9 +54,8 @@ def reader(data: bytes, chunk: int | None = None):
 
 def make_stream(data: bytes = b"", chunk: int | None = None, options: StreamOptions | None = None, dispatcher=None):
     request = mock.FakeRequest(connection=mock.FakeConnection(data, chunk=chunk))
-    if dispatcher is not None:
-        request._dispatcher = dispatcher
-    return Stream(request, options or StreamOptions()), request
+    passive = dispatcher.passive_closing_handshake if dispatcher is not None else None
+    return Stream(request, options or StreamOptions(), passive), request
 
 
 # RFC 6455 §5.7 examples: (wire bytes, frame, mask key).

@@ -18,6 +18,7 @@ __all__ = [
     "AbortedByUserException",
     "HandshakeException",
     "HandshakerBase",
+    "ProtocolMismatchException",
     "VersionException",
     "build_location",
     "check_request_line",
@@ -40,20 +41,39 @@ _FOLD = re.compile(r"\r\n(?=[ \t])")
 
 
 class AbortedByUserException(common.WebSocketException):
-    """A handler ends the connection on purpose: send nothing more, close TCP."""
+    """A handler ends the connection on purpose: send nothing more, close TCP.
+
+    No HTTP status, no close code: wherever it escapes, the connection is
+    closed without another byte.
+    """
 
 
 class HandshakeException(common.WebSocketException):
     """The opening handshake failed.
 
     Attributes:
-        status: the HTTP status to answer with; None lets the next protocol
-            version try the request (``handshake.do_handshake``).
+        status: the HTTP status to answer with. None means "no status of
+            its own": a handshaker answers 400 (``HandshakerBase``), the
+            dispatcher 403 when a handler raised it in
+            ``web_socket_do_extra_handshake`` (SPEC §4), and
+            ``handshake.do_handshake`` 400 when it escapes a handshaker.
+            "Not my protocol" is ``ProtocolMismatchException``.
     """
 
     def __init__(self, msg: str, status: int | None = None) -> None:
         super().__init__(msg)
         self.status = status
+
+
+class ProtocolMismatchException(HandshakeException):
+    """The request is not one of this handshaker's protocol version; the next one may take it.
+
+    ``handshake.do_handshake`` then tries the next protocol version, and
+    answers 400 when none recognises the request. Its status is always None.
+    """
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg, None)
 
 
 class VersionException(HandshakeException):
@@ -323,11 +343,11 @@ class HandshakerBase:
         ``_process_extensions``; ``ws_stream``; ``_send_handshake``.
 
         Raises:
-            HandshakeException: the handshake failed. From
-                ``_check_version`` with status None when the request lacks
-                the version header (``handshake.do_handshake`` then tries
-                the next protocol); after it, always with a status (400
-                unless one was given).
+            ProtocolMismatchException: the request lacks the version
+                header (``handshake.do_handshake`` then tries the next
+                protocol).
+            HandshakeException: the handshake failed, always with a
+                status (400 unless one was given).
             VersionException: an unsupported or ambiguous version (400).
             AbortedByUserException: the handler aborted on purpose.
         """
@@ -342,6 +362,8 @@ class HandshakerBase:
             self._set_accept()
             self._logger.debug("%s handshake for %s", self._protocol_rfc(), request.ws_resource)
             request.ws_extension_processors = self._get_extension_processors_requested()
+            # 0.7.9's entry points set this; handlers and embedders may read it.
+            # Nothing in this package does: the stream gets its callback below.
             request._dispatcher = self._dispatcher
             self._dispatcher.do_extra_handshake(request)
             self._check_selected_protocol()
@@ -351,8 +373,13 @@ class HandshakerBase:
             if max_message_size is not None:
                 stream_options.max_message_size = max_message_size
             self._process_extensions(stream_options)
-            request.ws_stream = Stream(request, stream_options)
+            # 0.7.9 asks only do_extra_handshake of a dispatcher: without
+            # passive_closing_handshake, the client's close gets (1000, '').
+            passive_closing_handshake = getattr(self._dispatcher, "passive_closing_handshake", None)
+            request.ws_stream = Stream(request, stream_options, passive_closing_handshake)
             self._send_handshake()
+        except ProtocolMismatchException:
+            raise
         except HandshakeException as exc:
             if exc.status is None:
                 exc.status = common.HTTP_STATUS_BAD_REQUEST
@@ -362,15 +389,15 @@ class HandshakerBase:
         """Return the version the client asked for: ``VERSION_HYBI13`` or ``VERSION_HYBI08``.
 
         Raises:
-            HandshakeException: no version header (status None: not a
-                request for this handshake).
+            ProtocolMismatchException: no version header (not a request
+                for this handshake).
             VersionException: several versions, or one this server does
                 not speak.
         """
         name = self._transform_header(common.SEC_WEBSOCKET_VERSION_HEADER)
         values = get_header_values(self._request, name)
         if not values:
-            raise HandshakeException(f"no {name} header: not an {self._protocol_rfc()} request")
+            raise ProtocolMismatchException(f"no {name} header: not an {self._protocol_rfc()} request")
         if len(values) > 1 or "," in values[0]:
             raise VersionException(f"several versions requested: {', '.join(values)!r}", _SUPPORTED_VERSIONS_VALUE)
         value = values[0].strip()

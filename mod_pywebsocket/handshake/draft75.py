@@ -24,6 +24,7 @@ from mod_pywebsocket import common
 from mod_pywebsocket._stream_hixie75 import StreamHixie75
 from mod_pywebsocket.handshake._base import (
     HandshakeException,
+    ProtocolMismatchException,
     build_location,
     check_request_line,
     get_header_values,
@@ -107,8 +108,8 @@ class Handshaker:
         """Validate the request, run the extra handshake, send the 101, set up ``ws_stream``.
 
         Raises:
-            HandshakeException: status None when the request is not a
-                Hixie-75 one, else the HTTP status to answer with.
+            ProtocolMismatchException: the request is not a Hixie-75 one.
+            HandshakeException: the HTTP status to answer with.
             AbortedByUserException: the handler aborted on purpose.
         """
         request = self._request
@@ -126,7 +127,7 @@ class Handshaker:
         request.ws_location = build_location(request)
         request.ws_protocol = protocol
 
-        request._dispatcher = self._dispatcher
+        request._dispatcher = self._dispatcher  # as 0.7.9's entry points set it (for handlers)
         self._dispatcher.do_extra_handshake(request)
 
         protocol = request.ws_protocol
@@ -141,10 +142,10 @@ class Handshaker:
         request = self._request
         upgrade = get_header_values(request, common.UPGRADE_HEADER)
         if len(upgrade) != 1 or upgrade[0].strip().lower() != common.WEBSOCKET_UPGRADE_TYPE:
-            raise HandshakeException("no 'Upgrade: WebSocket' header: not a Hixie-75 request")
+            raise ProtocolMismatchException("no 'Upgrade: WebSocket' header: not a Hixie-75 request")
         for name in _LATER_PROTOCOL_HEADERS:
             if get_header_values(request, name):
-                raise HandshakeException(f"header {name} present: not a Hixie-75 request")
+                raise ProtocolMismatchException(f"header {name} present: not a Hixie-75 request")
 
     def _check_strict(self) -> None:
         request = self._request

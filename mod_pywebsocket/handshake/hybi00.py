@@ -24,6 +24,7 @@ from mod_pywebsocket._stream_base import ConnectionTerminatedException
 from mod_pywebsocket._stream_hixie75 import StreamHixie75
 from mod_pywebsocket.handshake._base import (
     HandshakeException,
+    ProtocolMismatchException,
     build_location,
     check_request_line,
     format_header,
@@ -243,17 +244,17 @@ class Handshaker:
         ``StreamHixie75`` with the closing handshake enabled.
 
         Raises:
-            HandshakeException: status None when the request has no
-                ``Sec-WebSocket-Key1`` (not a HyBi-00 request), else the HTTP
-                status to answer with (400 for a malformed request, or the
-                status the handler chose).
+            ProtocolMismatchException: the request has no
+                ``Sec-WebSocket-Key1`` (not a HyBi-00 request).
+            HandshakeException: the HTTP status to answer with (400 for a
+                malformed request, or the status the handler chose).
             ConnectionTerminatedException: the connection ended before the
                 8 challenge bytes arrived.
             AbortedByUserException: the handler aborted on purpose.
         """
         request = self._request
         if not get_header_values(request, common.SEC_WEBSOCKET_KEY1_HEADER):
-            raise HandshakeException("no Sec-WebSocket-Key1 header: not a HyBi-00 request")
+            raise ProtocolMismatchException("no Sec-WebSocket-Key1 header: not a HyBi-00 request")
         check_request_line(request)
         check_upgrade_headers(request)
         get_mandatory_header(request, common.HOST_HEADER)
@@ -270,7 +271,7 @@ class Handshaker:
         request.ws_challenge = compute_challenge(part1, part2, key3)
         request.ws_challenge_md5 = compute_challenge_response(request.ws_challenge)
 
-        request._dispatcher = self._dispatcher
+        request._dispatcher = self._dispatcher  # as 0.7.9's entry points set it (for handlers)
         self._dispatcher.do_extra_handshake(request)
 
         # -76 §5.2: the subprotocol field is echoed back; the handler may
