@@ -74,10 +74,8 @@ class BufferedConnection:
     def __init__(self) -> None:
         self._data = b""
         self._pos = 0
-        # Where receives write: an anonymous mapping (made on the first
-        # receive), and a view of all of it.
+        # Where receives write: an anonymous mapping, made on the first receive.
         self._recv_buffer: mmap.mmap | None = None
-        self._receive_view: memoryview | None = None
         self.closed = False
 
     # The two primitives.
@@ -98,17 +96,18 @@ class BufferedConnection:
 
     def _fill(self, need: int) -> bool:
         """Receive once, ``need`` bytes plus the read-ahead at most; False at EOF."""
-        view = self._receive_view
         buffer = self._recv_buffer
-        if view is None or buffer is None:
+        if buffer is None:
             buffer = self._recv_buffer = mmap.mmap(-1, RECEIVE_SIZE, flags=mmap.MAP_PRIVATE)
-            view = self._receive_view = memoryview(buffer)
-        limit = need + self.read_ahead
-        if limit < RECEIVE_SIZE:
-            with view[:limit] as part:
-                received = self._receive_into(part)
-        else:
-            received = self._receive_into(view)
+        # A view made for each receive (a kept one would cost every idle
+        # connection its size), released before the mapping can be closed.
+        with memoryview(buffer) as view:
+            limit = need + self.read_ahead
+            if limit < RECEIVE_SIZE:
+                with view[:limit] as part:
+                    received = self._receive_into(part)
+            else:
+                received = self._receive_into(view)
         if not received:
             return False
         chunk = buffer[:received]
@@ -235,9 +234,6 @@ class BufferedConnection:
         self.closed = True
         self._data = b""
         self._pos = 0
-        view, self._receive_view = self._receive_view, None
-        if view is not None:
-            view.release()
         buffer, self._recv_buffer = self._recv_buffer, None
         if buffer is not None:
             buffer.close()
