@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from mod_pywebsocket import util
+from mod_pywebsocket import common, util
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -116,7 +115,7 @@ class StreamHixie75(StreamBase):
     """
 
     def __init__(
-        self, request: Any, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
+        self, request: common.RequestLike, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
     ) -> None:
         super().__init__(request)
         self._enable_closing_handshake = enable_closing_handshake

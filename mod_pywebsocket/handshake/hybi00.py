@@ -20,7 +20,7 @@ import struct
 from typing import Any
 
 from mod_pywebsocket import common
-from mod_pywebsocket._connection import as_buffered
+from mod_pywebsocket._connection import BufferedConnection, RawConnection, as_buffered
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 from mod_pywebsocket._stream_hixie75 import StreamHixie75
 from mod_pywebsocket.handshake._base import (
@@ -208,7 +208,7 @@ def check_upgrade_headers(request: Any) -> None:
         raise HandshakeException(f"Connection header {connection!r} has no 'Upgrade' token", _BAD_REQUEST)
 
 
-def _read_key3(connection: Any) -> bytes:
+def _read_key3(connection: BufferedConnection | RawConnection) -> bytes:
     """Read the 8 bytes after the header fields, however the connection splits them.
 
     Raises:
