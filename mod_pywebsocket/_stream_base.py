@@ -24,7 +24,7 @@ import threading
 from typing import ClassVar
 
 from mod_pywebsocket import common
-from mod_pywebsocket._connection import BufferedConnection, ConnectionTerminatedException, as_buffered
+from mod_pywebsocket._connection import ConnectionTerminatedException, as_buffered
 
 __all__ = [
     "BadOperationException",
@@ -86,7 +86,7 @@ class StreamBase:
     def __init__(self, request: common.RequestLike) -> None:
         self._logger = _LOGGER
         self._request = request
-        self._connection: BufferedConnection = as_buffered(request.connection)
+        self._connection: common.ConnectionLike = as_buffered(request.connection)
         self._write_lock = threading.Lock()
 
     def _read(self, length: int) -> bytes:
