@@ -90,8 +90,11 @@ The request object
 ------------------
 
 ``uri``, ``unparsed_uri``, ``method``, ``headers_in`` (case-insensitive),
-``is_https()``, ``connection`` (raw ``read(n)`` / ``write(bytes)``) and,
-after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
+``is_https()``, ``connection`` (raw bytes: ``read(n)`` returns exactly n
+bytes or raises ``stream.ConnectionTerminatedException`` at EOF, and
+``write(bytes)``; under the standalone server and Apache it also has
+``read_some(n)``, ``peek(n)`` and ``buffered()``, see
+``common.ConnectionLike``) and, after the handshake, ``ws_resource``, ``ws_origin``, ``ws_version``,
 ``ws_protocol``, ``ws_requested_protocols``, ``ws_extensions``,
 ``ws_requested_extensions``, ``ws_extension_processors``, ``ws_stream``,
 ``ws_close_code``, ``ws_close_reason``. Set ``request.on_ping_handler`` or

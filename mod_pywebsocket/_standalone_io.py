@@ -2,12 +2,12 @@
 
 Layer 3 (a private part of ``standalone``).
 
-How this works. ``SocketConnection`` reads the socket through its own
-buffer: one ``recv`` of up to 64 KiB into a mapping of its own (only the
-pages data was written to become resident) when the buffer is empty, and a
-read of a large frame goes straight into a buffer of the frame's size.
-Unlike ``io.BufferedReader`` it can say how many bytes are waiting
-(``buffered``) without blocking.
+How this works. ``SocketConnection`` is a ``_connection.BufferedConnection``
+over ``recv_into`` and ``sendall``: one ``recv`` of up to 64 KiB into a
+mapping of its own (only the pages data was written to become resident)
+when the buffer is empty, and a read of a large frame goes straight into a
+buffer of the frame's size. Unlike ``io.BufferedReader`` it can say how
+many bytes are waiting (``buffered``) without blocking.
 
 Once a WebSocket is open, ``hold_writes`` lets writes be held back while the
 client has already sent more: a client that pipelines 64 messages then gets
@@ -26,25 +26,23 @@ A reply written when no input waits (one message at a time) is sent at once.
 from __future__ import annotations
 
 import logging
-import mmap
 import socket
 import threading
 import time
 from typing import Any
 
+from mod_pywebsocket import _connection
+
 __all__ = ["FLUSH_DELAY", "SocketConnection", "WriteFlusher"]
 
 _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
 
-# What one recv asks for. Each connection receives into a mapping of this
-# size: memory that only becomes resident where data was written, and that
-# stays put. (A new bytes object per recv, shrunk to what arrived, left the
-# heap so fragmented that a 60 s soak of 1000 clients grew to 1 GB instead
-# of 390 MB; a buffer that follows the traffic, 4 KiB when idle, cost a third
-# of the 16-fragment throughput.)
-_RECV_SIZE = 65536
-# A read that needs more than this goes straight into a buffer of its size.
-_LARGE_READ = 65536
+# One recv asks for up to 64 KiB (``_connection.RECEIVE_SIZE``), into a
+# mapping of that size per connection: memory that only becomes resident
+# where data was written, and that stays put. (A new bytes object per recv,
+# shrunk to what arrived, left the heap so fragmented that a 60 s soak of
+# 1000 clients grew to 1 GB instead of 390 MB; a buffer that follows the
+# traffic, 4 KiB when idle, cost a third of the 16-fragment throughput.)
 # Held replies leave once they add up to this many bytes, or this many writes.
 # (A cap on the count lets a pipelining client start on the first replies
 # while the server works on the rest: +30% for 64 messages in flight.)
@@ -54,13 +52,14 @@ _MAX_HELD_WRITES = 32
 FLUSH_DELAY = 0.001
 
 
-class SocketConnection:
+class SocketConnection(_connection.BufferedConnection):
     """A socket with a read buffer; the ``connection`` of a standalone request (SPEC §3).
 
-    ``read``, ``read1``/``read_some``, ``readline`` and ``peek`` follow
-    ``io.BufferedReader``: they block only when the buffer cannot satisfy
-    them. ``write`` sends everything, or holds it back (``hold_writes``).
-    OSError from the socket reaches the caller.
+    The reading is ``BufferedConnection``'s, over ``recv_into``: ``read(n)``
+    returns exactly n bytes or raises ConnectionTerminatedException;
+    ``read1``/``read_some``, ``readline`` and ``peek`` follow
+    ``io.BufferedReader``. ``write`` sends everything, or holds it back
+    (``hold_writes``). OSError from the socket reaches the caller.
 
     Args:
         sock: the connected socket (plain or TLS).
@@ -68,15 +67,10 @@ class SocketConnection:
     """
 
     def __init__(self, sock: socket.socket, remote_addr: Any = None) -> None:
+        super().__init__()
         self.socket = sock
         self.remote_addr = remote_addr
         self._local_addr: Any = None
-        self._data = b""
-        self._pos = 0
-        # Where recv writes: an anonymous mapping, of which only the pages
-        # data was written to become resident (made on the first recv).
-        self._recv_buffer: mmap.mmap | None = None
-        self.closed = False
         self._flusher: WriteFlusher | None = None
         self._held: list[bytes] = []
         self._held_size = 0
@@ -99,117 +93,14 @@ class SocketConnection:
         """Return the server's address."""
         return self.local_addr
 
-    # Reading.
-
-    def buffered(self) -> int:
-        """Return how many bytes can be read without blocking."""
-        return len(self._data) - self._pos
-
-    def _fill(self) -> bool:
-        """Receive once (at most 64 KiB) into the buffer; False at EOF."""
+    def _receive_into(self, view: memoryview) -> int:
         if self._held:
             # The handler wants more input: what it sent must not wait for it.
             self._send_held()
-        buffer = self._recv_buffer
-        if buffer is None:
-            buffer = self._recv_buffer = mmap.mmap(-1, _RECV_SIZE, flags=mmap.MAP_PRIVATE)
-        received = self.socket.recv_into(buffer)
-        if not received:
-            return False
-        chunk = buffer[:received]
-        if self._pos < len(self._data):
-            self._data = self._data[self._pos :] + chunk
-        else:
-            self._data = chunk
-        self._pos = 0
-        return True
+        return self.socket.recv_into(view)
 
-    def _take(self, length: int) -> bytes:
-        data, pos = self._data, self._pos
-        end = pos + length
-        if end >= len(data):
-            self._data = b""
-            self._pos = 0
-            return data if pos == 0 else data[pos:]
-        self._pos = end
-        return data[pos:end]
-
-    def read(self, length: int = -1) -> bytes:
-        """Read ``length`` bytes, blocking; fewer only at EOF. -1 reads to EOF.
-
-        A read of more than 64 KiB beyond what is buffered returns a bytearray.
-        """
-        if length < 0:
-            parts = [self._take(self.buffered())]
-            while self._fill():
-                parts.append(self._take(self.buffered()))
-            return b"".join(parts)
-        if length <= len(self._data) - self._pos:
-            return self._take(length)
-        if length - self.buffered() > _LARGE_READ:
-            return self._read_large(length)
-        while self.buffered() < length:
-            if not self._fill():
-                break
-        return self._take(min(length, self.buffered()))
-
-    def _read_large(self, length: int) -> bytes:
-        # Straight into one buffer of the frame's size: no concatenation.
-        buffer = bytearray(length)
-        view = memoryview(buffer)
-        have = self.buffered()
-        view[:have] = memoryview(self._data)[self._pos :]
-        self._data = b""
-        self._pos = 0
-        if self._held:
-            self._send_held()
-        recv_into = self.socket.recv_into
-        while have < length:
-            received = recv_into(view[have:])
-            if not received:
-                break
-            have += received
-        view.release()
-        if have < length:
-            del buffer[have:]
-        return buffer  # type: ignore[return-value]  # bytes-like; copying a large frame costs
-
-    def read1(self, length: int = -1) -> bytes:
-        """Read 1 to ``length`` bytes, blocking only if none are buffered; b'' at EOF."""
-        if self._pos >= len(self._data) and not self._fill():
-            return b""
-        return self._take(length if 0 <= length < self.buffered() else self.buffered())
-
-    read_some = read1
-
-    def peek(self, length: int = 1) -> bytes:
-        """Return up to ``length`` bytes without consuming them, blocking only if none are buffered; b'' at EOF."""
-        if self._pos >= len(self._data) and not self._fill():
-            return b""
-        pos = self._pos
-        return self._data[pos : pos + length]
-
-    def readline(self, limit: int = -1) -> bytes:
-        """Read a line up to and including b'\\n', at most ``limit`` bytes; b'' at EOF."""
-        while True:
-            data, pos = self._data, self._pos
-            stop = len(data) if limit < 0 else min(len(data), pos + limit)
-            end = data.find(b"\n", pos, stop)
-            if end >= 0:
-                return self._take(end + 1 - pos)
-            if stop - pos == limit:
-                return self._take(limit)
-            if not self._fill():
-                return self._take(len(data) - pos)
-
-    def close(self) -> None:
-        """Drop the read buffers (the socket is closed by its owner)."""
-        self.closed = True
-        self._data = b""
-        self._pos = 0
-        buffer, self._recv_buffer = self._recv_buffer, None
-        if buffer is not None:
-            buffer.close()
+    def _send(self, data: bytes) -> None:
+        self._send_held(data)
 
     # Writing.
 

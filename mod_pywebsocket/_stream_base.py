@@ -12,17 +12,19 @@ dispatcher sends when a handler lets it escape; None means "send nothing")::
      +-- BadOperationException              1011 (misuse by a handler)
 
 All reads and writes of frames go through ``StreamBase.receive_bytes`` /
-``_read_some`` and ``_write``, which use ``request.connection``.
+``_read_some`` and ``_write``, over the connection contract of
+``common.ConnectionLike`` (``ConnectionTerminatedException`` is defined in
+``_connection``, where a connection raises it, and stays importable here).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from mod_pywebsocket import common
+from mod_pywebsocket._connection import ConnectionTerminatedException, as_buffered
 
 __all__ = [
     "BadOperationException",
@@ -35,12 +37,6 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class ConnectionTerminatedException(common.WebSocketException):
-    """The connection ended (EOF, reset) or must end without more frames."""
-
-    close_code: ClassVar[int | None] = None
 
 
 class InvalidFrameException(ConnectionTerminatedException):
@@ -76,26 +72,22 @@ class BadOperationException(common.WebSocketException):
 class StreamBase:
     """The connection I/O shared by the HyBi and Hixie-75 streams.
 
-    ``request.connection`` provides ``read(n)`` (blocks for n bytes; fewer
-    means EOF), ``write(data)`` and, optionally, ``read_some(n)`` (returns
-    between 1 and n bytes as soon as some are available; b'' at EOF) which
-    lets text payloads be validated while they arrive.
+    The stream reads and writes ``request.connection`` through the contract
+    of ``common.ConnectionLike``: as it is when it is a
+    ``BufferedConnection`` (the standalone server's, Apache's), else
+    through a ``PlainConnection`` made once here, over its ``read(n)`` and
+    ``write(data)`` (an embedder's object; ``read`` may return fewer bytes
+    than asked).
+
+    Args:
+        request: the request whose connection the stream uses.
     """
 
-    def __init__(self, request: Any) -> None:
+    def __init__(self, request: common.RequestLike) -> None:
         self._logger = _LOGGER
         self._request = request
-        connection = request.connection
-        self._connection = connection
-        self._read_some_impl = getattr(connection, "read_some", None)
-        # ``buffered()`` (bytes readable without blocking) with ``peek(n)``
-        # lets a stream take a message that has arrived whole in one step.
-        self._buffered_impl: Callable[[], int] | None = (
-            getattr(connection, "buffered", None) if hasattr(connection, "peek") else None
-        )
+        self._connection: common.ConnectionLike = as_buffered(request.connection)
         self._write_lock = threading.Lock()
-        # ``write_parts(parts)`` sends several buffers as one write.
-        self._write_parts_impl = getattr(connection, "write_parts", None)
 
     def _read(self, length: int) -> bytes:
         """Read exactly ``length`` bytes.
@@ -113,26 +105,9 @@ class StreamBase:
             ConnectionTerminatedException: the connection ended first.
         """
         try:
-            data: bytes | bytearray | None = self._connection.read(length)
+            return self._connection.read(length)
         except OSError as exc:
             raise ConnectionTerminatedException(f"receiving {length} bytes failed: {exc}") from exc
-        if data is None or len(data) < length:
-            if not data:
-                raise ConnectionTerminatedException("connection closed by peer")
-            # A connection whose read() may return short (mod_python's does).
-            parts = [data]
-            received = len(data)
-            while received < length:
-                try:
-                    more = self._connection.read(length - received)
-                except OSError as exc:
-                    raise ConnectionTerminatedException(f"receiving {length} bytes failed: {exc}") from exc
-                if not more:
-                    raise ConnectionTerminatedException(f"connection closed after {received} of {length} bytes")
-                parts.append(more)
-                received += len(more)
-            data = b"".join(parts)
-        return data
 
     def _read_some(self, length: int) -> bytes:
         """Read between 1 and ``length`` bytes, as soon as any are available.
@@ -140,10 +115,8 @@ class StreamBase:
         Raises:
             ConnectionTerminatedException: the connection ended first.
         """
-        if self._read_some_impl is None:
-            return self._read(length)
         try:
-            data: bytes = self._read_some_impl(length)
+            data = self._connection.read_some(length)
         except OSError as exc:
             raise ConnectionTerminatedException(f"receiving failed: {exc}") from exc
         if not data:
@@ -172,17 +145,14 @@ class StreamBase:
             chunks.append(ch)
 
     def _write_parts(self, header: bytes, payload: bytes) -> None:
-        """Write a frame header and a large payload; without a copy if the connection has ``write_parts``.
+        """Write a frame header and a large payload, without joining them where the connection can.
 
         Raises:
             ConnectionTerminatedException: the write failed.
         """
-        if self._write_parts_impl is None:
-            self._write(header + payload)
-            return
         try:
             with self._write_lock:
-                self._write_parts_impl((header, payload))
+                self._connection.write_parts((header, payload))
         except OSError as exc:
             raise ConnectionTerminatedException(f"sending failed: {exc}") from exc
 

@@ -22,19 +22,17 @@ Neither draft has binary messages, fragments, pings or close codes: sending
 those raises BadOperationException, and the arguments of
 ``close_connection`` that carry a code are accepted and ignored.
 
-Reading a text payload never reads past its 0xFF. If the connection offers
-``peek(n)`` (return buffered bytes without consuming them, like
-``io.BufferedReader.peek``; b'' at EOF), whole runs of text are read at once;
-otherwise the payload is read one byte per call.
+Reading a text payload never reads past its 0xFF: the stream peeks at what
+the connection has buffered (``common.ConnectionLike.peek``) and takes whole
+runs of text at once, up to the 0xFF.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from mod_pywebsocket import util
+from mod_pywebsocket import common, util
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -117,14 +115,13 @@ class StreamHixie75(StreamBase):
     """
 
     def __init__(
-        self, request: Any, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
+        self, request: common.RequestLike, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
     ) -> None:
         super().__init__(request)
         self._enable_closing_handshake = enable_closing_handshake
         if max_message_size is None:
             max_message_size = getattr(request, "max_message_size", None) or DEFAULT_MAX_MESSAGE_SIZE
         self._max_message_size = max_message_size
-        self._peek_impl = getattr(request.connection, "peek", None)
         request.client_terminated = False
         request.server_terminated = False
 
@@ -223,20 +220,7 @@ class StreamHixie75(StreamBase):
             ConnectionTerminatedException: the connection ended first.
             MessageTooBigException: the payload exceeds the maximum size.
         """
-        if self._peek_impl is not None:
-            return self._read_text_payload_peeking(self._peek_impl)
-        limit = self._max_message_size
-        read = self._read
-        payload = bytearray()
-        while True:
-            byte = read(1)
-            if byte == b"\xff":
-                return bytes(payload)
-            payload += byte
-            if len(payload) > limit:
-                raise MessageTooBigException(f"text message of over {limit} bytes exceeds the limit")
-
-    def _read_text_payload_peeking(self, peek: Callable[[int], bytes]) -> bytes:
+        peek = self._connection.peek
         limit = self._max_message_size
         parts = []
         size = 0

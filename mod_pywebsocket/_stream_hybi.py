@@ -536,9 +536,6 @@ class Stream(StreamBase):
         self._passive_closing_handshake = passive_closing_handshake
         if options.deflate_stream:
             self._connection = util.DeflateConnection(self._connection)
-            self._read_some_impl = self._connection.read_some
-            self._buffered_impl = None
-            self._write_parts_impl = None
         request.client_terminated = False
         request.server_terminated = False
         self._frame_builder = FragmentedFrameBuilder(
@@ -699,8 +696,7 @@ class Stream(StreamBase):
             raise BadOperationException("requested receive_message after receiving a closing handshake")
         options = self._options
         take_buffered = (
-            self._buffered_impl is not None
-            and options.unmask_receive
+            options.unmask_receive
             and not options.incoming_frame_filters
             and not options.incoming_message_filters
         )
@@ -745,9 +741,7 @@ class Stream(StreamBase):
             InvalidUTF8Exception: invalid UTF-8 in a text message (1007).
         """
         connection = self._connection
-        buffered = self._buffered_impl
-        if buffered is None:
-            return _NOT_TAKEN
+        buffered = connection.buffered
         try:
             head = connection.peek(4)
         except OSError:

@@ -240,11 +240,43 @@ MUX_EXTENSION = "mux_DO_NOT_USE"
 
 
 class ConnectionLike(Protocol):
-    """The raw connection a request carries (mod_python's or ours)."""
+    """The connection contract the streams and handshakes read and write through.
 
-    def read(self, length: int) -> bytes: ...
+    ``_connection.BufferedConnection`` implements it over two primitives
+    (receive into a buffer, send); the standalone server's and Apache's
+    connections are such, and so is the one a stream makes over any other
+    ``request.connection`` (an object with ``read(n)`` that may return
+    fewer bytes, and ``write(data)``). OSError from below reaches the
+    caller of every method.
+    """
 
-    def write(self, data: bytes) -> None: ...
+    def read(self, length: int) -> bytes:
+        """Return exactly ``length`` bytes, blocking; raise ConnectionTerminatedException at EOF."""
+        ...
+
+    def read_some(self, length: int) -> bytes:
+        """Return 1 to ``length`` bytes, blocking only if none are buffered; b'' at EOF."""
+        ...
+
+    def peek(self, length: int) -> bytes:
+        """Return up to ``length`` buffered bytes without consuming them, as ``read_some`` blocks; b'' at EOF."""
+        ...
+
+    def buffered(self) -> int:
+        """Return how many bytes ``read`` can return without blocking."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Send all of ``data``."""
+        ...
+
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        """Send the buffers in ``parts`` one after the other, as one ``write`` of them joined would."""
+        ...
+
+    def close(self) -> None:
+        """Drop the read buffers; the transport below is closed by its owner."""
+        ...
 
 
 class RequestLike(Protocol):
@@ -257,7 +289,14 @@ class RequestLike(Protocol):
     uri: str
     method: str
     headers_in: Any
+    # Anything with read(n) and write(data); see ConnectionLike.
     connection: Any
+    # Set by the stream: whether each side's close frame went by, and the
+    # client's close code and reason.
+    client_terminated: bool
+    server_terminated: bool
+    ws_close_code: int | None
+    ws_close_reason: str | None
 
     def is_https(self) -> bool: ...
 

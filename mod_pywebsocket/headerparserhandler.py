@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 from mod_pywebsocket import common, dispatch, handshake, http_header_util
-from mod_pywebsocket._stream_base import ConnectionTerminatedException
+from mod_pywebsocket._connection import BufferedConnection, ConnectionTerminatedException
 
 __all__ = [
     "ApacheLogHandler",
@@ -281,99 +281,38 @@ def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool]:
 # -- the request and connection seen by the protocol layer -------------------
 
 
-class _ApacheConnection:
-    """mod_python's connection with the exact-length ``read`` the streams need.
+class _ApacheConnection(BufferedConnection):
+    """mod_python's connection as a ``BufferedConnection`` (the exact-length ``read`` the streams need).
 
-    ``read(n)`` returns exactly n bytes, buffering what mod_python gives
-    beyond that; ``read_some(n)`` returns what is buffered or arrives next;
-    ``peek(n)`` and ``buffered()`` show the buffer (a message that arrived
-    whole is then taken in one step);
-    ``write`` goes straight to mod_python, which flushes on every call. EOF
-    and resets become ConnectionTerminatedException. Every other attribute
-    (``client_ip``, ``local_addr``, ``keepalive``...) is mod_python's.
+    Its primitives: a receive is one mod_python ``read`` (64 KiB, or what
+    a large read still needs up to 1 MiB), copied into the buffer; a send
+    is one mod_python ``write``, which flushes on every call. EOF (None from
+    mod_python) and resets become ConnectionTerminatedException. Every other
+    attribute (``client_ip``, ``local_addr``, ``keepalive``...) is
+    mod_python's, read and set.
 
     Attributes:
         bytes_written: how many bytes went through ``write`` so far.
     """
 
+    read_ahead = _READ_SIZE
+
     def __init__(self, connection: Any) -> None:
         object.__setattr__(self, "_connection", connection)
-        object.__setattr__(self, "_buffer", bytearray())
         object.__setattr__(self, "bytes_written", 0)
+        super().__init__()
 
-    def _receive(self, size: int) -> bytes:
-        """Read what mod_python has, up to size bytes; at least one.
-
-        Raises:
-            ConnectionTerminatedException: EOF (mod_python returns None) or a
-                read error (mod_python raises OSError).
-        """
+    def _receive_into(self, view: memoryview) -> int:
         try:
-            data = self._connection.read(min(size, _MAX_READ_SIZE))
+            data = self._connection.read(min(len(view), _MAX_READ_SIZE))
         except OSError as exc:
             raise ConnectionTerminatedException(f"connection read failed: {exc}") from exc
         if not data:
-            raise ConnectionTerminatedException("connection closed by the peer")
-        return bytes(data)
+            return 0
+        view[: len(data)] = data
+        return len(data)
 
-    def read(self, length: int) -> bytes:
-        """Read exactly length bytes.
-
-        Raises:
-            ConnectionTerminatedException: the connection ended first.
-        """
-        buffer = self._buffer
-        if len(buffer) >= length:
-            data = bytes(buffer[:length])
-            del buffer[:length]
-            return data
-        parts = [bytes(buffer)]
-        received = len(buffer)
-        buffer.clear()
-        while received < length:
-            chunk = self._receive(max(length - received, _READ_SIZE))
-            parts.append(chunk)
-            received += len(chunk)
-        data = b"".join(parts)
-        if received > length:
-            buffer += data[length:]
-            data = data[:length]
-        return data
-
-    def read_some(self, length: int) -> bytes:
-        """Read between 1 and length bytes, as soon as any are available.
-
-        Raises:
-            ConnectionTerminatedException: the connection ended first.
-        """
-        buffer = self._buffer
-        if not buffer:
-            buffer += self._receive(max(length, _READ_SIZE))
-        data = bytes(buffer[:length])
-        del buffer[:length]
-        return data
-
-    def peek(self, length: int) -> bytes:
-        """Return up to length bytes without consuming them, reading only if none are buffered.
-
-        Raises:
-            ConnectionTerminatedException: the connection ended first.
-        """
-        buffer = self._buffer
-        if not buffer:
-            buffer += self._receive(_READ_SIZE)
-        return bytes(buffer[:length])
-
-    def buffered(self) -> int:
-        """Return how many bytes can be read without blocking."""
-        return len(self._buffer)
-
-    def write(self, data: bytes) -> None:
-        """Send data now.
-
-        Raises:
-            ConnectionTerminatedException: the peer is gone.
-        """
+    def _send(self, data: bytes) -> None:
         object.__setattr__(self, "bytes_written", self.bytes_written + len(data))
         try:
             self._connection.write(data)
@@ -394,7 +333,11 @@ class _ApacheConnection:
         return getattr(self._connection, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._connection, name, value)
+        # The buffer's own state stays here; the rest is mod_python's.
+        if name.startswith("_") or name == "closed":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._connection, name, value)
 
 
 # Attributes that the proxy keeps itself rather than in mod_python's request.

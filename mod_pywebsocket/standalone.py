@@ -87,6 +87,7 @@ from mod_pywebsocket import (
     dispatch,
     handshake,
 )
+from mod_pywebsocket._connection import ConnectionTerminatedException
 from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
 
 __all__ = [
@@ -512,9 +513,13 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if self.request_version == "HTTP/1.1" and (self.headers.get("Expect") or "").lower() == "100-continue":
             self.send_response_only(http.HTTPStatus.CONTINUE)
             self.end_headers()
-        body: bytes = self.rfile.read(length)
-        if len(body) < length:
-            raise _standalone_http.IncompleteRequest(f"connection closed after {len(body)} of {length} body bytes")
+        try:
+            body: bytes = self.rfile.read(length)
+        except ConnectionTerminatedException as exc:
+            received = self.rfile.buffered()  # type: ignore[attr-defined]
+            raise _standalone_http.IncompleteRequest(
+                f"connection closed after {received} of {length} body bytes"
+            ) from exc
         return body
 
     def _cgi_environment(self, script: _standalone_cgi.CgiScript, query: str) -> dict[str, str]:

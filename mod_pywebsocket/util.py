@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mod_pywebsocket import common
+from mod_pywebsocket._connection import BufferedConnection, as_buffered
 
 __all__ = [
     "DeflateConnection",
@@ -388,40 +389,58 @@ class _RFC1979Inflater:
 _INFLATE_STEP = 65536
 
 
-class DeflateConnection:
+class DeflateConnection(BufferedConnection):
     """Wraps a connection for ``deflate-stream``: what is written is deflated
     (sync-flushed per write) and what is read is inflated.
 
-    Other attributes are the wrapped connection's.
+    A ``BufferedConnection`` whose receive inflates what the wrapped
+    connection gives (a plain ``read``/``write`` object is adapted with
+    ``_connection.as_buffered``). ``read(n)`` returns exactly n inflated
+    bytes or raises ConnectionTerminatedException. Other attributes are the
+    wrapped connection's.
+
+    Args:
+        connection: the connection to wrap.
     """
 
     def __init__(self, connection: Any) -> None:
+        super().__init__()
         self._connection = connection
-        self._read_some_impl = getattr(connection, "read_some", None)
+        self._source = as_buffered(connection)
         self._deflater = _Deflater(zlib.MAX_WBITS)
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        self._buffer = bytearray()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
 
-    def _fill(self) -> bool:
-        # Return False at EOF; loop until inflating gives at least one byte.
-        # Each step inflates at most _INFLATE_STEP bytes, so a small input that
+    def _receive_into(self, view: memoryview) -> int:
+        # 0 at EOF; loop until inflating gives at least one byte. Each step
+        # inflates at most _INFLATE_STEP bytes, so a small input that
         # inflates hugely is consumed only as fast as the stream reads it.
         while True:
             data = self._inflater.unconsumed_tail
             if not data:
-                if self._read_some_impl is not None:
-                    data = self._read_some_impl(65536)
-                else:
-                    data = self._connection.read(1)
+                # What has arrived, or what a receive would take: never more
+                # than a connection that does not read ahead has (one byte).
+                source = self._source
+                data = source.read_some(max(source.buffered(), source.read_ahead, 1))
                 if not data:
-                    return False
-            inflated = self._inflater.decompress(data, _INFLATE_STEP)
+                    return 0
+            inflated = self._inflater.decompress(data, min(len(view), _INFLATE_STEP))
             if inflated:
-                self._buffer += inflated
-                return True
+                view[: len(inflated)] = inflated
+                return len(inflated)
+
+    def _send(self, data: bytes) -> None:
+        self._source.write(self._deflater.compress_and_flush(data))
+
+    def read(self, size: int = -1) -> bytes:
+        """Return exactly ``size`` inflated bytes; -1 reads up to EOF (0.7's parameter name).
+
+        Raises:
+            ConnectionTerminatedException: EOF came first.
+        """
+        return super().read(size)
 
     def get_remote_addr(self) -> Any:
         """Return the wrapped connection's ``remote_addr``."""
@@ -429,29 +448,7 @@ class DeflateConnection:
 
     remote_addr = property(get_remote_addr)
 
-    def read(self, size: int = -1) -> bytes:
-        """Return ``size`` inflated bytes (fewer at EOF); -1 reads up to EOF."""
-        while (size < 0 or len(self._buffer) < size) and self._fill():
-            pass
-        if size < 0:
-            size = len(self._buffer)
-        result = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return result
-
-    def read_some(self, length: int) -> bytes:
-        """Return 1 to ``length`` inflated bytes; b'' at EOF."""
-        if not self._buffer and not self._fill():
-            return b""
-        result = bytes(self._buffer[:length])
-        del self._buffer[:length]
-        return result
-
-    def write(self, data: bytes) -> None:
-        """Deflate ``data`` and write it with a sync flush."""
-        self._connection.write(self._deflater.compress_and_flush(data))
-
-    put_bytes = write
+    put_bytes = BufferedConnection.write
 
 
 class DeflateRequest:

@@ -9,9 +9,16 @@ from __future__ import annotations
 import email.message
 from typing import Any
 
+from mod_pywebsocket._connection import BufferedConnection
+
 
 class FakeConnection:
-    """A connection that serves preset bytes and records what is written.
+    """A plain connection (like mod_python's, or an embedder's) that serves preset bytes and records writes.
+
+    It has only ``read`` and ``write`` (and ``read_some``, which the stream
+    does not use): a stream reads it through a ``PlainConnection`` that
+    asks for no more than it needs, so ``remaining`` is what the stream
+    left unread.
 
     Args:
         data: the bytes ``read`` returns, in order.
@@ -72,20 +79,66 @@ class FakeConnection:
         return b"".join(self.written)
 
 
-class BufferedFakeConnection(FakeConnection):
-    """A FakeConnection that also tells what is buffered, like the standalone server's.
+class BufferedFakeConnection(BufferedConnection):
+    """A ``BufferedConnection`` over preset bytes, reading ahead like the standalone server's.
 
-    With ``peek`` and ``buffered`` a stream takes a message that arrived
-    whole in one read (``Stream._receive_buffered_frame``).
+    Its receive takes everything left (at most 64 KiB, or ``chunk``), so a
+    message that arrived whole is taken in one step
+    (``Stream._receive_buffered_frame``).
+
+    Args:
+        data: the bytes the connection receives, in order.
+        chunk: if set, each receive takes at most this many bytes.
+
+    Attributes:
+        written: what was written, one entry per ``write``.
+        read_calls: how many ``read``/``read_some`` calls the stream made.
     """
 
-    def peek(self, length: int) -> bytes:
-        """Return up to ``length`` bytes without consuming them."""
-        return bytes(self._data[:length])
+    def __init__(self, data: bytes = b"", chunk: int | None = None) -> None:
+        super().__init__()
+        self._incoming = bytearray(data)
+        self._chunk = chunk
+        self.written: list[bytes] = []
+        self.remote_addr = ("127.0.0.1", 54321)
+        self.local_addr = ("127.0.0.1", 80)
+        self.read_calls = 0
 
-    def buffered(self) -> int:
-        """Return how many bytes are left to read."""
-        return len(self._data)
+    def _receive_into(self, view: memoryview) -> int:
+        length = len(view) if self._chunk is None else min(len(view), self._chunk)
+        data = self._incoming[:length]
+        del self._incoming[:length]
+        view[: len(data)] = data
+        return len(data)
+
+    def _send(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def read(self, length: int = -1) -> bytes:
+        """Count the call, then read as a ``BufferedConnection`` does."""
+        self.read_calls += 1
+        return super().read(length)
+
+    def read_some(self, length: int = -1) -> bytes:
+        """Count the call, then read as a ``BufferedConnection`` does."""
+        self.read_calls += 1
+        return super().read_some(length)
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes for later receives."""
+        self._incoming += data
+
+    def remaining(self) -> bytes:
+        """Return the bytes not read yet (buffered or not received yet)."""
+        return self.peek_buffered() + bytes(self._incoming)
+
+    def peek_buffered(self) -> bytes:
+        """Return what was received and not read yet."""
+        return self._data[self._pos :]
+
+    def written_bytes(self) -> bytes:
+        """Return everything written, joined."""
+        return b"".join(self.written)
 
 
 class FakeRequest:

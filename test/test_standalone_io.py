@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from mod_pywebsocket._standalone_io import SocketConnection, WriteFlusher
+from mod_pywebsocket.stream import ConnectionTerminatedException
 from test.conftest import EXAMPLE_DIR, running_server
 
 KEY = b"\x37\xfa\x21\x3d"
@@ -124,14 +125,24 @@ def test_large_read_arrives_whole_after_buffered_bytes(pair):
     sender.join()
 
 
-def test_reads_return_what_there_is_at_eof(pair):
+def test_read_at_eof_raises_connection_terminated_and_keeps_what_came(pair):
     connection, client = pair
     client.sendall(b"abc")
     client.shutdown(socket.SHUT_WR)
-    assert connection.read(10) == b"abc"
-    assert connection.read(10) == b""
+    with pytest.raises(ConnectionTerminatedException, match="^connection closed after 3 of 10 bytes$"):
+        connection.read(10)
+    assert connection.buffered() == 3
+    assert connection.read(3) == b"abc"
+    with pytest.raises(ConnectionTerminatedException, match="^connection closed by peer$"):
+        connection.read(1)
+
+
+def test_read_some_peek_and_readline_return_empty_at_eof(pair):
+    connection, client = pair
+    client.shutdown(socket.SHUT_WR)
     assert connection.read1(10) == b""
     assert connection.peek(1) == b""
+    assert connection.readline() == b""
 
 
 def test_every_recv_goes_into_one_mapping_that_close_releases(pair):

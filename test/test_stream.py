@@ -225,12 +225,12 @@ def test_parse_frame_rejects_huge_length_before_reading_payload():
 @pytest.mark.parametrize("chunk", [None, 1])
 def test_receive_message_returns_text_and_binary_and_leaves_trailing_bytes(chunk):
     data = client_frame(1, "h\u00e9".encode()) + client_frame(2, b"\x00\xff") + b"\x81"
-    stream, _ = make_stream(data, chunk)
+    stream, request = make_stream(data, chunk)
     assert stream.receive_message() == "h\u00e9"
     assert stream.get_last_received_opcode() == common.OPCODE_TEXT
     assert stream.receive_message() == b"\x00\xff"
     assert stream.get_last_received_opcode() == common.OPCODE_BINARY
-    assert stream._connection.remaining() == b"\x81"
+    assert request.connection.remaining() == b"\x81"
 
 
 @pytest.mark.parametrize("chunk", [None, 1])

@@ -20,11 +20,11 @@ from mod_pywebsocket._stream_hixie75 import (
 from test import mock
 
 
-class PeekingConnection(mock.FakeConnection):
-    """A FakeConnection that also offers ``peek`` (like io.BufferedReader)."""
+class PeekingConnection(mock.BufferedFakeConnection):
+    """A buffered fake whose ``peek`` counts its calls, may fail, and shows at most ``chunk`` bytes."""
 
     def __init__(self, data: bytes = b"", chunk: int | None = None, fail: bool = False) -> None:
-        super().__init__(data, chunk=chunk, partial_reads=chunk is not None)
+        super().__init__(data, chunk=chunk)
         self._fail = fail
         self.peek_calls = 0
 

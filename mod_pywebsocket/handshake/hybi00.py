@@ -20,6 +20,7 @@ import struct
 from typing import Any
 
 from mod_pywebsocket import common
+from mod_pywebsocket._connection import BufferedConnection, RawConnection, as_buffered
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 from mod_pywebsocket._stream_hixie75 import StreamHixie75
 from mod_pywebsocket.handshake._base import (
@@ -208,26 +209,22 @@ def check_upgrade_headers(request: Any) -> None:
         raise HandshakeException(f"Connection header {connection!r} has no 'Upgrade' token", _BAD_REQUEST)
 
 
-def _read_key3(connection: Any) -> bytes:
+def _read_key3(connection: BufferedConnection | RawConnection) -> bytes:
     """Read the 8 bytes after the header fields, however the connection splits them.
 
     Raises:
         ConnectionTerminatedException: the connection ended or failed first.
     """
-    parts: list[bytes] = []
-    received = 0
-    while received < CHALLENGE_KEY3_LENGTH:
-        try:
-            data = connection.read(CHALLENGE_KEY3_LENGTH - received)
-        except OSError as exc:
-            raise ConnectionTerminatedException(f"receiving the challenge failed: {exc}") from exc
-        if not data:  # b'' or, from mod_python, None
-            raise ConnectionTerminatedException(
-                f"connection closed after {received} of {CHALLENGE_KEY3_LENGTH} challenge bytes"
-            )
-        parts.append(bytes(data))
-        received += len(data)
-    return b"".join(parts)
+    buffered = as_buffered(connection)
+    try:
+        return buffered.read(CHALLENGE_KEY3_LENGTH)
+    except ConnectionTerminatedException as exc:
+        # What arrived before EOF stays buffered: say how much it was.
+        raise ConnectionTerminatedException(
+            f"connection closed after {buffered.buffered()} of {CHALLENGE_KEY3_LENGTH} challenge bytes"
+        ) from exc
+    except OSError as exc:
+        raise ConnectionTerminatedException(f"receiving the challenge failed: {exc}") from exc
 
 
 class Handshaker:
