@@ -109,7 +109,7 @@ class MessageAssembler:
             None between messages.
     """
 
-    __slots__ = ("_compressed", "_decoder", "_options", "_parts", "_size", "_text", "_wire_size", "opcode")
+    __slots__ = ("_compressed", "_decoder", "_options", "_parts", "_size", "_text", "_whole", "_wire_size", "opcode")
 
     def __init__(self, options: StreamOptions) -> None:
         self._options = options
@@ -122,6 +122,8 @@ class MessageAssembler:
         # then goes to _text, and its bytes are not kept.
         self._decoder: codecs.IncrementalDecoder | None = None
         self._text = _Pieces("")
+        # A message that came in one piece, kept as it is (neither _parts nor _text).
+        self._whole: Any = None
 
     def start(self, header: FrameHeader, decode_text: bool = True) -> None:
         """Take the header of the next data frame; a first frame starts a message.
@@ -172,10 +174,13 @@ class MessageAssembler:
             piece = self._inflate(piece, final)
         decoder = self._decoder
         if decoder is None:
-            self._parts.add(piece)
+            if final and not self._wire_size - len(piece):
+                self._whole = piece  # all of an uncompressed message in one piece
+            else:
+                self._parts.add(piece)
         elif decoder is _NO_DECODER_YET and final:
-            # The whole message in one piece: one step.
-            self._text.add(decode_text(piece))
+            # The whole text in one piece: decoded in one step.
+            self._whole = decode_text(piece)
         else:
             if decoder is _NO_DECODER_YET:
                 decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
@@ -211,15 +216,25 @@ class MessageAssembler:
         """
         opcode = self.opcode
         decoder = self._decoder
+        whole = self._whole
         self.opcode = None
-        self._size = 0
         self._wire_size = 0
-        self._compressed = False
-        self._decoder = None
+        if self._compressed:
+            self._size = 0
+            self._compressed = False
         if decoder is not None:
-            text: str = self._text.take()
+            self._decoder = None
+            if whole is not None:
+                self._whole = None
+                text: str = whole
+            else:
+                text = self._text.take()
             return text if decode else text.encode("utf-8")
-        message: bytes = self._parts.take()
+        if whole is not None:
+            self._whole = None
+            message: bytes = whole
+        else:
+            message = self._parts.take()
         for message_filter in self._options.incoming_message_filters:
             message = message_filter.filter(message)
         if decode and opcode == common.OPCODE_TEXT:

@@ -103,6 +103,7 @@ _NOT_TAKEN: Any = object()
 _CLOSED: Any = object()
 # parse_frame's expect_mask when the caller did not pass it.
 _UNSET: Any = object()
+_KNOWN_OPCODES = common._KNOWN_OPCODES
 # The most bytes a frame header takes: 2, an 8-byte length and a mask key.
 _MAX_HEADER_SIZE = 14
 
@@ -130,6 +131,8 @@ class Frame:
 @dataclass
 class FrameHeader:
     """The fields before a frame's payload; ``mask_key`` None means unmasked."""
+
+    __slots__ = ("fin", "mask_key", "opcode", "payload_length", "rsv1", "rsv2", "rsv3")
 
     fin: int
     rsv1: int
@@ -193,44 +196,65 @@ def _decode_header(
     """
     first = head[0]
     second = head[1]
-    fin = first >> 7
     opcode = first & 0x0F
     masked = second >> 7
-    if expect_mask is not None and bool(masked) is not expect_mask:
+    if expect_mask is not None and masked != expect_mask:
         # RFC 6455 §5.1: "The server MUST close the connection upon receiving
         # a frame that is not masked."
         raise InvalidFrameException(f"mask bit is {masked}, expected {int(expect_mask)}")
-    if not common.is_known_opcode(opcode):
+    if opcode not in _KNOWN_OPCODES:  # common.is_known_opcode, without a call
         raise InvalidFrameException(f"invalid opcode {opcode:#x}")
     length = second & 0x7F
-    size = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if masked else 0)
-    if len(head) < size:
-        if read_exact is None:
-            raise _IncompleteHeader
-        # The extended length and the mask key are read in one call.
-        head = head + read_exact(size - len(head))
-    if length == 126:
-        (length,) = _UINT16.unpack_from(head, 2)
-        if length < 126 and require_minimal_length:
-            # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
-            raise InvalidFrameException(f"payload length {length} not in minimal encoding")
-    elif length == 127:
-        (length,) = _UINT64.unpack_from(head, 2)
-        if length >> 63:
-            raise InvalidFrameException("most significant bit of 64-bit payload length is set")
-        if length < 0x10000 and require_minimal_length:
-            raise InvalidFrameException(f"payload length {length} not in minimal encoding")
+    if length < 126:
+        size = 6 if masked else 2
+        if len(head) < size:
+            head = _rest_of_header(head, size, read_exact)
+    else:
+        size = (4 if length == 126 else 10) + (4 if masked else 0)
+        if len(head) < size:
+            head = _rest_of_header(head, size, read_exact)
+        if length == 126:
+            (length,) = _UINT16.unpack_from(head, 2)
+            if length < 126 and require_minimal_length:
+                # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
+                raise InvalidFrameException(f"payload length {length} not in minimal encoding")
+        else:
+            (length,) = _UINT64.unpack_from(head, 2)
+            if length >> 63:
+                raise InvalidFrameException("most significant bit of 64-bit payload length is set")
+            if length < 0x10000 and require_minimal_length:
+                raise InvalidFrameException(f"payload length {length} not in minimal encoding")
     if opcode >> 3:
         # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
         # bytes or less and MUST NOT be fragmented."
         if length > _MAX_CONTROL_PAYLOAD:
             raise InvalidFrameException(f"control frame payload of {length} bytes exceeds 125")
-        if not fin:
+        if not first & 0x80:
             raise InvalidFrameException(f"fragmented control frame (opcode {opcode:#x})")
     if max_payload_length is not None and length > max_payload_length:
         raise MessageTooBigException(f"frame payload of {length} bytes exceeds the limit of {max_payload_length}")
-    mask_key = head[size - 4 : size] if masked else None
-    return FrameHeader(fin, (first >> 6) & 1, (first >> 5) & 1, (first >> 4) & 1, opcode, length, mask_key), size
+    rsv = first & 0x70
+    header = FrameHeader(
+        first >> 7,
+        rsv and (first >> 6) & 1,
+        rsv and (first >> 5) & 1,
+        rsv and (first >> 4) & 1,
+        opcode,
+        length,
+        head[size - 4 : size] if masked else None,
+    )
+    return header, size
+
+
+def _rest_of_header(head: bytes, size: int, read_exact: ReadExact | None) -> bytes:
+    """Return ``head`` completed to ``size`` bytes by ``read_exact`` (the extended length and mask key in one read).
+
+    Raises:
+        _IncompleteHeader: there is no ``read_exact``.
+    """
+    if read_exact is None:
+        raise _IncompleteHeader
+    return head + read_exact(size - len(head))
 
 
 def parse_frame(
@@ -504,10 +528,11 @@ class FragmentedFrameBuilder:
             BadOperationException: see ``build``.
         """
         opcode = common.OPCODE_BINARY if binary else common.OPCODE_TEXT
-        if self._opcode_in_progress is not None:
-            if self._opcode_in_progress != opcode:
+        in_progress = self._opcode_in_progress
+        if in_progress is not None:
+            if in_progress != opcode:
                 raise BadOperationException(
-                    f"message types are different in fragments ({self._opcode_in_progress:#x} then {opcode:#x})"
+                    f"message types are different in fragments ({in_progress:#x} then {opcode:#x})"
                 )
             frame_opcode = common.OPCODE_CONTINUATION
             rsv1 = 0
@@ -518,10 +543,10 @@ class FragmentedFrameBuilder:
             payload = payload_data.encode("utf-8")
         else:
             payload = payload_data if isinstance(payload_data, bytes) else bytes(payload_data)
-        fin = 1 if end else 0
         if self._mask or self._frame_filters:
-            return _filtered_frame_parts(Frame(fin, rsv1, 0, 0, frame_opcode, payload), self._mask, self._frame_filters)
-        return _plain_header((fin << 7) | (rsv1 << 6) | frame_opcode, len(payload)), payload
+            frame = Frame(1 if end else 0, rsv1, 0, 0, frame_opcode, payload)
+            return _filtered_frame_parts(frame, self._mask, self._frame_filters)
+        return _plain_header((0x80 if end else 0) | (rsv1 << 6) | frame_opcode, len(payload)), payload
 
 
 class Stream(StreamBase):
@@ -663,7 +688,9 @@ class Stream(StreamBase):
         if self._request.client_terminated:
             raise BadOperationException("requested receive_message after receiving a closing handshake")
         options = self._options
-        take_buffered = self._buffered_impl is not None and options.unmask_receive and not options.incoming_frame_filters
+        take_buffered = (
+            self._buffered_impl is not None and options.unmask_receive and not options.incoming_frame_filters
+        )
         while True:
             taken = self._receive_buffered_frame() if take_buffered else _NOT_TAKEN
             if taken is _NOT_TAKEN:
@@ -693,24 +720,33 @@ class Stream(StreamBase):
         buffered = self._buffered_impl
         if buffered is None:
             return _NOT_TAKEN
+        assembler = self._assembler
         try:
             head = self._connection.peek(_MAX_HEADER_SIZE)
             if len(head) < 2:
                 return _NOT_TAKEN
             header, size = _decode_header(head, None, True, None, True)
-            self._check_reserved_bits(header)
+            if head[0] & 0x70:
+                self._check_reserved_bits(header)
             end = size + header.payload_length
             if buffered() < end:
                 return _NOT_TAKEN
-            if not header.opcode >> 3:
-                self._assembler.start(header)
+            control = header.opcode >> 3
+            if not control:
+                assembler.start(header)
         except (common.WebSocketException, _IncompleteHeader, OSError):
             return _NOT_TAKEN
         data = self._connection.read(end)
-        payload = util.mask(memoryview(data)[size:], data[size - 4 : size]) if header.payload_length else b""
+        payload = util.mask(memoryview(data)[size:], data[size - 4 : size]) if end > size else b""
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("< frame opcode=%#x fin=%d %s", header.opcode, header.fin, util.shorten(payload))
-        return self._take_frame(header, payload)
+        if control:
+            return self._take_frame(header, payload)
+        assembler.feed(payload, bool(header.fin))
+        if not header.fin:
+            return None
+        self._last_received_opcode = assembler.opcode
+        return assembler.finish()
 
     def _receive_message_frame(self) -> Any:
         """Read the next frame for ``receive_message``, its payload as it arrives.
@@ -768,6 +804,7 @@ class Stream(StreamBase):
             return None
         self._last_received_opcode = assembler.opcode
         return assembler.finish()
+
     def receive_filtered_frame(self) -> Frame:
         """Receive one whole data frame with the extensions' processing applied.
 
