@@ -492,6 +492,50 @@ class StreamOptions:
         self.incoming_message_filters: list[Any] = []
 
 
+def _check_reserved_bits(header: FrameHeader, options: StreamOptions) -> None:
+    """Refuse reserved bits that no negotiated extension uses (frame filters check them after filtering).
+
+    Raises:
+        InvalidFrameException: such a bit is set.
+    """
+    if not options.incoming_frame_filters and (header.rsv1 or header.rsv2 or header.rsv3):
+        # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
+        # of a data message; any other reserved bit fails the connection.
+        if (
+            header.rsv2
+            or header.rsv3
+            or options.permessage_deflate is None
+            or header.opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
+        ):
+            raise InvalidFrameException(
+                f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
+            )
+
+
+def _filter_frame(header: FrameHeader, payload: bytes, options: StreamOptions) -> Frame:
+    """Return the frame of ``header`` and ``payload`` after the incoming frame filters.
+
+    Raises:
+        InvalidFrameException: invalid compressed data, or reserved bits
+            that no filter took.
+        MessageTooBigException: a filter inflated past the size limit.
+    """
+    frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
+    if options.incoming_frame_filters:
+        try:
+            for frame_filter in options.incoming_frame_filters:
+                frame_filter.filter(frame)
+        except util.DeflateSizeError as exc:
+            raise MessageTooBigException(str(exc)) from exc
+        except zlib.error as exc:
+            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            raise InvalidFrameException("reserved bits set that no extension uses")
+    if _LOGGER.isEnabledFor(logging.DEBUG):
+        _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
+    return frame
+
+
 class FragmentedFrameBuilder:
     """Builds the frames of messages sent whole or in fragments: the stream's one frame builder.
 
@@ -727,7 +771,7 @@ class Stream(StreamBase):
                 return _NOT_TAKEN
             header, size = _decode_header(head, None, True, None, True)
             if head[0] & 0x70:
-                self._check_reserved_bits(header)
+                _check_reserved_bits(header, self._options)
             end = size + header.payload_length
             if buffered() < end:
                 return _NOT_TAKEN
@@ -760,12 +804,12 @@ class Stream(StreamBase):
         """
         header = self._receive_frame_header()
         if header.opcode >> 3:
-            return self._take_frame(header, self._filter_frame(header, self._receive_payload(header)).payload)
+            return self._take_frame(header, _filter_frame(header, self._receive_payload(header), self._options).payload)
         filtered = bool(self._options.incoming_frame_filters)
         assembler = self._assembler
         assembler.start(header, decode_text=not filtered)
         if filtered or header.payload_length < 2 or not assembler.decodes_on_arrival():
-            return self._take_frame(header, self._filter_frame(header, self._receive_payload(header)).payload)
+            return self._take_frame(header, _filter_frame(header, self._receive_payload(header), self._options).payload)
         remaining = header.payload_length
         masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
         while True:
@@ -849,28 +893,8 @@ class Stream(StreamBase):
             expect_mask=True if self._options.unmask_receive else None,
             max_payload_length=max_payload_length,
         )
-        self._check_reserved_bits(header)
+        _check_reserved_bits(header, self._options)
         return header
-
-    def _check_reserved_bits(self, header: FrameHeader) -> None:
-        """Refuse reserved bits that no negotiated extension uses (frame filters check them after filtering).
-
-        Raises:
-            InvalidFrameException: such a bit is set.
-        """
-        options = self._options
-        if not options.incoming_frame_filters and (header.rsv1 or header.rsv2 or header.rsv3):
-            # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
-            # of a data message; any other reserved bit fails the connection.
-            if (
-                header.rsv2
-                or header.rsv3
-                or options.permessage_deflate is None
-                or header.opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
-            ):
-                raise InvalidFrameException(
-                    f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
-                )
 
     def _receive_payload(self, header: FrameHeader) -> bytes:
         """Read the payload that follows ``header`` and unmask it."""
@@ -879,30 +903,6 @@ class Stream(StreamBase):
         if header.mask_key is not None:
             return util.mask(self._read_buffer(header.payload_length), header.mask_key)
         return self._read(header.payload_length)
-
-    def _filter_frame(self, header: FrameHeader, payload: bytes) -> Frame:
-        """Return the frame of ``header`` and ``payload`` after the incoming frame filters.
-
-        Raises:
-            InvalidFrameException: invalid compressed data, or reserved bits
-                that no filter took.
-            MessageTooBigException: a filter inflated past the size limit.
-        """
-        frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
-        options = self._options
-        if options.incoming_frame_filters:
-            try:
-                for frame_filter in options.incoming_frame_filters:
-                    frame_filter.filter(frame)
-            except util.DeflateSizeError as exc:
-                raise MessageTooBigException(str(exc)) from exc
-            except zlib.error as exc:
-                raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-            if frame.rsv1 or frame.rsv2 or frame.rsv3:
-                raise InvalidFrameException("reserved bits set that no extension uses")
-        if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
-        return frame
 
     def _receive_frame_as_frame_object(self) -> Frame:
         """Read, check and filter the next frame; return it with its payload unmasked.
@@ -917,7 +917,7 @@ class Stream(StreamBase):
             than the maximum message size raises the latter).
         """
         header = self._receive_frame_header(self._options.max_message_size)
-        return self._filter_frame(header, self._receive_payload(header))
+        return _filter_frame(header, self._receive_payload(header), self._options)
 
     def _receive_frame(self) -> tuple[int, bytes, int, int, int, int]:
         """Receive a frame as ``_receive_frame_as_frame_object`` does.
