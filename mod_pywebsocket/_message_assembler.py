@@ -29,10 +29,11 @@ from mod_pywebsocket import common, util
 from mod_pywebsocket._stream_base import InvalidFrameException, InvalidUTF8Exception, MessageTooBigException
 
 if TYPE_CHECKING:
-    from mod_pywebsocket._stream_hybi import FrameHeader, StreamOptions
+    from mod_pywebsocket._stream_hybi import HeaderFields, StreamOptions
 
 __all__ = ["MessageAssembler", "decode_text"]
 
+_TEXT = int(common.OPCODE_TEXT)  # a plain int compares faster than the enum member
 # A message of more pieces than this is collected in one growing buffer.
 _MAX_LISTED_PIECES = 256
 # The decoder of a text message decoded on arrival before its first piece: a
@@ -51,6 +52,10 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
+
+
+def _too_big(size: int, limit: int) -> MessageTooBigException:
+    return MessageTooBigException(f"message of at least {size} bytes exceeds the limit of {limit}")
 
 
 class _Pieces:
@@ -109,7 +114,18 @@ class MessageAssembler:
             None between messages.
     """
 
-    __slots__ = ("_compressed", "_decoder", "_options", "_parts", "_size", "_text", "_whole", "_wire_size", "opcode")
+    __slots__ = (
+        "_compressed",
+        "_decoder",
+        "_fed",
+        "_options",
+        "_parts",
+        "_size",
+        "_text",
+        "_whole",
+        "_wire_size",
+        "opcode",
+    )
 
     def __init__(self, options: StreamOptions) -> None:
         self._options = options
@@ -124,9 +140,11 @@ class MessageAssembler:
         self._text = _Pieces("")
         # A message that came in one piece, kept as it is (neither _parts nor _text).
         self._whole: Any = None
+        # True once a piece of the message in progress was fed.
+        self._fed = False
 
-    def start(self, header: FrameHeader, decode_text: bool = True) -> None:
-        """Take the header of the next data frame; a first frame starts a message.
+    def start(self, header: HeaderFields, decode_text: bool = True) -> None:
+        """Take the header of the next data frame (a ``FrameHeader`` or its fields); a first frame starts a message.
 
         Nothing changes when it raises. With ``decode_text`` a text message
         (without incoming message filters) is decoded as it arrives;
@@ -138,24 +156,27 @@ class MessageAssembler:
             MessageTooBigException: the message's received bytes would exceed
                 the size limit.
         """
-        opcode = header.opcode
-        if opcode == common.OPCODE_CONTINUATION:
+        fin, rsv1, _, _, opcode, length, _ = header
+        options = self._options
+        if not opcode:
             if self.opcode is None:
                 raise InvalidFrameException("continuation frame without a message to continue")
-        elif self.opcode is not None:
+            length += self._wire_size
+            if length > options.max_message_size:
+                raise _too_big(length, options.max_message_size)
+            self._wire_size = length
+            return
+        if self.opcode is not None:
             raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
-        options = self._options
-        wire_size = self._wire_size + header.payload_length
-        if wire_size > options.max_message_size:
-            raise MessageTooBigException(
-                f"message of at least {wire_size} bytes exceeds the limit of {options.max_message_size}"
-            )
-        self._wire_size = wire_size
-        if opcode != common.OPCODE_CONTINUATION:
-            self.opcode = opcode
-            self._compressed = bool(header.rsv1) and options.permessage_deflate is not None
-            if decode_text and opcode == common.OPCODE_TEXT and not options.incoming_message_filters:
-                self._decoder = _NO_DECODER_YET
+        if length > options.max_message_size:
+            raise _too_big(length, options.max_message_size)
+        self.opcode = opcode
+        if not fin:
+            self._wire_size = length  # (a message in one frame needs no count)
+        if rsv1 and options.permessage_deflate is not None:
+            self._compressed = True
+        if opcode == _TEXT and decode_text and not options.incoming_message_filters:
+            self._decoder = _NO_DECODER_YET
 
     def decodes_on_arrival(self) -> bool:
         """Return True if the message in progress is text validated piece by piece as it arrives (not inflated)."""
@@ -173,13 +194,16 @@ class MessageAssembler:
         if self._compressed:
             piece = self._inflate(piece, final)
         decoder = self._decoder
+        fed = self._fed
+        self._fed = True
         if decoder is None:
-            if final and not self._wire_size - len(piece):
-                self._whole = piece  # all of an uncompressed message in one piece
+            if final and not fed:
+                self._whole = piece  # all of the message in one piece
             else:
                 self._parts.add(piece)
         elif decoder is _NO_DECODER_YET and final:
-            # The whole text in one piece: decoded in one step.
+            # The whole text in one piece (an earlier piece would have made a
+            # decoder): decoded in one step.
             self._whole = decode_text(piece)
         else:
             if decoder is _NO_DECODER_YET:
@@ -205,20 +229,48 @@ class MessageAssembler:
             )
         return data
 
-    def finish(self, decode: bool = True) -> str | bytes:
+    def finish(self, last: bytes | None = None, decode: bool = True) -> str | bytes:
         """End the message: return its text (str) or its bytes, after the incoming message filters.
 
+        ``finish(last)`` is ``feed(last, True)`` then ``finish()`` in one
+        call (a message in one frame takes two calls: ``start`` and this).
         With ``decode`` False a text message comes back as its UTF-8 bytes.
 
         Raises:
-            InvalidUTF8Exception: a text message not decoded on arrival is not
-                valid UTF-8.
+            InvalidUTF8Exception: a text message is not valid UTF-8.
+            InvalidFrameException, MessageTooBigException: see ``feed``.
         """
         opcode = self.opcode
+        if last is not None:
+            if self._fed or self._compressed:
+                self.feed(last, True)
+            else:
+                # All of an uncompressed message in one piece (so in one
+                # frame: start counted no size).
+                self.opcode = None
+                if self._decoder is not None:
+                    self._decoder = None
+                    try:
+                        whole_text = last.decode("utf-8")
+                    except UnicodeDecodeError:
+                        decode_text(last)  # raises the error
+                        raise
+                    return whole_text if decode else last
+                if self._options.incoming_message_filters:
+                    for message_filter in self._options.incoming_message_filters:
+                        last = message_filter.filter(last)
+                if opcode == _TEXT and decode:
+                    try:
+                        return last.decode("utf-8")
+                    except UnicodeDecodeError:
+                        decode_text(last)  # raises the error
+                        raise
+                return last
         decoder = self._decoder
         whole = self._whole
         self.opcode = None
         self._wire_size = 0
+        self._fed = False
         if self._compressed:
             self._size = 0
             self._compressed = False

@@ -9,10 +9,13 @@ bytes through an injected ``read_exact(n)``, ``serialize_frame`` and the 0.7
 How ``Stream.receive_message`` works: each frame header is decoded and
 checked by the one header decoder (``_decode_header``: opcode, mask bit,
 length encoding, control-frame rules), then its reserved bits, before its
-payload is read. A data frame's header goes to the message assembler
+payload is read. The header travels as a plain tuple of ``FrameHeader``'s
+fields (``parse_frame_header`` names them; a tuple is the cheapest thing to
+make per frame). A data frame's header goes to the message assembler
 (``_message_assembler.MessageAssembler``), which checks continuation
 sequencing and the size limit and, from the payload fed to it, inflates
-(permessage-deflate), validates UTF-8 and collects the message. Text
+(permessage-deflate), validates UTF-8 and collects the message; a message
+in one frame takes two calls, ``start(header)`` and ``finish(payload)``. Text
 payloads without compression are fed as they arrive, so invalid UTF-8 fails
 the connection as early as possible (RFC 6455 §8.1), even mid-frame. Control
 frames may arrive between fragments and are handled on the spot (ping ->
@@ -46,7 +49,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mod_pywebsocket import common, util
 from mod_pywebsocket._message_assembler import MessageAssembler
@@ -90,11 +93,16 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 ReadExact = Callable[[int], bytes]
+if TYPE_CHECKING:
+    # A header as ``_decode_header`` returns it: ``FrameHeader``'s fields in
+    # order; every ``FrameHeader`` is one.
+    HeaderFields = tuple[int, int, int, int, int, int, bytes | None]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
 _UINT16 = struct.Struct("!H")
 _UINT64 = struct.Struct("!Q")
+_pack_header = struct.Struct("!BB").pack  # the two bytes of a short header, faster than bytes((a, b))
 _HEADER16 = struct.Struct("!BBH")
 _HEADER64 = struct.Struct("!BBQ")
 # Returned by Stream._receive_buffered_frame when it leaves the frame to the general path.
@@ -103,9 +111,14 @@ _NOT_TAKEN: Any = object()
 _CLOSED: Any = object()
 # parse_frame's expect_mask when the caller did not pass it.
 _UNSET: Any = object()
-_KNOWN_OPCODES = common._KNOWN_OPCODES
-# The most bytes a frame header takes: 2, an 8-byte length and a mask key.
-_MAX_HEADER_SIZE = 14
+# What Stream._receive_buffered_frame peeks at: any header (at most 14
+# bytes: 2, an 8-byte length and a mask key) and all of a small frame, which
+# then needs no look at how much is buffered.
+_PEEK_SIZE = 128
+_TEXT = int(common.OPCODE_TEXT)  # plain ints: they compare and combine faster than the enum members
+_BINARY = int(common.OPCODE_BINARY)
+# A received payload shorter than this is unmasked from a copy, a longer one from a memoryview.
+_COPY_BELOW = 1024
 
 
 class _IncompleteHeader(Exception):
@@ -128,11 +141,13 @@ class Frame:
         return iter((self.opcode, self.payload, self.fin, self.rsv1, self.rsv2, self.rsv3))
 
 
-@dataclass
-class FrameHeader:
-    """The fields before a frame's payload; ``mask_key`` None means unmasked."""
+class FrameHeader(NamedTuple):
+    """The fields before a frame's payload; ``mask_key`` None means unmasked.
 
-    __slots__ = ("fin", "mask_key", "opcode", "payload_length", "rsv1", "rsv2", "rsv3")
+    A named tuple: the stream passes headers around as plain tuples of these
+    fields in this order (``HeaderFields``), cheaper to make than any object,
+    and ``parse_frame_header`` names them.
+    """
 
     fin: int
     rsv1: int
@@ -168,8 +183,10 @@ def parse_frame_header(
             longer than 125 bytes.
         MessageTooBigException: the payload exceeds ``max_payload_length``.
     """
+    if expect_mask is not None:
+        expect_mask = bool(expect_mask)  # the decoder compares it by identity
     header, _ = _decode_header(read_exact(2), read_exact, expect_mask, max_payload_length, require_minimal_length)
-    return header
+    return FrameHeader._make(header)
 
 
 def _decode_header(
@@ -178,15 +195,16 @@ def _decode_header(
     expect_mask: bool | None,
     max_payload_length: int | None,
     require_minimal_length: bool,
-) -> tuple[FrameHeader, int]:
+) -> tuple[HeaderFields, int]:
     """Decode and check a frame header that starts ``head`` (at least 2 bytes).
 
     The one header decoder: ``parse_frame_header`` gives it the first two
     bytes and ``read_exact`` for the rest; ``Stream`` gives it the bytes
-    already buffered and no ``read_exact``.
+    already buffered and no ``read_exact``. ``expect_mask`` is True, False
+    or None (not another true or false value).
 
     Returns:
-        The header and its size in bytes.
+        The header's fields (see ``FrameHeader``) and its size in bytes.
 
     Raises:
         _IncompleteHeader: ``head`` ends before the header and there is no
@@ -197,12 +215,14 @@ def _decode_header(
     first = head[0]
     second = head[1]
     opcode = first & 0x0F
-    masked = second >> 7
-    if expect_mask is not None and masked != expect_mask:
+    masked = second > 0x7F
+    if expect_mask is not None and masked is not expect_mask:
         # RFC 6455 §5.1: "The server MUST close the connection upon receiving
         # a frame that is not masked."
-        raise InvalidFrameException(f"mask bit is {masked}, expected {int(expect_mask)}")
-    if opcode not in _KNOWN_OPCODES:  # common.is_known_opcode, without a call
+        raise InvalidFrameException(f"mask bit is {int(masked)}, expected {int(expect_mask)}")
+    if opcode & 7 > 2:
+        # common.is_known_opcode without a call: the known opcodes are 0-2
+        # and 8-10, the unknown ones end in 3-7.
         raise InvalidFrameException(f"invalid opcode {opcode:#x}")
     length = second & 0x7F
     if length < 126:
@@ -233,17 +253,10 @@ def _decode_header(
             raise InvalidFrameException(f"fragmented control frame (opcode {opcode:#x})")
     if max_payload_length is not None and length > max_payload_length:
         raise MessageTooBigException(f"frame payload of {length} bytes exceeds the limit of {max_payload_length}")
-    rsv = first & 0x70
-    header = FrameHeader(
-        first >> 7,
-        rsv and (first >> 6) & 1,
-        rsv and (first >> 5) & 1,
-        rsv and (first >> 4) & 1,
-        opcode,
-        length,
-        head[size - 4 : size] if masked else None,
-    )
-    return header, size
+    mask_key = head[size - 4 : size] if masked else None
+    if first & 0x70:
+        return (first >> 7, (first >> 6) & 1, (first >> 5) & 1, (first >> 4) & 1, opcode, length, mask_key), size
+    return (first >> 7, 0, 0, 0, opcode, length, mask_key), size
 
 
 def _rest_of_header(head: bytes, size: int, read_exact: ReadExact | None) -> bytes:
@@ -348,7 +361,7 @@ def create_header(
 def _plain_header(first: int, length: int) -> bytes:
     """Return an unmasked frame header: ``first`` (FIN, RSV, opcode) and the minimal length encoding."""
     if length < 126:
-        return bytes((first, length))
+        return _pack_header(first, length)
     if length < 0x10000:
         return _HEADER16.pack(first, 126, length)
     return _HEADER64.pack(first, 127, length)
@@ -492,27 +505,26 @@ class StreamOptions:
         self.incoming_message_filters: list[Any] = []
 
 
-def _check_reserved_bits(header: FrameHeader, options: StreamOptions) -> None:
+def _check_reserved_bits(header: HeaderFields, options: StreamOptions) -> None:
     """Refuse reserved bits that no negotiated extension uses (frame filters check them after filtering).
 
     Raises:
         InvalidFrameException: such a bit is set.
     """
-    if not options.incoming_frame_filters and (header.rsv1 or header.rsv2 or header.rsv3):
+    _, rsv1, rsv2, rsv3, opcode, _, _ = header
+    if not options.incoming_frame_filters and (rsv1 or rsv2 or rsv3):
         # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
         # of a data message; any other reserved bit fails the connection.
         if (
-            header.rsv2
-            or header.rsv3
+            rsv2
+            or rsv3
             or options.permessage_deflate is None
-            or header.opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
+            or opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
         ):
-            raise InvalidFrameException(
-                f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
-            )
+            raise InvalidFrameException(f"reserved bits set without a negotiated extension (rsv {rsv1}{rsv2}{rsv3})")
 
 
-def _filter_frame(header: FrameHeader, payload: bytes, options: StreamOptions) -> Frame:
+def _filter_frame(header: HeaderFields, payload: bytes, options: StreamOptions) -> Frame:
     """Return the frame of ``header`` and ``payload`` after the incoming frame filters.
 
     Raises:
@@ -520,7 +532,8 @@ def _filter_frame(header: FrameHeader, payload: bytes, options: StreamOptions) -
             that no filter took.
         MessageTooBigException: a filter inflated past the size limit.
     """
-    frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
+    fin, rsv1, rsv2, rsv3, opcode, _, _ = header
+    frame = Frame(fin, rsv1, rsv2, rsv3, opcode, payload)
     if options.incoming_frame_filters:
         try:
             for frame_filter in options.incoming_frame_filters:
@@ -550,6 +563,7 @@ class FragmentedFrameBuilder:
         self._frame_filters = list(frame_filters)
         self._encode_utf8 = encode_utf8
         self._opcode_in_progress: int | None = None
+        self._plain = not mask and not self._frame_filters
 
     def message_in_progress(self) -> bool:
         """Return True between the first and the last fragment of a message."""
@@ -571,26 +585,31 @@ class FragmentedFrameBuilder:
         Raises:
             BadOperationException: see ``build``.
         """
-        opcode = common.OPCODE_BINARY if binary else common.OPCODE_TEXT
+        opcode = _BINARY if binary else _TEXT
         in_progress = self._opcode_in_progress
-        if in_progress is not None:
+        if in_progress is None:
+            frame_opcode = opcode
+        else:
             if in_progress != opcode:
                 raise BadOperationException(
                     f"message types are different in fragments ({in_progress:#x} then {opcode:#x})"
                 )
-            frame_opcode = common.OPCODE_CONTINUATION
+            frame_opcode = 0  # continuation
             rsv1 = 0
-        else:
-            frame_opcode = opcode
         self._opcode_in_progress = None if end else opcode
         if isinstance(payload_data, str):
             payload = payload_data.encode("utf-8")
         else:
             payload = payload_data if isinstance(payload_data, bytes) else bytes(payload_data)
-        if self._mask or self._frame_filters:
+        if not self._plain:
             frame = Frame(1 if end else 0, rsv1, 0, 0, frame_opcode, payload)
             return _filtered_frame_parts(frame, self._mask, self._frame_filters)
-        return _plain_header((0x80 if end else 0) | (rsv1 << 6) | frame_opcode, len(payload)), payload
+        first = 0x80 | frame_opcode if end else frame_opcode
+        if rsv1:
+            first |= 0x40
+        length = len(payload)
+        # _plain_header's first case inline: the common frame, made without a call.
+        return _pack_header(first, length) if length < 126 else _plain_header(first, length), payload
 
 
 class Stream(StreamBase):
@@ -634,8 +653,9 @@ class Stream(StreamBase):
         if binary and isinstance(message, str):
             raise BadOperationException("message for binary=True must be bytes, not str")
         options = self._options
-        for message_filter in options.outgoing_message_filters:
-            message = message_filter.filter(message, end, binary)
+        if options.outgoing_message_filters:
+            for message_filter in options.outgoing_message_filters:
+                message = message_filter.filter(message, end, binary)
         codec = options.permessage_deflate
         rsv1 = 0
         if codec is not None:
@@ -761,36 +781,39 @@ class Stream(StreamBase):
             MessageTooBigException: see ``receive_message`` (the payload's
             own errors: UTF-8, inflation).
         """
-        buffered = self._buffered_impl
-        if buffered is None:
-            return _NOT_TAKEN
+        connection = self._connection
         assembler = self._assembler
         try:
-            head = self._connection.peek(_MAX_HEADER_SIZE)
-            if len(head) < 2:
-                return _NOT_TAKEN
+            head = connection.peek(_PEEK_SIZE)
             header, size = _decode_header(head, None, True, None, True)
-            if head[0] & 0x70:
+            fin, rsv1, rsv2, rsv3, opcode, length, mask_key = header
+            if rsv1 or rsv2 or rsv3:
                 _check_reserved_bits(header, self._options)
-            end = size + header.payload_length
-            if buffered() < end:
+            end = size + length
+            if len(head) < end and connection.buffered() < end:
                 return _NOT_TAKEN
-            control = header.opcode >> 3
-            if not control:
+            if opcode < 8:
                 assembler.start(header)
-        except (common.WebSocketException, _IncompleteHeader, OSError):
+        except (common.WebSocketException, _IncompleteHeader, OSError, IndexError):
+            # IndexError: fewer than 2 bytes at hand (the decoder's first two reads).
             return _NOT_TAKEN
-        data = self._connection.read(end)
-        payload = util.mask(memoryview(data)[size:], data[size - 4 : size]) if end > size else b""
+        data = connection.read(end)
+        if length:
+            # A small payload is cheaper to copy than to view.
+            # (mask_key is bytes: the decoder was told to expect a mask.)
+            payload = util.mask(
+                data[size:] if length < _COPY_BELOW else memoryview(data)[size:],
+                mask_key,  # type: ignore[arg-type]
+            )
+        else:
+            payload = b""
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("< frame opcode=%#x fin=%d %s", header.opcode, header.fin, util.shorten(payload))
-        if control:
-            return self._take_frame(header, payload)
-        assembler.feed(payload, bool(header.fin))
-        if not header.fin:
-            return None
-        self._last_received_opcode = assembler.opcode
-        return assembler.finish()
+            _LOGGER.debug("< frame opcode=%#x fin=%d %s", opcode, fin, util.shorten(payload))
+        if fin and opcode < 8:
+            # The last frame of a message (_take_frame's own case, without the call).
+            self._last_received_opcode = opcode or assembler.opcode
+            return assembler.finish(payload)
+        return self._take_frame(fin, opcode, payload)
 
     def _receive_message_frame(self) -> Any:
         """Read the next frame for ``receive_message``, its payload as it arrives.
@@ -803,15 +826,16 @@ class Stream(StreamBase):
             What ``_take_frame`` returns.
         """
         header = self._receive_frame_header()
-        if header.opcode >> 3:
-            return self._take_frame(header, _filter_frame(header, self._receive_payload(header), self._options).payload)
+        fin, _, _, _, opcode, length, mask_key = header
+        if opcode >> 3:
+            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
         filtered = bool(self._options.incoming_frame_filters)
         assembler = self._assembler
         assembler.start(header, decode_text=not filtered)
-        if filtered or header.payload_length < 2 or not assembler.decodes_on_arrival():
-            return self._take_frame(header, _filter_frame(header, self._receive_payload(header), self._options).payload)
-        remaining = header.payload_length
-        masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
+        if filtered or length < 2 or not assembler.decodes_on_arrival():
+            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+        remaining = length
+        masker = util.RepeatedXorMasker(mask_key) if mask_key is not None else None
         while True:
             chunk = self._read_some(remaining)
             remaining -= len(chunk)
@@ -819,11 +843,11 @@ class Stream(StreamBase):
                 chunk = masker.mask(chunk)
             if not remaining:
                 if _LOGGER.isEnabledFor(logging.DEBUG):
-                    _LOGGER.debug("< frame opcode=%#x fin=%d ...%s", header.opcode, header.fin, util.shorten(chunk))
-                return self._take_frame(header, chunk)
+                    _LOGGER.debug("< frame opcode=%#x fin=%d ...%s", opcode, fin, util.shorten(chunk))
+                return self._take_frame(fin, opcode, chunk)
             assembler.feed(chunk, False)
 
-    def _take_frame(self, header: FrameHeader, payload: bytes) -> Any:
+    def _take_frame(self, fin: int, opcode: int, payload: bytes) -> Any:
         """Hand on the (last piece of the) payload of a frame whose data header the assembler has.
 
         Returns:
@@ -831,7 +855,6 @@ class Stream(StreamBase):
             ``_CLOSED`` for a close frame (answered), else the completed
             message (str or bytes).
         """
-        opcode = header.opcode
         if opcode >> 3:
             self._last_received_opcode = opcode
             if opcode == common.OPCODE_CLOSE:
@@ -843,11 +866,11 @@ class Stream(StreamBase):
                 self._process_pong_message(payload)
             return None
         assembler = self._assembler
-        assembler.feed(payload, bool(header.fin))
-        if not header.fin:
+        if not fin:
+            assembler.feed(payload, False)
             return None
         self._last_received_opcode = assembler.opcode
-        return assembler.finish()
+        return assembler.finish(payload)
 
     def receive_filtered_frame(self) -> Frame:
         """Receive one whole data frame with the extensions' processing applied.
@@ -881,28 +904,26 @@ class Stream(StreamBase):
 
     # Reading frames for a handler: nothing here touches the message in progress.
 
-    def _receive_frame_header(self, max_payload_length: int | None = None) -> FrameHeader:
-        """Read and check the next frame header (see ``parse_frame_header``) and its reserved bits.
+    def _receive_frame_header(self, max_payload_length: int | None = None) -> HeaderFields:
+        """Read and check the next frame header (as ``parse_frame_header`` does) and its reserved bits.
 
         Raises:
             ConnectionTerminatedException, InvalidFrameException,
             MessageTooBigException: see ``receive_message``.
         """
-        header = parse_frame_header(
-            self._read,
-            expect_mask=True if self._options.unmask_receive else None,
-            max_payload_length=max_payload_length,
-        )
+        expect_mask = True if self._options.unmask_receive else None
+        header, _ = _decode_header(self._read(2), self._read, expect_mask, max_payload_length, True)
         _check_reserved_bits(header, self._options)
         return header
 
-    def _receive_payload(self, header: FrameHeader) -> bytes:
+    def _receive_payload(self, header: HeaderFields) -> bytes:
         """Read the payload that follows ``header`` and unmask it."""
-        if not header.payload_length:
+        _, _, _, _, _, length, mask_key = header
+        if not length:
             return b""
-        if header.mask_key is not None:
-            return util.mask(self._read_buffer(header.payload_length), header.mask_key)
-        return self._read(header.payload_length)
+        if mask_key is not None:
+            return util.mask(self._read_buffer(length), mask_key)
+        return self._read(length)
 
     def _receive_frame_as_frame_object(self) -> Frame:
         """Read, check and filter the next frame; return it with its payload unmasked.
@@ -946,12 +967,12 @@ class Stream(StreamBase):
             self._last_received_opcode = opcode
             return frame.payload
         assembler = self._assembler
-        assembler.start(FrameHeader(frame.fin, frame.rsv1, 0, 0, opcode, len(frame.payload), None), decode_text=False)
-        assembler.feed(frame.payload, bool(frame.fin))
+        assembler.start((frame.fin, frame.rsv1, 0, 0, opcode, len(frame.payload), None), decode_text=False)
         if not frame.fin:
+            assembler.feed(frame.payload, False)
             return None
         self._last_received_opcode = assembler.opcode
-        message = assembler.finish(decode=False)
+        message = assembler.finish(frame.payload, decode=False)
         assert isinstance(message, bytes)
         return message
 

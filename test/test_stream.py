@@ -855,6 +855,60 @@ def test_assembler_joins_pieces_into_the_message(frames, expected):
     assert asm.opcode is None
 
 
+@pytest.mark.parametrize(
+    "frames, expected",
+    [
+        pytest.param([(1, b"caf\xc3\xa9", 1)], "caf\u00e9", id="text-in-one-frame"),
+        pytest.param([(2, b"\x00\xff", 1)], b"\x00\xff", id="binary-in-one-frame"),
+        pytest.param([(1, b"caf\xc3", 0), (0, b"\xa9!", 1)], "caf\u00e9!", id="text-in-fragments"),
+        pytest.param([(2, b"\x01", 0), (0, b"", 0), (0, b"\x02\x03", 1)], b"\x01\x02\x03", id="binary-in-fragments"),
+    ],
+)
+def test_assembler_finish_with_the_last_piece_is_feed_then_finish(frames, expected):
+    asm = assembler()
+    for opcode, payload, fin in frames:
+        asm.start(header(opcode, len(payload), fin))
+        if not fin:
+            asm.feed(payload, False)
+    message = asm.finish(frames[-1][1])
+    assert (type(message), message) == (type(expected), expected)
+    assert asm.opcode is None
+
+
+@pytest.mark.parametrize("opcode", [1, 2])
+def test_assembler_finish_with_the_last_piece_refuses_invalid_utf8_in_text_only(opcode):
+    asm = assembler()
+    asm.start(header(opcode, 2))
+    if opcode == 1:
+        with pytest.raises(InvalidUTF8Exception, match="^text message is not valid UTF-8: "):
+            asm.finish(b"\xc3(")
+    else:
+        assert asm.finish(b"\xc3(") == b"\xc3("
+
+
+def test_assembler_keeps_the_first_fragment_when_the_last_inflates_to_the_bytes_received():
+    # The last piece, inflated, is exactly as long as the message's frames
+    # were on the wire: it must still be joined to what came before.
+    for size in range(1, 64):
+        codec = PerMessageDeflateCodec(None, False)
+        first, last = codec.compress(b"x", False), codec.compress(b"y" * size, True)
+        if size == len(first) + len(last):
+            break
+    else:
+        pytest.fail("no such size")
+    for finish_with_last in (False, True):
+        asm = assembler(deflate=True)
+        asm.start(header(2, len(first), fin=0, rsv1=1))
+        asm.feed(first, False)
+        asm.start(header(0, len(last)))
+        if finish_with_last:
+            message = asm.finish(last)
+        else:
+            asm.feed(last, True)
+            message = asm.finish()
+        assert message == b"x" + b"y" * size
+
+
 def test_assembler_finish_without_decoding_gives_the_text_bytes():
     for decode_text in (True, False):
         asm = assembler()
