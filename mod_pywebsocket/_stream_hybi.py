@@ -6,38 +6,53 @@ bytes through an injected ``read_exact(n)``, ``serialize_frame`` and the 0.7
 ``Stream`` class is the I/O half; it reads and writes only through
 ``StreamBase``.
 
-How ``Stream.receive_message`` works: each frame header is parsed and checked
-(opcode, control-frame rules, continuation sequencing, the message size limit)
-before its payload is read. Text payloads without compression are read as
-they arrive and fed to an incremental UTF-8 decoder, so invalid UTF-8 fails
-the connection as early as possible (RFC 6455 §8.1), even mid-frame. Data
-frames accumulate until FIN; control frames may arrive between fragments and
-are handled on the spot (ping -> pong, pong -> matched against our pings,
-close -> closing handshake, then None is returned).
+How ``Stream.receive_message`` works: each frame header is decoded and
+checked by the one header decoder (``_decode_header``: opcode, mask bit,
+length encoding, control-frame rules), then its reserved bits, before its
+payload is read. The header travels as a plain tuple of ``FrameHeader``'s
+fields (``parse_frame_header`` names them; a tuple is the cheapest thing to
+make per frame). A data frame's header goes to the message assembler
+(``_message_assembler.MessageAssembler``), which checks continuation
+sequencing and the size limit and, from the payload fed to it, inflates
+(permessage-deflate), validates UTF-8 and collects the message; a message
+in one frame takes two calls, ``start(header)`` and ``finish(payload)``. Text
+payloads without compression are fed as they arrive, so invalid UTF-8 fails
+the connection as early as possible (RFC 6455 §8.1), even mid-frame. Control
+frames may arrive between fragments and are handled on the spot (ping ->
+pong, pong -> matched against our pings, close -> closing handshake, then
+None is returned).
+
+Two ways to read a frame, one set of checks: when the connection can say
+what it has buffered (``peek``/``buffered``) and a whole frame is there, the
+frame is taken in one read (its header decoded from the peeked bytes by the
+same decoder); anything else, errors included, goes the general way, so
+both give the same messages, errors and unread bytes.
 
 Who owns what: the frame readers (``_receive_frame_header``,
 ``_receive_payload``, and the private ``_receive_frame`` /
 ``_receive_frame_as_frame_object`` that test handlers call) return frames and
-change nothing else. The message assembler (``_accept_data_frame``,
-``_start_message``, ``_add_frame``, ``_complete_message``) alone holds the
-message in progress: its opcode, pieces, sizes and UTF-8 decoder. So a
-handler may read frames itself and then call ``receive_message``, which
+change nothing else. The assembler alone holds the message in progress; a
+frame a handler read itself joins it only through ``_get_message_from_frame``.
+So a handler may read frames itself and then call ``receive_message``, which
 returns the next message (a first fragment read that way starts no message).
+
+Sending: ``FragmentedFrameBuilder`` is the one frame builder of a stream,
+over the one serializer ``_frame_parts`` (``serialize_frame`` and the
+``create_*`` functions use it too).
 """
 
 from __future__ import annotations
 
-import codecs
-import io
 import logging
 import os
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mod_pywebsocket import common, util
+from mod_pywebsocket._message_assembler import MessageAssembler
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -78,23 +93,40 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 ReadExact = Callable[[int], bytes]
+if TYPE_CHECKING:
+    # A header as ``_decode_header`` returns it: ``FrameHeader``'s fields in
+    # order; every ``FrameHeader`` is one.
+    HeaderFields = tuple[int, int, int, int, int, int, bytes | None]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
-# A message of more pieces than this is collected in one growing buffer.
-_MAX_LISTED_PIECES = 256
-# The decoder of a text message that receive_message decodes on arrival, until
-# an incremental decoder is needed (a message in one frame is decoded in one step).
-_NO_DECODER_YET: Any = object()
 _UINT16 = struct.Struct("!H")
 _UINT64 = struct.Struct("!Q")
-_TWO_BYTES = struct.Struct("!BB")
+_pack_header = struct.Struct("!BB").pack  # the two bytes of a short header, faster than bytes((a, b))
 _HEADER16 = struct.Struct("!BBH")
 _HEADER64 = struct.Struct("!BBQ")
 # Returned by Stream._receive_buffered_frame when it leaves the frame to the general path.
 _NOT_TAKEN: Any = object()
+# Returned by Stream._take_frame for a close frame.
+_CLOSED: Any = object()
 # parse_frame's expect_mask when the caller did not pass it.
 _UNSET: Any = object()
+# What Stream._receive_buffered_frame peeks at: any header (at most 14
+# bytes: 2, an 8-byte length and a mask key) and all of a small frame, which
+# then needs no look at how much is buffered.
+_PEEK_SIZE = 128
+_TEXT = int(common.OPCODE_TEXT)  # plain ints: they compare and combine faster than the enum members
+_BINARY = int(common.OPCODE_BINARY)
+# A received payload shorter than this is unmasked from a copy, a longer one from a memoryview.
+_COPY_BELOW = 1024
+
+
+class _IncompleteHeader(common.WebSocketException):
+    """The bytes at hand end before the frame header does (``_decode_header`` without ``read_exact``).
+
+    A signal inside this module, never an error: the fast path catches it and
+    leaves the frame to the general path (no close code, no status).
+    """
 
 
 @dataclass
@@ -113,9 +145,13 @@ class Frame:
         return iter((self.opcode, self.payload, self.fin, self.rsv1, self.rsv2, self.rsv3))
 
 
-@dataclass
-class FrameHeader:
-    """The fields before a frame's payload; ``mask_key`` None means unmasked."""
+class FrameHeader(NamedTuple):
+    """The fields before a frame's payload; ``mask_key`` None means unmasked.
+
+    A named tuple: the stream passes headers around as plain tuples of these
+    fields in this order (``HeaderFields``), cheaper to make than any object,
+    and ``parse_frame_header`` names them.
+    """
 
     fin: int
     rsv1: int
@@ -151,42 +187,91 @@ def parse_frame_header(
             longer than 125 bytes.
         MessageTooBigException: the payload exceeds ``max_payload_length``.
     """
-    first, second = _TWO_BYTES.unpack(read_exact(2))
-    fin = first >> 7
+    if expect_mask is not None:
+        expect_mask = bool(expect_mask)  # the decoder compares it by identity
+    header, _ = _decode_header(read_exact(2), read_exact, expect_mask, max_payload_length, require_minimal_length)
+    return FrameHeader._make(header)
+
+
+def _decode_header(
+    head: bytes,
+    read_exact: ReadExact | None,
+    expect_mask: bool | None,
+    max_payload_length: int | None,
+    require_minimal_length: bool,
+) -> tuple[HeaderFields, int]:
+    """Decode and check a frame header that starts ``head`` (at least 2 bytes).
+
+    The one header decoder: ``parse_frame_header`` gives it the first two
+    bytes and ``read_exact`` for the rest; ``Stream`` gives it the bytes
+    already buffered and no ``read_exact``. ``expect_mask`` is True, False
+    or None (not another true or false value).
+
+    Returns:
+        The header's fields (see ``FrameHeader``) and its size in bytes.
+
+    Raises:
+        _IncompleteHeader: ``head`` ends before the header and there is no
+            ``read_exact``.
+        InvalidFrameException, MessageTooBigException: see
+            ``parse_frame_header``.
+    """
+    first = head[0]
+    second = head[1]
     opcode = first & 0x0F
-    masked = second >> 7
-    if expect_mask is not None and bool(masked) is not expect_mask:
+    masked = second > 0x7F
+    if expect_mask is not None and masked is not expect_mask:
         # RFC 6455 §5.1: "The server MUST close the connection upon receiving
         # a frame that is not masked."
-        raise InvalidFrameException(f"mask bit is {masked}, expected {int(expect_mask)}")
-    if not common.is_known_opcode(opcode):
+        raise InvalidFrameException(f"mask bit is {int(masked)}, expected {int(expect_mask)}")
+    if opcode & 7 > 2:
+        # common.is_known_opcode without a call: the known opcodes are 0-2
+        # and 8-10, the unknown ones end in 3-7.
         raise InvalidFrameException(f"invalid opcode {opcode:#x}")
     length = second & 0x7F
-    # The extended length and the mask key are read in one call.
-    extra = (2 if length == 126 else 8 if length == 127 else 0) + (4 if masked else 0)
-    rest = read_exact(extra) if extra else b""
-    if length == 126:
-        (length,) = _UINT16.unpack_from(rest)
-        if length < 126 and require_minimal_length:
-            # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
-            raise InvalidFrameException(f"payload length {length} not in minimal encoding")
-    elif length == 127:
-        (length,) = _UINT64.unpack_from(rest)
-        if length >> 63:
-            raise InvalidFrameException("most significant bit of 64-bit payload length is set")
-        if length < 0x10000 and require_minimal_length:
-            raise InvalidFrameException(f"payload length {length} not in minimal encoding")
+    if length < 126:
+        size = 6 if masked else 2
+        if len(head) < size:
+            head = _rest_of_header(head, size, read_exact)
+    else:
+        size = (4 if length == 126 else 10) + (4 if masked else 0)
+        if len(head) < size:
+            head = _rest_of_header(head, size, read_exact)
+        if length == 126:
+            (length,) = _UINT16.unpack_from(head, 2)
+            if length < 126 and require_minimal_length:
+                # RFC 6455 §5.2: "the minimal number of bytes MUST be used".
+                raise InvalidFrameException(f"payload length {length} not in minimal encoding")
+        else:
+            (length,) = _UINT64.unpack_from(head, 2)
+            if length >> 63:
+                raise InvalidFrameException("most significant bit of 64-bit payload length is set")
+            if length < 0x10000 and require_minimal_length:
+                raise InvalidFrameException(f"payload length {length} not in minimal encoding")
     if opcode >> 3:
         # RFC 6455 §5.5: "All control frames MUST have a payload length of 125
         # bytes or less and MUST NOT be fragmented."
         if length > _MAX_CONTROL_PAYLOAD:
             raise InvalidFrameException(f"control frame payload of {length} bytes exceeds 125")
-        if not fin:
+        if not first & 0x80:
             raise InvalidFrameException(f"fragmented control frame (opcode {opcode:#x})")
     if max_payload_length is not None and length > max_payload_length:
         raise MessageTooBigException(f"frame payload of {length} bytes exceeds the limit of {max_payload_length}")
-    mask_key = rest[-4:] if masked else None
-    return FrameHeader(fin, (first >> 6) & 1, (first >> 5) & 1, (first >> 4) & 1, opcode, length, mask_key)
+    mask_key = head[size - 4 : size] if masked else None
+    if first & 0x70:
+        return (first >> 7, (first >> 6) & 1, (first >> 5) & 1, (first >> 4) & 1, opcode, length, mask_key), size
+    return (first >> 7, 0, 0, 0, opcode, length, mask_key), size
+
+
+def _rest_of_header(head: bytes, size: int, read_exact: ReadExact | None) -> bytes:
+    """Return ``head`` completed to ``size`` bytes by ``read_exact`` (the extended length and mask key in one read).
+
+    Raises:
+        _IncompleteHeader: there is no ``read_exact``.
+    """
+    if read_exact is None:
+        raise _IncompleteHeader
+    return head + read_exact(size - len(head))
 
 
 def parse_frame(
@@ -280,7 +365,7 @@ def create_header(
 def _plain_header(first: int, length: int) -> bytes:
     """Return an unmasked frame header: ``first`` (FIN, RSV, opcode) and the minimal length encoding."""
     if length < 126:
-        return bytes((first, length))
+        return _pack_header(first, length)
     if length < 0x10000:
         return _HEADER16.pack(first, 126, length)
     return _HEADER64.pack(first, 127, length)
@@ -292,6 +377,12 @@ def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
     Raises:
         ValueError: a field is out of range.
     """
+    header, payload = _frame_parts(frame, mask_key)
+    return header + payload
+
+
+def _frame_parts(frame: Frame, mask_key: bytes | None) -> tuple[bytes, bytes]:
+    """Return the header (with the mask key) and the payload (masked) of ``frame``: the one frame serializer."""
     payload = frame.payload
     opcode = frame.opcode if frame.opcode is not None else common.OPCODE_TEXT
     fin, rsv1, rsv2, rsv3 = frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
@@ -299,19 +390,24 @@ def serialize_frame(frame: Frame, mask_key: bytes | None = None) -> bytes:
     if mask_key is None and (fin | rsv1 | rsv2 | rsv3) in (0, 1) and 0 <= opcode <= 0xF:
         # The hot path of a server: no mask, plain flags.
         first = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
-        return _plain_header(first, length) + payload
+        return _plain_header(first, length), payload
     header = create_header(opcode, length, fin, rsv1, rsv2, rsv3, mask_key is not None)
     if mask_key is None:
-        return header + payload
-    return header + mask_key + util.mask(payload, mask_key)
+        return header, payload
+    return header + mask_key, util.mask(payload, mask_key)
 
 
 def _build(opcode: int, payload: bytes, fin: int, mask: bool, frame_filters: Iterable[Any], rsv1: int = 0) -> bytes:
     """Return the wire bytes of a frame after ``frame_filters``, masked with a random key if ``mask``."""
-    frame = Frame(fin, rsv1, 0, 0, opcode, payload)
+    header, payload = _filtered_frame_parts(Frame(fin, rsv1, 0, 0, opcode, payload), mask, frame_filters)
+    return header + payload
+
+
+def _filtered_frame_parts(frame: Frame, mask: bool, frame_filters: Iterable[Any]) -> tuple[bytes, bytes]:
+    """Return the header and payload of ``frame`` after ``frame_filters``, masked with a random key if ``mask``."""
     for frame_filter in frame_filters:
         frame_filter.filter(frame)
-    return serialize_frame(frame, os.urandom(4) if mask else None)
+    return _frame_parts(frame, os.urandom(4) if mask else None)
 
 
 def create_text_frame(
@@ -392,61 +488,6 @@ def parse_close_body(body: bytes) -> tuple[int | None, str | None]:
     return code, reason
 
 
-def _decode_text(data: bytes) -> str:
-    """Return a whole text message decoded.
-
-    Raises:
-        InvalidUTF8Exception: it is not valid UTF-8.
-    """
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
-
-
-class _Pieces:
-    """Collects the pieces of one message (bytes or str).
-
-    Memory grows with the message's size, not with its number of pieces: empty
-    pieces are dropped, up to ``_MAX_LISTED_PIECES`` are kept in a list and
-    joined once at the end, and a message of more pieces goes on in one
-    growing buffer (a million 1-byte fragments must not become a million
-    objects). A list is faster while it is short: ``StringIO.getvalue`` of
-    64 KiB costs more than decoding it.
-    """
-
-    __slots__ = ("_buffer", "_empty", "_pieces")
-
-    def __init__(self, empty: Any) -> None:
-        self._empty = empty
-        self._pieces: list[Any] = []
-        self._buffer: Any = None
-
-    def add(self, piece: Any) -> None:
-        if not piece:
-            return
-        if self._buffer is not None:
-            self._buffer.write(piece)
-            return
-        pieces = self._pieces
-        pieces.append(piece)
-        if len(pieces) >= _MAX_LISTED_PIECES:
-            self._buffer = io.BytesIO() if isinstance(self._empty, bytes) else io.StringIO(newline="")
-            self._buffer.write(self._empty.join(pieces))
-            pieces.clear()
-
-    def take(self) -> Any:
-        """Return the whole message and start a new one."""
-        if self._buffer is not None:
-            result = self._buffer.getvalue()
-            self._buffer = None
-            return result
-        pieces = self._pieces
-        result = pieces[0] if len(pieces) == 1 else self._empty.join(pieces)
-        pieces.clear()
-        return result
-
-
 class StreamOptions:
     """Settings of a ``Stream``; extension processors adjust them."""
 
@@ -468,12 +509,57 @@ class StreamOptions:
         self.incoming_message_filters: list[Any] = []
 
 
-class FragmentedFrameBuilder:
-    """Builds the frames of messages sent whole or in fragments.
+def _check_reserved_bits(header: HeaderFields, options: StreamOptions) -> None:
+    """Refuse reserved bits that no negotiated extension uses (frame filters check them after filtering).
 
-    ``build(payload, end, binary)`` returns the wire bytes of the next frame;
-    the first frame of a message carries its opcode, later ones are
-    continuations, and ``end`` sets FIN.
+    Raises:
+        InvalidFrameException: such a bit is set.
+    """
+    _, rsv1, rsv2, rsv3, opcode, _, _ = header
+    if not options.incoming_frame_filters and (rsv1 or rsv2 or rsv3):
+        # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
+        # of a data message; any other reserved bit fails the connection.
+        if (
+            rsv2
+            or rsv3
+            or options.permessage_deflate is None
+            or opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
+        ):
+            raise InvalidFrameException(f"reserved bits set without a negotiated extension (rsv {rsv1}{rsv2}{rsv3})")
+
+
+def _filter_frame(header: HeaderFields, payload: bytes, options: StreamOptions) -> Frame:
+    """Return the frame of ``header`` and ``payload`` after the incoming frame filters.
+
+    Raises:
+        InvalidFrameException: invalid compressed data, or reserved bits
+            that no filter took.
+        MessageTooBigException: a filter inflated past the size limit.
+    """
+    fin, rsv1, rsv2, rsv3, opcode, _, _ = header
+    frame = Frame(fin, rsv1, rsv2, rsv3, opcode, payload)
+    if options.incoming_frame_filters:
+        try:
+            for frame_filter in options.incoming_frame_filters:
+                frame_filter.filter(frame)
+        except util.DeflateSizeError as exc:
+            raise MessageTooBigException(str(exc)) from exc
+        except zlib.error as exc:
+            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            raise InvalidFrameException("reserved bits set that no extension uses")
+    if _LOGGER.isEnabledFor(logging.DEBUG):
+        _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
+    return frame
+
+
+class FragmentedFrameBuilder:
+    """Builds the frames of messages sent whole or in fragments: the stream's one frame builder.
+
+    ``build(payload, end, binary)`` returns the wire bytes of the next frame
+    (``build_parts`` its header and payload apart); the first frame of a
+    message carries its opcode, later ones are continuations, and ``end``
+    sets FIN.
     """
 
     def __init__(self, mask: bool, frame_filters: Iterable[Any] = (), encode_utf8: bool = True) -> None:
@@ -481,6 +567,7 @@ class FragmentedFrameBuilder:
         self._frame_filters = list(frame_filters)
         self._encode_utf8 = encode_utf8
         self._opcode_in_progress: int | None = None
+        self._plain = not mask and not self._frame_filters
 
     def message_in_progress(self) -> bool:
         """Return True between the first and the last fragment of a message."""
@@ -493,24 +580,40 @@ class FragmentedFrameBuilder:
             BadOperationException: a text fragment continues a binary message
                 or the other way round.
         """
-        opcode = common.OPCODE_BINARY if binary else common.OPCODE_TEXT
-        if self._opcode_in_progress is not None:
-            if self._opcode_in_progress != opcode:
-                raise BadOperationException(
-                    f"message types are different in fragments ({self._opcode_in_progress:#x} then {opcode:#x})"
-                )
-            frame_opcode = common.OPCODE_CONTINUATION
-        else:
+        header, payload = self.build_parts(payload_data, end, binary, rsv1)
+        return header + payload
+
+    def build_parts(self, payload_data: str | bytes, end: bool, binary: bool, rsv1: int = 0) -> tuple[bytes, bytes]:
+        """Return the next frame as ``build`` does, as its header and its payload (sent without a copy).
+
+        Raises:
+            BadOperationException: see ``build``.
+        """
+        opcode = _BINARY if binary else _TEXT
+        in_progress = self._opcode_in_progress
+        if in_progress is None:
             frame_opcode = opcode
+        else:
+            if in_progress != opcode:
+                raise BadOperationException(
+                    f"message types are different in fragments ({in_progress:#x} then {opcode:#x})"
+                )
+            frame_opcode = 0  # continuation
+            rsv1 = 0
         self._opcode_in_progress = None if end else opcode
         if isinstance(payload_data, str):
             payload = payload_data.encode("utf-8")
         else:
             payload = payload_data if isinstance(payload_data, bytes) else bytes(payload_data)
-        fin = 1 if end else 0
-        if frame_opcode == common.OPCODE_CONTINUATION:
-            rsv1 = 0
-        return _build(frame_opcode, payload, fin, self._mask, self._frame_filters, rsv1)
+        if not self._plain:
+            frame = Frame(1 if end else 0, rsv1, 0, 0, frame_opcode, payload)
+            return _filtered_frame_parts(frame, self._mask, self._frame_filters)
+        first = 0x80 | frame_opcode if end else frame_opcode
+        if rsv1:
+            first |= 0x40
+        length = len(payload)
+        # _plain_header's first case inline: the common frame, made without a call.
+        return _pack_header(first, length) if length < 126 else _plain_header(first, length), payload
 
 
 class Stream(StreamBase):
@@ -541,21 +644,11 @@ class Stream(StreamBase):
         self._frame_builder = FragmentedFrameBuilder(
             options.mask_send, options.outgoing_frame_filters, options.encode_text_message_to_utf8
         )
+        self._outgoing_compressed = False
         # Bodies of the pings sent and not answered yet (a list: a deque costs 600 bytes per connection).
         self._ping_queue: list[bytes] = []
         self._last_received_opcode: int | None = None
-        # The message being received (owned by the message assembler).
-        self._incoming_opcode: int | None = None
-        self._incoming_parts = _Pieces(b"")
-        self._incoming_size = 0  # after decompression
-        self._incoming_wire_size = 0  # as received
-        self._incoming_compressed = False
-        self._outgoing_compressed = False
-        # Not None while a text message is decoded as it arrives (its text
-        # then goes to _text_parts, and its bytes are not kept).
-        self._decoder: codecs.IncrementalDecoder | None = None
-        self._text_parts = _Pieces("")
-        self._decoded_text: str | None = None
+        self._assembler = MessageAssembler(options)
 
     # Sending.
 
@@ -576,42 +669,25 @@ class Stream(StreamBase):
         if binary and isinstance(message, str):
             raise BadOperationException("message for binary=True must be bytes, not str")
         options = self._options
-        if (
-            end
-            and not options.outgoing_message_filters
-            and not options.outgoing_frame_filters
-            and not options.mask_send
-            and (options.permessage_deflate is None or not options.permessage_deflate.compress_outgoing)
-            and not self._frame_builder.message_in_progress()
-        ):
-            # The common case, a whole message in one plain frame.
-            if isinstance(message, str):
-                payload: Any = message.encode("utf-8")
-                first = 0x80 | common.OPCODE_TEXT
-            else:
-                payload = message
-                first = 0x80 | (common.OPCODE_BINARY if binary else common.OPCODE_TEXT)
-            length = len(payload)
-            if length < 0x10000:
-                self._write(_plain_header(first, length) + payload)
-            else:
-                self._write_parts(_plain_header(first, length), payload)
-            return
-        for message_filter in self._options.outgoing_message_filters:
-            message = message_filter.filter(message, end, binary)
-        codec = self._options.permessage_deflate
-        if codec is None:
-            self._write(self._frame_builder.build(message, end, binary))
-            return
-        starting = not self._frame_builder.message_in_progress()
-        if starting:
-            self._outgoing_compressed = codec.compress_outgoing
-        if not self._outgoing_compressed:
-            self._write(self._frame_builder.build(message, end, binary))
-            return
-        payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
-        # RFC 7692 §6.1: RSV1 on the first frame of a compressed message only.
-        self._write(self._frame_builder.build(codec.compress(payload, end), end, binary, rsv1=1 if starting else 0))
+        if options.outgoing_message_filters:
+            for message_filter in options.outgoing_message_filters:
+                message = message_filter.filter(message, end, binary)
+        codec = options.permessage_deflate
+        rsv1 = 0
+        if codec is not None:
+            starting = not self._frame_builder.message_in_progress()
+            if starting:
+                self._outgoing_compressed = codec.compress_outgoing
+            if self._outgoing_compressed:
+                payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+                message = codec.compress(payload, end)
+                # RFC 7692 §6.1: RSV1 on the first frame of a compressed message only.
+                rsv1 = 1 if starting else 0
+        header, data = self._frame_builder.build_parts(message, end, binary, rsv1)
+        if len(data) < 0x10000:
+            self._write(header + data)
+        else:
+            self._write_parts(header, data)
 
     def _send_frame(self, opcode: int, body: bytes) -> None:
         self._write(_build(opcode, body, 1, self._options.mask_send, self._options.outgoing_frame_filters))
@@ -696,107 +772,124 @@ class Stream(StreamBase):
             raise BadOperationException("requested receive_message after receiving a closing handshake")
         options = self._options
         take_buffered = (
-            options.unmask_receive
-            and not options.incoming_frame_filters
-            and not options.incoming_message_filters
+            options.unmask_receive and not options.incoming_frame_filters
         )
         while True:
-            if take_buffered:
-                taken = self._receive_buffered_frame()
-                if taken is None:
-                    continue  # a fragment; the message goes on
-                if taken is not _NOT_TAKEN:
-                    return taken  # type: ignore[no-any-return]
-            message = self._add_frame(self._receive_message_frame())
-            if message is None:
-                continue
-            opcode = self._last_received_opcode
-            if opcode == common.OPCODE_TEXT:
-                return self._take_text(message)
-            if opcode == common.OPCODE_BINARY:
-                return message
-            if opcode == common.OPCODE_CLOSE:
-                self._process_close_message(message)
+            taken = self._receive_buffered_frame() if take_buffered else _NOT_TAKEN
+            if taken is _NOT_TAKEN:
+                taken = self._receive_message_frame()
+            if taken is None:
+                continue  # a fragment, or a ping or pong
+            if taken is _CLOSED:
                 return None
-            if opcode == common.OPCODE_PING:
-                self._process_ping_message(message)
-            else:
-                self._process_pong_message(message)
+            return taken  # type: ignore[no-any-return]
 
     def _receive_buffered_frame(self) -> Any:
-        """Take the next frame in one step if it is a plain data frame that has arrived whole.
+        """Take the next frame in one read if all of it is in the connection's buffer.
 
-        This is the common case made short: a text, binary or continuation
-        frame, masked, no reserved bits, shorter than 64 KiB, that fits the
-        message being received (or starts one), all of it in the
-        connection's buffer. Anything else is left for the general path,
-        which checks and reports every error; the state of a fragmented
-        message is the same on both paths, so they can take turns.
+        The same header decoder and checks as the general path; on anything
+        they refuse, or a frame that has not arrived whole, nothing is
+        consumed and ``_NOT_TAKEN`` returned, so the general path reads the
+        frame and reports the error exactly as without a buffer.
 
         Returns:
-            ``_NOT_TAKEN`` (nothing consumed), None (a fragment was taken and
-            the message goes on), or the completed message (str or bytes).
+            ``_NOT_TAKEN``, or what ``_take_frame`` returns.
 
         Raises:
-            InvalidUTF8Exception: invalid UTF-8 in a text message (1007).
+            InvalidUTF8Exception, InvalidFrameException,
+            MessageTooBigException: see ``receive_message`` (the payload's
+            own errors: UTF-8, inflation).
         """
         connection = self._connection
-        buffered = connection.buffered
+        assembler = self._assembler
         try:
-            head = connection.peek(4)
-        except OSError:
-            return _NOT_TAKEN
-        if len(head) < 2:
-            return _NOT_TAKEN
-        first = head[0]
-        second = head[1]
-        opcode = first & 0x0F
-        if first & 0x70 or second < 0x80 or opcode > common.OPCODE_BINARY:
-            return _NOT_TAKEN
-        if opcode == common.OPCODE_CONTINUATION:
-            if self._incoming_opcode is None or self._incoming_compressed:
+            head = connection.peek(_PEEK_SIZE)
+            header, size = _decode_header(head, None, True, None, True)
+            fin, rsv1, rsv2, rsv3, opcode, length, mask_key = header
+            if rsv1 or rsv2 or rsv3:
+                _check_reserved_bits(header, self._options)
+            end = size + length
+            if len(head) < end and connection.buffered() < end:
                 return _NOT_TAKEN
-        elif self._incoming_opcode is not None:
-            return _NOT_TAKEN
-        length = second & 0x7F
-        if length < 126:
-            start = 6
-        elif length == 126 and len(head) == 4:
-            length = (head[2] << 8) | head[3]
-            if length < 126:
-                return _NOT_TAKEN
-            start = 8
-        else:
-            return _NOT_TAKEN
-        end = start + length
-        wire_size = self._incoming_wire_size + length
-        if wire_size > self._options.max_message_size or buffered() < end:
+            if opcode < 8:
+                assembler.start(header)
+        except (common.WebSocketException, _IncompleteHeader, OSError, IndexError):
+            # IndexError: fewer than 2 bytes at hand (the decoder's first two reads).
             return _NOT_TAKEN
         data = connection.read(end)
-        payload = util.mask(memoryview(data)[start:], data[start - 4 : start]) if length else b""
-        fin = first >> 7
+        if length:
+            # A small payload is cheaper to copy than to view.
+            # (mask_key is bytes: the decoder was told to expect a mask.)
+            payload = util.mask(
+                data[size:] if length < _COPY_BELOW else memoryview(data)[size:],
+                mask_key,  # type: ignore[arg-type]
+            )
+        else:
+            payload = b""
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("< frame opcode=%#x fin=%d %s", opcode, fin, util.shorten(payload))
-        if fin and opcode:
-            # A whole message in one frame.
+        if fin and opcode < 8:
+            # The last frame of a message (_take_frame's own case, without the call).
+            self._last_received_opcode = opcode or assembler.opcode
+            return assembler.finish(payload)
+        return self._take_frame(fin, opcode, payload)
+
+    def _receive_message_frame(self) -> Any:
+        """Read the next frame for ``receive_message``, its payload as it arrives.
+
+        A data frame is checked against the message in progress (and may
+        start one) before its payload is read; the pieces of a text payload
+        are validated as they arrive.
+
+        Returns:
+            What ``_take_frame`` returns.
+        """
+        header = self._receive_frame_header()
+        fin, _, _, _, opcode, length, mask_key = header
+        if opcode >> 3:
+            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+        filtered = bool(self._options.incoming_frame_filters)
+        assembler = self._assembler
+        assembler.start(header, decode_text=not filtered)
+        if filtered or length < 2 or not assembler.decodes_on_arrival():
+            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+        remaining = length
+        masker = util.RepeatedXorMasker(mask_key) if mask_key is not None else None
+        while True:
+            chunk = self._read_some(remaining)
+            remaining -= len(chunk)
+            if masker is not None:
+                chunk = masker.mask(chunk)
+            if not remaining:
+                if _LOGGER.isEnabledFor(logging.DEBUG):
+                    _LOGGER.debug("< frame opcode=%#x fin=%d ...%s", opcode, fin, util.shorten(chunk))
+                return self._take_frame(fin, opcode, chunk)
+            assembler.feed(chunk, False)
+
+    def _take_frame(self, fin: int, opcode: int, payload: bytes) -> Any:
+        """Hand on the (last piece of the) payload of a frame whose data header the assembler has.
+
+        Returns:
+            None for a fragment, a ping or a pong (answered or matched),
+            ``_CLOSED`` for a close frame (answered), else the completed
+            message (str or bytes).
+        """
+        if opcode >> 3:
             self._last_received_opcode = opcode
-            if opcode == common.OPCODE_BINARY:
-                return payload
-            return _decode_text(payload)
-        if opcode:
-            self._start_message(opcode, 0, decode_text=True)
-        self._incoming_wire_size = wire_size
-        self._incoming_size += length
-        if self._decoder is not None:
-            self._add_text(payload, bool(fin))
-        else:
-            self._incoming_parts.add(payload)
-        if not fin:
+            if opcode == common.OPCODE_CLOSE:
+                self._process_close_message(payload)
+                return _CLOSED
+            if opcode == common.OPCODE_PING:
+                self._process_ping_message(payload)
+            else:
+                self._process_pong_message(payload)
             return None
-        message = self._complete_message()
-        if self._last_received_opcode == common.OPCODE_TEXT:
-            return self._take_text(message)
-        return message
+        assembler = self._assembler
+        if not fin:
+            assembler.feed(payload, False)
+            return None
+        self._last_received_opcode = assembler.opcode
+        return assembler.finish(payload)
 
     def receive_filtered_frame(self) -> Frame:
         """Receive one whole data frame with the extensions' processing applied.
@@ -828,66 +921,28 @@ class Stream(StreamBase):
         """Return the opcode of the last message received (the first frame's for fragments)."""
         return self._last_received_opcode
 
-    # Reading frames: nothing here touches the message in progress.
+    # Reading frames for a handler: nothing here touches the message in progress.
 
-    def _receive_frame_header(self, max_payload_length: int | None = None) -> FrameHeader:
-        """Read and check the next frame header (see ``parse_frame_header``) and its reserved bits.
+    def _receive_frame_header(self, max_payload_length: int | None = None) -> HeaderFields:
+        """Read and check the next frame header (as ``parse_frame_header`` does) and its reserved bits.
 
         Raises:
             ConnectionTerminatedException, InvalidFrameException,
             MessageTooBigException: see ``receive_message``.
         """
-        options = self._options
-        header = parse_frame_header(
-            self._read,
-            expect_mask=True if options.unmask_receive else None,
-            max_payload_length=max_payload_length,
-        )
-        if not options.incoming_frame_filters and (header.rsv1 or header.rsv2 or header.rsv3):
-            # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
-            # of a data message; any other reserved bit fails the connection.
-            if (
-                header.rsv2
-                or header.rsv3
-                or options.permessage_deflate is None
-                or header.opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
-            ):
-                raise InvalidFrameException(
-                    f"reserved bits set without a negotiated extension (rsv {header.rsv1}{header.rsv2}{header.rsv3})"
-                )
+        expect_mask = True if self._options.unmask_receive else None
+        header, _ = _decode_header(self._read(2), self._read, expect_mask, max_payload_length, True)
+        _check_reserved_bits(header, self._options)
         return header
 
-    def _receive_payload(self, header: FrameHeader) -> bytes:
+    def _receive_payload(self, header: HeaderFields) -> bytes:
         """Read the payload that follows ``header`` and unmask it."""
-        if not header.payload_length:
+        _, _, _, _, _, length, mask_key = header
+        if not length:
             return b""
-        if header.mask_key is not None:
-            return util.mask(self._read_buffer(header.payload_length), header.mask_key)
-        return self._read(header.payload_length)
-
-    def _filter_frame(self, header: FrameHeader, payload: bytes) -> Frame:
-        """Return the frame of ``header`` and ``payload`` after the incoming frame filters.
-
-        Raises:
-            InvalidFrameException: invalid compressed data, or reserved bits
-                that no filter took.
-            MessageTooBigException: a filter inflated past the size limit.
-        """
-        frame = Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
-        options = self._options
-        if options.incoming_frame_filters:
-            try:
-                for frame_filter in options.incoming_frame_filters:
-                    frame_filter.filter(frame)
-            except util.DeflateSizeError as exc:
-                raise MessageTooBigException(str(exc)) from exc
-            except zlib.error as exc:
-                raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-            if frame.rsv1 or frame.rsv2 or frame.rsv3:
-                raise InvalidFrameException("reserved bits set that no extension uses")
-        if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
-        return frame
+        if mask_key is not None:
+            return util.mask(self._read_buffer(length), mask_key)
+        return self._read(length)
 
     def _receive_frame_as_frame_object(self) -> Frame:
         """Read, check and filter the next frame; return it with its payload unmasked.
@@ -902,7 +957,7 @@ class Stream(StreamBase):
             than the maximum message size raises the latter).
         """
         header = self._receive_frame_header(self._options.max_message_size)
-        return self._filter_frame(header, self._receive_payload(header))
+        return _filter_frame(header, self._receive_payload(header), self._options)
 
     def _receive_frame(self) -> tuple[int, bytes, int, int, int, int]:
         """Receive a frame as ``_receive_frame_as_frame_object`` does.
@@ -913,118 +968,6 @@ class Stream(StreamBase):
         frame = self._receive_frame_as_frame_object()
         assert frame.opcode is not None
         return frame.opcode, frame.payload, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
-
-    # Assembling messages: the one owner of the message in progress.
-
-    def _receive_message_frame(self) -> Frame:
-        """Read the next frame for ``receive_message``.
-
-        A data frame is checked against the message in progress (and may
-        start one) before its payload is read.
-        """
-        header = self._receive_frame_header()
-        if header.opcode >> 3:
-            payload = self._receive_payload(header)
-        else:
-            self._accept_data_frame(header.opcode, header.rsv1, header.payload_length, decode_text=True)
-            if self._decoder is not None and not self._incoming_compressed:
-                payload = self._receive_text_payload(header)
-            else:
-                payload = self._receive_payload(header)
-        return self._filter_frame(header, payload)
-
-    def _accept_data_frame(self, opcode: int, rsv1: int, payload_length: int, decode_text: bool) -> None:
-        """Check that a data frame fits the message in progress; a first frame starts a message.
-
-        Raises:
-            InvalidFrameException: a continuation without a message, or a new
-                message inside a fragmented one.
-            MessageTooBigException: the message would exceed the size limit.
-        """
-        if opcode == common.OPCODE_CONTINUATION:
-            if self._incoming_opcode is None:
-                raise InvalidFrameException("continuation frame without a message to continue")
-        elif self._incoming_opcode is not None:
-            raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
-        if self._incoming_wire_size + payload_length > self._options.max_message_size:
-            raise MessageTooBigException(
-                f"message of at least {self._incoming_wire_size + payload_length} bytes"
-                f" exceeds the limit of {self._options.max_message_size}"
-            )
-        if opcode != common.OPCODE_CONTINUATION:
-            self._start_message(opcode, rsv1, decode_text)
-
-    def _start_message(self, opcode: int, rsv1: int, decode_text: bool) -> None:
-        """Start a message with a first frame of ``opcode``.
-
-        With ``decode_text`` (receive_message, not a handler's frames), a text
-        message is decoded as it arrives unless a filter stands between the
-        wire and the message.
-        """
-        options = self._options
-        self._incoming_opcode = opcode
-        self._incoming_compressed = bool(rsv1) and options.permessage_deflate is not None
-        if (
-            decode_text
-            and opcode == common.OPCODE_TEXT
-            and not options.incoming_frame_filters
-            and not options.incoming_message_filters
-        ):
-            self._decoder = _NO_DECODER_YET
-
-    def _receive_text_payload(self, header: FrameHeader) -> bytes:
-        """Read a text payload as it arrives, validating its UTF-8 on the way."""
-        remaining = header.payload_length
-        if self._decoder is _NO_DECODER_YET and header.fin and remaining:
-            # The common case, a whole message in one frame: when it has all
-            # arrived already, decode it in one step.
-            chunk = self._read_some(remaining)
-            if header.mask_key is not None:
-                chunk = util.mask(chunk, header.mask_key)
-            if len(chunk) == remaining:
-                self._text_parts.add(_decode_text(chunk))
-                return chunk
-            return chunk + self._receive_text_rest(header, chunk)
-        return self._receive_text_rest(header, b"")
-
-    def _receive_text_rest(self, header: FrameHeader, first: bytes) -> bytes:
-        """Read the rest of a text payload of which ``first`` (unmasked) has arrived."""
-        self._text_decoder()
-        remaining = header.payload_length - len(first)
-        if first:
-            self._add_text(first, False)
-        masker = util.RepeatedXorMasker(header.mask_key) if header.mask_key is not None else None
-        if masker is not None and first:
-            masker.mask(first)  # advance the key position past what was read
-        chunks = []
-        while remaining:
-            chunk = self._read_some(remaining)
-            remaining -= len(chunk)
-            if masker is not None:
-                chunk = masker.mask(chunk)
-            self._add_text(chunk, bool(header.fin) and not remaining)
-            chunks.append(chunk)
-        if header.fin and not header.payload_length:
-            self._add_text(b"", True)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def _text_decoder(self) -> codecs.IncrementalDecoder:
-        """Return the incremental UTF-8 decoder of the text message being received (made if need be)."""
-        decoder = self._decoder
-        if not isinstance(decoder, codecs.IncrementalDecoder):  # None or _NO_DECODER_YET
-            decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
-        return decoder
-
-    def _add_text(self, data: bytes, final: bool) -> None:
-        """Decode the next piece of the text message being received; invalid UTF-8 fails at once (RFC 6455 §8.1).
-
-        Raises:
-            InvalidUTF8Exception: ``data`` (or the message ending with it) is not valid UTF-8.
-        """
-        try:
-            self._text_parts.add(self._text_decoder().decode(data, final=final))
-        except UnicodeDecodeError as exc:
-            raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
 
     def _get_message_from_frame(self, frame: Frame) -> bytes | None:
         """Add a frame a handler read itself to the message it belongs to.
@@ -1039,69 +982,18 @@ class Stream(StreamBase):
             MessageTooBigException: the message exceeds the size limit.
         """
         opcode = frame.opcode if frame.opcode is not None else common.OPCODE_TEXT
-        if not opcode >> 3:
-            self._accept_data_frame(opcode, frame.rsv1, len(frame.payload), decode_text=False)
-        return self._add_frame(frame)
-
-    def _add_frame(self, frame: Frame) -> bytes | None:
-        """Add a frame (a data frame ``_accept_data_frame`` accepted) to the message in progress.
-
-        Returns:
-            The payload of a control frame, the whole message when ``frame``
-            completes one (its bytes; for a text message decoded on arrival
-            b'', its text is taken by ``_take_text``), else None.
-        """
-        opcode = frame.opcode if frame.opcode is not None else common.OPCODE_TEXT
         if opcode >> 3:
             self._last_received_opcode = opcode
             return frame.payload
-        payload = frame.payload
-        self._incoming_wire_size += len(payload)
-        max_size = self._options.max_message_size
-        if self._incoming_compressed:
-            payload = self._inflate(payload, bool(frame.fin), max_size - self._incoming_size)
-        if self._decoder is None:
-            self._incoming_parts.add(payload)
-        self._incoming_size += len(payload)
-        if self._incoming_size > max_size:
-            raise MessageTooBigException(f"message of {self._incoming_size} bytes exceeds the limit of {max_size}")
+        assembler = self._assembler
+        assembler.start((frame.fin, frame.rsv1, 0, 0, opcode, len(frame.payload), None), decode_text=False)
         if not frame.fin:
+            assembler.feed(frame.payload, False)
             return None
-        message = self._complete_message()
-        for message_filter in self._options.incoming_message_filters:
-            message = message_filter.filter(message)
+        self._last_received_opcode = assembler.opcode
+        message = assembler.finish(frame.payload, decode=False)
+        assert isinstance(message, bytes)
         return message
-
-    def _complete_message(self) -> bytes:
-        """End the message being received: return its bytes (and keep decoded text for ``_take_text``)."""
-        message: bytes = self._incoming_parts.take()
-        self._last_received_opcode = self._incoming_opcode
-        self._incoming_opcode = None
-        self._incoming_size = 0
-        self._incoming_wire_size = 0
-        self._incoming_compressed = False
-        self._decoded_text = self._text_parts.take() if self._decoder is not None else None
-        self._decoder = None
-        return message
-
-    def _inflate(self, payload: bytes, fin: bool, max_size: int) -> bytes:
-        """Inflate a frame of a compressed message, validating text as it comes."""
-        try:
-            data: bytes = self._options.permessage_deflate.decompress(payload, fin, max_size)
-        except util.DeflateSizeError as exc:
-            raise MessageTooBigException(f"compressed message inflates past the limit of {max_size} bytes") from exc
-        except zlib.error as exc:
-            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-        if self._decoder is not None:
-            self._add_text(data, fin)
-        return data
-
-    def _take_text(self, message: bytes) -> str:
-        text = self._decoded_text
-        if text is not None:
-            self._decoded_text = None
-            return text
-        return _decode_text(message)
 
     def _process_close_message(self, message: bytes) -> None:
         """Handle a received close frame body and answer it unless we closed first.

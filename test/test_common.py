@@ -280,6 +280,7 @@ def _exception_table():
     from mod_pywebsocket import (
         _standalone_cgi,
         _standalone_http,
+        _stream_hybi,
         dispatch,
         handshake,
         headerparserhandler,
@@ -307,6 +308,7 @@ def _exception_table():
         (_standalone_http.RequestError(431, "x"), None, 431),
         (_standalone_http.IncompleteRequest("x"), None, None),
         (_standalone_cgi.CgiError(403, "x"), None, 403),
+        (_stream_hybi._IncompleteHeader("x"), None, None),  # the fast path's signal, caught where raised
     ]
 
 

@@ -8,10 +8,14 @@ import struct
 import pytest
 
 from mod_pywebsocket import common
+from mod_pywebsocket._message_assembler import MessageAssembler
 from mod_pywebsocket._stream_hybi import (
     Frame,
+    FrameHeader,
     Stream,
     StreamOptions,
+    _decode_header,
+    _IncompleteHeader,
     create_binary_frame,
     create_close_frame,
     create_closing_handshake_body,
@@ -806,3 +810,220 @@ def test_send_message_writes_one_exact_frame(message, binary, wire):
     stream, request = make_stream()
     stream.send_message(message, binary=binary)
     assert request.connection.written == [wire]
+
+
+# The message assembler on its own: headers and payload pieces in, messages
+# and errors out, no stream and no I/O.
+
+
+def header(opcode: int, length: int, fin: int = 1, rsv1: int = 0) -> FrameHeader:
+    return FrameHeader(fin, rsv1, 0, 0, opcode, length, None)
+
+
+def assembler(max_message_size: int | None = None, deflate: bool = False, message_filters=()) -> MessageAssembler:
+    options = StreamOptions()
+    if max_message_size is not None:
+        options.max_message_size = max_message_size
+    if deflate:
+        options.permessage_deflate = PerMessageDeflateCodec(None, False)
+    options.incoming_message_filters.extend(message_filters)
+    return MessageAssembler(options)
+
+
+@pytest.mark.parametrize(
+    "frames, expected",
+    [
+        pytest.param([(1, [b"caf\xc3\xa9"], 1)], "caf\u00e9", id="text-in-one-piece"),
+        pytest.param([(2, [b"\x00\xff"], 1)], b"\x00\xff", id="binary-in-one-piece"),
+        pytest.param([(1, [b""], 1)], "", id="empty-text"),
+        pytest.param([(2, [b""], 1)], b"", id="empty-binary"),
+        pytest.param([(1, [b"ca", b"f\xc3", b"\xa9"], 1)], "caf\u00e9", id="text-in-pieces-split-mid-character"),
+        pytest.param([(1, [b"caf\xc3"], 0), (0, [b"\xa9!"], 1)], "caf\u00e9!", id="text-in-fragments"),
+        pytest.param([(2, [b"\x01"], 0), (0, [b""], 0), (0, [b"\x02", b"\x03"], 1)], b"\x01\x02\x03", id="binary"),
+    ],
+)
+def test_assembler_joins_pieces_into_the_message(frames, expected):
+    asm = assembler()
+    for opcode, pieces, fin in frames:
+        asm.start(header(opcode, sum(map(len, pieces)), fin))
+        for index, piece in enumerate(pieces):
+            asm.feed(piece, bool(fin) and index == len(pieces) - 1)
+    assert asm.opcode == frames[0][0]
+    message = asm.finish()
+    assert (type(message), message) == (type(expected), expected)
+    assert asm.opcode is None
+
+
+@pytest.mark.parametrize(
+    "frames, expected",
+    [
+        pytest.param([(1, b"caf\xc3\xa9", 1)], "caf\u00e9", id="text-in-one-frame"),
+        pytest.param([(2, b"\x00\xff", 1)], b"\x00\xff", id="binary-in-one-frame"),
+        pytest.param([(1, b"caf\xc3", 0), (0, b"\xa9!", 1)], "caf\u00e9!", id="text-in-fragments"),
+        pytest.param([(2, b"\x01", 0), (0, b"", 0), (0, b"\x02\x03", 1)], b"\x01\x02\x03", id="binary-in-fragments"),
+    ],
+)
+def test_assembler_finish_with_the_last_piece_is_feed_then_finish(frames, expected):
+    asm = assembler()
+    for opcode, payload, fin in frames:
+        asm.start(header(opcode, len(payload), fin))
+        if not fin:
+            asm.feed(payload, False)
+    message = asm.finish(frames[-1][1])
+    assert (type(message), message) == (type(expected), expected)
+    assert asm.opcode is None
+
+
+@pytest.mark.parametrize("opcode", [1, 2])
+def test_assembler_finish_with_the_last_piece_refuses_invalid_utf8_in_text_only(opcode):
+    asm = assembler()
+    asm.start(header(opcode, 2))
+    if opcode == 1:
+        with pytest.raises(InvalidUTF8Exception, match="^text message is not valid UTF-8: "):
+            asm.finish(b"\xc3(")
+    else:
+        assert asm.finish(b"\xc3(") == b"\xc3("
+
+
+def test_assembler_keeps_the_first_fragment_when_the_last_inflates_to_the_bytes_received():
+    # The last piece, inflated, is exactly as long as the message's frames
+    # were on the wire: it must still be joined to what came before.
+    for size in range(1, 64):
+        codec = PerMessageDeflateCodec(None, False)
+        first, last = codec.compress(b"x", False), codec.compress(b"y" * size, True)
+        if size == len(first) + len(last):
+            break
+    else:
+        pytest.fail("no such size")
+    for finish_with_last in (False, True):
+        asm = assembler(deflate=True)
+        asm.start(header(2, len(first), fin=0, rsv1=1))
+        asm.feed(first, False)
+        asm.start(header(0, len(last)))
+        if finish_with_last:
+            message = asm.finish(last)
+        else:
+            asm.feed(last, True)
+            message = asm.finish()
+        assert message == b"x" + b"y" * size
+
+
+def test_assembler_finish_without_decoding_gives_the_text_bytes():
+    for decode_text in (True, False):
+        asm = assembler()
+        asm.start(header(1, 4, fin=0), decode_text=decode_text)
+        asm.feed(b"caf\xc3", False)
+        asm.start(header(0, 1))
+        asm.feed(b"\xa9", True)
+        assert asm.finish(decode=False) == b"caf\xc3\xa9"
+
+
+def test_assembler_fails_at_the_first_invalid_utf8_piece_not_at_the_end():
+    asm = assembler()
+    asm.start(header(1, 10, fin=0))
+    asm.feed(b"ok", False)
+    with pytest.raises(InvalidUTF8Exception, match="^text message is not valid UTF-8: 'utf-8' codec can't decode"):
+        asm.feed(b"\xff", False)
+
+
+def test_assembler_refuses_text_ending_mid_character():
+    asm = assembler()
+    asm.start(header(1, 4, fin=0))
+    asm.feed(b"caf\xc3", False)
+    asm.start(header(0, 0))
+    with pytest.raises(InvalidUTF8Exception, match="unexpected end of data"):
+        asm.feed(b"", True)
+
+
+def test_assembler_decodes_text_at_the_end_when_message_filters_come_first():
+    class Upper:
+        def filter(self, message):
+            return message.upper()
+
+    asm = assembler(message_filters=[Upper()])
+    asm.start(header(1, 3, fin=0))
+    asm.feed(b"ab", False)
+    asm.feed(b"c", False)
+    asm.start(header(0, 0))
+    asm.feed(b"", True)
+    assert asm.finish() == "ABC"
+
+
+@pytest.mark.parametrize(
+    "first, second, message",
+    [
+        (None, header(0, 1), "^continuation frame without a message to continue$"),
+        (header(1, 1, fin=0), header(2, 1), r"^new data frame \(opcode 0x2\) inside a fragmented message$"),
+        (header(2, 1, fin=0), header(1, 1, fin=0), r"^new data frame \(opcode 0x1\) inside a fragmented message$"),
+    ],
+)
+def test_assembler_refuses_frames_out_of_sequence_and_changes_nothing(first, second, message):
+    asm = assembler()
+    if first is not None:
+        asm.start(first)
+        asm.feed(b"a", False)
+    before = asm.opcode
+    with pytest.raises(InvalidFrameException, match=message):
+        asm.start(second)
+    assert asm.opcode == before
+
+
+def test_assembler_refuses_a_message_over_the_limit_before_its_payload():
+    asm = assembler(max_message_size=10)
+    asm.start(header(2, 6, fin=0))
+    asm.feed(b"x" * 6, False)
+    with pytest.raises(MessageTooBigException, match="^message of at least 12 bytes exceeds the limit of 10$"):
+        asm.start(header(0, 6))
+    asm.start(header(0, 4))  # the refused frame counted for nothing
+    asm.feed(b"y" * 4, True)
+    assert asm.finish() == b"x" * 6 + b"y" * 4
+
+
+def test_assembler_inflates_a_compressed_message_across_fragments():
+    compressed = PerMessageDeflateCodec(None, False).compress("caf\u00e9 ".encode() * 50, True)
+    asm = assembler(deflate=True)
+    asm.start(header(1, 5, fin=0, rsv1=1))
+    asm.feed(compressed[:5], False)
+    asm.start(header(0, len(compressed) - 5))
+    asm.feed(compressed[5:], True)
+    assert asm.finish() == "caf\u00e9 " * 50
+    asm.start(header(2, 3))  # RSV1 clear: not compressed
+    asm.feed(b"raw", True)
+    assert asm.finish() == b"raw"
+
+
+def test_assembler_refuses_a_message_that_inflates_past_the_limit():
+    compressed = PerMessageDeflateCodec(None, False).compress(b"\x00" * 1000, True)
+    asm = assembler(max_message_size=100, deflate=True)
+    asm.start(header(2, len(compressed), rsv1=1))
+    with pytest.raises(MessageTooBigException, match="^compressed message inflates past the limit of 100 bytes$"):
+        asm.feed(compressed, True)
+
+
+def test_assembler_refuses_invalid_compressed_data():
+    asm = assembler(deflate=True)
+    asm.start(header(2, 2, rsv1=1))
+    with pytest.raises(InvalidFrameException, match="^invalid compressed data: "):
+        asm.feed(b"\xff\xff", True)
+
+
+# The one header decoder, given the bytes at hand (as the buffered path) or
+# the first two and a reader (as parse_frame_header).
+
+
+@pytest.mark.parametrize("length", [0, 125, 126, 0xFFFF, 0x10000])
+def test_decode_header_gives_the_same_header_from_buffered_bytes_and_from_a_reader(length):
+    wire = client_frame(2, b"\x00" * length, fin=0)
+    size = len(wire) - length
+    expected = FrameHeader(0, 0, 0, 0, 2, length, KEY)
+    assert _decode_header(wire[:14], None, True, None, True) == (expected, size)
+    read_exact, connection = reader(wire[2:])
+    assert _decode_header(wire[:2], read_exact, True, None, True) == (expected, size)
+    assert connection.remaining() == wire[size:]
+
+
+def test_decode_header_without_a_reader_needs_the_whole_header():
+    wire = client_frame(2, b"\x00" * 200)
+    for cut in (2, 3, 7):
+        with pytest.raises(_IncompleteHeader):
+            _decode_header(wire[:cut], None, True, None, True)
