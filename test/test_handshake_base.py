@@ -670,7 +670,7 @@ def test_rfc8441_refused_extended_connect_gets_its_status_on_the_stream():
 @pytest.mark.filterwarnings("ignore:setDaemon:DeprecationWarning")
 def test_wptserves_own_http2_server_runs_a_websocket_through_this_package():
     wptserve_server = pytest.importorskip(
-        "wptserve.server", reason="wptserve is not installed (requirements/test-no-deps.txt pins it)"
+        "wptserve.server", reason="WPTSERVE NOT RUN: wptserve is not installed (requirements/test-no-deps.txt pins it)"
     )
     httpd = wptserve_server.WebTestHttpd(
         host="127.0.0.1",
