@@ -6,7 +6,8 @@ How this works. ``BufferedConnection`` keeps what was received and not read
 yet in ``_data[_pos:]``. Its subclasses give it two primitives:
 
 - ``_receive_into(view)``: receive at least one byte into ``view`` (a
-  memoryview of up to ``len(view)`` bytes) and return how many; 0 at EOF.
+  memoryview, or the mapping itself, of up to ``len(view)`` bytes) and
+  return how many; 0 at EOF.
   It may block. OSError reaches the caller.
 - ``_send(data)``: send all of ``data``.
 
@@ -26,16 +27,19 @@ handshake starts reading it.
 from __future__ import annotations
 
 import mmap
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, Union
 
 from mod_pywebsocket import common
 
-__all__ = ["BufferedConnection", "ConnectionTerminatedException", "PlainConnection", "RawConnection", "as_buffered"]
+__all__ = ["BufferedConnection", "ConnectionTerminatedException", "PlainConnection", "RawConnection", "ReceiveBuffer", "as_buffered"]
 
 # The most one receive asks for into the connection's own buffer, and the
 # largest read served through it: a read that needs more than this beyond
 # what is buffered goes straight into a buffer of its own size.
 RECEIVE_SIZE = 65536
+
+# What ``_receive_into`` writes into: a view, or the receive mapping itself.
+ReceiveBuffer = Union[memoryview, mmap.mmap]
 
 
 class ConnectionTerminatedException(common.WebSocketException):
@@ -80,7 +84,7 @@ class BufferedConnection:
 
     # The two primitives.
 
-    def _receive_into(self, view: memoryview) -> int:
+    def _receive_into(self, view: ReceiveBuffer) -> int:
         """Receive 1 to ``len(view)`` bytes into ``view``, blocking; return how many, 0 at EOF."""
         raise NotImplementedError
 
@@ -99,15 +103,15 @@ class BufferedConnection:
         buffer = self._recv_buffer
         if buffer is None:
             buffer = self._recv_buffer = mmap.mmap(-1, RECEIVE_SIZE, flags=mmap.MAP_PRIVATE)
-        # A view made for each receive (a kept one would cost every idle
-        # connection its size), released before the mapping can be closed.
-        with memoryview(buffer) as view:
-            limit = need + self.read_ahead
-            if limit < RECEIVE_SIZE:
-                with view[:limit] as part:
-                    received = self._receive_into(part)
-            else:
-                received = self._receive_into(view)
+        limit = need + self.read_ahead
+        if limit >= RECEIVE_SIZE:
+            # The mapping itself: no view to make (the socket's case, every time).
+            received = self._receive_into(buffer)
+        else:
+            # A view made for this receive (a kept one would cost every idle
+            # connection its size), released before the mapping can be closed.
+            with memoryview(buffer) as view, view[:limit] as part:
+                received = self._receive_into(part)
         if not received:
             return False
         chunk = buffer[:received]
@@ -263,7 +267,7 @@ class PlainConnection(BufferedConnection):
         super().__init__()
         self.raw = connection
 
-    def _receive_into(self, view: memoryview) -> int:
+    def _receive_into(self, view: ReceiveBuffer) -> int:
         data = self.raw.read(len(view))
         if not data:
             return 0

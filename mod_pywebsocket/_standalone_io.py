@@ -93,7 +93,7 @@ class SocketConnection(_connection.BufferedConnection):
         """Return the server's address."""
         return self.local_addr
 
-    def _receive_into(self, view: memoryview) -> int:
+    def _receive_into(self, view: _connection.ReceiveBuffer) -> int:
         if self._held:
             # The handler wants more input: what it sent must not wait for it.
             self._send_held()

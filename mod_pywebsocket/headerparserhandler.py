@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 from mod_pywebsocket import common, dispatch, handshake, http_header_util
-from mod_pywebsocket._connection import BufferedConnection, ConnectionTerminatedException
+from mod_pywebsocket._connection import BufferedConnection, ConnectionTerminatedException, ReceiveBuffer
 
 __all__ = [
     "ApacheLogHandler",
@@ -302,7 +302,7 @@ class _ApacheConnection(BufferedConnection):
         object.__setattr__(self, "bytes_written", 0)
         super().__init__()
 
-    def _receive_into(self, view: memoryview) -> int:
+    def _receive_into(self, view: ReceiveBuffer) -> int:
         try:
             data = self._connection.read(min(len(view), _MAX_READ_SIZE))
         except OSError as exc:

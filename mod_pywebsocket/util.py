@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mod_pywebsocket import common
-from mod_pywebsocket._connection import BufferedConnection, as_buffered
+from mod_pywebsocket._connection import BufferedConnection, ReceiveBuffer, as_buffered
 
 __all__ = [
     "DeflateConnection",
@@ -413,7 +413,7 @@ class DeflateConnection(BufferedConnection):
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
 
-    def _receive_into(self, view: memoryview) -> int:
+    def _receive_into(self, view: ReceiveBuffer) -> int:
         # 0 at EOF; loop until inflating gives at least one byte. Each step
         # inflates at most _INFLATE_STEP bytes, so a small input that
         # inflates hugely is consumed only as fast as the stream reads it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.message
 from typing import Any
 
-from mod_pywebsocket._connection import BufferedConnection
+from mod_pywebsocket._connection import BufferedConnection, ReceiveBuffer
 
 
 class FakeConnection:
@@ -104,7 +104,7 @@ class BufferedFakeConnection(BufferedConnection):
         self.local_addr = ("127.0.0.1", 80)
         self.read_calls = 0
 
-    def _receive_into(self, view: memoryview) -> int:
+    def _receive_into(self, view: ReceiveBuffer) -> int:
         length = len(view) if self._chunk is None else min(len(view), self._chunk)
         data = self._incoming[:length]
         del self._incoming[:length]
