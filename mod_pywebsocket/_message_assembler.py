@@ -15,23 +15,42 @@ message rather than one frame:
 - permessage-deflate (RFC 7692): a message whose first frame has RSV1 is
   inflated as it arrives;
 - UTF-8: a text message decoded on arrival fails at the first invalid byte
-  (RFC 6455 §8.1).
+  (RFC 6455 §8.1);
+- memory: with a ``MessageBudget`` (``StreamOptions.message_budget``, an
+  account of the server-wide budget), a message is charged for what it
+  holds before it holds it, and gives it back when it is finished. Its
+  received bytes are charged by ``start`` once the message has more than
+  ``UNCOUNTED_BYTES`` of them. Its inflated bytes are charged before they
+  exist: DEFLATE turns one byte into at most 1032, so the output a piece
+  can give is reserved first, and the piece is inflated in smaller steps
+  when the budget cannot grant all of that (1 KiB of input at least). A
+  charge the budget cannot cover fails the message with
+  ``MemoryBudgetExceededException`` (close code 1013).
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import logging
+import threading
 import zlib
 from typing import TYPE_CHECKING, Any
 
 from mod_pywebsocket import common, util
-from mod_pywebsocket._stream_base import InvalidFrameException, InvalidUTF8Exception, MessageTooBigException
+from mod_pywebsocket._stream_base import (
+    InvalidFrameException,
+    InvalidUTF8Exception,
+    MemoryBudgetExceededException,
+    MessageTooBigException,
+)
 
 if TYPE_CHECKING:
     from mod_pywebsocket._stream_hybi import HeaderFields, StreamOptions
 
-__all__ = ["MessageAssembler", "decode_text"]
+__all__ = ["UNCOUNTED_BYTES", "BudgetAccount", "MessageAssembler", "MessageBudget", "decode_text"]
+
+_LOGGER = logging.getLogger(__name__)
 
 _TEXT = int(common.OPCODE_TEXT)  # a plain int compares faster than the enum member
 # A message of more pieces than this is collected in one growing buffer.
@@ -40,6 +59,16 @@ _MAX_LISTED_PIECES = 256
 # message that comes in one piece is decoded in one step, without an
 # incremental decoder.
 _NO_DECODER_YET: Any = object()
+# A message that has received at most this many bytes is not charged for
+# them (the usual case costs nothing); what escapes the budget is at most
+# this much per connection.
+UNCOUNTED_BYTES = 64 * 1024
+# DEFLATE's densest code gives 258 bytes for 2 bits: at most 1032 bytes of
+# output per byte of input, plus what the input before left pending in zlib.
+_MAX_INFLATE_RATIO = 1032
+_INFLATE_SLACK = 8192
+# The least input a step takes (its output: about 1 MiB).
+_MIN_INFLATE_STEP = 1024
 
 
 def decode_text(data: bytes) -> str:
@@ -101,13 +130,132 @@ class _Pieces:
         return result
 
 
+class MessageBudget:
+    """The memory that incoming messages of all connections together may hold (``--max-incoming-memory``).
+
+    Each connection charges it through an account of its own
+    (``account()``), so that whatever a connection still holds when it ends
+    (a message cut short, a failed one) comes back when its account is
+    closed. A refused charge is logged at WARNING.
+
+    Args:
+        limit: the most bytes charged at once, over all accounts.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def held(self) -> int:
+        """Return the bytes charged now, over all accounts."""
+        with self._lock:
+            return self._held
+
+    def available(self) -> int:
+        """Return how many more bytes may be charged now (a hint: other accounts may take them first)."""
+        return max(0, self.limit - self._held)
+
+    def account(self) -> BudgetAccount:
+        """Return a new account (one per connection) that charges this budget."""
+        return BudgetAccount(self)
+
+    def _reserve(self, account: BudgetAccount, size: int) -> int:
+        with self._lock:
+            granted = 0 if account.closed else max(0, min(size, self.limit - self._held))
+            self._held += granted
+            account.held += granted
+            return granted
+
+    def _charge(self, account: BudgetAccount, size: int) -> None:
+        with self._lock:
+            held = self._held
+            if not account.closed and held + size <= self.limit:
+                self._held = held + size
+                account.held += size
+                return
+        raise self._refusal(account, size, held)
+
+    def _refusal(self, account: BudgetAccount, size: int, held: int) -> MemoryBudgetExceededException:
+        """Return the exception for a refused charge of ``size`` bytes; log the account's first one (if open)."""
+        if not account.closed and not account.warned:
+            account.warned = True
+            _LOGGER.warning(
+                "incoming messages hold %d of the %d bytes allowed (--max-incoming-memory); "
+                "a message asking for %d more is refused with 1013",
+                held,
+                self.limit,
+                size,
+            )
+        return MemoryBudgetExceededException(
+            f"{size} more bytes for an incoming message would exceed the server's limit of {self.limit}"
+        )
+
+    def _release(self, account: BudgetAccount, size: int) -> None:
+        with self._lock:
+            size = min(size, account.held)
+            account.held -= size
+            self._held -= size
+
+    def _close(self, account: BudgetAccount) -> None:
+        with self._lock:
+            account.closed = True
+            self._held -= account.held
+            account.held = 0
+
+
+class BudgetAccount:
+    """One connection's share of a ``MessageBudget``: what its incoming message holds.
+
+    Attributes:
+        held: the bytes this account has charged and not released.
+        closed: True once ``close`` was called; charges are refused then.
+        warned: True once a refusal was logged (one line per connection).
+    """
+
+    __slots__ = ("_budget", "closed", "held", "warned")
+
+    def __init__(self, budget: MessageBudget) -> None:
+        self._budget = budget
+        self.held = 0
+        self.closed = False
+        self.warned = False
+
+    def reserve(self, size: int) -> int:
+        """Charge as much of ``size`` bytes as the budget can cover now (0 on a closed account); return it."""
+        return self._budget._reserve(self, size)
+
+    def charge(self, size: int) -> None:
+        """Charge ``size`` more bytes.
+
+        Raises:
+            MemoryBudgetExceededException: the budget cannot cover them (or
+                the account is closed); nothing is charged.
+        """
+        self._budget._charge(self, size)
+
+    def refuse(self, size: int) -> MemoryBudgetExceededException:
+        """Log that ``size`` more bytes cannot be covered and return the exception to raise."""
+        budget = self._budget
+        return budget._refusal(self, size, budget.limit - budget.available())
+
+    def release(self, size: int) -> None:
+        """Give back ``size`` bytes charged earlier."""
+        self._budget._release(self, size)
+
+    def close(self) -> None:
+        """Give back everything still charged (the connection has ended); later charges are refused."""
+        self._budget._close(self)
+
+
 class MessageAssembler:
     """Assembles received data messages, one at a time.
 
     Args:
         options: the stream's ``StreamOptions``; ``max_message_size``,
-            ``permessage_deflate`` and ``incoming_message_filters`` are read
-            when a message starts or ends.
+            ``permessage_deflate``, ``incoming_message_filters`` and
+            ``message_budget`` (a ``BudgetAccount`` or None) are read when a
+            message starts or ends.
 
     Attributes:
         opcode: the opcode of the message in progress (its first frame's),
@@ -117,7 +265,9 @@ class MessageAssembler:
     __slots__ = (
         "_compressed",
         "_decoder",
+        "_charged",
         "_fed",
+        "_held",
         "_options",
         "_parts",
         "_size",
@@ -142,6 +292,11 @@ class MessageAssembler:
         self._whole: Any = None
         # True once a piece of the message in progress was fed.
         self._fed = False
+        # With a budget: the bytes the message in progress has received (a
+        # message in one frame of up to UNCOUNTED_BYTES is not counted), and
+        # how many bytes (received and inflated) are charged to the budget.
+        self._held = 0
+        self._charged = 0
 
     def start(self, header: HeaderFields, decode_text: bool = True) -> None:
         """Take the header of the next data frame (a ``FrameHeader`` or its fields); a first frame starts a message.
@@ -155,21 +310,27 @@ class MessageAssembler:
                 message inside a fragmented one.
             MessageTooBigException: the message's received bytes would exceed
                 the size limit.
+            MemoryBudgetExceededException: the memory budget cannot cover
+                the frame's payload.
         """
         fin, rsv1, _, _, opcode, length, _ = header
         options = self._options
         if not opcode:
             if self.opcode is None:
                 raise InvalidFrameException("continuation frame without a message to continue")
-            length += self._wire_size
-            if length > options.max_message_size:
-                raise _too_big(length, options.max_message_size)
-            self._wire_size = length
+            total = length + self._wire_size
+            if total > options.max_message_size:
+                raise _too_big(total, options.max_message_size)
+            if options.message_budget is not None:
+                self._hold(length)
+            self._wire_size = total
             return
         if self.opcode is not None:
             raise InvalidFrameException(f"new data frame (opcode {opcode:#x}) inside a fragmented message")
         if length > options.max_message_size:
             raise _too_big(length, options.max_message_size)
+        if options.message_budget is not None and (length > UNCOUNTED_BYTES or not fin):
+            self._hold(length)
         self.opcode = opcode
         if not fin:
             self._wire_size = length  # (a message in one frame needs no count)
@@ -177,6 +338,27 @@ class MessageAssembler:
             self._compressed = True
         if opcode == _TEXT and decode_text and not options.incoming_message_filters:
             self._decoder = _NO_DECODER_YET
+
+    def _hold(self, size: int) -> None:
+        """Count ``size`` more received bytes; once the message has over UNCOUNTED_BYTES, charge for all of them.
+
+        Raises:
+            MemoryBudgetExceededException: the budget cannot cover them
+                (nothing is counted then).
+        """
+        held = self._held + size
+        if held > UNCOUNTED_BYTES:
+            charge = size if self._held > UNCOUNTED_BYTES else held
+            self._options.message_budget.charge(charge)
+            self._charged += charge
+        self._held = held
+
+    def _discharge(self) -> None:
+        """Give back what the finished message held."""
+        if self._charged:
+            self._options.message_budget.release(self._charged)
+            self._charged = 0
+        self._held = 0
 
     def decodes_on_arrival(self) -> bool:
         """Return True if the message in progress is text validated piece by piece as it arrives (not inflated)."""
@@ -190,6 +372,8 @@ class MessageAssembler:
             InvalidUTF8Exception: invalid UTF-8 in a text message decoded on
                 arrival (as soon as it is seen).
             MessageTooBigException: the message inflates past the size limit.
+            MemoryBudgetExceededException: the memory budget cannot cover
+                what the piece inflates to.
         """
         if self._compressed:
             piece = self._inflate(piece, final)
@@ -215,19 +399,73 @@ class MessageAssembler:
 
     def _inflate(self, piece: bytes, final: bool) -> bytes:
         """Inflate a piece of a compressed message and count its size."""
-        limit = self._options.max_message_size - self._size
+        options = self._options
+        limit = options.max_message_size - self._size
+        if options.message_budget is not None:
+            data = self._inflate_within_budget(piece, final, limit)
+        else:
+            data = self._decompress(piece, final, limit)
+        self._size += len(data)
+        if self._size > options.max_message_size:
+            raise MessageTooBigException(
+                f"message of {self._size} bytes exceeds the limit of {options.max_message_size}"
+            )
+        return data
+
+    def _decompress(self, piece: bytes, final: bool, limit: int) -> bytes:
         try:
             data: bytes = self._options.permessage_deflate.decompress(piece, final, limit)
         except util.DeflateSizeError as exc:
             raise MessageTooBigException(f"compressed message inflates past the limit of {limit} bytes") from exc
         except zlib.error as exc:
             raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-        self._size += len(data)
-        if self._size > self._options.max_message_size:
-            raise MessageTooBigException(
-                f"message of {self._size} bytes exceeds the limit of {self._options.max_message_size}"
-            )
         return data
+
+    def _inflate_within_budget(self, piece: bytes, final: bool, limit: int) -> bytes:
+        """Inflate ``piece`` with its output charged to the budget before it is made.
+
+        Each step reserves the most its input can inflate to (within the
+        message's limit), inflates, and gives back what it did not use. When
+        the budget grants less, the step takes only as much input as the
+        grant covers; when that is under ``_MIN_INFLATE_STEP`` bytes, the
+        message is refused.
+
+        Raises:
+            MemoryBudgetExceededException: the budget cannot cover a step.
+            InvalidFrameException, MessageTooBigException: see ``feed``.
+        """
+        budget = self._options.message_budget
+        parts = []
+        produced = 0
+        offset = 0
+        size = len(piece)
+        while True:
+            rest = size - offset
+            bound = min(limit - produced + 1, rest * _MAX_INFLATE_RATIO + _INFLATE_SLACK)
+            granted = budget.reserve(bound)
+            take = rest if granted >= bound else max(0, (granted - _INFLATE_SLACK) // _MAX_INFLATE_RATIO)
+            if take < min(rest, _MIN_INFLATE_STEP):
+                # So little is left that inflating would crawl: refuse.
+                budget.release(granted)
+                raise budget.refuse(bound)
+            offset += take
+            chunk = piece if take == size else piece[offset - take : offset]
+            try:
+                data = self._decompress(chunk, final and offset == size, min(granted, limit - produced))
+            except MessageTooBigException:
+                budget.release(granted)
+                if granted < limit - produced:
+                    raise budget.refuse(bound) from None
+                raise
+            except BaseException:
+                budget.release(granted)
+                raise
+            budget.release(granted - len(data))
+            self._charged += len(data)
+            produced += len(data)
+            parts.append(data)
+            if offset == size:
+                return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def finish(self, last: bytes | None = None, decode: bool = True) -> str | bytes:
         """End the message: return its text (str) or its bytes, after the incoming message filters.
@@ -238,7 +476,8 @@ class MessageAssembler:
 
         Raises:
             InvalidUTF8Exception: a text message is not valid UTF-8.
-            InvalidFrameException, MessageTooBigException: see ``feed``.
+            InvalidFrameException, MessageTooBigException,
+            MemoryBudgetExceededException: see ``feed``.
         """
         opcode = self.opcode
         if last is not None:
@@ -248,6 +487,8 @@ class MessageAssembler:
                 # All of an uncompressed message in one piece (so in one
                 # frame: start counted no size).
                 self.opcode = None
+                if self._charged or self._held:
+                    self._discharge()
                 if self._decoder is not None:
                     self._decoder = None
                     try:
@@ -271,6 +512,8 @@ class MessageAssembler:
         self.opcode = None
         self._wire_size = 0
         self._fed = False
+        if self._charged or self._held:
+            self._discharge()
         if self._compressed:
             self._size = 0
             self._compressed = False

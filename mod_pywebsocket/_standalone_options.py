@@ -48,6 +48,8 @@ NO_EFFECT = {
     "tls-module": "TLS always uses Python's ssl module",
 }
 _TLS_MODULES = ("ssl", "pyopenssl")
+# --max-incoming-memory: 16 messages of the default --max-message-size at once.
+DEFAULT_MAX_INCOMING_MEMORY = 1024 * 1024 * 1024
 _BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 # Options that make no sense inside a config file.
 _NOT_IN_CONFIG = frozenset({"config", "help"})
@@ -472,7 +474,20 @@ def build_parser() -> OptionParser:
         metavar="N",
         type=_positive_int,
         default=1000,
-        help="most connections served at once; more get 503 with Retry-After (default: %(default)s)",
+        help="most connections served at once; more are answered 503 with Retry-After at once, without "
+        "a thread (default: %(default)s)",
+    )
+    # Admission under load (issue 15): a server-wide cap on memory held for incoming messages.
+    add(
+        limits,
+        "--max-incoming-memory",
+        dest="max_incoming_memory",
+        metavar="BYTES",
+        type=_positive_int,
+        default=DEFAULT_MAX_INCOMING_MEMORY,
+        help="most memory the incoming WebSocket messages of all connections together may hold, in bytes "
+        "(received and inflated; messages up to 64 KiB are not counted); a message that would go beyond "
+        "closes its connection with 1013 and is logged (default: %(default)s)",
     )
     add(
         limits,

@@ -9,6 +9,7 @@ dispatcher sends when a handler lets it escape; None means "send nothing")::
      +-- UnsupportedFrameException          1003
      +-- InvalidUTF8Exception               1007
      +-- MessageTooBigException             1009
+     |    +-- MemoryBudgetExceededException 1013 (the server's budget, not the message)
      +-- BadOperationException              1011 (misuse by a handler)
 
 All reads and writes of frames go through ``StreamBase.receive_bytes`` /
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionTerminatedException",
     "InvalidFrameException",
     "InvalidUTF8Exception",
+    "MemoryBudgetExceededException",
     "MessageTooBigException",
     "StreamBase",
     "UnsupportedFrameException",
@@ -61,6 +63,12 @@ class MessageTooBigException(common.WebSocketException):
     """A message exceeds the configured maximum size (close with 1009)."""
 
     close_code: ClassVar[int | None] = common.STATUS_MESSAGE_TOO_BIG
+
+
+class MemoryBudgetExceededException(MessageTooBigException):
+    """Incoming messages of all connections hold the memory the server allows (close with 1013, try again later)."""
+
+    close_code: ClassVar[int | None] = common.STATUS_TRY_AGAIN_LATER
 
 
 class BadOperationException(common.WebSocketException):

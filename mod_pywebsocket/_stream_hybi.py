@@ -498,6 +498,9 @@ class StreamOptions:
         self.unmask_receive = True
         self.encode_text_message_to_utf8 = True
         self.max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        # A ``_message_assembler.BudgetAccount`` charged for the memory
+        # incoming messages hold (the standalone server's --max-incoming-memory).
+        self.message_budget: Any = None
         # A ``extensions.PerMessageDeflateCodec`` once permessage-deflate is accepted.
         self.permessage_deflate: Any = None
         # Objects with ``filter(frame)``, applied in order.

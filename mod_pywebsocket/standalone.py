@@ -16,8 +16,10 @@ How this works:
   on one port. The accept loop (``serve_forever``) waits on all of them and
   never waits on a client.
   ``process_request`` counts the connection against ``--max-connections``
-  and starts its thread; a connection over the limit still gets a thread,
-  which reads its request and answers 503 with ``Retry-After``.
+  and starts its thread; a connection over the limit gets no thread: the
+  refuser (``_standalone_admission.Refuser``) answers it 503 with
+  ``Retry-After`` at once. When ``accept`` fails for lack of file
+  descriptors, accepting pauses (``AcceptBackoff``) instead of spinning.
 - The connection thread (``_serve_connection``) sets the socket timeout to
   ``--handshake-timeout`` and arms a deadline (``DeadlineWatch``), does
   the TLS handshake (``--tls``), then hands the socket to
@@ -26,7 +28,7 @@ How this works:
 - ``WebSocketRequestHandler.handle_one_request`` reads one request head
   (request line and header lines, both capped in length and number) before
   the deadline; the watch shuts down the socket of a client too slow to
-  send one, which frees its thread. Then, in order: 503 when overloaded, the
+  send one, which frees its thread. Then, in order: the
   Host check (``--strict`` with ``-V``/``-P``), Basic authentication, and
   the method: GET goes to the WebSocket handshake or to files and CGI.
 - Once a WebSocket is open its socket timeout is cleared (idle WebSockets
@@ -79,6 +81,7 @@ if __name__ == "__main__" and not __package__:
 
 from mod_pywebsocket import (
     _pywebsocket3_alias,
+    _standalone_admission,
     _standalone_cgi,
     _standalone_http,
     _standalone_io,
@@ -88,6 +91,7 @@ from mod_pywebsocket import (
     handshake,
 )
 from mod_pywebsocket._connection import ConnectionTerminatedException
+from mod_pywebsocket._message_assembler import MessageBudget
 from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
 
 __all__ = [
@@ -114,9 +118,9 @@ _LINGER_SECONDS = 2.0
 _LINGER_MAX_BYTES = 1 << 20
 # How long shutdown waits for the closing handshakes of open WebSockets.
 _SHUTDOWN_WAIT_SECONDS = 5.0
-# Connections over --max-connections that may wait for their 503 at once;
-# beyond that they are closed at once.
-_MAX_REJECTING = 64
+# Connections over --max-connections held at once while they get their 503;
+# one more closes the oldest of them.
+_MAX_REFUSED = 256
 _RETRY_AFTER_SECONDS = 5
 _BASIC_AUTH_REALM = "mod_pywebsocket"
 _MAX_LOCAL_REDIRECTS = 5
@@ -163,7 +167,8 @@ class _StandaloneRequest:
 
     Besides the SPEC §3 attributes it has ``max_message_size`` (the
     ``--max-message-size`` limit, which the RFC 6455 handshake copies into
-    the stream's options) and ``raw_request_lines`` (the request line and
+    the stream's options), ``message_budget`` (this connection's account of
+    the ``--max-incoming-memory`` budget, copied there too) and ``raw_request_lines`` (the request line and
     header lines as received, for the Hixie-75 strict check).
     """
 
@@ -179,6 +184,7 @@ class _StandaloneRequest:
         self.headers_in = handler.headers
         self.extra_headers: list[tuple[str, str]] = []
         self.max_message_size: int = handler.server.options.max_message_size
+        self.message_budget = handler.server.message_budget.account()
         # The request line and header lines exactly as received (bytes, line
         # ends included), for the Hixie-75 strict check (handshake/draft75.py).
         self.raw_request_lines: list[bytes] | None = list(handler.raw_request_lines)
@@ -220,7 +226,6 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         request: the connected socket (a TLS socket with ``--tls``).
         client_address: the client's address.
         server: the server.
-        overloaded: answer the request with 503 (too many connections).
     """
 
     server: WebSocketServer
@@ -230,8 +235,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     # Replies leave as soon as they are written, or together (SocketConnection.hold_writes).
     disable_nagle_algorithm = True
 
-    def __init__(self, request: Any, client_address: Any, server: WebSocketServer, overloaded: bool = False) -> None:
-        self._overloaded = overloaded
+    def __init__(self, request: Any, client_address: Any, server: WebSocketServer) -> None:
         self.raw_request_lines: list[bytes] = []
         self.requestline = ""
         self.request_version = self.default_request_version
@@ -315,14 +319,6 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     # Answering it.
 
     def _answer(self) -> None:
-        if self._overloaded:
-            _LOGGER.warning("%s - too many connections; answering 503", _peer(self.client_address))
-            self._send_plain_error(
-                http.HTTPStatus.SERVICE_UNAVAILABLE,
-                "too many connections",
-                [("Retry-After", str(_RETRY_AFTER_SECONDS))],
-            )
-            return
         if not self._host_is_valid() or not self._is_authorized():
             return
         if self.command != "GET" and self._has_handler():
@@ -587,6 +583,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             server.dispatcher.transfer_data(request)
         finally:
             server.unregister_websocket(request)
+            request.message_budget.close()
             with contextlib.suppress(OSError):
                 connection.hold_writes(None)
             if _LOGGER.isEnabledFor(logging.INFO):
@@ -738,7 +735,10 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self._closing_code: int | None = None
         self._connections_lock = threading.Lock()
         self._connection_count = 0
-        self._rejecting_count = 0
+        # Connections refused in a row since the last one admitted (for the log).
+        self._refused_in_a_row = 0
+        self._accept_backoff = _standalone_admission.AcceptBackoff()
+        self.message_budget = MessageBudget(options.max_incoming_memory)
         for name, reason in _standalone_options.NO_EFFECT.items():
             value = getattr(options, name.replace("-", "_"), None)
             if value is not None:
@@ -746,6 +746,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         # Started before binding: a failed bind calls server_close, which stops them.
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
         self.flusher = _standalone_io.WriteFlusher()
+        self.refuser = _standalone_admission.Refuser(
+            context, options.handshake_timeout, _RETRY_AFTER_SECONDS, _SERVER_SOFTWARE, _peer, _MAX_REFUSED
+        )
         self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
@@ -809,19 +812,28 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Accept connections on every listening socket until ``shutdown`` is called.
 
+        While ``accept`` fails for lack of file descriptors (or kernel
+        memory), accepting pauses, 10 ms at first and up to 0.5 s, instead
+        of spinning; clients wait in the listen backlog meanwhile.
+
         Args:
             poll_interval: how often, in seconds, to check for ``shutdown``.
         """
         self._serving_stopped.clear()
+        backoff = self._accept_backoff
         try:
             with selectors.DefaultSelector() as selector:
                 for sock, _ in self._sockets:
                     selector.register(sock, selectors.EVENT_READ)
                 while not self._stop_serving:
-                    for key, _ in selector.select(poll_interval):
-                        if self._stop_serving:
-                            break
-                        self._accept(key.fileobj)
+                    pause = backoff.paused_for()
+                    if pause:
+                        time.sleep(min(pause, poll_interval))
+                    else:
+                        for key, _ in selector.select(poll_interval):
+                            if self._stop_serving or backoff.paused_for():
+                                break
+                            self._accept(key.fileobj)
                     self.service_actions()
         finally:
             self._stop_serving = False
@@ -835,8 +847,12 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def _accept(self, listener: Any) -> None:
         try:
             request, client_address = listener.accept()
-        except OSError:  # the client left before we accepted it
+        except OSError as exc:
+            if _standalone_admission.is_resource_error(exc):
+                self._accept_backoff.failed(exc)
+            # Else the client left before we accepted it.
             return
+        self._accept_backoff.succeeded()
         if not self.verify_request(request, client_address):
             self.shutdown_request(request)
             return
@@ -853,28 +869,38 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             sock.close()
         self.deadlines.close()
         self.flusher.close()
+        self.refuser.close()
         if self._monitor is not None:
             self._monitor.stop()
             self._monitor.join(1.0)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Start the connection's thread; count it against ``--max-connections``."""
+        """Start the connection's thread, counted against ``--max-connections``; over it, answer 503.
+
+        A connection over the limit gets no thread: the refuser answers it
+        503 with ``Retry-After`` at once. The first one refused in a row is
+        logged at WARNING, and how many were refused at INFO once a
+        connection is admitted again.
+        """
+        limit = self.options.max_connections
         with self._connections_lock:
-            if self._connection_count < self.options.max_connections:
+            admitted = self._connection_count < limit
+            if admitted:
                 self._connection_count += 1
-                overloaded: bool | None = False
-            elif self._rejecting_count < _MAX_REJECTING:
-                self._rejecting_count += 1
-                overloaded = True
+                refused, self._refused_in_a_row = self._refused_in_a_row, 0
             else:
-                overloaded = None
-        if overloaded is None:
-            _LOGGER.warning("%s - too many connections; closed", _peer(client_address))
-            self.shutdown_request(request)
+                self._refused_in_a_row += 1
+                refused = self._refused_in_a_row
+        if not admitted:
+            if refused == 1:
+                _LOGGER.warning("%d connections are being served (--max-connections); answering new ones 503", limit)
+            self.refuser.refuse(request, client_address)
             return
+        if refused:
+            _LOGGER.info("admitting connections again; %d were answered 503", refused)
         thread = threading.Thread(
             target=self._serve_connection,
-            args=(request, client_address, overloaded),
+            args=(request, client_address),
             name=f"connection {_peer(client_address)}",
             daemon=True,
         )
@@ -882,22 +908,19 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             thread.start()
         except RuntimeError as exc:  # no more threads
             _LOGGER.error("%s - cannot start a thread: %s", _peer(client_address), exc)
-            self._release(overloaded)
-            self.shutdown_request(request)
+            self._release()
+            self.refuser.refuse(request, client_address)
 
-    def _release(self, overloaded: bool) -> None:
+    def _release(self) -> None:
         with self._connections_lock:
-            if overloaded:
-                self._rejecting_count -= 1
-            else:
-                self._connection_count -= 1
+            self._connection_count -= 1
 
     def connection_count(self) -> int:
-        """Return the number of connections being served (503 answers not included)."""
+        """Return the number of connections being served (those answered 503 not included)."""
         with self._connections_lock:
             return self._connection_count
 
-    def _serve_connection(self, sock: socket.socket, client_address: Any, overloaded: bool) -> None:
+    def _serve_connection(self, sock: socket.socket, client_address: Any) -> None:
         """Run one connection, in its own thread: TLS handshake, then requests."""
         conn: Any = sock
         try:
@@ -914,7 +937,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
             handler_class: Any = self.RequestHandlerClass
-            handler_class(conn, client_address, self, overloaded=overloaded)
+            handler_class(conn, client_address, self)
         except OSError as exc:
             _LOGGER.info("%s - connection failed: %s", _peer(client_address), exc)
         except Exception:  # our own bug: log it, keep serving the others
@@ -922,7 +945,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         finally:
             self.deadlines.disarm(sock)
             self.deadlines.disarm(conn)
-            self._release(overloaded)
+            self._release()
             self.shutdown_request(conn)
             if conn is not sock:
                 sock.close()

@@ -796,8 +796,8 @@ def test_help_documents_every_option():
         "websock-handlers-map-file", "scan-dir", "allow-handlers-outside-root-dir", "allow-draft75", "strict",
         "validation-host", "validation-port", "tls", "private-key", "certificate", "tls-client-auth",
         "tls-client-ca", "ca-certificate", "basic-auth", "basic-auth-credential", "max-line-length",
-        "max-header-count", "handshake-timeout", "max-message-size", "max-connections", "max-request-body",
-        "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
+        "max-header-count", "handshake-timeout", "max-message-size", "max-connections", "max-incoming-memory",
+        "max-request-body", "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
         "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module",
     }  # fmt: skip
 

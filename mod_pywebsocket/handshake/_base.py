@@ -372,6 +372,8 @@ class HandshakerBase:
             max_message_size = getattr(request, "max_message_size", None)
             if max_message_size is not None:
                 stream_options.max_message_size = max_message_size
+            # ... and a server-wide memory budget (standalone --max-incoming-memory).
+            stream_options.message_budget = getattr(request, "message_budget", None)
             self._process_extensions(stream_options)
             # 0.7.9 asks only do_extra_handshake of a dispatcher: without
             # passive_closing_handshake, the client's close gets (1000, '').
