@@ -21,10 +21,8 @@ message rather than one frame:
   holds before it holds it, and gives it back when it is finished. Its
   received bytes are charged by ``start`` once the message has more than
   ``UNCOUNTED_BYTES`` of them. Its inflated bytes are charged before they
-  exist: DEFLATE turns one byte into at most 1032, so the output a piece
-  can give is reserved first, and the piece is inflated in smaller steps
-  when the budget cannot grant all of that (1 KiB of input at least). A
-  charge the budget cannot cover fails the message with
+  exist: the message is inflated in steps of at most 1 MiB of output, each
+  reserved first. A charge the budget cannot cover fails the message with
   ``MemoryBudgetExceededException`` (close code 1013).
 """
 
@@ -35,6 +33,7 @@ import io
 import logging
 import threading
 import zlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mod_pywebsocket import common, util
@@ -63,12 +62,16 @@ _NO_DECODER_YET: Any = object()
 # them (the usual case costs nothing); what escapes the budget is at most
 # this much per connection.
 UNCOUNTED_BYTES = 64 * 1024
-# DEFLATE's densest code gives 258 bytes for 2 bits: at most 1032 bytes of
-# output per byte of input, plus what the input before left pending in zlib.
+# A compressed message under a budget is inflated in steps of at most this
+# much output (reserved first) and this much input.
+_INFLATE_STEP = 1024 * 1024
+# A step the budget grants less than this (and less than the step) refuses the message.
+_MIN_INFLATE_GRANT = 64 * 1024
+# DEFLATE's densest code gives 258 bytes for 2 bits: a byte of input makes
+# at most 1032 of output (plus the few bits zlib may hold back), so a small
+# piece reserves less than a whole step.
 _MAX_INFLATE_RATIO = 1032
-_INFLATE_SLACK = 8192
-# The least input a step takes (its output: about 1 MiB).
-_MIN_INFLATE_STEP = 1024
+_INFLATE_SLACK = 4096
 
 
 def decode_text(data: bytes) -> str:
@@ -311,7 +314,7 @@ class MessageAssembler:
             MessageTooBigException: the message's received bytes would exceed
                 the size limit.
             MemoryBudgetExceededException: the memory budget cannot cover
-                the frame's payload.
+                the frame's payload (a message in progress is dropped).
         """
         fin, rsv1, _, _, opcode, length, _ = header
         options = self._options
@@ -349,9 +352,25 @@ class MessageAssembler:
         held = self._held + size
         if held > UNCOUNTED_BYTES:
             charge = size if self._held > UNCOUNTED_BYTES else held
-            self._options.message_budget.charge(charge)
+            try:
+                self._options.message_budget.charge(charge)
+            except MemoryBudgetExceededException:
+                if self.opcode is not None:
+                    self._abandon()
+                raise
             self._charged += charge
         self._held = held
+
+    def _abandon(self) -> None:
+        """Drop the message in progress, which the budget refused, and give back what it held.
+
+        The memory comes back now, not whenever the failed connection's
+        objects are collected.
+        """
+        self._parts = _Pieces(b"")
+        self._text = _Pieces("")
+        self._whole = None
+        self._discharge()
 
     def _discharge(self) -> None:
         """Give back what the finished message held."""
@@ -376,7 +395,29 @@ class MessageAssembler:
                 what the piece inflates to.
         """
         if self._compressed:
+            if self._options.message_budget is not None:
+                # Each step's output is kept before the next is made (no
+                # copy of the whole piece); one step waits to know if it is the last.
+                pending = None
+                try:
+                    for part in self._inflate_within_budget(piece, final):
+                        if pending is not None:
+                            self._keep(pending, False)
+                        pending = part
+                except MemoryBudgetExceededException:
+                    self._abandon()
+                    raise
+                self._keep(pending if pending is not None else b"", final)
+                return
             piece = self._inflate(piece, final)
+        self._keep(piece, final)
+
+    def _keep(self, piece: bytes, final: bool) -> None:
+        """Keep a piece of the message's (inflated) payload.
+
+        Raises:
+            InvalidUTF8Exception: see ``feed``.
+        """
         decoder = self._decoder
         fed = self._fed
         self._fed = True
@@ -401,10 +442,12 @@ class MessageAssembler:
         """Inflate a piece of a compressed message and count its size."""
         options = self._options
         limit = options.max_message_size - self._size
-        if options.message_budget is not None:
-            data = self._inflate_within_budget(piece, final, limit)
-        else:
-            data = self._decompress(piece, final, limit)
+        try:
+            data: bytes = options.permessage_deflate.decompress(piece, final, limit)
+        except util.DeflateSizeError as exc:
+            raise MessageTooBigException(f"compressed message inflates past the limit of {limit} bytes") from exc
+        except zlib.error as exc:
+            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
         self._size += len(data)
         if self._size > options.max_message_size:
             raise MessageTooBigException(
@@ -412,60 +455,51 @@ class MessageAssembler:
             )
         return data
 
-    def _decompress(self, piece: bytes, final: bool, limit: int) -> bytes:
-        try:
-            data: bytes = self._options.permessage_deflate.decompress(piece, final, limit)
-        except util.DeflateSizeError as exc:
-            raise MessageTooBigException(f"compressed message inflates past the limit of {limit} bytes") from exc
-        except zlib.error as exc:
-            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-        return data
+    def _inflate_within_budget(self, piece: bytes, final: bool) -> Iterator[bytes]:
+        """Inflate ``piece`` in steps whose output is charged to the budget before it is made; yield each step's.
 
-    def _inflate_within_budget(self, piece: bytes, final: bool, limit: int) -> bytes:
-        """Inflate ``piece`` with its output charged to the budget before it is made.
-
-        Each step reserves the most its input can inflate to (within the
-        message's limit), inflates, and gives back what it did not use. When
-        the budget grants less, the step takes only as much input as the
-        grant covers; when that is under ``_MIN_INFLATE_STEP`` bytes, the
-        message is refused.
+        Each step reserves up to ``_INFLATE_STEP`` bytes (less for a small
+        piece: 1032 bytes per input byte), pulls at most that much output,
+        and gives back what it did not use; the input goes to
+        the inflater in slices of the same size. A message whose step the
+        budget can grant less than ``_MIN_INFLATE_GRANT`` of is refused.
 
         Raises:
             MemoryBudgetExceededException: the budget cannot cover a step.
             InvalidFrameException, MessageTooBigException: see ``feed``.
         """
-        budget = self._options.message_budget
-        parts = []
-        produced = 0
-        offset = 0
+        options = self._options
+        budget = options.message_budget
+        codec = options.permessage_deflate
         size = len(piece)
-        while True:
-            rest = size - offset
-            bound = min(limit - produced + 1, rest * _MAX_INFLATE_RATIO + _INFLATE_SLACK)
-            granted = budget.reserve(bound)
-            take = rest if granted >= bound else max(0, (granted - _INFLATE_SLACK) // _MAX_INFLATE_RATIO)
-            if take < min(rest, _MIN_INFLATE_STEP):
-                # So little is left that inflating would crawl: refuse.
-                budget.release(granted)
-                raise budget.refuse(bound)
-            offset += take
-            chunk = piece if take == size else piece[offset - take : offset]
-            try:
-                data = self._decompress(chunk, final and offset == size, min(granted, limit - produced))
-            except MessageTooBigException:
-                budget.release(granted)
-                if granted < limit - produced:
-                    raise budget.refuse(bound) from None
-                raise
-            except BaseException:
-                budget.release(granted)
-                raise
-            budget.release(granted - len(data))
-            self._charged += len(data)
-            produced += len(data)
-            parts.append(data)
-            if offset == size:
-                return parts[0] if len(parts) == 1 else b"".join(parts)
+        for offset in range(0, size or 1, _INFLATE_STEP):
+            if size <= _INFLATE_STEP:
+                codec.feed_incoming(piece, final)
+                most = min(_INFLATE_STEP, size * _MAX_INFLATE_RATIO + _INFLATE_SLACK)
+            else:
+                codec.feed_incoming(piece[offset : offset + _INFLATE_STEP], final and offset + _INFLATE_STEP >= size)
+                most = _INFLATE_STEP
+            while True:
+                want = min(most, options.max_message_size - self._size + 1)
+                granted = budget.reserve(want)
+                if granted < want and granted < _MIN_INFLATE_GRANT:
+                    budget.release(granted)
+                    raise budget.refuse(want)
+                try:
+                    data: bytes = codec.pull_incoming(granted)
+                except zlib.error as exc:
+                    budget.release(granted)
+                    raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
+                budget.release(granted - len(data))
+                self._charged += len(data)
+                self._size += len(data)
+                if self._size > options.max_message_size:
+                    raise MessageTooBigException(
+                        f"compressed message inflates past the limit of {options.max_message_size} bytes"
+                    )
+                yield data
+                if len(data) < granted:
+                    break
 
     def finish(self, last: bytes | None = None, decode: bool = True) -> str | bytes:
         """End the message: return its text (str) or its bytes, after the incoming message filters.

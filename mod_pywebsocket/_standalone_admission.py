@@ -176,6 +176,10 @@ class Refuser:
             if self._closed:
                 sock.close()
                 return
+            if len(self._incoming) >= self._capacity:
+                # The thread lags behind: the oldest waiting gets no answer.
+                oldest, _ = self._incoming.pop(0)
+                oldest.close()
             self._incoming.append((sock, address))
         with contextlib.suppress(OSError):  # BlockingIOError: a wake-up is pending already
             self._wakeup_write.send(b"\0")

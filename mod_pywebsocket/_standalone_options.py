@@ -48,8 +48,8 @@ NO_EFFECT = {
     "tls-module": "TLS always uses Python's ssl module",
 }
 _TLS_MODULES = ("ssl", "pyopenssl")
-# --max-incoming-memory: 16 messages of the default --max-message-size at once.
-DEFAULT_MAX_INCOMING_MEMORY = 1024 * 1024 * 1024
+# --max-incoming-memory: 8 messages of the default --max-message-size at once.
+DEFAULT_MAX_INCOMING_MEMORY = 512 * 1024 * 1024
 _BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 # Options that make no sense inside a config file.
 _NOT_IN_CONFIG = frozenset({"config", "help"})

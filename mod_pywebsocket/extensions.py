@@ -275,6 +275,18 @@ class PerMessageDeflateCodec:
         """
         return self._rfc1979_inflater.filter(data, end, max_size)
 
+    def feed_incoming(self, data: bytes, end: bool) -> None:
+        """Take one frame's payload (or a slice of it) to inflate step by step with ``pull_incoming``."""
+        self._rfc1979_inflater.feed(data, end)
+
+    def pull_incoming(self, size: int) -> bytes:
+        """Return up to ``size`` more inflated bytes of what ``feed_incoming`` took; fewer once it is all out.
+
+        Raises:
+            zlib.error: invalid DEFLATE data.
+        """
+        return self._rfc1979_inflater.pull(size)
+
     def setup_stream_options(self, stream_options: Any) -> None:
         """Make a stream built with ``stream_options`` compress its messages with this codec."""
         stream_options.permessage_deflate = self

@@ -364,6 +364,8 @@ class _RFC1979Inflater:
         # decompressor always keeps the maximum.
         self._inflater = _Inflater(zlib.MAX_WBITS)
         self._no_context_takeover = no_context_takeover
+        # True between feed(..., end=True) and the pull that empties it.
+        self._end_pending = False
 
     def filter(self, data: bytes, end: bool = True, max_size: int = -1) -> bytes:
         """Decompress ``data``; with ``end``, the message's last piece.
@@ -383,6 +385,24 @@ class _RFC1979Inflater:
         # appended 00 00 ff ff is left over, and the next message starts anew.
         if end and (self._no_context_takeover or self._inflater.finished()):
             self._inflater.reset()
+        return result
+
+    def feed(self, data: bytes, end: bool = True) -> None:
+        """Take compressed ``data`` whose output ``pull`` then returns in bounded pieces; ``end`` as for ``filter``."""
+        self._inflater.append(data + _SYNC_FLUSH_TAIL if end else data)
+        self._end_pending = end
+
+    def pull(self, size: int) -> bytes:
+        """Return up to ``size`` bytes (``size`` > 0) of what ``feed`` gave; fewer once all of it is out.
+
+        Raises:
+            zlib.error: invalid DEFLATE data.
+        """
+        result = self._inflater.decompress(size)
+        if len(result) < size and self._end_pending:
+            self._end_pending = False
+            if self._no_context_takeover or self._inflater.finished():
+                self._inflater.reset()
         return result
 
 

@@ -223,9 +223,9 @@ def test_memory_held_by_a_connection_that_ends_mid_message_is_given_back(budget_
 
 
 def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget():
-    # The issue's amplification: each client's 24 MiB message arrives as 24 KiB of
-    # DEFLATE and stays in progress; without a budget 8 of them held 192 MiB.
-    limit_mib, clients, message_mib = 32, 8, 24
+    # The issue's amplification: each client's 48 MiB message arrives as 48 KiB of
+    # DEFLATE and stays in progress; without a budget 8 of them hold 384 MiB.
+    limit_mib, clients, message_mib = 32, 8, 48
     fragment = deflate_bomb(message_mib * 1024 * 1024)
     with ServerProcess("-d", EXAMPLE_DIR, "--max-incoming-memory", str(limit_mib << 20)) as server:
         assert echo_works(server.port)
@@ -236,20 +236,22 @@ def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget():
                 sock, frames = ws_open(server.port, extra=DEFLATE)
                 sockets.append((sock, frames))
                 sock.sendall(client_frame(BINARY, fragment, fin=False, rsv1=True))
-            for sock, frames in sockets[1:]:
+            for sock, frames in sockets:
                 codes.append(frames.close_code())
             grown_mib = (server.status_kib("VmHWM") - before) / 1024
         finally:
             for sock, _ in sockets:
                 sock.close()
-        assert codes == [1013] * (clients - 1)
+        # No message fits; each is refused once it reaches the budget.
+        assert codes == [1013] * clients
+        # The budget, plus the connections' own buffers and zlib states.
         assert grown_mib < limit_mib + 16, f"peak RSS grew by {grown_mib:.0f} MiB"
         assert "a message asking for" in server.log_text()
         assert echo_works(server.port)
 
 
-def test_max_incoming_memory_defaults_to_1_gib_and_must_be_positive(capsys):
-    assert _standalone_options.build_parser().parse_args([]).max_incoming_memory == 1 << 30
+def test_max_incoming_memory_defaults_to_512_mib_and_must_be_positive(capsys):
+    assert _standalone_options.build_parser().parse_args([]).max_incoming_memory == 512 << 20
     with pytest.raises(SystemExit) as info:
         _standalone_options.parse_args(_standalone_options.build_parser(), ["--max-incoming-memory", "0"])
     assert info.value.code == 2
