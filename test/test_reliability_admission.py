@@ -178,6 +178,49 @@ def test_compressed_message_within_the_budget_is_charged_for_its_inflated_size()
     assert budget.held() == 0
 
 
+def _compressed_messages() -> tuple[list[tuple[int, list[bytes]]], list[str | bytes]]:
+    """Messages (opcode, compressed fragments) from one deflater with context takeover, and what they say."""
+    sender = PerMessageDeflateCodec(None, False)
+    text = ("\u00e9t\u00e9 \u2603 " * 150_000).encode()  # multi-byte characters across the 1 MiB steps
+    random_bytes = os.urandom(300_000)
+    plain = [
+        (0x1, [text]),
+        (0x2, [random_bytes[:100_000], random_bytes[100_000:], b""]),
+        (0x2, [bytes(3 * 1024 * 1024)]),
+        (0x1, [b"short", b" and sweet"]),
+        (0x2, [b""]),
+        (0x1, [b"short and sweet"]),  # a back-reference into the message before last
+    ]
+    compressed = [
+        (opcode, [sender.compress(piece, i == len(pieces) - 1) for i, piece in enumerate(pieces)])
+        for opcode, pieces in plain
+    ]
+    expected = [b"".join(pieces) for _, pieces in plain]
+    return compressed, [m.decode() if opcode == 0x1 else m for (opcode, _), m in zip(plain, expected)]
+
+
+@pytest.mark.parametrize("budgeted", [False, True], ids=["without", "with"])
+def test_compressed_messages_come_out_the_same_with_and_without_a_budget(budgeted):
+    budget = MessageBudget(64 * 1024 * 1024)
+    options = StreamOptions()
+    options.permessage_deflate = PerMessageDeflateCodec(None, False)
+    if budgeted:
+        options.message_budget = budget.account()
+    assembler = MessageAssembler(options)
+    received = []
+    messages, expected = _compressed_messages()
+    for opcode, fragments in messages:
+        for i, fragment in enumerate(fragments):
+            fin = int(i == len(fragments) - 1)
+            assembler.start(header(opcode if i == 0 else CONTINUATION, len(fragment), fin=fin, rsv1=int(i == 0)))
+            if fin:
+                received.append(assembler.finish(fragment))
+            else:
+                assembler.feed(fragment, False)
+    assert received == expected
+    assert budget.held() == 0
+
+
 # -- the memory budget through the server ---------------------------------------------
 
 BUDGET = 1024 * 1024
