@@ -446,6 +446,17 @@ def build_parser() -> OptionParser:
         default=100,
         help="most header lines in a request (default: %(default)s; 431 beyond)",
     )
+    # Request heads (issue 15, http): a cap on the whole head, beside the line caps.
+    add(
+        limits,
+        "--max-head-size",
+        dest="max_head_size",
+        metavar="BYTES",
+        type=_positive_int,
+        default=65536,
+        help="most bytes a request head may take, request line and header lines together "
+        "(default: %(default)s; 431 beyond)",
+    )
     add(
         limits,
         "--handshake-timeout",

@@ -717,7 +717,7 @@ def test_post_outside_cgi_paths_gets_405(site):
         ("", 411),
         ("Content-Length: 12x\r\n", 400),
         ("Content-Length: 2000\r\n", 413),
-        ("Transfer-Encoding: chunked\r\n", 501),
+        ("Transfer-Encoding: gzip, chunked\r\n", 501),
     ],
 )
 def test_cgi_post_body_problems_get_4xx_5xx(site, headers, status):
@@ -796,7 +796,7 @@ def test_help_documents_every_option():
         "websock-handlers-map-file", "scan-dir", "allow-handlers-outside-root-dir", "allow-draft75", "strict",
         "validation-host", "validation-port", "tls", "private-key", "certificate", "tls-client-auth",
         "tls-client-ca", "ca-certificate", "basic-auth", "basic-auth-credential", "max-line-length",
-        "max-header-count", "handshake-timeout", "max-message-size", "max-connections", "max-request-body",
+        "max-header-count", "max-head-size", "handshake-timeout", "max-message-size", "max-connections", "max-request-body",
         "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
         "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module",
     }  # fmt: skip
