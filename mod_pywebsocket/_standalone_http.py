@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from mod_pywebsocket import common, http_header_util
-from mod_pywebsocket._connection import ConnectionTerminatedException
 
 __all__ = [
     "CHUNKED",
@@ -71,6 +70,8 @@ _HOST = re.compile(
 )
 # How much of a bad line an error message quotes.
 _EXCERPT = 80
+# The most a body read asks for at once.
+_READ_SIZE = 65536
 CHUNKED = -1
 """What ``body_framing`` returns for a chunked body."""
 
@@ -297,17 +298,18 @@ def read_body(
     """Read a request body framed as ``body_framing`` said: ``framing`` bytes, or chunked.
 
     A chunked body is decoded (RFC 9112 §7.1); its trailer fields are read
-    and dropped.
+    and dropped. Data is read as it comes (64 KiB at most at a time), so
+    that ``progress`` hears of every byte as it arrives.
 
     Args:
-        connection: what the body is read from: ``read(n)`` gives exactly n
-            bytes (fewer, or ConnectionTerminatedException, at EOF) and
-            ``readline(limit)`` one line, as ``BufferedConnection``'s.
+        connection: what the body is read from: ``read1(n)`` gives 1 to n
+            bytes (b'' at EOF) and ``readline(limit)`` one line, as
+            ``BufferedConnection``'s and ``io.BufferedReader``'s.
         framing: the body's length, or ``CHUNKED``.
         limit: the largest chunked body taken, in bytes.
         max_line_length: the longest chunk-size or trailer line.
         max_trailer_count: the most trailer lines.
-        progress: called with each chunk's size before the chunk is read.
+        progress: called with the number of bytes each read brought.
 
     Raises:
         RequestError: 400 (malformed chunked framing), 413 (a chunked body
@@ -315,12 +317,13 @@ def read_body(
         IncompleteRequest: the connection ended inside the body.
         OSError: reading failed or timed out.
     """
+    reader = _BodyReader(connection, progress)
     if framing != CHUNKED:
-        return _read_exactly(connection, framing)
+        return reader.exactly(framing)
     parts = []
     total = 0
     while True:
-        line = _read_framing_line(connection, max_line_length, "chunk-size line")
+        line = reader.line(max_line_length, "chunk-size line", http.HTTPStatus.BAD_REQUEST)
         match = _CHUNK_LINE.fullmatch(line)
         if match is None:
             raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad chunk-size line {line[:_EXCERPT]!r}")
@@ -328,18 +331,15 @@ def read_body(
         if not digits:
             break
         # More than 15 hex digits is over any limit (and int() need not see 8 KiB of them).
-        size = int(digits, 16) if len(digits) <= 15 else limit + 1
-        total += size
+        total += int(digits, 16) if len(digits) <= 15 else limit + 1
         if total > limit:
             raise RequestError(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {limit} bytes")
-        if progress is not None:
-            progress(size)
-        parts.append(_read_exactly(connection, size))
-        if _read_exactly(connection, 2) != b"\r\n":
+        parts.append(reader.exactly(int(digits, 16)))
+        if reader.exactly(2) != b"\r\n":
             raise RequestError(http.HTTPStatus.BAD_REQUEST, "chunk data not followed by CRLF")
     trailers = 0
     while True:
-        line = _read_framing_line(connection, max_line_length, "trailer line")
+        line = reader.line(max_line_length, "trailer line", http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
         if line == b"\r\n":
             return b"".join(parts)
         trailers += 1
@@ -351,25 +351,35 @@ def read_body(
             raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad trailer line {line[:_EXCERPT]!r}")
 
 
-def _read_framing_line(connection: Any, max_line_length: int, what: str) -> bytes:
-    line: bytes = connection.readline(max_line_length + 1)
-    if len(line) > max_line_length:
-        too_long = http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-        status = too_long if what == "trailer line" else http.HTTPStatus.BAD_REQUEST
-        raise RequestError(status, f"{what} over {max_line_length} bytes")
-    if not line.endswith(b"\n"):
-        raise IncompleteRequest(f"connection closed inside a {what}")
-    return line
+class _BodyReader:
+    """Reads a body's lines and data, telling ``progress`` how many bytes each read brought."""
 
+    def __init__(self, connection: Any, progress: Callable[[int], None] | None) -> None:
+        self._connection = connection
+        self._progress = progress
 
-def _read_exactly(connection: Any, length: int) -> bytes:
-    try:
-        data: bytes = connection.read(length)
-    except ConnectionTerminatedException as exc:
-        raise IncompleteRequest(f"connection closed inside the request body: {exc}") from exc
-    if len(data) < length:
-        raise IncompleteRequest(f"connection closed after {len(data)} of {length} body bytes")
-    return data
+    def line(self, max_line_length: int, what: str, too_long: int) -> bytes:
+        line: bytes = self._connection.readline(max_line_length + 1)
+        if self._progress is not None:
+            self._progress(len(line))
+        if len(line) > max_line_length:
+            raise RequestError(too_long, f"{what} over {max_line_length} bytes")
+        if not line.endswith(b"\n"):
+            raise IncompleteRequest(f"connection closed inside a {what}")
+        return line
+
+    def exactly(self, length: int) -> bytes:
+        parts = []
+        have = 0
+        while have < length:
+            part: bytes = self._connection.read1(min(length - have, _READ_SIZE))
+            if not part:
+                raise IncompleteRequest(f"connection closed after {have} of {length} body bytes")
+            if self._progress is not None:
+                self._progress(len(part))
+            parts.append(part)
+            have += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def host_is_valid(value: str) -> bool:

@@ -126,8 +126,8 @@ _RETRY_AFTER_SECONDS = 5
 _BASIC_AUTH_REALM = "mod_pywebsocket"
 _MAX_LOCAL_REDIRECTS = 5
 # A request body has --handshake-timeout seconds, plus one for each this many
-# bytes it announces (mod_reqtimeout's MinRate): a client that sends one byte
-# now and then cannot hold its thread for ever.
+# bytes received (mod_reqtimeout's MinRate): a client that sends one byte now
+# and then cannot hold its thread for ever, whatever length it announces.
 _MIN_BODY_RATE = 500
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _VERSION_NAMES = {
@@ -541,7 +541,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         A client that expects ``100 Continue`` (HTTP/1.1) gets it before the
         body is read; one that expects anything else gets 417. The body
         must arrive within ``--handshake-timeout`` seconds plus one per 500
-        bytes. A chunked body is decoded, and the header fields then say so
+        bytes received. A chunked body is decoded, and the header fields then say so
         as RFC 9112 §7.1.3 does: ``Content-Length`` its length, no
         ``Transfer-Encoding`` (a CGI script sees ``CONTENT_LENGTH``).
 
@@ -574,9 +574,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             self._body = b""
             return self._body
         deadlines = self.server.deadlines
-        timeout = options.handshake_timeout
-        announced = 0 if framing == _standalone_http.CHUNKED else framing
-        deadlines.arm(self.connection, self.client_address, timeout + announced / _MIN_BODY_RATE, "request body")
+        deadlines.arm(self.connection, self.client_address, options.handshake_timeout, "request body")
         try:
             body = _standalone_http.read_body(
                 self.rfile,

@@ -342,17 +342,34 @@ def drip(sock: socket.socket, data: bytes, interval: float, give_up: float) -> b
     return False
 
 
-def test_request_body_sent_one_byte_at_a_time_is_dropped_at_its_deadline(tmp_path):
-    # --handshake-timeout 1 plus 100 bytes at 500 bytes/s: 1.2 s for the body.
+@pytest.mark.parametrize("length", [100, 1_000_000])
+def test_request_body_sent_one_byte_at_a_time_is_dropped_at_its_deadline(tmp_path, length):
+    # --handshake-timeout 1, plus 1 s per 500 bytes received (not announced).
     with running_server("-d", make_site(tmp_path), "-x", "/cgi-bin", "--handshake-timeout", "1") as server:
         with open_socket(server.port) as sock:
-            sock.sendall(b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            sock.sendall(b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % length)
             started = time.monotonic()
             # Each byte well within the 1 s each read may take.
             closed = drip(sock, b"y" * 100, 0.3, started + 8)
             elapsed = time.monotonic() - started
     assert closed, "the body's deadline did not end the connection"
-    assert 1.1 < elapsed < 3
+    assert 0.9 < elapsed < 3
+
+
+def test_request_body_that_keeps_coming_is_not_cut_by_the_deadline(tmp_path):
+    # 3 s for 30,000 bytes at 10,000 bytes/s: over --handshake-timeout, under the rate.
+    body = b"z" * 30000
+    with running_server("-d", make_site(tmp_path), "-x", "/cgi-bin", "--handshake-timeout", "1") as server:
+        with open_socket(server.port) as sock:
+            sock.sendall(
+                b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)
+            )
+            for start in range(0, len(body), 1000):
+                sock.sendall(body[start : start + 1000])
+                time.sleep(0.1)
+            answer = read_until_eof(sock, time.monotonic() + TIMEOUT)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"body": "zzz' in answer
 
 
 def test_chunked_body_sent_slowly_is_dropped_at_its_deadline(tmp_path):
@@ -527,7 +544,7 @@ def test_read_body_decodes_chunked_and_leaves_what_follows_unread(wire, body):
     stream = io.BytesIO(wire + b"GET /next")
     sizes = []
     assert _standalone_http.read_body(stream, _standalone_http.CHUNKED, 100, 100, 10, sizes.append) == body
-    assert stream.read() == b"GET /next" and sum(sizes) == len(body)
+    assert stream.read() == b"GET /next" and sum(sizes) == len(wire)
 
 
 @pytest.mark.parametrize(("wire", "body"), CHUNKED_BODIES)
