@@ -92,6 +92,15 @@ def test_parse_extensions_agrees_with_a_character_by_character_parser(text, allo
     assert result == reference_parse_extensions(text, allow_quoted_string)
 
 
+def test_consume_token_takes_exactly_the_token_characters():
+    for code in range(256):
+        character = chr(code)
+        state = http_header_util.ParsingState(character + " ")
+        taken = http_header_util.consume_token(state)
+        assert (taken == character) is http_header_util.is_token_char(character), repr(character)
+        assert state.head == (1 if taken else 0)
+
+
 @pytest.mark.parametrize(
     ("header", "message"),
     [
