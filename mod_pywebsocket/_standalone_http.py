@@ -55,13 +55,13 @@ _DIGITS = re.compile(r"[0-9]+")
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
 # (names are tokens, values tokens or quoted-strings). Only CRLF ends these
 # lines: a bare LF or CR is where parsers that disagree get desynchronised.
-_BYTES_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_BYTES_TOKEN = _TOKEN.pattern.encode("ascii")
 _BYTES_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _BYTES_TOKEN + rb"(?:[ \t]*=[ \t]*(?:"
     + _BYTES_TOKEN + rb"|" + _BYTES_QUOTED + rb"))?)*\r\n"
 )
-_FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t -~\x80-\xff]*\r\n")
+_FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
 # RFC 9112 §3.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
 # uri-host is an IP-literal in brackets, an IPv4 address or a reg-name (an
 # empty one included).
