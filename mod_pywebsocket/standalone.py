@@ -158,6 +158,21 @@ def _shutdown_socket(sock: Any) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+def _describe_close(request: Any) -> str:
+    """Say how a WebSocket's closing handshake went, for the line logged at its end."""
+    code = getattr(request, "ws_close_code", None)
+    closed_by = getattr(getattr(request, "ws_stream", None), "closed_by", None)
+    if closed_by == "client":
+        return f"closed by the client with code {code}"
+    if closed_by == "server":
+        if code is None:
+            return "closed by the server, no close frame from the client"
+        return f"closed by the server, the client answered code {code}"
+    if getattr(request, "client_terminated", False) or getattr(request, "server_terminated", False):
+        return "closed (this protocol has no close codes)"
+    return "no closing handshake"
+
+
 class _StandaloneRequest:
     """The request object handlers see under the standalone server (SPEC §3).
 
@@ -611,16 +626,15 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     def _log_websocket_end(self, request: Any, duration: float) -> None:
         version = getattr(request, "ws_version", None)
         accepted = getattr(request, "ws_extensions", None)
-        code = getattr(request, "ws_close_code", None)
         _LOGGER.info(
-            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, client close code %s",
+            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
             _peer(self.client_address),
             getattr(request, "ws_resource", self.path),
             duration,
             _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
             getattr(request, "ws_protocol", None) or "none",
             common.format_extensions(accepted) if accepted else "none",
-            code if code is not None else "none",
+            _describe_close(request),
         )
 
     def _linger(self) -> None:
