@@ -686,8 +686,9 @@ def send_body(
     """
     name = process.script.script_name
     declared = output.head.content_length
-    if output.complete and framing.length and declared is not None and declared != framing.length:
-        _LOGGER.warning("cgi script %s gave Content-Length %d with %d bytes", name, declared, framing.length)
+    has_content = output.head.status not in _NO_CONTENT_STATUSES
+    if output.complete and has_content and declared not in (None, len(output.body)):
+        _LOGGER.warning("cgi script %s gave Content-Length %d with %d bytes", name, declared, len(output.body))
     remaining = framing.length
     sent = dropped = 0
     piece = output.body
@@ -710,7 +711,7 @@ def send_body(
             _LOGGER.warning("%s; the response is cut short", exc)
             return False
         ended = not piece
-    if dropped and declared is not None and not output.complete:
+    if dropped and has_content and declared is not None:
         _LOGGER.warning("cgi script %s wrote %d bytes over its Content-Length %d", name, dropped, declared)
     if framing.length is not None and sent < framing.length:
         _LOGGER.warning("cgi script %s ended after %d of its %d bytes (Content-Length)", name, sent, framing.length)

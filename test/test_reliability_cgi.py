@@ -429,6 +429,23 @@ def test_send_body_frames_and_bounds_what_the_script_writes(
     assert log in caplog.text
 
 
+def test_send_body_of_complete_output_sends_it_all_and_logs_a_wrong_content_length(caplog):
+    given = CgiOutput(CgiHead(200, "OK", [], 999, None), b"body", True, None)
+    sent: list[bytes] = []
+    framing = _standalone_cgi.choose_framing(given, "HTTP/1.1")
+    assert _standalone_cgi.send_body(FakeProcess(), given, framing, sent.extend)
+    assert sent == [b"body"]
+    assert "cgi script /cgi-bin/s.py gave Content-Length 999 with 4 bytes" in caplog.text
+
+
+def test_send_body_of_a_no_content_status_drops_the_output_silently(caplog):
+    given = CgiOutput(CgiHead(204, "No Content", [], 2, None), b"ab", False, None)
+    sent: list[bytes] = []
+    framing = _standalone_cgi.choose_framing(given, "HTTP/1.1")
+    assert _standalone_cgi.send_body(FakeProcess(b"cd"), given, framing, sent.extend)
+    assert sent == [] and caplog.text == ""
+
+
 def test_send_body_over_the_timeout_cuts_the_response_without_the_last_chunk(caplog):
     process = FakeProcess(b"cd", error=CgiError(504, "cgi script /cgi-bin/s.py ran over 1.0 s"))
     given = CgiOutput(CgiHead(200, "OK", [], None, None), b"ab", False, None)
