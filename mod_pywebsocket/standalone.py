@@ -485,37 +485,37 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return False
 
     def _run_cgi(self, script: _standalone_cgi.CgiScript, query: str, redirects: int) -> None:
+        """Run ``script`` and stream its output to the client (``_standalone_cgi`` says how)."""
         options = self.server.options
         try:
             body = self._read_body() if self.command == "POST" else b""
             env = self._cgi_environment(script, query)
-            output = _standalone_cgi.run_script(script, env, body, options.cgi_timeout)
-            response = _standalone_cgi.parse_output(output)
+            with _standalone_cgi.CgiProcess(script, env, body, options.cgi_timeout) as process:
+                output = _standalone_cgi.read_output(process)
+                if output.local_redirect is None:
+                    framing = _standalone_cgi.choose_framing(output, self.request_version)
+                    self.send_response(output.head.status, output.head.reason)
+                    for name, value in (*output.head.headers, *framing.headers):
+                        self.send_header(name, value)
+                    self.end_headers()
+                    write = self.wfile.write_parts  # type: ignore[attr-defined]
+                    if not _standalone_cgi.send_body(process, output, framing, write, send=self.command != "HEAD"):
+                        self.close_connection = True
+                    return
         except (_standalone_cgi.CgiError, _standalone_http.RequestError) as exc:
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             _LOGGER.log(level, "%s - %s", _peer(self.client_address), exc)
             self._send_plain_error(exc.status, str(exc))
             return
-        if response.local_redirect is not None:
-            if redirects >= _MAX_LOCAL_REDIRECTS:
-                self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
-                return
-            # RFC 3875 §6.2.2: serve the new path as if it had been requested
-            # (with GET: the request body was for the first script).
-            self.path = response.local_redirect
-            if self.command == "POST":
-                self.command = "GET"
-            self._serve_http(redirects + 1)
+        if redirects >= _MAX_LOCAL_REDIRECTS:
+            self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
             return
-        self.send_response(response.status, response.reason)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        has_body = response.status >= 200 and response.status not in (204, 304)
-        if has_body:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if has_body and self.command != "HEAD":
-            self.wfile.write(response.body)
+        # RFC 3875 §6.2.2: serve the new path as if it had been requested
+        # (with GET: the request body was for the first script).
+        self.path = output.local_redirect
+        if self.command == "POST":
+            self.command = "GET"
+        self._serve_http(redirects + 1)
 
     def _read_body(self) -> bytes:
         """Read the request body, after a ``100 Continue`` if the client expects one.
