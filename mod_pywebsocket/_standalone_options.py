@@ -501,7 +501,8 @@ def build_parser() -> OptionParser:
         metavar="SECONDS",
         type=_seconds,
         default=30.0,
-        help="seconds a CGI script may run before it is killed and 504 is sent (default: %(default)s)",
+        help="seconds a CGI script may run, its output sent included, before its process group is killed "
+        "(504 if no response was started, else the response is cut short; default: %(default)s)",
     )
 
     logs = parser.add_argument_group("logging")

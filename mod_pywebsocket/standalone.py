@@ -167,6 +167,21 @@ def _shutdown_socket(sock: Any) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+def _describe_close(request: Any) -> str:
+    """Say how a WebSocket's closing handshake went, for the line logged at its end."""
+    code = getattr(request, "ws_close_code", None)
+    closed_by = getattr(getattr(request, "ws_stream", None), "closed_by", None)
+    if closed_by == "client":
+        return f"closed by the client with code {code}"
+    if closed_by == "server":
+        if code is None:
+            return "closed by the server, no close frame from the client"
+        return f"closed by the server, the client answered code {code}"
+    if getattr(request, "client_terminated", False) or getattr(request, "server_terminated", False):
+        return "closed (this protocol has no close codes)"
+    return "no closing handshake"
+
+
 class _StandaloneRequest:
     """The request object handlers see under the standalone server (SPEC §3).
 
@@ -503,37 +518,37 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return False
 
     def _run_cgi(self, script: _standalone_cgi.CgiScript, query: str, redirects: int) -> None:
+        """Run ``script`` and stream its output to the client (``_standalone_cgi`` says how)."""
         options = self.server.options
         try:
             body = self._read_body() if self.command == "POST" else b""
             env = self._cgi_environment(script, query)
-            output = _standalone_cgi.run_script(script, env, body, options.cgi_timeout)
-            response = _standalone_cgi.parse_output(output)
+            with _standalone_cgi.CgiProcess(script, env, body, options.cgi_timeout) as process:
+                output = _standalone_cgi.read_output(process)
+                if output.local_redirect is None:
+                    framing = _standalone_cgi.choose_framing(output, self.request_version)
+                    self.send_response(output.head.status, output.head.reason)
+                    for name, value in (*output.head.headers, *framing.headers):
+                        self.send_header(name, value)
+                    self.end_headers()
+                    write = self.wfile.write_parts  # type: ignore[attr-defined]
+                    if not _standalone_cgi.send_body(process, output, framing, write, send=self.command != "HEAD"):
+                        self.close_connection = True
+                    return
         except (_standalone_cgi.CgiError, _standalone_http.RequestError) as exc:
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             _LOGGER.log(level, "%s - %s", _peer(self.client_address), exc)
             self._send_plain_error(exc.status, str(exc))
             return
-        if response.local_redirect is not None:
-            if redirects >= _MAX_LOCAL_REDIRECTS:
-                self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
-                return
-            # RFC 3875 §6.2.2: serve the new path as if it had been requested
-            # (with GET: the request body was for the first script).
-            self.path = response.local_redirect
-            if self.command == "POST":
-                self.command = "GET"
-            self._serve_http(redirects + 1)
+        if redirects >= _MAX_LOCAL_REDIRECTS:
+            self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
             return
-        self.send_response(response.status, response.reason)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        has_body = response.status >= 200 and response.status not in (204, 304)
-        if has_body:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if has_body and self.command != "HEAD":
-            self.wfile.write(response.body)
+        # RFC 3875 §6.2.2: serve the new path as if it had been requested
+        # (with GET: the request body was for the first script).
+        self.path = output.local_redirect
+        if self.command == "POST":
+            self.command = "GET"
+        self._serve_http(redirects + 1)
 
     def _read_body(self) -> bytes:
         """Read the request body, once, framed as RFC 9112 §6.3 says; later calls return it again.
@@ -682,16 +697,15 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     def _log_websocket_end(self, request: Any, duration: float) -> None:
         version = getattr(request, "ws_version", None)
         accepted = getattr(request, "ws_extensions", None)
-        code = getattr(request, "ws_close_code", None)
         _LOGGER.info(
-            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, client close code %s",
+            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
             _peer(self.client_address),
             getattr(request, "ws_resource", self.path),
             duration,
             _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
             getattr(request, "ws_protocol", None) or "none",
             common.format_extensions(accepted) if accepted else "none",
-            code if code is not None else "none",
+            _describe_close(request),
         )
 
     def _linger(self) -> None:
