@@ -2,7 +2,7 @@
 
 Starts the servers (our standalone server, our Apache + mod_python
 deployment, pywebsocket3 4.0.2, websockets asyncio and sync, and a trivial
-Python thread server as the ceiling), runs every scenario against every
+Python thread server as a reference point), runs every scenario against every
 server interleaved (A B C A B C ..., ``--reps`` times), and writes
 ``results.md``, ``results.json`` and ``chart.png`` to ``bench/results/``
 (``bench/results/quick/`` with ``--quick``). Servers run on one CPU, the
@@ -392,7 +392,7 @@ SERVERS = {
         ServerSpec("ws-sync", "websockets 17.4 sync", _script("ws-sync", "websockets_sync.py")),
         ServerSpec(
             "trivial",
-            "ceiling: trivial thread server",
+            "reference: trivial thread server",
             _script("trivial", "trivial.py"),
             skip={"deflate": "no compression in the trivial server"},
         ),
@@ -1122,8 +1122,11 @@ def write_chart(path: Path, summary: dict[tuple[str, str], dict[str, Any]], serv
         better = "higher" if scen.higher_is_better else "lower"
         ax.set_title(f"{scen.title}\n({scen.unit}, {better} is better)", fontsize=9)
         ax.tick_params(labelsize=8)
-        for y, v in enumerate(values):
-            ax.text(v, y, " " + _fmt(v, scen.unit), va="center", fontsize=7)
+        # Each label starts past its bar's error bar, so the two never overlap.
+        pad = 0.02 * max((v + h for v, h in zip(values, high)), default=0)
+        for y, (v, h) in enumerate(zip(values, high)):
+            ax.text(v + h + pad, y, _fmt(v, scen.unit), va="center", fontsize=7)
+        ax.set_xlim(right=1.25 * max((v + h for v, h in zip(values, high)), default=1))
     for index in range(len(scenarios), rows * cols):
         axes[index // cols][index % cols].axis("off")
     fig.suptitle("mod_pywebsocket vs peers on loopback (median, min–max bars)", fontsize=11)

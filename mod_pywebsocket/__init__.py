@@ -54,7 +54,10 @@ A handler is a file ``<handler root>/<name>_wsh.py``; it serves the resource
 ``receive_message`` returns str for text messages, bytes for binary ones, and
 None once the client's close frame arrived. ``send_message(message,
 end=True, binary=False)`` sends a str as text and bytes as binary (with
-``binary=True``); ``end=False`` sends a fragment. ``close_connection(code,
+``binary=True``); ``end=False`` sends a fragment. ``send_ping(body=b'')`` sends a ping
+(at most 125 bytes; a str is sent as UTF-8); its pong is taken by
+``receive_message`` (see ``on_pong_handler`` below), and pings from the
+client are answered by ``receive_message`` too. ``close_connection(code,
 reason)`` starts the closing handshake. When ``web_socket_transfer_data``
 returns, the connection is closed with 1000 unless the handler closed it. A
 stream error the handler does not catch closes the connection with the

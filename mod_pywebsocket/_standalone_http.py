@@ -1,10 +1,13 @@
-"""The request phase of the standalone server: read and check request heads.
+"""The request phase of the standalone server: read and check request heads and bodies.
 
 Layer 3 (a private part of ``standalone``). ``read_request_head`` reads a
 request line and header lines through a ``readline`` callable, with the
-line length and the number of lines capped; ``split_host`` and
-``basic_auth_matches`` check the Host and Authorization headers;
-``DeadlineWatch`` ends connections that take too long to send a head.
+line length, the number of lines and the head's size capped;
+``body_framing`` applies RFC 9112 §6.3 to find where the body ends, and
+``read_body`` reads it (``Content-Length`` or chunked); ``host_is_valid``,
+``split_host`` and ``basic_auth_matches`` check the Host and Authorization
+headers; ``DeadlineWatch`` ends connections that take too long to send a
+head or a body.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ from typing import Any, NamedTuple
 from mod_pywebsocket import common, http_header_util
 
 __all__ = [
+    "CHUNKED",
     "DeadlineWatch",
     "IncompleteRequest",
     "RequestError",
     "RequestHead",
     "basic_auth_matches",
-    "body_length",
+    "body_framing",
+    "host_is_valid",
+    "read_body",
     "read_request_head",
     "split_host",
 ]
@@ -41,6 +47,33 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SEPARATORS = re.compile(r"[ \t]+")
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _DEADLINE_POLL_SECONDS = 0.1
+# RFC 9112 §6.2: Content-Length = 1*DIGIT. Leading zeros are allowed; more
+# than 18 other digits is more than any body limit (and than int() takes).
+_CONTENT_LENGTH = re.compile(r"0*([0-9]{1,18})")
+_DIGITS = re.compile(r"[0-9]+")
+# RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF, with
+#   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# (names are tokens, values tokens or quoted-strings). Only CRLF ends these
+# lines: a bare LF or CR is where parsers that disagree get desynchronised.
+_BYTES_TOKEN = _TOKEN.pattern.encode("ascii")
+_BYTES_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _BYTES_TOKEN + rb"(?:[ \t]*=[ \t]*(?:"
+    + _BYTES_TOKEN + rb"|" + _BYTES_QUOTED + rb"))?)*\r\n"
+)
+_FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
+# RFC 9112 §3.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
+# uri-host is an IP-literal in brackets, an IPv4 address or a reg-name (an
+# empty one included).
+_HOST = re.compile(
+    r"(?:\[[0-9A-Za-z:.%_~-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?"
+)
+# How much of a bad line an error message quotes.
+_EXCERPT = 80
+# The most a body read asks for at once.
+_READ_SIZE = 65536
+CHUNKED = -1
+"""What ``body_framing`` returns for a chunked body."""
 
 
 class RequestError(common.WebSocketException):
@@ -79,7 +112,10 @@ class RequestHead(NamedTuple):
 
 
 def read_request_head(
-    readline: Callable[[int], bytes], max_line_length: int, max_header_count: int
+    readline: Callable[[int], bytes],
+    max_line_length: int,
+    max_header_count: int,
+    max_head_size: int | None = None,
 ) -> RequestHead | None:
     """Read a request line and header lines up to the empty line, and parse them.
 
@@ -88,21 +124,30 @@ def read_request_head(
             (``BufferedReader.readline``); b'' at EOF.
         max_line_length: the longest line allowed, line end included.
         max_header_count: the most header lines allowed.
+        max_head_size: the most bytes the whole head may take, line ends
+            and empty lines included (None: no cap beyond the two others).
 
     Returns:
         The head, or None if the connection ended before a new request.
 
     Raises:
         RequestError: 414 (request line too long), 431 (header line too
-            long, too many header lines), 400 (malformed; an absolute-form
-            target that is not ws, wss, http or https), 505 (not HTTP/1.x).
+            long, too many header lines, head over ``max_head_size``), 400
+            (malformed; an absolute-form target that is not ws, wss, http
+            or https), 505 (not HTTP/1.x).
         IncompleteRequest: the connection ended inside the head.
         OSError: reading failed or timed out.
     """
     lines: list[bytes] = []
     empty_lines = 0
+    size = 0
     while True:
         line = readline(max_line_length + 1)
+        size += len(line)
+        if max_head_size is not None and size > max_head_size:
+            raise RequestError(
+                http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"request head over {max_head_size} bytes"
+            )
         if len(line) > max_line_length:
             if not lines:
                 raise RequestError(http.HTTPStatus.REQUEST_URI_TOO_LONG, f"request line over {max_line_length} bytes")
@@ -178,24 +223,168 @@ def _parse_header_lines(lines: list[bytes], request_line: str) -> http.client.HT
     return headers
 
 
-def body_length(headers: email.message.Message, limit: int) -> int:
-    """Return the Content-Length of a request that needs a body (chunked bodies are not supported).
+def body_framing(headers: email.message.Message, version: str, limit: int) -> int:
+    """Return how a request's body is framed (RFC 9112 §6.3): its length, or ``CHUNKED``.
+
+    A request with neither ``Transfer-Encoding`` nor ``Content-Length`` has
+    no body (length 0). Every refusal here means the end of the body cannot
+    be known: the connection must be closed after the answer.
+
+    Args:
+        headers: the request's header fields.
+        version: the request's HTTP version (``HTTP/1.0`` or ``HTTP/1.1``).
+        limit: the largest body taken, in bytes.
 
     Raises:
-        RequestError: 501 (Transfer-Encoding), 411 (no Content-Length), 400
-            (a malformed or repeated one), 413 (over ``limit`` bytes).
+        RequestError: 400 (``Transfer-Encoding`` in HTTP/1.0, with
+            ``Content-Length``, not ending in chunked, chunked twice; an
+            invalid or conflicting ``Content-Length``), 501 (a transfer
+            coding other than chunked), 413 (a length over ``limit``).
     """
-    if headers.get("Transfer-Encoding") is not None:
-        raise RequestError(http.HTTPStatus.NOT_IMPLEMENTED, "chunked request bodies are not supported")
-    values = headers.get_all("Content-Length") or []
-    if not values:
-        raise RequestError(http.HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
-    if len(values) != 1 or not values[0].isdigit():
-        raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad Content-Length {', '.join(values)!r}")
-    length = int(values[0])
+    encodings = headers.get_all("Transfer-Encoding")
+    lengths = headers.get_all("Content-Length")
+    if encodings is not None:
+        if version == "HTTP/1.0":
+            # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding "MUST
+            # be treated as if the framing is faulty".
+            raise RequestError(http.HTTPStatus.BAD_REQUEST, "Transfer-Encoding in an HTTP/1.0 request")
+        if lengths is not None:
+            # RFC 9112 §6.3: "might indicate an attempt to perform request
+            # smuggling"; a server may reject it, and must close after it.
+            raise RequestError(http.HTTPStatus.BAD_REQUEST, "both Transfer-Encoding and Content-Length")
+        codings = [coding.strip(" \t").lower() for value in encodings for coding in value.split(",")]
+        codings = [coding for coding in codings if coding]
+        if not codings or codings[-1] != "chunked":
+            # RFC 9112 §6.3: chunked not final: "the server MUST respond with
+            # the 400 (Bad Request) status code and then close the connection".
+            raise RequestError(
+                http.HTTPStatus.BAD_REQUEST, f"Transfer-Encoding {', '.join(encodings)!r} does not end in chunked"
+            )
+        if len(codings) > 1:
+            if "chunked" in codings[:-1]:
+                # RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more than once".
+                raise RequestError(http.HTTPStatus.BAD_REQUEST, "chunked applied more than once")
+            # RFC 9112 §6.1: an unknown transfer coding SHOULD get 501.
+            raise RequestError(
+                http.HTTPStatus.NOT_IMPLEMENTED, f"transfer codings {', '.join(codings[:-1])!r} are not supported"
+            )
+        return CHUNKED
+    if lengths is None:
+        return 0
+    # RFC 9110 §8.6: a list of identical values may stand for one; anything
+    # else is "an unrecoverable error" (RFC 9112 §6.3): 400, then close.
+    values = {value.strip(" \t") for field in lengths for value in field.split(",")}
+    value = values.pop() if len(values) == 1 else ""
+    match = _CONTENT_LENGTH.fullmatch(value)
+    if match is None:
+        if _DIGITS.fullmatch(value):
+            raise RequestError(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {limit} bytes")
+        shown = ", ".join(lengths)
+        raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad Content-Length {shown[:_EXCERPT]!r}")
+    length = int(match.group(1))
     if length > limit:
         raise RequestError(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body of {length} bytes is over {limit}")
     return length
+
+
+def read_body(
+    connection: Any,
+    framing: int,
+    limit: int,
+    max_line_length: int,
+    max_trailer_count: int,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """Read a request body framed as ``body_framing`` said: ``framing`` bytes, or chunked.
+
+    A chunked body is decoded (RFC 9112 §7.1); its trailer fields are read
+    and dropped. Data is read as it comes (64 KiB at most at a time), so
+    that ``progress`` hears of every byte as it arrives.
+
+    Args:
+        connection: what the body is read from: ``read1(n)`` gives 1 to n
+            bytes (b'' at EOF) and ``readline(limit)`` one line, as
+            ``BufferedConnection``'s and ``io.BufferedReader``'s.
+        framing: the body's length, or ``CHUNKED``.
+        limit: the largest chunked body taken, in bytes.
+        max_line_length: the longest chunk-size or trailer line.
+        max_trailer_count: the most trailer lines.
+        progress: called with the number of bytes each read brought.
+
+    Raises:
+        RequestError: 400 (malformed chunked framing), 413 (a chunked body
+            over ``limit``), 431 (a trailer line too long, too many).
+        IncompleteRequest: the connection ended inside the body.
+        OSError: reading failed or timed out.
+    """
+    reader = _BodyReader(connection, progress)
+    if framing != CHUNKED:
+        return reader.exactly(framing)
+    parts = []
+    total = 0
+    while True:
+        line = reader.line(max_line_length, "chunk-size line", http.HTTPStatus.BAD_REQUEST)
+        match = _CHUNK_LINE.fullmatch(line)
+        if match is None:
+            raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad chunk-size line {line[:_EXCERPT]!r}")
+        digits = match.group(1).lstrip(b"0")
+        if not digits:
+            break
+        # More than 15 hex digits is over any limit (and int() need not see 8 KiB of them).
+        total += int(digits, 16) if len(digits) <= 15 else limit + 1
+        if total > limit:
+            raise RequestError(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {limit} bytes")
+        parts.append(reader.exactly(int(digits, 16)))
+        if reader.exactly(2) != b"\r\n":
+            raise RequestError(http.HTTPStatus.BAD_REQUEST, "chunk data not followed by CRLF")
+    trailers = 0
+    while True:
+        line = reader.line(max_line_length, "trailer line", http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+        if line == b"\r\n":
+            return b"".join(parts)
+        trailers += 1
+        if trailers > max_trailer_count:
+            raise RequestError(
+                http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"more than {max_trailer_count} trailer lines"
+            )
+        if _FIELD_LINE.fullmatch(line) is None:
+            raise RequestError(http.HTTPStatus.BAD_REQUEST, f"bad trailer line {line[:_EXCERPT]!r}")
+
+
+class _BodyReader:
+    """Reads a body's lines and data, telling ``progress`` how many bytes each read brought."""
+
+    def __init__(self, connection: Any, progress: Callable[[int], None] | None) -> None:
+        self._connection = connection
+        self._progress = progress
+
+    def line(self, max_line_length: int, what: str, too_long: int) -> bytes:
+        line: bytes = self._connection.readline(max_line_length + 1)
+        if self._progress is not None:
+            self._progress(len(line))
+        if len(line) > max_line_length:
+            raise RequestError(too_long, f"{what} over {max_line_length} bytes")
+        if not line.endswith(b"\n"):
+            raise IncompleteRequest(f"connection closed inside a {what}")
+        return line
+
+    def exactly(self, length: int) -> bytes:
+        parts = []
+        have = 0
+        while have < length:
+            part: bytes = self._connection.read1(min(length - have, _READ_SIZE))
+            if not part:
+                raise IncompleteRequest(f"connection closed after {have} of {length} body bytes")
+            if self._progress is not None:
+                self._progress(len(part))
+            parts.append(part)
+            have += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def host_is_valid(value: str) -> bool:
+    """Return True if ``value`` is a valid Host field value (RFC 9112 §3.2: ``uri-host [ ":" port ]``)."""
+    return _HOST.fullmatch(value) is not None
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
@@ -246,15 +435,27 @@ class DeadlineWatch:
         self._expire = expire
         self._describe = describe
         self._lock = threading.Lock()
-        self._deadlines: dict[Any, tuple[float, Any, float]] = {}
+        # socket -> (deadline, address, seconds given, what must arrive by then)
+        self._deadlines: dict[Any, tuple[float, Any, float, str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="request deadlines", daemon=True)
         self._thread.start()
 
-    def arm(self, sock: Any, address: Any, seconds: float) -> None:
-        """Give ``sock`` ``seconds`` from now to finish its request phase, unless it has a deadline already."""
+    def arm(self, sock: Any, address: Any, seconds: float, what: str = "request") -> None:
+        """Give ``sock`` ``seconds`` from now to finish its request phase, unless it has a deadline already.
+
+        ``what`` names what must arrive by then, for the log line.
+        """
         with self._lock:
-            self._deadlines.setdefault(sock, (time.monotonic() + seconds, address, seconds))
+            self._deadlines.setdefault(sock, (time.monotonic() + seconds, address, seconds, what))
+
+    def extend(self, sock: Any, seconds: float) -> None:
+        """Give ``sock`` ``seconds`` more, if it has a deadline."""
+        with self._lock:
+            entry = self._deadlines.get(sock)
+            if entry is not None:
+                deadline, address, given, what = entry
+                self._deadlines[sock] = (deadline + seconds, address, given + seconds, what)
 
     def disarm(self, sock: Any) -> None:
         """Forget ``sock``'s deadline."""
@@ -286,5 +487,5 @@ class DeadlineWatch:
                         del self._deadlines[sock]
                         self._expire(sock)
                         expired.append(entry)
-            for _, address, seconds in expired:
-                _LOGGER.info("%s - no request within %g s; connection dropped", self._describe(address), seconds)
+            for _, address, seconds, what in expired:
+                _LOGGER.info("%s - no %s within %g s; connection dropped", self._describe(address), what, seconds)

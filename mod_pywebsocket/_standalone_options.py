@@ -448,6 +448,17 @@ def build_parser() -> OptionParser:
         default=100,
         help="most header lines in a request (default: %(default)s; 431 beyond)",
     )
+    # Request heads (issue 15, http): a cap on the whole head, beside the line caps.
+    add(
+        limits,
+        "--max-head-size",
+        dest="max_head_size",
+        metavar="BYTES",
+        type=_positive_int,
+        default=65536,
+        help="most bytes a request head may take, request line and header lines together "
+        "(default: %(default)s; 431 beyond)",
+    )
     add(
         limits,
         "--handshake-timeout",
@@ -505,7 +516,8 @@ def build_parser() -> OptionParser:
         metavar="SECONDS",
         type=_seconds,
         default=30.0,
-        help="seconds a CGI script may run before it is killed and 504 is sent (default: %(default)s)",
+        help="seconds a CGI script may run, its output sent included, before its process group is killed "
+        "(504 if no response was started, else the response is cut short; default: %(default)s)",
     )
 
     logs = parser.add_argument_group("logging")

@@ -652,6 +652,8 @@ class Stream(StreamBase):
         self._ping_queue: list[bytes] = []
         self._last_received_opcode: int | None = None
         self._assembler = MessageAssembler(options)
+        # Who sent the first close frame: "server", "client" or None (no close yet).
+        self.closed_by: str | None = None
 
     # Sending.
 
@@ -728,6 +730,8 @@ class Stream(StreamBase):
         if code is not None and not common.is_sendable_close_code(code):
             raise BadOperationException(f"close code {code} must not be sent")
         body = create_closing_handshake_body(code, reason)
+        if self.closed_by is None:
+            self.closed_by = "server"
         self._request.server_terminated = True
         self._send_frame(common.OPCODE_CLOSE, body)
 
@@ -1019,6 +1023,8 @@ class Stream(StreamBase):
         request.ws_close_code = code if code is not None else common.STATUS_NO_STATUS_RECEIVED
         request.ws_close_reason = reason if reason is not None else ""
         request.client_terminated = True
+        if self.closed_by is None:
+            self.closed_by = "client"
         _LOGGER.debug("received close code=%s reason=%r", code, reason)
         if request.server_terminated:
             return

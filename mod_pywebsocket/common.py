@@ -346,41 +346,6 @@ class ExtensionParameter:
         return f"ExtensionParameter({self._name!r}, {self._parameters!r})"
 
 
-def _parse_extension_param(
-    state: http_header_util.ParsingState, definition: ExtensionParameter, allow_quoted_string: bool
-) -> None:
-    http_header_util.consume_lwses(state)
-    name = http_header_util.consume_token(state)
-    if name is None:
-        raise ExtensionParsingException(f"no valid parameter name at position {state.head}")
-    http_header_util.consume_lwses(state)
-    if not http_header_util.consume_string(state, "="):
-        definition.add_parameter(name, None)
-        return
-    http_header_util.consume_lwses(state)
-    if allow_quoted_string:
-        value = http_header_util.consume_token_or_quoted_string(state)
-    else:
-        value = http_header_util.consume_token(state)
-    if value is None:
-        raise ExtensionParsingException(f"no valid parameter value for {name!r} at position {state.head}")
-    definition.add_parameter(name, value)
-
-
-def _parse_extension(state: http_header_util.ParsingState, allow_quoted_string: bool) -> ExtensionParameter | None:
-    http_header_util.consume_lwses(state)
-    name = http_header_util.consume_token(state)
-    if name is None:
-        return None
-    extension = ExtensionParameter(name)
-    while True:
-        http_header_util.consume_lwses(state)
-        if not http_header_util.consume_string(state, ";"):
-            break
-        _parse_extension_param(state, extension, allow_quoted_string)
-    return extension
-
-
 def parse_extensions(data: str, allow_quoted_string: bool = True) -> list[ExtensionParameter]:
     """Parse a ``Sec-WebSocket-Extensions`` value (RFC 6455 §9.1).
 
@@ -403,22 +368,15 @@ def parse_extensions(data: str, allow_quoted_string: bool = True) -> list[Extens
         ExtensionParsingException: the value is empty or malformed (an
             unterminated quoted-string, a control character in one...).
     """
-    state = http_header_util.ParsingState(data)
-    extensions: list[ExtensionParameter] = []
-    while True:
-        extension = _parse_extension(state, allow_quoted_string)
-        if extension is not None:
-            extensions.append(extension)
-        http_header_util.consume_lwses(state)
-        if http_header_util.peek(state) is None:
-            break
-        if not http_header_util.consume_string(state, ","):
-            raise ExtensionParsingException(f"unexpected character at position {state.head} in {data!r}")
-        if extension is None:
-            # "1#extension": empty elements are allowed only between commas.
-            continue
-    if not extensions:
-        raise ExtensionParsingException(f"no extension in {data!r}")
+    try:
+        elements = http_header_util.parse_parameterized_list(data, allow_quoted_string)
+    except ValueError as exc:
+        raise ExtensionParsingException(str(exc)) from exc
+    extensions = []
+    for name, parameters in elements:
+        extension = ExtensionParameter(name)
+        extension._parameters = parameters
+        extensions.append(extension)
     return extensions
 
 

@@ -26,11 +26,16 @@ How this works:
   ``WebSocketRequestHandler``. A failed TLS handshake is logged and ends
   only that connection.
 - ``WebSocketRequestHandler.handle_one_request`` reads one request head
-  (request line and header lines, both capped in length and number) before
-  the deadline; the watch shuts down the socket of a client too slow to
-  send one, which frees its thread. Then, in order: the
-  Host check (``--strict`` with ``-V``/``-P``), Basic authentication, and
-  the method: GET goes to the WebSocket handshake or to files and CGI.
+  (request line and header lines, both capped in length and number, and
+  the whole head in size) before the deadline; the watch shuts down the
+  socket of a client too slow to send one, which frees its thread. Then, in
+  order: the Host check (RFC 9112 §3.2; with ``--strict`` and
+  ``-V``/``-P`` the host and port too), Basic authentication, and the
+  method: GET goes to the WebSocket handshake or to files and CGI.
+- A request that is not a WebSocket handshake has its body framed as RFC
+  9112 §6.3 says (``_standalone_http.body_framing``): read (and decoded if
+  chunked) under its own deadline before the answer, or refused with the
+  connection closed, so that no body is ever read as the next request.
 - Once a WebSocket is open its socket timeout is cleared (idle WebSockets
   are normal) and the server keeps it in a set, so that SIGINT/SIGTERM can
   send close 1001 to each and wait a bounded time for the closing
@@ -90,7 +95,6 @@ from mod_pywebsocket import (
     dispatch,
     handshake,
 )
-from mod_pywebsocket._connection import ConnectionTerminatedException
 from mod_pywebsocket._message_assembler import MessageBudget
 from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
 
@@ -124,6 +128,10 @@ _MAX_REFUSED = 256
 _RETRY_AFTER_SECONDS = 5
 _BASIC_AUTH_REALM = "mod_pywebsocket"
 _MAX_LOCAL_REDIRECTS = 5
+# A request body has --handshake-timeout seconds, plus one for each this many
+# bytes received (mod_reqtimeout's MinRate): a client that sends one byte now
+# and then cannot hold its thread for ever, whatever length it announces.
+_MIN_BODY_RATE = 500
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _VERSION_NAMES = {
     common.VERSION_HYBI13: "13",
@@ -160,6 +168,21 @@ def _shutdown_socket(sock: Any) -> None:
     """
     with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _describe_close(request: Any) -> str:
+    """Say how a WebSocket's closing handshake went, for the line logged at its end."""
+    code = getattr(request, "ws_close_code", None)
+    closed_by = getattr(getattr(request, "ws_stream", None), "closed_by", None)
+    if closed_by == "client":
+        return f"closed by the client with code {code}"
+    if closed_by == "server":
+        if code is None:
+            return "closed by the server, no close frame from the client"
+        return f"closed by the server, the client answered code {code}"
+    if getattr(request, "client_terminated", False) or getattr(request, "server_terminated", False):
+        return "closed (this protocol has no close codes)"
+    return "no closing handshake"
 
 
 class _StandaloneRequest:
@@ -277,6 +300,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.request_version = self.default_request_version
         self.requestline = ""
         self.path = ""
+        self._body: bytes | None = None
         deadlines = self.server.deadlines
         deadlines.arm(self.connection, self.client_address, self.server.options.handshake_timeout)
         try:
@@ -302,7 +326,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         options = self.server.options
         try:
             head = _standalone_http.read_request_head(
-                self.rfile.readline, options.max_line_length, options.max_header_count
+                self.rfile.readline, options.max_line_length, options.max_header_count, options.max_head_size
             )
         except _standalone_http.RequestError as exc:
             self.requestline = exc.request_line
@@ -332,11 +356,25 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         getattr(self, "do_" + self.command)()
 
     def _host_is_valid(self) -> bool:
-        """With ``--strict`` and ``-V``/``-P``: check the Host header; answer 400 or 403 if wrong."""
+        """Check the Host header; answer 400 or 403 if wrong.
+
+        RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+        code to any HTTP/1.1 request message that lacks a Host header field
+        and to any request message that contains more than one Host header
+        field line or a Host header field with an invalid field value." With
+        ``--strict`` and ``-V``/``-P`` it must also name that host and port.
+        """
         options = self.server.options
+        values = self.headers.get_all("Host") or []
+        if (
+            len(values) > 1
+            or (not values and self.request_version != "HTTP/1.0")
+            or (values and not _standalone_http.host_is_valid(values[0]))
+        ):
+            self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
+            return False
         if not options.strict or (options.validation_host is None and options.validation_port is None):
             return True
-        values = self.headers.get_all("Host") or []
         parsed = _standalone_http.split_host(values[0]) if len(values) == 1 else None
         if parsed is None:
             self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
@@ -413,13 +451,22 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             _LOGGER.info("%s - %s", _peer(self.client_address), exc)
             self._send_plain_error(exc.status, str(exc))
             return
-        if script is not None:
-            self._run_cgi(script, query, redirects)
-            return
-        if self.command == "POST":
+        if script is None and self.command == "POST":
             self._send_plain_error(
                 http.HTTPStatus.METHOD_NOT_ALLOWED, f"{self.path} is not a cgi script", [("Allow", "GET, HEAD")]
             )
+            return
+        # RFC 9112 §6.3: whatever the method, a body the head announces is
+        # taken off the connection (or refused, and the connection closed)
+        # before the answer: else it would be read as the next request.
+        try:
+            self._read_body()
+        except _standalone_http.RequestError as exc:
+            _LOGGER.info("%s - %s", _peer(self.client_address), exc)
+            self._send_plain_error(exc.status, str(exc))
+            return
+        if script is not None:
+            self._run_cgi(script, query, redirects)
             return
         if self.path.startswith("//"):
             # A directory redirect to "//host/" would send the client off-site.
@@ -466,56 +513,94 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             return False
 
     def _run_cgi(self, script: _standalone_cgi.CgiScript, query: str, redirects: int) -> None:
+        """Run ``script`` and stream its output to the client (``_standalone_cgi`` says how)."""
         options = self.server.options
         try:
             body = self._read_body() if self.command == "POST" else b""
             env = self._cgi_environment(script, query)
-            output = _standalone_cgi.run_script(script, env, body, options.cgi_timeout)
-            response = _standalone_cgi.parse_output(output)
+            with _standalone_cgi.CgiProcess(script, env, body, options.cgi_timeout) as process:
+                output = _standalone_cgi.read_output(process)
+                if output.local_redirect is None:
+                    framing = _standalone_cgi.choose_framing(output, self.request_version)
+                    self.send_response(output.head.status, output.head.reason)
+                    for name, value in (*output.head.headers, *framing.headers):
+                        self.send_header(name, value)
+                    self.end_headers()
+                    write = self.wfile.write_parts  # type: ignore[attr-defined]
+                    if not _standalone_cgi.send_body(process, output, framing, write, send=self.command != "HEAD"):
+                        self.close_connection = True
+                    return
         except (_standalone_cgi.CgiError, _standalone_http.RequestError) as exc:
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             _LOGGER.log(level, "%s - %s", _peer(self.client_address), exc)
             self._send_plain_error(exc.status, str(exc))
             return
-        if response.local_redirect is not None:
-            if redirects >= _MAX_LOCAL_REDIRECTS:
-                self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
-                return
-            # RFC 3875 §6.2.2: serve the new path as if it had been requested
-            # (with GET: the request body was for the first script).
-            self.path = response.local_redirect
-            if self.command == "POST":
-                self.command = "GET"
-            self._serve_http(redirects + 1)
+        if redirects >= _MAX_LOCAL_REDIRECTS:
+            self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
             return
-        self.send_response(response.status, response.reason)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        has_body = response.status >= 200 and response.status not in (204, 304)
-        if has_body:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if has_body and self.command != "HEAD":
-            self.wfile.write(response.body)
+        # RFC 3875 §6.2.2: serve the new path as if it had been requested
+        # (with GET: the request body was for the first script).
+        self.path = output.local_redirect
+        if self.command == "POST":
+            self.command = "GET"
+        self._serve_http(redirects + 1)
 
     def _read_body(self) -> bytes:
-        """Read the request body, after a ``100 Continue`` if the client expects one.
+        """Read the request body, once, framed as RFC 9112 §6.3 says; later calls return it again.
+
+        A client that expects ``100 Continue`` (HTTP/1.1) gets it before the
+        body is read; one that expects anything else gets 417. The body
+        must arrive within ``--handshake-timeout`` seconds plus one per 500
+        bytes received. A chunked body is decoded, and the header fields then say so
+        as RFC 9112 §7.1.3 does: ``Content-Length`` its length, no
+        ``Transfer-Encoding`` (a CGI script sees ``CONTENT_LENGTH``).
 
         Raises:
-            RequestError: 411, 400, 413 or 501 when the body cannot be taken.
+            RequestError: 400 (bad framing), 411 (a POST without
+                Content-Length or chunked), 413 (over ``--max-request-body``),
+                417, 431 or 501 when the body cannot be taken.
             IncompleteRequest: the client closed the connection early.
+            OSError: reading failed, timed out or passed its deadline.
         """
-        length = _standalone_http.body_length(self.headers, self.server.options.max_request_body)
-        if self.request_version == "HTTP/1.1" and (self.headers.get("Expect") or "").lower() == "100-continue":
-            self.send_response_only(http.HTTPStatus.CONTINUE)
-            self.end_headers()
+        if self._body is not None:
+            return self._body
+        options = self.server.options
+        headers = self.headers
+        framing = _standalone_http.body_framing(headers, self.request_version, options.max_request_body)
+        if framing == 0 and self.command == "POST" and headers.get("Content-Length") is None:
+            raise _standalone_http.RequestError(http.HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+        expectations = [value.strip().lower() for value in headers.get_all("Expect") or []]
+        if self.request_version == "HTTP/1.1" and expectations:
+            # RFC 9110 §10.1.1; an HTTP/1.0 client's expectation is ignored.
+            if any(value != "100-continue" for value in expectations):
+                raise _standalone_http.RequestError(
+                    http.HTTPStatus.EXPECTATION_FAILED, f"unsupported expectation {', '.join(expectations)!r}"
+                )
+            if framing != 0:
+                self.send_response_only(http.HTTPStatus.CONTINUE)
+                self.end_headers()
+                self.wfile.flush()
+        if framing == 0:
+            self._body = b""
+            return self._body
+        deadlines = self.server.deadlines
+        deadlines.arm(self.connection, self.client_address, options.handshake_timeout, "request body")
         try:
-            body: bytes = self.rfile.read(length)
-        except ConnectionTerminatedException as exc:
-            received = self.rfile.buffered()  # type: ignore[attr-defined]
-            raise _standalone_http.IncompleteRequest(
-                f"connection closed after {received} of {length} body bytes"
-            ) from exc
+            body = _standalone_http.read_body(
+                self.rfile,
+                framing,
+                options.max_request_body,
+                options.max_line_length,
+                options.max_header_count,
+                lambda size: deadlines.extend(self.connection, size / _MIN_BODY_RATE),
+            )
+        finally:
+            deadlines.disarm(self.connection)
+        if framing == _standalone_http.CHUNKED:
+            del headers["Transfer-Encoding"]
+            del headers["Trailer"]
+            headers["Content-Length"] = str(len(body))
+        self._body = body
         return body
 
     def _cgi_environment(self, script: _standalone_cgi.CgiScript, query: str) -> dict[str, str]:
@@ -608,16 +693,15 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     def _log_websocket_end(self, request: Any, duration: float) -> None:
         version = getattr(request, "ws_version", None)
         accepted = getattr(request, "ws_extensions", None)
-        code = getattr(request, "ws_close_code", None)
         _LOGGER.info(
-            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, client close code %s",
+            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
             _peer(self.client_address),
             getattr(request, "ws_resource", self.path),
             duration,
             _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
             getattr(request, "ws_protocol", None) or "none",
             common.format_extensions(accepted) if accepted else "none",
-            code if code is not None else "none",
+            _describe_close(request),
         )
 
     def _linger(self) -> None:

@@ -369,7 +369,8 @@ BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
     # Non-ASCII bytes (headers are read as latin-1): harmless where no grammar applies.
     ("origin-non-ascii", upgrade_request(extra="Origin: http://\xe9\r\n"), False, 101),
     ("unknown-header-non-ascii", upgrade_request(extra="X-Whatever: \xff\xfe\r\n"), False, 101),
-    ("host-non-ascii", upgrade_request(host="\xe9\xe9"), False, 101),
+    # RFC 9112 §3.2: an invalid Host value gets 400 (the host is a reg-name, an IP address or literal).
+    ("host-non-ascii", upgrade_request(host="\xe9\xe9"), False, 400),
     ("protocol-non-ascii", upgrade_request(extra="Sec-WebSocket-Protocol: ch\xe9t\r\n"), False, 400),
     ("extensions-non-ascii", upgrade_request(extra="Sec-WebSocket-Extensions: d\xe9flate\r\n"), False, 400),
     # Unknown extensions are ignored, however many.

@@ -24,7 +24,7 @@ import threading
 import time
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
 from mod_pywebsocket import _standalone_http, _standalone_options, common, standalone
@@ -717,7 +717,7 @@ def test_post_outside_cgi_paths_gets_405(site):
         ("", 411),
         ("Content-Length: 12x\r\n", 400),
         ("Content-Length: 2000\r\n", 413),
-        ("Transfer-Encoding: chunked\r\n", 501),
+        ("Transfer-Encoding: gzip, chunked\r\n", 501),
     ],
 )
 def test_cgi_post_body_problems_get_4xx_5xx(site, headers, status):
@@ -796,8 +796,9 @@ def test_help_documents_every_option():
         "websock-handlers-map-file", "scan-dir", "allow-handlers-outside-root-dir", "allow-draft75", "strict",
         "validation-host", "validation-port", "tls", "private-key", "certificate", "tls-client-auth",
         "tls-client-ca", "ca-certificate", "basic-auth", "basic-auth-credential", "max-line-length",
-        "max-header-count", "handshake-timeout", "max-message-size", "max-connections", "max-incoming-memory",
-        "max-request-body", "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
+        "max-header-count", "max-head-size", "handshake-timeout", "max-message-size", "max-connections",
+        "max-incoming-memory", "max-request-body", "cgi-timeout", "log-file", "log-level", "log-max", "log-count",
+        "thread-monitor-interval-in-sec",
         "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module",
     }  # fmt: skip
 
@@ -952,8 +953,23 @@ def test_websocket_end_is_logged_with_peer_resource_version_extensions_duration_
     assert len(lines) == 1
     assert lines[0].startswith(f"127.0.0.1:{port} - websocket /echo ended after ")
     assert ": version 13, protocol chat, extensions permessage-deflate" in lines[0]
-    assert lines[0].endswith("client close code 1000")
+    assert lines[0].endswith(", closed by the client with code 1000")
     assert all(record.levelno == logging.INFO for record in caplog.records if "ended after" in record.getMessage())
+
+
+def test_websocket_end_log_line_says_when_the_server_started_the_close(site, caplog):
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    with running_server("-d", site) as server:
+        with ws_connect(server.url("/info")) as ws:  # sends one message and returns: the server closes
+            json.loads(ws.recv(timeout=TIMEOUT))
+            with pytest.raises(ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while "websocket /info ended" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+    lines = [record.getMessage() for record in caplog.records if "websocket /info ended" in record.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].endswith(", closed by the server, the client answered code 1000")
 
 
 def test_plain_http_requests_get_access_log_lines(site, caplog):
