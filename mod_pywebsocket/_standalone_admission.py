@@ -218,19 +218,10 @@ class Refuser:
                     if self._closed:
                         break
                     incoming, self._incoming = self._incoming, []
-                for sock, address in incoming:
-                    self._admit(sock, address)
-                for key, _ in self._selector.select(_POLL_SECONDS):
-                    if key.fileobj is self._wakeup_read:
-                        with contextlib.suppress(OSError):
-                            self._wakeup_read.recv(4096)
-                        continue
-                    refused = self._held.get(key.fd)
-                    if refused is not None:
-                        self._step(refused)
-                now = time.monotonic()
-                for refused in [r for r in self._held.values() if r.deadline <= now]:
-                    self._drop(refused)
+                try:
+                    self._serve(incoming)
+                except Exception:  # our own bug: log it, keep answering
+                    _LOGGER.error("error while refusing connections", exc_info=True)
         finally:
             for refused in list(self._held.values()):
                 self._drop(refused)
@@ -241,6 +232,22 @@ class Refuser:
             self._selector.close()
             self._wakeup_read.close()
             self._wakeup_write.close()
+
+    def _serve(self, incoming: list[tuple[Any, Any]]) -> None:
+        """Take in the new connections, move on those that are ready, drop those past their deadline."""
+        for sock, address in incoming:
+            self._admit(sock, address)
+        for key, _ in self._selector.select(_POLL_SECONDS):
+            if key.fileobj is self._wakeup_read:
+                with contextlib.suppress(OSError):
+                    self._wakeup_read.recv(4096)
+                continue
+            refused = self._held.get(key.fd)
+            if refused is not None:
+                self._step(refused)
+        now = time.monotonic()
+        for refused in [r for r in self._held.values() if r.deadline <= now]:
+            self._drop(refused)
 
     def _admit(self, sock: Any, address: Any) -> None:
         if len(self._held) >= self._capacity:
