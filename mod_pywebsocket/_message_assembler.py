@@ -22,7 +22,10 @@ message rather than one frame:
   received bytes are charged by ``start`` once the message has more than
   ``UNCOUNTED_BYTES`` of them. Its inflated bytes are charged before they
   exist: the message is inflated in steps of at most 1 MiB of output, each
-  reserved first. A charge the budget cannot cover fails the message with
+  reserved first (``util._RFC1979Inflater.filter_within_budget``; the
+  deflate-frame filter inflates a frame the same way, and the pieces of a
+  fragmented message it inflated are counted as they are kept). A charge
+  the budget cannot cover fails the message with
   ``MemoryBudgetExceededException`` (close code 1013).
 """
 
@@ -62,16 +65,6 @@ _NO_DECODER_YET: Any = object()
 # them (the usual case costs nothing); what escapes the budget is at most
 # this much per connection.
 UNCOUNTED_BYTES = 64 * 1024
-# A compressed message under a budget is inflated in steps of at most this
-# much output (reserved first) and this much input.
-_INFLATE_STEP = 1024 * 1024
-# A step the budget grants less than this (and less than the step) refuses the message.
-_MIN_INFLATE_GRANT = 64 * 1024
-# DEFLATE's densest code gives 258 bytes for 2 bits: a byte of input makes
-# at most 1032 of output (plus the few bits zlib may hold back), so a small
-# piece reserves less than a whole step.
-_MAX_INFLATE_RATIO = 1032
-_INFLATE_SLACK = 4096
 
 
 def decode_text(data: bytes) -> str:
@@ -410,6 +403,9 @@ class MessageAssembler:
                 self._keep(pending if pending is not None else b"", final)
                 return
             piece = self._inflate(piece, final)
+        elif self._options.incoming_frame_filters and self._options.message_budget is not None:
+            # A frame filter (deflate-frame) inflated the piece: count what it holds.
+            self._hold(len(piece))
         self._keep(piece, final)
 
     def _keep(self, piece: bytes, final: bool) -> None:
@@ -456,50 +452,25 @@ class MessageAssembler:
         return data
 
     def _inflate_within_budget(self, piece: bytes, final: bool) -> Iterator[bytes]:
-        """Inflate ``piece`` in steps whose output is charged to the budget before it is made; yield each step's.
-
-        Each step reserves up to ``_INFLATE_STEP`` bytes (less for a small
-        piece: 1032 bytes per input byte), pulls at most that much output,
-        and gives back what it did not use; the input goes to
-        the inflater in slices of the same size. A message whose step the
-        budget can grant less than ``_MIN_INFLATE_GRANT`` of is refused.
+        """Inflate ``piece`` in steps charged to the budget before they are made; yield each step's output.
 
         Raises:
             MemoryBudgetExceededException: the budget cannot cover a step.
             InvalidFrameException, MessageTooBigException: see ``feed``.
         """
         options = self._options
-        budget = options.message_budget
-        codec = options.permessage_deflate
-        size = len(piece)
-        for offset in range(0, size or 1, _INFLATE_STEP):
-            if size <= _INFLATE_STEP:
-                codec.feed_incoming(piece, final)
-                most = min(_INFLATE_STEP, size * _MAX_INFLATE_RATIO + _INFLATE_SLACK)
-            else:
-                codec.feed_incoming(piece[offset : offset + _INFLATE_STEP], final and offset + _INFLATE_STEP >= size)
-                most = _INFLATE_STEP
-            while True:
-                want = min(most, options.max_message_size - self._size + 1)
-                granted = budget.reserve(want)
-                if granted < want and granted < _MIN_INFLATE_GRANT:
-                    budget.release(granted)
-                    raise budget.refuse(want)
-                try:
-                    data: bytes = codec.pull_incoming(granted)
-                except zlib.error as exc:
-                    budget.release(granted)
-                    raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
-                budget.release(granted - len(data))
+        limit = options.max_message_size - self._size
+        try:
+            for data in options.permessage_deflate.decompress_within_budget(
+                piece, final, limit, options.message_budget
+            ):
                 self._charged += len(data)
                 self._size += len(data)
-                if self._size > options.max_message_size:
-                    raise MessageTooBigException(
-                        f"compressed message inflates past the limit of {options.max_message_size} bytes"
-                    )
                 yield data
-                if len(data) < granted:
-                    break
+        except util.DeflateSizeError as exc:
+            raise MessageTooBigException(f"compressed message inflates past the limit of {limit} bytes") from exc
+        except zlib.error as exc:
+            raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
 
     def finish(self, last: bytes | None = None, decode: bool = True) -> str | bytes:
         """End the message: return its text (str) or its bytes, after the incoming message filters.

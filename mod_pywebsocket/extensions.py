@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mod_pywebsocket import common, http_header_util, util
@@ -275,17 +275,18 @@ class PerMessageDeflateCodec:
         """
         return self._rfc1979_inflater.filter(data, end, max_size)
 
-    def feed_incoming(self, data: bytes, end: bool) -> None:
-        """Take one frame's payload (or a slice of it) to inflate step by step with ``pull_incoming``."""
-        self._rfc1979_inflater.feed(data, end)
+    def decompress_within_budget(self, data: bytes, end: bool, max_size: int, budget: Any) -> Iterator[bytes]:
+        """Inflate one frame's payload as ``decompress`` does, in pieces charged to ``budget`` first.
 
-    def pull_incoming(self, size: int) -> bytes:
-        """Return up to ``size`` more inflated bytes of what ``feed_incoming`` took; fewer once it is all out.
+        See ``util._RFC1979Inflater.filter_within_budget``: each piece
+        yielded stays charged, for the caller to release.
 
         Raises:
+            util.DeflateSizeError: the message would exceed ``max_size`` bytes.
             zlib.error: invalid DEFLATE data.
+            MemoryBudgetExceededException: the budget cannot cover a step.
         """
-        return self._rfc1979_inflater.pull(size)
+        return self._rfc1979_inflater.filter_within_budget(data, end, max_size, budget)
 
     def setup_stream_options(self, stream_options: Any) -> None:
         """Make a stream built with ``stream_options`` compress its messages with this codec."""
@@ -696,12 +697,29 @@ class DeflateFrameExtensionProcessor(_CompressionProcessor):
         Raises:
             util.DeflateSizeError: the payload inflates past the stream's maximum message size.
             zlib.error: invalid DEFLATE data.
+            MemoryBudgetExceededException: the stream's memory budget
+                (``StreamOptions.message_budget``) cannot cover the payload.
         """
         inflater = self._inflater
         if inflater is None or not frame.rsv1 or frame.opcode >> 3:
             return
-        max_size = self._stream_options.max_message_size if self._stream_options is not None else -1
-        frame.payload = inflater.filter(frame.payload, True, max_size)
+        options = self._stream_options
+        max_size = options.max_message_size if options is not None else -1
+        budget = getattr(options, "message_budget", None)
+        if budget is None:
+            frame.payload = inflater.filter(frame.payload, True, max_size)
+        else:
+            # Inflated under the memory budget; the message assembler then
+            # counts what it keeps of the payload.
+            parts = []
+            charged = 0
+            try:
+                for part in inflater.filter_within_budget(frame.payload, True, max_size, budget):
+                    charged += len(part)
+                    parts.append(part)
+                frame.payload = parts[0] if len(parts) == 1 else b"".join(parts)
+            finally:
+                budget.release(charged)
         frame.rsv1 = 0
 
 

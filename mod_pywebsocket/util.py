@@ -15,7 +15,7 @@ import os
 import re
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mod_pywebsocket import common
@@ -404,6 +404,68 @@ class _RFC1979Inflater:
             if self._no_context_takeover or self._inflater.finished():
                 self._inflater.reset()
         return result
+
+    def filter_within_budget(self, data: bytes, end: bool, max_size: int, budget: Any) -> Iterator[bytes]:
+        """Decompress ``data`` as ``filter`` does, in pieces each charged to ``budget`` before it is made.
+
+        Each step reserves at most ``BUDGET_STEP`` bytes (less for a small
+        input: DEFLATE gives at most 1032 bytes per input byte), pulls at
+        most that much output and gives back the rest of the reservation;
+        the input goes in slices of the same size. Each piece yielded stays
+        charged: the caller releases it. A step the budget grants less
+        than 64 KiB of (and less than asked) is refused.
+
+        Args:
+            data: compressed input; ``end`` as for ``filter``.
+            max_size: the most output in all (-1: no limit).
+            budget: an object with ``reserve(n) -> int``, ``release(n)``
+                and ``refuse(n) -> Exception`` (a ``BudgetAccount``).
+
+        Raises:
+            DeflateSizeError: the output would exceed ``max_size`` bytes.
+            zlib.error: invalid DEFLATE data.
+            MemoryBudgetExceededException: (``budget.refuse``) a step the
+                budget cannot cover.
+        """
+        room = max_size if max_size >= 0 else 1 << 62
+        size = len(data)
+        produced = 0
+        for offset in range(0, size or 1, BUDGET_STEP):
+            if size <= BUDGET_STEP:
+                self.feed(data, end)
+                most = min(BUDGET_STEP, size * _MAX_INFLATE_RATIO + _INFLATE_SLACK)
+            else:
+                self.feed(data[offset : offset + BUDGET_STEP], end and offset + BUDGET_STEP >= size)
+                most = BUDGET_STEP
+            while True:
+                want = min(most, room - produced + 1)
+                granted = budget.reserve(want)
+                if granted < want and granted < _MIN_BUDGET_GRANT:
+                    budget.release(granted)
+                    raise budget.refuse(want)
+                try:
+                    result = self.pull(granted)
+                except BaseException:
+                    budget.release(granted)
+                    raise
+                budget.release(granted - len(result))
+                produced += len(result)
+                if produced > room:
+                    budget.release(len(result))
+                    raise DeflateSizeError(f"inflated data exceeds {max_size} bytes")
+                yield result
+                if len(result) < granted:
+                    break
+
+
+# filter_within_budget: the most output (reserved first) and input of one step.
+BUDGET_STEP = 1024 * 1024
+# A step the budget grants less than this (and less than asked) refuses the data.
+_MIN_BUDGET_GRANT = 64 * 1024
+# DEFLATE's densest code gives 258 bytes for 2 bits: a byte of input makes at
+# most 1032 of output (plus the few bits zlib may hold back).
+_MAX_INFLATE_RATIO = 1032
+_INFLATE_SLACK = 4096
 
 
 _INFLATE_STEP = 65536

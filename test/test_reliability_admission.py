@@ -178,6 +178,18 @@ def test_compressed_message_within_the_budget_is_charged_for_its_inflated_size()
     assert budget.held() == 0
 
 
+def test_assembler_counts_the_pieces_a_frame_filter_inflated_as_it_keeps_them():
+    budget, assembler = budgeted_assembler(150_000)
+    assembler._options.incoming_frame_filters.append(object())  # deflate-frame inflates before the assembler
+    assembler.start(header(BINARY, 100, fin=0))  # the compressed length
+    assembler.feed(b"x" * 100_000, False)  # what the filter made of it
+    assert budget.held() == 100_100
+    assembler.start(header(CONTINUATION, 100, fin=0))
+    with pytest.raises(stream.MemoryBudgetExceededException):
+        assembler.feed(b"y" * 100_000, False)
+    assert budget.held() == 0  # the refused message is dropped at once
+
+
 def _compressed_messages() -> tuple[list[tuple[int, list[bytes]]], list[str | bytes]]:
     """Messages (opcode, compressed fragments) from one deflater with context takeover, and what they say."""
     sender = PerMessageDeflateCodec(None, False)
@@ -265,9 +277,14 @@ def test_memory_held_by_a_connection_that_ends_mid_message_is_given_back(budget_
     wait_for(lambda: budget.held() == 0, what="the budget to be given back")
 
 
-def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget():
+@pytest.mark.parametrize(
+    ("extension", "fin"),
+    [("permessage-deflate", False), ("deflate-frame", False), ("deflate-frame", True)],
+    ids=["permessage-deflate", "deflate-frame-fragment", "deflate-frame"],
+)
+def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget(extension, fin):
     # The issue's amplification: each client's 48 MiB message arrives as 48 KiB of
-    # DEFLATE and stays in progress; without a budget 8 of them hold 384 MiB.
+    # DEFLATE (and stays in progress); without a budget 8 of them hold 384 MiB.
     limit_mib, clients, message_mib = 32, 8, 48
     fragment = deflate_bomb(message_mib * 1024 * 1024)
     with ServerProcess("-d", EXAMPLE_DIR, "--max-incoming-memory", str(limit_mib << 20)) as server:
@@ -276,9 +293,9 @@ def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget():
         sockets, codes = [], []
         try:
             for _ in range(clients):
-                sock, frames = ws_open(server.port, extra=DEFLATE)
+                sock, frames = ws_open(server.port, extra=f"Sec-WebSocket-Extensions: {extension}\r\n")
                 sockets.append((sock, frames))
-                sock.sendall(client_frame(BINARY, fragment, fin=False, rsv1=True))
+                sock.sendall(client_frame(BINARY, fragment, fin=fin, rsv1=True))
             for sock, frames in sockets:
                 codes.append(frames.close_code())
             grown_mib = (server.status_kib("VmHWM") - before) / 1024
