@@ -363,7 +363,32 @@ class MessageAssembler:
         self._parts = _Pieces(b"")
         self._text = _Pieces("")
         self._whole = None
+        self._decoder = None
+        self.opcode = None
+        self._wire_size = 0
+        self._fed = False
+        self._size = 0
+        self._compressed = False
         self._discharge()
+
+    def _join_within_budget(self, text: bool) -> Any:
+        """Return the message's pieces joined; the copy is charged while the pieces still exist.
+
+        Raises:
+            MemoryBudgetExceededException: the budget cannot cover the copy
+                (the message is dropped).
+        """
+        budget = self._options.message_budget
+        charged = self._charged
+        try:
+            budget.charge(charged)
+        except MemoryBudgetExceededException:
+            self._abandon()
+            raise
+        try:
+            return self._text.take() if text else self._parts.take()
+        finally:
+            budget.release(charged)
 
     def _discharge(self) -> None:
         """Give back what the finished message held."""
@@ -481,8 +506,10 @@ class MessageAssembler:
 
         Raises:
             InvalidUTF8Exception: a text message is not valid UTF-8.
-            InvalidFrameException, MessageTooBigException,
-            MemoryBudgetExceededException: see ``feed``.
+            InvalidFrameException, MessageTooBigException: see ``feed``.
+            MemoryBudgetExceededException: see ``feed``; also when the
+                budget cannot cover the copy that joins a counted message's
+                pieces (charged while it is made).
         """
         opcode = self.opcode
         if last is not None:
@@ -514,6 +541,9 @@ class MessageAssembler:
                 return last
         decoder = self._decoder
         whole = self._whole
+        joined: Any = None
+        if self._charged and whole is None:
+            joined = self._join_within_budget(decoder is not None)
         self.opcode = None
         self._wire_size = 0
         self._fed = False
@@ -528,13 +558,13 @@ class MessageAssembler:
                 self._whole = None
                 text: str = whole
             else:
-                text = self._text.take()
+                text = joined if joined is not None else self._text.take()
             return text if decode else text.encode("utf-8")
         if whole is not None:
             self._whole = None
             message: bytes = whole
         else:
-            message = self._parts.take()
+            message = joined if joined is not None else self._parts.take()
         for message_filter in self._options.incoming_message_filters:
             message = message_filter.filter(message)
         if decode and opcode == common.OPCODE_TEXT:

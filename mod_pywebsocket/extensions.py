@@ -717,6 +717,10 @@ class DeflateFrameExtensionProcessor(_CompressionProcessor):
                 for part in inflater.filter_within_budget(frame.payload, True, max_size, budget):
                     charged += len(part)
                     parts.append(part)
+                if len(parts) > 1:
+                    # The joined copy exists beside the pieces for a moment: charged too.
+                    budget.charge(charged)
+                    charged *= 2
                 frame.payload = parts[0] if len(parts) == 1 else b"".join(parts)
             finally:
                 budget.release(charged)

@@ -140,6 +140,25 @@ def test_assembler_charges_a_fragmented_message_for_all_of_it_once_over_64_kib()
     assert budget.held() == 0
 
 
+def test_joining_a_counted_message_is_charged_while_the_copy_is_made():
+    budget, assembler = budgeted_assembler(250_000)
+    for limit_left, fits in [(250_000, True), (200_000, False)]:
+        other = budget.account()
+        other.charge(250_000 - limit_left)
+        assembler.start(header(BINARY, 60_000, fin=0))
+        assembler.feed(b"a" * 60_000, False)
+        assembler.start(header(CONTINUATION, 60_000))
+        assert budget.held() == 120_000 + 250_000 - limit_left
+        if fits:
+            assert assembler.finish(b"b" * 60_000) == b"a" * 60_000 + b"b" * 60_000
+        else:
+            with pytest.raises(stream.MemoryBudgetExceededException):
+                assembler.finish(b"b" * 60_000)
+            assert assembler.opcode is None
+        other.close()
+        assert budget.held() == 0
+
+
 def test_assembler_refuses_a_frame_the_budget_cannot_cover_before_reading_it():
     budget, assembler = budgeted_assembler(100_000)
     budget.account().charge(50_000)
@@ -249,20 +268,20 @@ def test_message_beyond_the_server_memory_budget_closes_with_1013_and_is_logged(
     budget = budget_server.server.message_budget
     holder, holder_frames = ws_open(budget_server.port)
     with holder:
-        holder.sendall(client_frame(BINARY, b"h" * 700_000, fin=False))
-        wait_for(lambda: budget.held() == 700_000, what="the first message to be charged")
+        holder.sendall(client_frame(BINARY, b"h" * 400_000, fin=False))
+        wait_for(lambda: budget.held() == 400_000, what="the first message to be charged")
         refused, refused_frames = ws_open(budget_server.port)
         with refused:
-            refused.sendall(client_frame(BINARY, b"r" * 400_000))
+            refused.sendall(client_frame(BINARY, b"r" * 700_000))
             assert refused_frames.close_code() == 1013
         holder.sendall(client_frame(CONTINUATION, b"!"))
-        assert holder_frames.frame() == (True, BINARY, b"h" * 700_000 + b"!")
+        assert holder_frames.frame() == (True, BINARY, b"h" * 400_000 + b"!")
     wait_for(lambda: budget.held() == 0, what="the budget to be given back")
-    assert records(caplog, "WARNING", "incoming messages hold 700000 of the 1048576 bytes allowed")
+    assert records(caplog, "WARNING", "incoming messages hold 400000 of the 1048576 bytes allowed")
     sock, frames = ws_open(budget_server.port)
     with sock:
-        sock.sendall(client_frame(BINARY, b"r" * 400_000))
-        assert frames.frame() == (True, BINARY, b"r" * 400_000)
+        sock.sendall(client_frame(BINARY, b"r" * 700_000))
+        assert frames.frame() == (True, BINARY, b"r" * 700_000)
 
 
 @pytest.mark.parametrize("ending", ["fin", "reset"])
