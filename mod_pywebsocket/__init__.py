@@ -62,7 +62,9 @@ reason)`` starts the closing handshake. When ``web_socket_transfer_data``
 returns, the connection is closed with 1000 unless the handler closed it. A
 stream error the handler does not catch closes the connection with the
 matching code (1002 protocol error, 1003 unsupported data, 1007 invalid
-UTF-8, 1009 too big, 1011 misuse); any other exception is logged with its
+UTF-8, 1009 too big, 1011 misuse, 1013 when the standalone server's memory
+for incoming messages, ``--max-incoming-memory``, is taken: try again
+later); any other exception is logged with its
 traceback and the TCP connection is dropped without a close frame.
 
 The passive closing handshake answers with the ``(code, reason)`` it returns
