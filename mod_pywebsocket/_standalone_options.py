@@ -485,8 +485,8 @@ def build_parser() -> OptionParser:
         metavar="N",
         type=_positive_int,
         default=1000,
-        help="most connections served at once; more are answered 503 with Retry-After at once, without "
-        "a thread (default: %(default)s)",
+        help="most connections served at once; more are answered 503 with Retry-After as soon as their "
+        "request starts, without a thread (default: %(default)s)",
     )
     # Admission under load (issue 15): a server-wide cap on memory held for incoming messages.
     add(

@@ -18,7 +18,7 @@ How this works:
   ``process_request`` counts the connection against ``--max-connections``
   and starts its thread; a connection over the limit gets no thread: the
   refuser (``_standalone_admission.Refuser``) answers it 503 with
-  ``Retry-After`` at once. When ``accept`` fails for lack of file
+  ``Retry-After`` as soon as its request starts. When ``accept`` fails for lack of file
   descriptors, accepting pauses (``AcceptBackoff``) instead of spinning.
 - The connection thread (``_serve_connection``) sets the socket timeout to
   ``--handshake-timeout`` and arms a deadline (``DeadlineWatch``), does
@@ -191,7 +191,8 @@ class _StandaloneRequest:
     Besides the SPEC §3 attributes it has ``max_message_size`` (the
     ``--max-message-size`` limit, which the RFC 6455 handshake copies into
     the stream's options), ``message_budget`` (this connection's account of
-    the ``--max-incoming-memory`` budget, copied there too) and ``raw_request_lines`` (the request line and
+    the ``--max-incoming-memory`` budget, copied there too, and closed when
+    the WebSocket ends) and ``raw_request_lines`` (the request line and
     header lines as received, for the Hixie-75 strict check).
     """
 
@@ -962,7 +963,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         """Start the connection's thread, counted against ``--max-connections``; over it, answer 503.
 
         A connection over the limit gets no thread: the refuser answers it
-        503 with ``Retry-After`` at once. The first one refused in a row is
+        503 with ``Retry-After`` as soon as its request starts to arrive.
+        The first one refused in a row is
         logged at WARNING, and how many were refused at INFO once a
         connection is admitted again.
         """
