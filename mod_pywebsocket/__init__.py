@@ -176,4 +176,16 @@ there too, so handler files written for either keep working.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import sys
+
+# Checked before any other module of the package loads, since those fail on
+# older Pythons with errors that do not say why. ``name`` makes
+# ``python -m mod_pywebsocket.standalone`` print this as a single line.
+if sys.version_info < (3, 9):  # noqa: UP036
+    raise ImportError(
+        f"mod_pywebsocket needs Python 3.9 or newer; this is Python {sys.version.split()[0]}", name=__name__
+    )
+
+__all__ = ["__version__"]
+
+__version__ = "0.7.100"
