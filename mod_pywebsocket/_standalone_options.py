@@ -203,7 +203,8 @@ def build_parser() -> OptionParser:
         description="A standalone WebSocket server: WebSocket resources from *_wsh.py handlers, "
         "files and CGI scripts from a document root, over HTTP or HTTPS.",
         epilog="Long options also accept '_' for '-' (--document_root). Every long option may be set "
-        "in the --config file; the command line wins. See docs/standalone.md.",
+        "in the --config file; the command line wins. docs/standalone.md (in a checkout or the sdist) "
+        "describes them all; --examples serves the bundled examples.",
     )
 
     def add(group: Any, *names: str, **kwargs: Any) -> None:

@@ -306,7 +306,9 @@ class Dispatcher:
 
     def resources(self) -> dict[str, str]:
         """Return each resource served (aliases included) and its handler file, sorted by resource."""
-        return {resource: self._handler_suite_map[resource].source_path for resource in sorted(self._handler_suite_map)}
+        with self._reload_lock:  # with reload, request threads may change the map meanwhile
+            suites = dict(self._handler_suite_map)
+        return {resource: suites[resource].source_path for resource in sorted(suites)}
 
     def explain_missing(self, resource: str) -> str:
         """Return why no handler serves ``resource`` (its query ignored), for the log of a 404.

@@ -443,7 +443,8 @@ def run_interactive(port: int, lines: list[str], *args: str) -> tuple[int, str, 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_interactive_client_sends_each_line_and_prints_each_reply_with_every_version(example_server, version):
-    status, out, err = run_interactive(example_server.port, ["first\n", "sécond\r\n", "\n"], "--protocol-version", version)
+    lines = ["first\n", "sécond\r\n", "\n"]
+    status, out, err = run_interactive(example_server.port, lines, "--protocol-version", version)
     assert (status, err) == (0, "")
     assert out.splitlines() == ["Recv: first", "Recv: sécond", "Recv: ", CLOSE_LINES[version]]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -84,11 +85,11 @@ def test_start_without_any_handler_warns_that_every_websocket_request_gets_404(t
     caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
     with running_server("-d", str(tmp_path)):
         pass
-    assert startup_log(caplog)[0] == (
-        "WARNING",
+    message = (
         f"no WebSocket resources: no *_wsh.py handler under {tmp_path} loaded; every WebSocket request gets 404 "
-        "(give the directory of your handlers with -w)",
+        "(give the directory of your handlers with -w)"
     )
+    assert startup_log(caplog)[0] == ("WARNING", message)
 
 
 def test_handler_file_with_a_syntax_error_is_warned_about_once_and_counted(tmp_path, caplog):
@@ -299,11 +300,19 @@ def test_python_older_than_3_9_gets_one_line_and_no_traceback():
         "import runpy, sys; sys.version_info = (3, 8, 18, 'final', 0); sys.version = '3.8.18 (main)'; "
         "runpy._run_module_as_main('mod_pywebsocket.standalone')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", fake_old_python], cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT
-    )
+    argv = [sys.executable, "-c", fake_old_python]
+    result = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert result.returncode == 1
     assert result.stderr == (
         f"{sys.executable}: Error while finding module specification for 'mod_pywebsocket.standalone' "
         "(ImportError: mod_pywebsocket needs Python 3.9 or newer; this is Python 3.8.18)\n"
     )
+
+
+def test_readme_pairs_each_short_option_with_its_own_long_option():
+    with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as readme:
+        pairs = re.findall(r"`(-[A-Za-z])`/`(--[a-z-]+)", readme.read())
+    parser = standalone.build_parser()
+    actions = {option: action for action in parser._actions for option in action.option_strings}
+    assert ("-l", "--log-file") in pairs
+    assert [(short, long) for short, long in pairs if actions[short] is not actions[long]] == []
