@@ -1091,15 +1091,24 @@ def _log_resources(dispatcher: dispatch.Dispatcher, options: Any) -> None:
     root = options.scan_dir or options.websock_handlers
     failed = len(dispatcher.source_warnings())
     problems = f"; {failed} problem{'s' if failed > 1 else ''} loading handlers (warnings above)" if failed else ""
-    reload = "; --reload picks up new and changed handler files" if getattr(options, "reload", False) else ""
+    reload = getattr(options, "reload", False)
     if resources:
-        _LOGGER.info("serving %d WebSocket resources from %s%s%s", len(resources), root, problems, reload)
-    else:
-        _LOGGER.warning(
-            "no WebSocket resources: no *_wsh.py handler under %s loaded%s; every WebSocket request gets 404 "
-            "(give the directory of your handlers with -w)",
+        _LOGGER.info(
+            "serving %d WebSocket resource%s from %s%s%s",
+            len(resources),
+            "s" if len(resources) > 1 else "",
             root,
             problems,
+            "; --reload picks up new and changed handler files" if reload else "",
+        )
+    else:
+        _LOGGER.warning(
+            "no WebSocket resources: no *_wsh.py handler under %s loaded%s; %s",
+            root,
+            problems,
+            "--reload loads the ones added there later"
+            if reload
+            else "every WebSocket request gets 404 (give the directory of your handlers with -w)",
         )
     if _LOGGER.isEnabledFor(logging.DEBUG):
         for resource, path in resources.items():

@@ -102,7 +102,7 @@ def test_handler_file_with_a_syntax_error_is_warned_about_once_and_counted(tmp_p
     assert sum("broken_wsh.py" in message for message in caplog.messages) == 1, messages
     assert startup_log(caplog)[0] == (
         "INFO",
-        f"serving 1 WebSocket resources from {tmp_path}; 1 problem loading handlers (warnings above)",
+        f"serving 1 WebSocket resource from {tmp_path}; 1 problem loading handlers (warnings above)",
     )
 
 
@@ -147,6 +147,17 @@ def test_hixie75_request_without_allow_draft75_gets_400_and_a_log_line_naming_th
 
 
 # --reload.
+
+
+def test_start_with_reload_and_no_handler_yet_says_that_new_ones_will_load(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    with running_server("-d", str(tmp_path), "--reload"):
+        pass
+    message = (
+        f"no WebSocket resources: no *_wsh.py handler under {tmp_path} loaded; "
+        "--reload loads the ones added there later"
+    )
+    assert startup_log(caplog)[0] == ("WARNING", message)
 
 
 def test_reload_serves_a_handler_file_added_and_then_changed_after_start(tmp_path):
