@@ -313,13 +313,17 @@ class Dispatcher:
     def explain_missing(self, resource: str) -> str:
         """Return why no handler serves ``resource`` (its query ignored), for the log of a 404.
 
-        Either its handler file did not load, and why; or no handler file
-        serves that name, with the names that are served.
+        Either its handler file did not load, and why; or it was added
+        after the start (without ``reload``); or no handler file serves that
+        name, with the names that are served.
         """
         path = resource.split("?", 1)[0]
         failure = self._load_failures.get(self._aliases.get(path, path))
         if failure is not None:
             return f"its handler file did not load: {failure.message}"
+        late = None if self._reload else self._find_handler_file(path)
+        if late is not None:
+            return f"{late} was added after the start (restart the server, or run it with --reload)"
         names = list(self.resources())
         if not names:
             served = "none is served at all"

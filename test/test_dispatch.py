@@ -341,10 +341,13 @@ def test_handler_file_that_fails_is_warned_about_once(tmp_path, caplog):
     ]
 
 
-def test_without_reload_a_handler_file_added_later_is_not_served(tmp_path):
+def test_without_reload_a_handler_file_added_later_is_not_served_and_the_404_says_why(tmp_path):
     loaded = dispatch.Dispatcher(str(tmp_path))
     write_handler(tmp_path / "late_wsh.py")
     assert loaded.get_handler_suite("/late") is None
+    assert loaded.explain_missing("/late") == (
+        f"{tmp_path}/late_wsh.py was added after the start (restart the server, or run it with --reload)"
+    )
 
 
 def test_reload_loads_a_handler_file_added_after_start(tmp_path, caplog):
