@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv-bench
 BENCH_ARGS ?=
 
-.PHONY: bench
+.PHONY: bench test test-fast
 bench: $(VENV)/.installed
 	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
@@ -13,3 +13,10 @@ $(VENV)/.installed: requirements/bench.txt requirements/pywebsocket3.txt require
 	echo '*' > $(VENV)/.gitignore
 	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
 	touch $@
+
+# `make test`: install what the tests need and run all of them; `make test-fast`: the ~15 s core (-m fast).
+test:
+	sh tools/test.sh
+
+test-fast:
+	sh tools/test.sh -m fast

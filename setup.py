@@ -1,7 +1,10 @@
 """Build script: the metadata lives in pyproject.toml.
 
-This file adds one thing: the ``.pth`` file that provides the ``pywebsocket3``
-alias wherever no real pywebsocket3 is installed (docs/packaging.md).
+This file adds two things to the built package: the ``.pth`` file that
+provides the ``pywebsocket3`` alias wherever no real pywebsocket3 is
+installed (docs/packaging.md), and a copy of ``example/`` as
+``mod_pywebsocket/examples/``, which the standalone server's ``--examples``
+serves once installed.
 """
 
 from __future__ import annotations
@@ -26,19 +29,39 @@ PTH_LINE = (
 )
 
 
+# example/ in the source tree (a checkout or the sdist) -> this directory of the package.
+EXAMPLES_SOURCE = "example"
+EXAMPLES_TARGET = os.path.join("mod_pywebsocket", "examples")
+
+
+def example_files() -> list[str]:
+    """Return the names of the files of ``example/`` (no subdirectories, no bytecode)."""
+    if not os.path.isdir(EXAMPLES_SOURCE):
+        raise SystemExit(f"setup.py: {EXAMPLES_SOURCE}/ is missing: the wheel would lack the bundled examples")
+    return sorted(
+        name
+        for name in os.listdir(EXAMPLES_SOURCE)
+        if os.path.isfile(os.path.join(EXAMPLES_SOURCE, name)) and not name.endswith((".pyc", ".pyo"))
+    )
+
+
 class BuildPyWithPth(build_py):
-    """``build_py`` that also writes the ``.pth`` file at the root of the build tree."""
+    """``build_py`` that also writes the ``.pth`` file at the root of the build tree and copies the examples."""
 
     def run(self) -> None:
-        """Build as usual, then write the ``.pth`` file."""
+        """Build as usual, then write the ``.pth`` file and copy ``example/``."""
         super().run()
         if not self.dry_run:
             with open(os.path.join(self.build_lib, PTH_NAME), "w", encoding="utf-8") as pth:
                 pth.write(PTH_LINE)
+        self.mkpath(os.path.join(self.build_lib, EXAMPLES_TARGET))
+        for name in example_files():
+            self.copy_file(os.path.join(EXAMPLES_SOURCE, name), os.path.join(self.build_lib, EXAMPLES_TARGET, name))
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
-        """List the built files, the ``.pth`` file included."""
-        return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
+        """List the built files, the ``.pth`` file and the examples included."""
+        examples = [os.path.join(self.build_lib, EXAMPLES_TARGET, name) for name in example_files()]
+        return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME), *examples]
 
 
 setup(cmdclass={"build_py": BuildPyWithPth})

@@ -6,8 +6,16 @@ runs the closing handshake of the protocol and prints what the server sent
 back. The exit status is 0 when every echo matched, 1 on a mismatch, a
 failed handshake or a timeout.
 
+    python3 example/echo_client.py ws://localhost:8880/echo -m 'Hello,<>'
     python3 example/echo_client.py -s localhost -p 8880 -r /echo -m 'Hello,<>'
     python3 example/echo_client.py -p 8880 --protocol-version hybi00
+    python3 example/echo_client.py -i ws://localhost:8880/echo --protocol-version hixie75
+
+The server is a ``ws://`` or ``wss://`` URL, or ``-s``/``-p``/``-r``/``-t``
+(not both). With ``-i`` (interactive) the client sends each line read from
+stdin as a text message and prints ``Recv: X`` for every message the server
+sends, as it arrives; at the end of the input (Ctrl-D) it runs the closing
+handshake. It exits 0 when the closing handshake completed.
 
 Versions: ``hybi13`` (RFC 6455, the default), ``hybi08`` (RFC 6455 framing
 with ``Sec-WebSocket-Version: 8`` and ``Sec-WebSocket-Origin``), ``hybi00``
@@ -15,7 +23,8 @@ with ``Sec-WebSocket-Version: 8`` and ``Sec-WebSocket-Origin``), ``hybi00``
 (draft-hixie-thewebsocketprotocol-75; the server needs ``--allow-draft75``).
 
 It can also be imported: ``EchoClient(parse_args([...])).run()`` returns the
-exit status, and ``main(argv)`` is the command line. Only the standard
+exit status (``run_interactive(lines)`` for ``-i``), and ``main(argv)`` is the
+command line. Only the standard
 library and the RFC 6455 frame codec of ``mod_pywebsocket`` are used.
 """
 
@@ -25,12 +34,15 @@ import argparse
 import base64
 import hashlib
 import os
+import queue
 import random
 import socket
 import ssl
 import struct
 import sys
-from collections.abc import Sequence
+import threading
+import urllib.parse
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 if __package__ in (None, ""):
@@ -55,6 +67,7 @@ __all__ = [
     "generate_hybi00_key",
     "main",
     "parse_args",
+    "split_url",
 ]
 
 VERSIONS = ("hybi13", "hybi08", "hybi00", "hixie75")
@@ -70,15 +83,32 @@ class EchoClientError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
-    parser = argparse.ArgumentParser(description="Send messages to a WebSocket echo service and check the echoes.")
+    parser = argparse.ArgumentParser(
+        description="Send messages to a WebSocket echo service and check the echoes; with -i, "
+        "send the lines you type and print what comes back."
+    )
     add = parser.add_argument
+    add(
+        "url",
+        nargs="?",
+        default=None,
+        help="the server as a ws:// or wss:// URL (instead of -s, -p, -r and -t)",
+    )
+    add(
+        "-i",
+        "--interactive",
+        dest="interactive",
+        action="store_true",
+        default=False,
+        help="send each line of stdin as a text message, print every message received, close at the end of input",
+    )
     add(
         "-s",
         "--server-host",
         "--server_host",
         dest="server_host",
-        default="localhost",
-        help="server host name or address",
+        default=None,
+        help="server host name or address (default: localhost)",
     )
     add(
         "-p",
@@ -89,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="server port (default: 80, or 443 with --use-tls)",
     )
-    add("-r", "--resource", dest="resource", default="/echo", help="resource path, query included (default: /echo)")
+    add("-r", "--resource", dest="resource", default=None, help="resource path, query included (default: /echo)")
     add("-o", "--origin", dest="origin", default="http://localhost", help="value of the Origin header")
     add(
         "-t",
@@ -150,8 +180,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None)."""
-    return build_parser().parse_args(argv)
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None).
+
+    A URL fills in ``server_host``, ``server_port``, ``resource`` and
+    ``use_tls``; a bad URL, or one given with any of those options, exits
+    with status 2.
+    """
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.url is None:
+        options.server_host = options.server_host or "localhost"
+        options.resource = options.resource or "/echo"
+        return options
+    if options.server_host or options.server_port is not None or options.resource or options.use_tls:
+        parser.error("give the server either as a URL or with -s/-p/-r/-t, not both")
+    try:
+        options.server_host, options.server_port, options.resource, options.use_tls = split_url(options.url)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return options
+
+
+def split_url(url: str) -> tuple[str, int | None, str, bool]:
+    """Return ``(host, port or None, resource, use_tls)`` for a ws:// or wss:// URL.
+
+    Raises:
+        ValueError: not a ws:// or wss:// URL with a host, or one with a
+            fragment (RFC 6455 §3: fragments must not be used in these URIs).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"URL must be ws://HOST[:PORT]/PATH or wss://..., not {url!r}")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"URL must not have a fragment: {url!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"URL has a bad port: {url!r}") from exc
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, port, resource, parts.scheme.lower() == "wss"
 
 
 def generate_hybi00_key(rng: random.Random) -> tuple[str, int]:
@@ -179,6 +246,8 @@ class _Connection:
     def __init__(self, sock: Any) -> None:
         self._socket = sock
         self._buffer = bytearray()
+        # In interactive mode the reader thread answers pings while the main thread sends.
+        self._write_lock = threading.Lock()
 
     def _fill(self) -> None:
         try:
@@ -221,7 +290,8 @@ class _Connection:
 
     def write(self, data: bytes) -> None:
         try:
-            self._socket.sendall(data)
+            with self._write_lock:
+                self._socket.sendall(data)
         except socket.timeout as exc:
             raise EchoClientError("timed out sending") from exc
         except OSError as exc:
@@ -273,6 +343,112 @@ class EchoClient:
         finally:
             if self._socket is not None:
                 self._socket.close()
+
+    def run_interactive(self, lines: Iterable[str]) -> int:
+        """Send each of ``lines`` (line ends stripped) as a text message and print what the server sends.
+
+        A thread prints every message as it arrives (``Recv: X``). At the end
+        of ``lines`` the client starts the closing handshake; if the server
+        closes first, the client stops sending. Return 0 when the closing
+        handshake completed, else 1.
+        """
+        try:
+            self._connect()
+            self._handshake()
+        except EchoClientError as exc:
+            self._error(str(exc))
+            if self._socket is not None:
+                self._socket.close()
+            return 1
+        self._socket.settimeout(None)  # replies may come at any time
+        self._closing = threading.Event()  # set once the client sent its close
+        self._interactive_status = 1
+        reader = threading.Thread(target=self._print_messages, name="echo-client-reader", daemon=True)
+        reader.start()
+        inputs: queue.Queue[str | None] = queue.Queue()
+
+        def read_input() -> None:
+            for line in lines:
+                inputs.put(line)
+            inputs.put(None)
+
+        threading.Thread(target=read_input, name="echo-client-input", daemon=True).start()
+        try:
+            while reader.is_alive():
+                try:
+                    line = inputs.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    self._closing.set()
+                    self._send_close(self._options.close_code, self._options.close_reason)
+                    break
+                try:
+                    self._send_text(line.rstrip("\r\n"))
+                except EchoClientError:
+                    if not self._closing.is_set():
+                        raise
+                    break  # the server closed meanwhile: the reader thread reports it
+            reader.join(self._options.timeout)
+            if reader.is_alive():
+                self._error("timed out waiting for the server's closing handshake")
+                return 1
+            return self._interactive_status
+        except EchoClientError as exc:
+            self._error(str(exc))
+            return 1
+        finally:
+            self._socket.close()
+
+    def _print_messages(self) -> None:
+        """Print each message received until the closing handshake (the reader thread of ``run_interactive``)."""
+        try:
+            while True:
+                if self._is_hybi():
+                    opcode, payload = self._receive_hybi_message()
+                    if opcode == common.OPCODE_CLOSE:
+                        code, reason = payload
+                        self._print(f"Close: code={code} reason={reason!r}")
+                        if not self._closing.is_set():
+                            # RFC 6455 §5.5.1: answer a close with a close, echoing its status code.
+                            self._closing.set()
+                            self._send_close(code, "")
+                        break
+                    self._print(f"Recv: {payload}" if opcode == common.OPCODE_TEXT else f"Recv: {payload!r}")
+                    continue
+                message = self._receive_legacy_message()
+                if message is None:
+                    self._print("Close: closing handshake received")
+                    if not self._closing.is_set():
+                        self._closing.set()
+                        self._send_close(None, "")
+                    break
+                self._print(f"Recv: {message}")
+            self._interactive_status = 0
+        except EchoClientError as exc:
+            if self._options.protocol_version == "hixie75" and self._closing.is_set():
+                # Hixie-75 has no closing handshake: the server closing TCP ends the connection.
+                self._print("Closed")
+                self._interactive_status = 0
+            else:
+                self._error(str(exc))
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        """Send the protocol's close (RFC 6455: with ``code`` and ``reason``); Hixie-75 half-closes TCP."""
+        version = self._options.protocol_version
+        if self._is_hybi():
+            try:
+                body = create_closing_handshake_body(code, reason)
+            except common.WebSocketException as exc:
+                raise EchoClientError(f"cannot send close: {exc}") from exc
+            self._trace(f"> close code={code} reason={reason!r}")
+            frame = Frame(opcode=common.OPCODE_CLOSE, payload=body)
+            self._connection.write(serialize_frame(frame, mask_key=os.urandom(4)))
+        elif version == "hybi00":
+            self._trace("> closing handshake")
+            self._connection.write(b"\xff\x00")
+        else:
+            self._socket.shutdown(socket.SHUT_WR)
 
     # Output.
 
@@ -593,14 +769,7 @@ class EchoClient:
             self._print("Closed")
 
     def _close_hybi(self) -> None:
-        options = self._options
-        try:
-            body = create_closing_handshake_body(options.close_code, options.close_reason)
-        except common.WebSocketException as exc:
-            raise EchoClientError(f"cannot send close: {exc}") from exc
-        frame = Frame(opcode=common.OPCODE_CLOSE, payload=body)
-        self._trace(f"> close code={options.close_code} reason={options.close_reason!r}")
-        self._connection.write(serialize_frame(frame, mask_key=os.urandom(4)))
+        self._send_close(self._options.close_code, self._options.close_reason)
         while True:
             opcode, payload = self._receive_hybi_message()
             if opcode == common.OPCODE_CLOSE:
@@ -613,8 +782,7 @@ class EchoClient:
             raise EchoClientError("server sent data after its close frame")
 
     def _close_hybi00(self) -> None:
-        self._trace("> closing handshake")
-        self._connection.write(b"\xff\x00")
+        self._send_close(None, "")
         # -76 §4.2: read until the server's 0xFF 0x00; drop other frames.
         while True:
             message = self._receive_legacy_message()
@@ -628,7 +796,13 @@ class EchoClient:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the client from the command line; return the exit status."""
-    return EchoClient(parse_args(argv)).run()
+    options = parse_args(argv)
+    client = EchoClient(options)
+    if not options.interactive:
+        return client.run()
+    if sys.stdin.isatty():
+        sys.stderr.write("Type a message and Enter to send it; Ctrl-D closes the connection.\n")
+    return client.run_interactive(sys.stdin)
 
 
 if __name__ == "__main__":

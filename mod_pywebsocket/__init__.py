@@ -5,10 +5,17 @@ Quick start
 
 Serve the bundled examples (nothing to install)::
 
-    python3 -m mod_pywebsocket.standalone -p 8880 -d example
+    python3 -m mod_pywebsocket.standalone -p 8880 -d example     # from a checkout
+    pywebsocket-standalone -p 8880 --examples                    # installed with pip
 
 then connect a client to ``ws://127.0.0.1:8880/echo``, or open
-``http://127.0.0.1:8880/console.html`` in a browser.
+``http://127.0.0.1:8880/console.html`` in a browser
+(``python3 example/echo_client.py -i ws://127.0.0.1:8880/echo`` sends the
+lines you type). At start the server logs how many WebSocket resources it
+serves (``--log-level debug`` lists them); a WebSocket request that gets 404
+is logged with the reason. ``--reload`` picks up new and changed handler
+files without a restart; ``--version`` prints the version
+(``mod_pywebsocket.__version__``).
 
 Under Apache with mod_python, add to httpd.conf::
 
@@ -181,4 +188,16 @@ there too, so handler files written for either keep working.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import sys
+
+# Checked before any other module of the package loads, since those fail on
+# older Pythons with errors that do not say why. ``name`` makes
+# ``python -m mod_pywebsocket.standalone`` print this as a single line.
+if sys.version_info < (3, 9):  # noqa: UP036
+    raise ImportError(
+        f"mod_pywebsocket needs Python 3.9 or newer; this is Python {sys.version.split()[0]}", name=__name__
+    )
+
+__all__ = ["__version__"]
+
+__version__ = "0.7.100"

@@ -20,10 +20,18 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
-from mod_pywebsocket import common
+from mod_pywebsocket import __version__, common
 from mod_pywebsocket._stream_hybi import DEFAULT_MAX_MESSAGE_SIZE
 
-__all__ = ["LOG_LEVELS", "NO_EFFECT", "OptionParser", "build_parser", "normalize_cgi_paths", "parse_args"]
+__all__ = [
+    "LOG_LEVELS",
+    "NO_EFFECT",
+    "OptionParser",
+    "build_parser",
+    "examples_directory",
+    "normalize_cgi_paths",
+    "parse_args",
+]
 
 # "fine" is pywebsocket's level below DEBUG (0.7.9's common.LOGLEVEL_FINE,
 # 9): at it everything DEBUG shows is logged, and whatever logs at 9.
@@ -197,7 +205,8 @@ def build_parser() -> OptionParser:
         description="A standalone WebSocket server: WebSocket resources from *_wsh.py handlers, "
         "files and CGI scripts from a document root, over HTTP or HTTPS.",
         epilog="Long options also accept '_' for '-' (--document_root). Every long option may be set "
-        "in the --config file; the command line wins. See docs/standalone.md.",
+        "in the --config file; the command line wins. docs/standalone.md (in a checkout or the sdist) "
+        "describes them all; --examples serves the bundled examples.",
     )
 
     def add(group: Any, *names: str, **kwargs: Any) -> None:
@@ -567,6 +576,33 @@ def build_parser() -> OptionParser:
         help="log the number of threads every this many seconds (default: 0; 0 or less: never)",
     )
 
+    # Issue 16 (the first hour of a new user): --examples, --reload, --version.
+    first_hour = parser.add_argument_group("getting started")
+    add(
+        first_hour,
+        "--examples",
+        dest="examples",
+        action="store_true",
+        default=False,
+        help="serve the bundled examples (echo, close, console.html...) as the document and handler root, "
+        "from a checkout or an installed wheel; not with -d or -w",
+    )
+    add(
+        first_hour,
+        "--reload",
+        dest="reload",
+        action="store_true",
+        default=False,
+        help="check a resource's handler file at each request: load *_wsh.py files added since the start, "
+        "reload changed ones, stop serving deleted ones (for development)",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"mod_pywebsocket {__version__} (Python {sys.version.split()[0]})",
+        help="print the version and exit",
+    )
+
     compat = parser.add_argument_group(
         "compatibility",
         "Options of pywebsocket 0.7.9 and pywebsocket3 4.0.2 that have no effect here. They are "
@@ -672,15 +708,42 @@ def _find_input_file(path: str | None, document_root: str) -> str | None:
     return under_root if os.path.isfile(under_root) else path
 
 
+def examples_directory() -> str | None:
+    """Return the directory of the bundled examples, or None if there is none.
+
+    An installed wheel carries them in the package (``mod_pywebsocket/examples``,
+    put there by setup.py); a checkout has them beside the package (``example/``).
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(package, "examples"), os.path.join(os.path.dirname(package), "example")):
+        if os.path.isfile(os.path.join(candidate, "echo_wsh.py")):
+            return candidate
+    return None
+
+
+def _use_examples(parser: OptionParser, options: argparse.Namespace) -> None:
+    if options.document_root != "." or options.websock_handlers is not None:
+        parser.error("--examples serves the bundled examples: give it without -d and -w")
+    directory = examples_directory()
+    if directory is None:
+        parser.error("--examples: no bundled examples next to this mod_pywebsocket (a checkout or the wheel has them)")
+    options.document_root = directory
+
+
 def _check(parser: OptionParser, options: argparse.Namespace) -> None:
+    if getattr(options, "examples", False):
+        _use_examples(parser, options)
     document_root = os.path.abspath(options.document_root)
     if not os.path.isdir(document_root):
-        parser.error(f"document root {options.document_root!r} is not a directory")
+        parser.error(f"document root {options.document_root!r} is not a directory ({document_root})")
     options.document_root = document_root
     handlers = options.websock_handlers or document_root
     options.websock_handlers = os.path.join(document_root, handlers)
     if not os.path.isdir(options.websock_handlers):
-        parser.error(f"handler root {handlers!r} is not a directory")
+        parser.error(
+            f"handler root {handlers!r} is not a directory ({os.path.normpath(options.websock_handlers)}: "
+            "-w is relative to the document root)"
+        )
     if options.scan_dir is not None:
         options.scan_dir = os.path.join(document_root, options.scan_dir)
         if not os.path.isdir(options.scan_dir):
@@ -693,6 +756,9 @@ def _check(parser: OptionParser, options: argparse.Namespace) -> None:
     if options.use_tls:
         if not options.private_key or not options.certificate:
             parser.error("--tls needs --private-key and --certificate")
+        for what, path in (("certificate", options.certificate), ("private key", options.private_key)):
+            if not os.path.isfile(path):
+                parser.error(f"{what} file {path!r} does not exist ({os.path.abspath(path)})")
     elif options.private_key or options.certificate:
         parser.error("--private-key and --certificate need --tls")
     if options.tls_client_auth:
@@ -700,6 +766,10 @@ def _check(parser: OptionParser, options: argparse.Namespace) -> None:
             parser.error("--tls-client-auth needs --tls")
         if not options.tls_client_ca:
             parser.error("--tls-client-auth needs --tls-client-ca")
+        if not os.path.isfile(options.tls_client_ca):
+            parser.error(
+                f"client CA file {options.tls_client_ca!r} does not exist ({os.path.abspath(options.tls_client_ca)})"
+            )
     elif options.tls_client_ca:
         parser.error("--tls-client-ca needs --tls-client-auth")
     if options.tls_client_cert_optional and not options.tls_client_auth:

@@ -2,7 +2,9 @@
 
 Layer 2. A handler file ``<root>/a/b_wsh.py`` serves the resource ``/a/b``.
 Every handler under the scan directory is loaded once, when the
-``Dispatcher`` is built, and shared by all connections.
+``Dispatcher`` is built, and shared by all connections; with ``reload``,
+a lookup also loads a handler file added since, and reloads one changed
+since (``Dispatcher.get_handler_suite``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -50,6 +53,8 @@ class _HandlerSuite(NamedTuple):
     transfer_data: Callable[[Any], Any]
     passive_closing_handshake: Callable[[Any], Any] | None
     source_path: str
+    # (st_mtime_ns, st_size) of the file when it was read; None for source given as text.
+    stamp: tuple[int, int] | None = None
 
 
 def _is_within(path: str, directory: str) -> bool:
@@ -162,6 +167,15 @@ def _source_handler_file(
     return _HandlerSuite(functions[0], functions[1], passive if callable(passive) else None, source_path)
 
 
+def _stamp(path: str) -> tuple[int, int] | None:
+    """Return what tells a changed file apart, ``(st_mtime_ns, st_size)``; None if ``path`` is gone."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
 def _load_handler_suite(path: str, resource: str, encoding: str | None = None) -> _HandlerSuite:
     """Load the handler file ``path``, which serves ``resource``.
 
@@ -175,13 +189,24 @@ def _load_handler_suite(path: str, resource: str, encoding: str | None = None) -
         DispatchException: see ``_source_handler_file``; or the file cannot
             be read or decoded.
     """
+    stamp = _stamp(path)
     try:
         with open(path, "rb") as source_file:
             data = source_file.read()
         source: str | bytes = data if encoding is None else data.decode(encoding)
     except (OSError, ValueError) as exc:
         raise DispatchException(f"cannot load {path}: {exc}") from exc
-    return _source_handler_file(source, path, _module_name(resource))
+    return _source_handler_file(source, path, _module_name(resource))._replace(stamp=stamp)
+
+
+class _LoadFailure(NamedTuple):
+    path: str
+    message: str
+    stamp: tuple[int, int] | None
+
+
+# How many resource names a 404's explanation lists before "...".
+_NAMES_IN_EXPLANATION = 10
 
 
 class Dispatcher:
@@ -196,6 +221,11 @@ class Dispatcher:
         handler_encoding: the text encoding of the handler files (the
             standalone server's ``--handler-encoding``); None reads them as
             Python reads source files (a coding declaration, else UTF-8).
+        reload: check the handler file at each lookup (the standalone
+            server's ``--reload``): a file added under the scan directory
+            since is loaded, a changed one is loaded again, and the resource
+            of a file that is gone is no longer served. Connections already
+            open keep the functions they started with.
 
     Raises:
         DispatchException: ``scan_dir`` is not under ``root_dir``.
@@ -208,6 +238,7 @@ class Dispatcher:
         scan_dir: str | None = None,
         allow_handlers_outside_root_dir: bool = True,
         handler_encoding: str | None = None,
+        reload: bool = False,
     ) -> None:
         if handler_encoding is not None:
             codecs.lookup(handler_encoding)
@@ -215,24 +246,43 @@ class Dispatcher:
         self._logger = _LOGGER
         self._handler_suite_map: dict[str, _HandlerSuite] = {}
         self._source_warnings: list[str] = []
+        # Resource -> why its handler file did not load (explains a 404).
+        self._load_failures: dict[str, _LoadFailure] = {}
+        # Alias -> the resource it serves (add_resource_path_alias).
+        self._aliases: dict[str, str] = {}
         root = os.path.abspath(root_dir)
         scan = os.path.abspath(scan_dir) if scan_dir is not None else root
         if not _is_within(os.path.realpath(scan), os.path.realpath(root)):
             raise DispatchException(f"scan directory {scan} must be under the handler root {root}")
         self._root_dir = root
+        self._scan_dir = scan
+        self._allow_outside = allow_handlers_outside_root_dir
+        self._reload = reload
+        self._reload_lock = threading.Lock()
         self._source_handler_files_in_dir(root, scan, allow_handlers_outside_root_dir)
 
     def _source_handler_files_in_dir(self, root: str, scan: str, allow_outside: bool) -> None:
-        real_root = os.path.realpath(root)
         for path in _enumerate_handler_file_paths(scan, self._warn):
-            if not allow_outside and not _is_within(os.path.realpath(path), real_root):
-                self._warn(f"{path} is outside the handler root {root}; not loaded")
-                continue
-            resource = _resource_name(root, path)
+            self._load(path)
+
+    def _load(self, path: str) -> _HandlerSuite | None:
+        """Load the handler file ``path`` into the map; on failure, record why and warn."""
+        resource = _resource_name(self._root_dir, path)
+        self._handler_suite_map.pop(resource, None)
+        if not self._allow_outside and not _is_within(os.path.realpath(path), os.path.realpath(self._root_dir)):
+            message = f"{path} is outside the handler root {self._root_dir}; not loaded"
+        else:
             try:
-                self._handler_suite_map[resource] = _load_handler_suite(path, resource, self._handler_encoding)
+                suite = _load_handler_suite(path, resource, self._handler_encoding)
             except DispatchException as exc:
-                self._warn(str(exc))
+                message = str(exc)
+            else:
+                self._handler_suite_map[resource] = suite
+                self._load_failures.pop(resource, None)
+                return suite
+        self._load_failures[resource] = _LoadFailure(path, message, _stamp(path))
+        self._warn(message)
+        return None
 
     def _warn(self, message: str) -> None:
         self._source_warnings.append(message)
@@ -248,13 +298,45 @@ class Dispatcher:
         if suite is None:
             raise DispatchException(f"no handler for {existing_resource_path}")
         self._handler_suite_map[alias_resource_path] = suite
+        self._aliases[alias_resource_path] = existing_resource_path
 
     def source_warnings(self) -> list[str]:
         """Return the problems met while loading handlers."""
         return self._source_warnings
 
+    def resources(self) -> dict[str, str]:
+        """Return each resource served (aliases included) and its handler file, sorted by resource."""
+        with self._reload_lock:  # with reload, request threads may change the map meanwhile
+            suites = dict(self._handler_suite_map)
+        return {resource: suites[resource].source_path for resource in sorted(suites)}
+
+    def explain_missing(self, resource: str) -> str:
+        """Return why no handler serves ``resource`` (its query ignored), for the log of a 404.
+
+        Either its handler file did not load, and why; or it was added
+        after the start (without ``reload``); or no handler file serves that
+        name, with the names that are served.
+        """
+        path = resource.split("?", 1)[0]
+        failure = self._load_failures.get(self._aliases.get(path, path))
+        if failure is not None:
+            return f"its handler file did not load: {failure.message}"
+        late = None if self._reload else self._find_handler_file(path)
+        if late is not None:
+            return f"{late} was added after the start (restart the server, or run it with --reload)"
+        names = list(self.resources())
+        if not names:
+            served = "none is served at all"
+        else:
+            shown = ", ".join(names[:_NAMES_IN_EXPLANATION])
+            more = ", ..." if len(names) > _NAMES_IN_EXPLANATION else ""
+            served = f"{len(names)} served: {shown}{more}"
+        return f"no *{_SOURCE_SUFFIX} file under {self._scan_dir} serves it ({served})"
+
     def get_handler_suite(self, resource: str) -> _HandlerSuite | None:
         """Return the handler suite for ``resource`` (its query ignored), or None.
+
+        With ``reload``, the handler file is checked first (see the class).
 
         Raises:
             DispatchException: the resource has a fragment (400).
@@ -262,7 +344,63 @@ class Dispatcher:
         if "#" in resource:
             raise DispatchException(f"resource {resource!r} has a fragment", common.HTTP_STATUS_BAD_REQUEST)
         path = resource.split("?", 1)[0]
+        if self._reload:
+            target = self._aliases.get(path, path)
+            with self._reload_lock:
+                suite = self._refresh(target)
+            if path != target and suite is not None:
+                self._handler_suite_map[path] = suite
+            return suite
         return self._handler_suite_map.get(path)
+
+    def _refresh(self, resource: str) -> _HandlerSuite | None:
+        """Bring ``resource``'s entry up to date with its handler file; return its suite."""
+        suite = self._handler_suite_map.get(resource)
+        failure = self._load_failures.get(resource)
+        known = (suite.source_path, suite.stamp) if suite is not None else None
+        if failure is not None:
+            known = (failure.path, failure.stamp)
+        if known is not None:
+            path, stamp = known
+            current = _stamp(path)
+            if current == stamp:
+                return suite
+            if current is None:
+                self._handler_suite_map.pop(resource, None)
+                self._load_failures.pop(resource, None)
+                _LOGGER.info("%s is gone: %s is no longer served", path, resource)
+                return None
+            suite = self._load(path)
+            if suite is not None:
+                _LOGGER.info("reloaded %s for %s", path, resource)
+            return suite
+        new_path = self._find_handler_file(resource)
+        if new_path is None:
+            return None
+        suite = self._load(new_path)
+        if suite is not None:
+            _LOGGER.info("loaded %s for %s", new_path, resource)
+        return suite
+
+    def _find_handler_file(self, resource: str) -> str | None:
+        """Return the handler file under the scan directory that would serve ``resource``, if one exists."""
+        parts = resource.split("/")
+        if parts[0] != "" or any(part in ("", ".", "..") for part in parts[1:]) or len(parts) < 2:
+            return None
+        directory = os.path.join(self._root_dir, *parts[1:-1])
+        if not _is_within(directory, self._scan_dir):
+            return None
+        stem = parts[-1]
+        try:
+            names = sorted(os.listdir(directory))
+        except (OSError, ValueError):
+            return None
+        for name in names:
+            if name[: -len(_SOURCE_SUFFIX)] == stem and name[len(stem) :].lower() == _SOURCE_SUFFIX:
+                path = os.path.join(directory, name)
+                if os.path.isfile(path):
+                    return path
+        return None
 
     def _suite_for(self, request: Any) -> _HandlerSuite:
         suite = self.get_handler_suite(request.ws_resource)

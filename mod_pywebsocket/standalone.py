@@ -56,6 +56,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import errno
 import http
 import http.server
 import logging
@@ -679,12 +680,16 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
     def _refuse_websocket(self, exc: Exception) -> None:
         """Log a failed opening handshake and answer it as ``handshake.failure_reply`` says."""
         reply = handshake.failure_reply(exc)
+        why = ""
+        if isinstance(exc, dispatch.DispatchException) and exc.status == common.HTTP_STATUS_NOT_FOUND:
+            why = ": " + self.server.dispatcher.explain_missing(self.path)
         _LOGGER.log(
             reply.log_level,
-            "%s - opening handshake of %s failed: %s",
+            "%s - opening handshake of %s failed: %s%s",
             _peer(self.client_address),
             self.path,
             exc,
+            why,
             exc_info=reply.log_level >= logging.ERROR,
         )
         if reply.status is not None:
@@ -839,6 +844,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
             self._monitor.start()
         super().__init__((options.server_host or "", options.port), WebSocketRequestHandler)
+        # Once bound: a server that cannot listen says only that.
+        _log_resources(self.dispatcher, options)
 
     def server_bind(self) -> None:
         """Bind a socket to each address of the host, all on one port (no reverse DNS lookup).
@@ -855,7 +862,10 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         # TCPServer made one socket before knowing the addresses; bind our own.
         self.socket.close()
         host, port = self.options.server_host or "", self.options.port
-        addresses = _listening_addresses(host, port)
+        try:
+            addresses = _listening_addresses(host, port)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on host {host!r}: {exc.strerror or exc}") from exc
         both_families = {info[0] for info in addresses} == {socket.AF_INET, socket.AF_INET6}
         failures: list[tuple[tuple[Any, ...], OSError]] = []
         for family, socktype, proto, canonname, sockaddr in addresses:
@@ -881,7 +891,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self._sockets.append((sock, (family, socktype, proto, canonname, bound)))
         if not self._sockets:
             address, error = failures[0]
-            raise OSError(error.errno, f"cannot listen on {_peer(address)}: {error.strerror or error}")
+            raise OSError(
+                error.errno, f"cannot listen on {_peer(address)}: {error.strerror or error}{_bind_hint(error, address)}"
+            )
         for address, error in failures:
             _LOGGER.warning("cannot listen on %s: %s", _peer(address), error)
         self.socket = self._sockets[0][0]
@@ -1104,6 +1116,26 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             _shutdown_socket(request.connection.socket)
 
 
+def _bind_hint(error: OSError, address: tuple[Any, ...]) -> str:
+    """Return what to do about a failed bind, for the error line."""
+    if error.errno == errno.EACCES and 0 < address[1] < 1024:
+        return " (ports below 1024 need root; choose another with -p, such as -p 8880)"
+    if error.errno == errno.EADDRINUSE:
+        return " (another program listens there; choose another port with -p, or -p 0 for a free one)"
+    return ""
+
+
+def _exposure_warning(options: Any) -> str | None:
+    """Return the warning for a server that listens on every interface, or None when it does not."""
+    if (options.server_host or "").strip("[]") not in ("", "0.0.0.0", "::"):
+        return None
+    return (
+        f"listening on every network interface: anyone who can reach this machine can use its WebSocket "
+        f"handlers and read every file under {options.document_root} (with directory listings); "
+        "give -H 127.0.0.1 to serve this machine only"
+    )
+
+
 def _listening_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
     """Return the addrinfo of each address to listen on for ``host`` (every local one for ``""``).
 
@@ -1155,12 +1187,41 @@ def create_dispatcher(options: Any) -> dispatch.Dispatcher:
         options.scan_dir,
         options.allow_handlers_outside_root_dir,
         handler_encoding=getattr(options, "handler_encoding", None),
+        reload=getattr(options, "reload", False),
     )
     if options.websock_handlers_map_file:
         _alias_handlers(dispatcher, options.websock_handlers_map_file)
-    for warning in dispatcher.source_warnings():
-        _LOGGER.warning("handler warning: %s", warning)
     return dispatcher
+
+
+def _log_resources(dispatcher: dispatch.Dispatcher, options: Any) -> None:
+    """Log how many resources the handlers serve (each one at DEBUG); warn when there is none."""
+    resources = dispatcher.resources()
+    root = options.scan_dir or options.websock_handlers
+    failed = len(dispatcher.source_warnings())
+    problems = f"; {failed} problem{'s' if failed > 1 else ''} loading handlers (warnings above)" if failed else ""
+    reload = getattr(options, "reload", False)
+    if resources:
+        _LOGGER.info(
+            "serving %d WebSocket resource%s from %s%s%s",
+            len(resources),
+            "s" if len(resources) > 1 else "",
+            root,
+            problems,
+            "; --reload picks up new and changed handler files" if reload else "",
+        )
+    else:
+        _LOGGER.warning(
+            "no WebSocket resources: no *_wsh.py handler under %s loaded%s; %s",
+            root,
+            problems,
+            "--reload loads the ones added there later"
+            if reload
+            else "every WebSocket request gets 404 (give the directory of your handlers with -w)",
+        )
+    if _LOGGER.isEnabledFor(logging.DEBUG):
+        for resource, path in resources.items():
+            _LOGGER.debug("resource %s: %s", resource, path)
 
 
 def _alias_handlers(dispatcher: dispatch.Dispatcher, map_file: str) -> None:
@@ -1308,6 +1369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _pywebsocket3_alias.warn_if_foreign_pywebsocket3()
     for sock, _ in server._sockets:
         _LOGGER.info("listening on %s (%s)", _peer(sock.getsockname()), "TLS" if options.use_tls else "plain")
+    exposure = _exposure_warning(options)
+    if exposure is not None:
+        _LOGGER.warning("%s", exposure)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

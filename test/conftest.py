@@ -14,6 +14,63 @@ from mod_pywebsocket import standalone
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_DIR = os.path.join(REPO_ROOT, "example")
 
+# The test files of ``pytest -m fast`` (README, "Tests"): the codecs, the
+# handshakes, the dispatcher, the API, and the servers run in this process;
+# about 15 s on 2 CPUs. Everything else (Apache, browsers, Autobahn, fuzzing,
+# soak, packaging, the long server tests) runs only in the full suite.
+FAST_MODULES = frozenset(
+    {
+        "test_api.py",
+        "test_common.py",
+        "test_connection.py",
+        "test_dispatch.py",
+        "test_echo_client.py",
+        "test_endtoend.py",
+        "test_examples.py",
+        "test_extensions.py",
+        "test_handshake_base.py",
+        "test_handshake_draft75.py",
+        "test_handshake_hybi.py",
+        "test_handshake_hybi00.py",
+        "test_msgutil.py",
+        "test_standalone_startup.py",
+        "test_stream.py",
+        "test_stream_hixie75.py",
+        "test_util.py",
+    }
+)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Accept pyproject's ``timeout`` even without pytest-timeout, which reads it when installed.
+
+    Without this, pytest's "Unknown config option: timeout" warning, turned
+    into an error by ``filterwarnings = ["error"]``, stops every run.
+    """
+    if not pluginmanager.has_plugin("timeout"):
+        parser.addini("timeout", "the per-test limit of pytest-timeout (not installed: no limit)")
+
+
+def pytest_ignore_collect(collection_path: os.PathLike[str], config: pytest.Config) -> bool | None:
+    """With exactly ``-m fast``, do not even import the other test files.
+
+    That saves seconds, and lets the fast tests run where the rest cannot be
+    imported (an unpacked sdist has no ``tools/``). Other ``-m`` expressions
+    collect everything and select by marker.
+    """
+    name = os.path.basename(collection_path)
+    if config.getoption("markexpr", "") == "fast" and name.startswith("test_") and name.endswith(".py"):
+        return name not in FAST_MODULES
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of ``FAST_MODULES`` with ``fast``, before ``-m`` selects."""
+    for item in items:
+        if item.path.name in FAST_MODULES:
+            item.add_marker(pytest.mark.fast)
+
 
 class RunningServer:
     """A ``standalone.WebSocketServer`` serving on 127.0.0.1 in a thread."""

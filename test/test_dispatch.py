@@ -267,3 +267,171 @@ def test_handler_exception_naming_an_unsendable_close_code_closes_with_1011(disp
     request = stream_request("/raise?pseudo_code")
     dispatcher.transfer_data(request)
     assert request.connection.written == [b"\x88\x02\x03\xf3"]
+
+
+# What is served, and why a resource is not (issue 16: "Why 404?").
+
+ECHO_HANDLER = """
+def web_socket_do_extra_handshake(request):
+    pass
+
+
+def web_socket_transfer_data(request):
+    request.ws_stream.send_message({reply!r})
+"""
+
+
+def write_handler(path, reply: str = "first") -> None:
+    """Write an echo-like handler file that sends ``reply``; bump its mtime so a rewrite is always seen."""
+    path.write_text(ECHO_HANDLER.format(reply=reply))
+    stamp = path.stat().st_mtime_ns + (10**9 if reply != "first" else 0)
+    os.utime(path, ns=(stamp, stamp))
+
+
+def sent_reply(suite) -> str:
+    """Run the suite's ``web_socket_transfer_data`` and return the text message it sent."""
+    request = stream_request("/x")
+    suite.transfer_data(request)
+    return request.connection.written[0][2:].decode()
+
+
+def test_resources_lists_every_loaded_resource_with_its_file_sorted(dispatcher):
+    resources = dispatcher.resources()
+    assert list(resources) == sorted(resources)
+    assert resources["/blank"] == os.path.join(HANDLERS, "blank_wsh.py")
+    assert resources["/sub/Mixed_Case"] == os.path.join(HANDLERS, "sub", "Mixed_Case_WSH.py")
+    assert "/syntax_error" not in resources and "/not_a_handler" not in resources
+
+
+def test_explain_missing_names_the_handler_file_that_did_not_load_and_its_error(dispatcher):
+    path = os.path.join(HANDLERS, "raise_on_load_wsh.py")
+    assert dispatcher.explain_missing("/raise_on_load?x=1") == (
+        f"its handler file did not load: {path} raised while loading: RuntimeError('broken on purpose')"
+    )
+
+
+def test_explain_missing_unknown_resource_lists_the_served_ones(tmp_path):
+    for name in ("b", "a"):
+        write_handler(tmp_path / f"{name}_wsh.py")
+    assert dispatch.Dispatcher(str(tmp_path)).explain_missing("/nope") == (
+        f"no *_wsh.py file under {tmp_path} serves it (2 served: /a, /b)"
+    )
+
+
+def test_explain_missing_shortens_a_long_list_and_says_when_nothing_is_served(tmp_path):
+    for number in range(12):
+        write_handler(tmp_path / f"r{number:02}_wsh.py")
+    names = ", ".join(f"/r{number:02}" for number in range(10))
+    assert dispatch.Dispatcher(str(tmp_path)).explain_missing("/nope") == (
+        f"no *_wsh.py file under {tmp_path} serves it (12 served: {names}, ...)"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert dispatch.Dispatcher(str(empty)).explain_missing("/x") == (
+        f"no *_wsh.py file under {empty} serves it (none is served at all)"
+    )
+
+
+def test_handler_file_that_fails_is_warned_about_once(tmp_path, caplog):
+    (tmp_path / "broken_wsh.py").write_text("def x(:\n")
+    caplog.set_level(logging.WARNING, logger="mod_pywebsocket")
+    dispatch.Dispatcher(str(tmp_path))
+    assert [record.getMessage() for record in caplog.records] == [
+        f"cannot load {tmp_path}/broken_wsh.py: invalid syntax (broken_wsh.py, line 1)"
+    ]
+
+
+def test_without_reload_a_handler_file_added_later_is_not_served_and_the_404_says_why(tmp_path):
+    loaded = dispatch.Dispatcher(str(tmp_path))
+    write_handler(tmp_path / "late_wsh.py")
+    assert loaded.get_handler_suite("/late") is None
+    assert loaded.explain_missing("/late") == (
+        f"{tmp_path}/late_wsh.py was added after the start (restart the server, or run it with --reload)"
+    )
+
+
+def test_reload_loads_a_handler_file_added_after_start(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.dispatch")
+    reloading = dispatch.Dispatcher(str(tmp_path), reload=True)
+    (tmp_path / "sub").mkdir()
+    write_handler(tmp_path / "sub" / "Late_WSH.py")
+    suite = reloading.get_handler_suite("/sub/Late?q=1")
+    assert sent_reply(suite) == "first"
+    assert caplog.messages == [f"loaded {tmp_path}/sub/Late_WSH.py for /sub/Late"]
+    assert reloading.get_handler_suite("/sub/late") is None
+
+
+def test_reload_loads_a_changed_handler_file_again(tmp_path, caplog):
+    write_handler(tmp_path / "echo_wsh.py")
+    reloading = dispatch.Dispatcher(str(tmp_path), reload=True)
+    first = reloading.get_handler_suite("/echo")
+    assert reloading.get_handler_suite("/echo") is first
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.dispatch")
+    write_handler(tmp_path / "echo_wsh.py", "second")
+    assert sent_reply(reloading.get_handler_suite("/echo")) == "second"
+    assert sent_reply(first) == "first"
+    assert caplog.messages == [f"reloaded {tmp_path}/echo_wsh.py for /echo"]
+
+
+def test_reload_stops_serving_a_deleted_handler_file(tmp_path, caplog):
+    write_handler(tmp_path / "gone_wsh.py")
+    reloading = dispatch.Dispatcher(str(tmp_path), reload=True)
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.dispatch")
+    (tmp_path / "gone_wsh.py").unlink()
+    assert reloading.get_handler_suite("/gone") is None
+    assert caplog.messages == [f"{tmp_path}/gone_wsh.py is gone: /gone is no longer served"]
+    assert "/gone" not in reloading.resources()
+
+
+def test_reload_retries_a_broken_file_only_once_it_changed(tmp_path, caplog):
+    (tmp_path / "fix_wsh.py").write_text("def x(:\n")
+    reloading = dispatch.Dispatcher(str(tmp_path), reload=True)
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket.dispatch")
+    assert reloading.get_handler_suite("/fix") is None
+    assert caplog.messages == []
+    assert reloading.explain_missing("/fix").startswith(f"its handler file did not load: cannot load {tmp_path}")
+    write_handler(tmp_path / "fix_wsh.py", "fixed")
+    assert sent_reply(reloading.get_handler_suite("/fix")) == "fixed"
+    assert caplog.messages == [f"reloaded {tmp_path}/fix_wsh.py for /fix"]
+
+
+def test_reload_of_a_file_that_breaks_stops_serving_it_and_says_why(tmp_path):
+    write_handler(tmp_path / "echo_wsh.py")
+    reloading = dispatch.Dispatcher(str(tmp_path), reload=True)
+    (tmp_path / "echo_wsh.py").write_text("raise ValueError('typo')\n")
+    os.utime(tmp_path / "echo_wsh.py", ns=(1, 1))
+    assert reloading.get_handler_suite("/echo") is None
+    assert reloading.explain_missing("/echo") == (
+        f"its handler file did not load: {tmp_path}/echo_wsh.py raised while loading: ValueError('typo')"
+    )
+
+
+def test_reload_alias_serves_the_reloaded_handler(tmp_path):
+    write_handler(tmp_path / "echo_wsh.py")
+    reloading = dispatch.Dispatcher(str(tmp_path), reload=True)
+    reloading.add_resource_path_alias("/alias", "/echo")
+    write_handler(tmp_path / "echo_wsh.py", "second")
+    assert sent_reply(reloading.get_handler_suite("/alias")) == "second"
+
+
+@pytest.mark.parametrize("resource", ["/../outside", "/sub/../outside", "//outside", "/./outside", "outside", "/"])
+def test_reload_never_loads_a_file_outside_the_scan_directory(tmp_path, resource):
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    write_handler(tmp_path / "outside_wsh.py")
+    write_handler(root / "outside_wsh.py")
+    scoped = dispatch.Dispatcher(str(root), str(root / "sub"), reload=True)
+    assert scoped.get_handler_suite(resource) is None
+
+
+def test_reload_refuses_a_new_symlink_out_of_the_root_unless_allowed(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    write_handler(tmp_path / "evil_wsh.py")
+    refusing = dispatch.Dispatcher(str(root), allow_handlers_outside_root_dir=False, reload=True)
+    os.symlink(tmp_path / "evil_wsh.py", root / "evil_wsh.py")
+    assert refusing.get_handler_suite("/evil") is None
+    assert refusing.explain_missing("/evil") == (
+        f"its handler file did not load: {root}/evil_wsh.py is outside the handler root {root}; not loaded"
+    )

@@ -83,6 +83,7 @@ def run_subprocess(port: int, *args: str, cwd: str | None = None) -> subprocess.
 
 def test_parse_args_defaults():
     options = echo_client.parse_args([])
+    assert (options.url, options.interactive) == (None, False)
     assert options.server_host == "localhost"
     assert options.server_port is None
     assert options.resource == "/echo"
@@ -374,3 +375,104 @@ def test_client_rejects_a_bad_handshake_response_and_exits_1(version, response, 
         status, out, err = run_imported(port, "--protocol-version", version)
     assert (status, out) == (1, "")
     assert error in err
+
+
+# A ws:// or wss:// URL instead of -s/-p/-r/-t, and the interactive mode (issue 16).
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ws://127.0.0.1:8880/echo", ("127.0.0.1", 8880, "/echo", False)),
+        ("wss://example.org/a/b?x=1&y", ("example.org", None, "/a/b?x=1&y", True)),
+        ("WS://[::1]:9/", ("::1", 9, "/", False)),
+        ("ws://host", ("host", None, "/", False)),
+    ],
+)
+def test_parse_args_takes_the_server_from_a_url(url, expected):
+    options = echo_client.parse_args([url])
+    assert (options.server_host, options.server_port, options.resource, options.use_tls) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["http://h/echo"], "URL must be ws://HOST[:PORT]/PATH or wss://..., not 'http://h/echo'"),
+        (["ws:///echo"], "URL must be ws://HOST[:PORT]/PATH or wss://..., not 'ws:///echo'"),
+        (["ws://h/echo#top"], "URL must not have a fragment: 'ws://h/echo#top'"),
+        (["ws://h:99999/"], "URL has a bad port: 'ws://h:99999/'"),
+        (["ws://h/", "-p", "1"], "give the server either as a URL or with -s/-p/-r/-t, not both"),
+        (["ws://h/", "-r", "/x"], "give the server either as a URL or with -s/-p/-r/-t, not both"),
+        (["ws://h/", "-t"], "give the server either as a URL or with -s/-p/-r/-t, not both"),
+    ],
+)
+def test_parse_args_rejects_a_bad_url_or_a_url_with_server_options(capsys, args, error):
+    with pytest.raises(SystemExit) as info:
+        echo_client.parse_args(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {error}")
+
+
+def run_client_script(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, CLIENT_PATH, "--timeout", str(TIMEOUT), *args],
+        input=stdin,
+        check=False,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=env,
+    )
+
+
+def test_client_script_takes_a_url_as_its_argument(example_server):
+    result = run_client_script(example_server.url("/echo"), "-m", "by url")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == ["Send: by url", "Recv: by url", CLOSE_LINES["hybi13"]]
+
+
+def run_interactive(port: int, lines: list[str], *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    options = echo_client.parse_args([f"ws://127.0.0.1:{port}/echo", "--timeout", str(TIMEOUT), "-i", *args])
+    status = echo_client.EchoClient(options, out=out, err=err).run_interactive(lines)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_interactive_client_sends_each_line_and_prints_each_reply_with_every_version(example_server, version):
+    lines = ["first\n", "sécond\r\n", "\n"]
+    status, out, err = run_interactive(example_server.port, lines, "--protocol-version", version)
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["Recv: first", "Recv: sécond", "Recv: ", CLOSE_LINES[version]]
+
+
+def test_interactive_client_answers_a_close_the_server_starts_and_exits_0(example_server):
+    out, err = io.StringIO(), io.StringIO()
+    options = echo_client.parse_args([example_server.url("/close"), "-i", "--timeout", str(TIMEOUT)])
+    status = echo_client.EchoClient(options, out=out, err=err).run_interactive(["4000 going\n", "never sent\n"])
+    assert (status, err.getvalue()) == (0, "")
+    assert out.getvalue().splitlines() == ["Close: code=4000 reason='going'"]
+
+
+def test_interactive_client_closes_with_its_close_code_and_reason(legacy_server):
+    status, out, err = run_interactive(legacy_server.port, ["hi\n"], "-c", "3001", "--close-reason", "later")
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["Recv: hi", "Close: code=3001 reason='later'"]
+
+
+def test_interactive_client_that_cannot_connect_exits_1():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    status, out, err = run_interactive(port, ["x\n"])
+    assert (status, out) == (1, "")
+    assert err.startswith(f"cannot connect to 127.0.0.1:{port}: ")
+
+
+def test_client_script_interactive_reads_stdin(example_server):
+    result = run_client_script("-i", example_server.url("/echo"), stdin="typed\nby hand\n")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == ["Recv: typed", "Recv: by hand", CLOSE_LINES["hybi13"]]

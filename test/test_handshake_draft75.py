@@ -351,11 +351,16 @@ def test_do_handshake_strict_without_raw_lines_rejects_other_spelling_with_400(n
 # Through handshake.do_handshake.
 
 
-def test_handshake_chain_without_allow_draft75_answers_400():
+def test_handshake_chain_without_allow_draft75_answers_400_naming_the_options_that_enable_it():
     request = make_request()
-    with pytest.raises(HandshakeException, match="no protocol version accepts the request") as info:
+    with pytest.raises(HandshakeException) as info:
         handshake.do_handshake(request, mock.FakeDispatcher())
     assert info.value.status == 400
+    assert str(info.value) == (
+        "no protocol version accepts the request (RFC 6455: no Sec-WebSocket-Version header: not an RFC 6455 "
+        "request; HyBi-00: no Sec-WebSocket-Key1 header: not a HyBi-00 request; Hixie-75: not enabled "
+        "(standalone server: --allow-draft75; Apache: PythonOption mod_pywebsocket.allow_draft75 On))"
+    )
     assert request.connection.written == []
 
 

@@ -19,11 +19,12 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from websockets.sync.client import connect
 
-from mod_pywebsocket import _pywebsocket3_alias
+from mod_pywebsocket import __version__, _pywebsocket3_alias
 from test.conftest import EXAMPLE_DIR, REPO_ROOT
 from test.test_robustness import ServerProcess
 
@@ -141,8 +142,15 @@ def _copy_ignoring(directory: str, names: list[str]) -> set[str]:
     return {name for name in names if name == "__pycache__" or name.endswith(".egg-info")}
 
 
+class Build(NamedTuple):
+    sdist: Path
+    unpacked: Path  # the sdist, unpacked; the wheel was built there
+    wheel: Path
+    log: str  # what both builds wrote on stderr
+
+
 @pytest.fixture(scope="module")
-def our_wheel(tmp_path_factory) -> Path:
+def our_build(tmp_path_factory) -> Build:
     """Build the sdist from a copy of the working tree, then the wheel from the sdist."""
     work = tmp_path_factory.mktemp("build")
     source = work / "source"
@@ -150,12 +158,19 @@ def our_wheel(tmp_path_factory) -> Path:
     build = "import sys; from setuptools import build_meta; print(getattr(build_meta, sys.argv[1])(sys.argv[2]))"
     result = run([sys.executable, "-c", build, "build_sdist", str(work)], cwd=source, timeout=BUILD_TIMEOUT)
     assert result.returncode == 0, result.stderr
-    with tarfile.open(work / result.stdout.splitlines()[-1]) as sdist:
+    log = result.stderr
+    sdist_path = work / result.stdout.splitlines()[-1]
+    with tarfile.open(sdist_path) as sdist:
         sdist.extractall(work / "unpacked", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     (unpacked,) = (work / "unpacked").iterdir()
     result = run([sys.executable, "-c", build, "build_wheel", str(work)], cwd=unpacked, timeout=BUILD_TIMEOUT)
     assert result.returncode == 0, result.stderr
-    return work / result.stdout.splitlines()[-1]
+    return Build(sdist_path, unpacked, work / result.stdout.splitlines()[-1], log + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def our_wheel(our_build) -> Path:
+    return our_build.wheel
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +213,7 @@ try:
     import pywebsocket3.msgutil, mod_pywebsocket.msgutil
     facts["pywebsocket3"] = pywebsocket3.__file__
     facts["alias"] = pywebsocket3.msgutil is mod_pywebsocket.msgutil
-    from mod_pywebsocket import _pywebsocket3_alias
+    from mod_pywebsocket import __version__, _pywebsocket3_alias
     facts["foreign"] = _pywebsocket3_alias.foreign_pywebsocket3()
 except ImportError:
     pass
@@ -410,3 +425,73 @@ def test_uninstalling_ours_leaves_real_pywebsocket3_intact(venv_beside_real):
     assert_real(venv, ours_installed=False)
     assert venv.changed_files(REAL) == ""
     assert venv.pip("check") == "No broken requirements found.\n"
+
+
+# -- what the sdist and the wheel carry (issue 16) -----------------------------
+
+
+def example_names() -> set[str]:
+    return {name for name in os.listdir(EXAMPLE_DIR) if os.path.isfile(os.path.join(EXAMPLE_DIR, name))}
+
+
+@pytest.mark.packaging
+def test_build_warns_of_nothing_deprecated_and_declares_the_license_as_pep_639_says(our_build):
+    assert "eprecat" not in our_build.log, our_build.log
+    with zipfile.ZipFile(our_build.wheel) as wheel:
+        metadata = wheel.read(f"mod_pywebsocket-{__version__}.dist-info/METADATA").decode().split("\n\n")[0]
+    lines = metadata.splitlines()
+    assert f"Version: {__version__}" in lines
+    assert "License-Expression: BSD-3-Clause" in lines and "License-File: LICENSE" in lines
+    assert [line for line in lines if line.startswith(("License:", "Classifier: License"))] == []
+    assert [line for line in lines if line.startswith("Project-URL: ")] == [
+        "Project-URL: pywebsocket 0.7 (original), https://github.com/google/pywebsocket",
+        "Project-URL: pywebsocket3 (original), https://github.com/GoogleChromeLabs/pywebsocket3",
+    ]
+
+
+@pytest.mark.packaging
+def test_sdist_carries_the_examples_docs_and_everything_the_fast_tests_need(our_build):
+    with tarfile.open(our_build.sdist) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {f"example/{name}" for name in example_names()} <= names
+    expected = {
+        "docs/standalone.md", "docs/apache.md", "test/conftest.py", "test/__init__.py", "test/mock.py",
+        "test/testdata/handlers/blank_wsh.py", "pywebsocket3/__init__.py", "requirements/test.txt", "MANIFEST.in",
+    }  # fmt: skip
+    assert expected - names == set()
+    assert [name for name in names if name.endswith(".pyc") or "__pycache__" in name] == []
+
+
+@pytest.mark.packaging
+def test_unpacked_sdist_passes_the_fast_tests(our_build):
+    argv = [sys.executable, "-m", "pytest", "-q", "-m", "fast", "-p", "no:cacheprovider"]
+    result = run(argv, cwd=our_build.unpacked, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert " passed" in result.stdout.splitlines()[-1] and "failed" not in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.packaging
+def test_wheel_carries_every_example_in_the_package(our_wheel):
+    with zipfile.ZipFile(our_wheel) as wheel:
+        bundled = {name.split("/", 2)[2] for name in wheel.namelist() if name.startswith("mod_pywebsocket/examples/")}
+    assert bundled == example_names()
+
+
+@pytest.mark.packaging
+def test_installed_wheel_serves_the_bundled_examples_with_examples_option(venv):
+    venv.install(OURS)
+    command = (str(venv.path / "bin" / "pywebsocket-standalone"),)
+    with ServerProcess("--examples", command=command, cwd=str(venv.path), env=clean_env()) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=TIMEOUT) as ws:
+            ws.send("from the wheel")
+            assert ws.recv(timeout=TIMEOUT) == "from the wheel"
+        log = server.log_text()
+    assert f"serving 9 WebSocket resources from {venv.site / 'mod_pywebsocket' / 'examples'}" in log, log
+
+
+@pytest.mark.packaging
+def test_installed_command_prints_its_version(venv):
+    venv.install(OURS)
+    result = venv.run("--version", program="pywebsocket-standalone")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"mod_pywebsocket {__version__} (Python ")

@@ -323,8 +323,9 @@ def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget(extens
                 sock.close()
         # No message fits; each is refused once it reaches the budget.
         assert codes == [1013] * clients
-        # The budget, plus the connections' own buffers and zlib states.
-        assert grown_mib < limit_mib + 16, f"peak RSS grew by {grown_mib:.0f} MiB"
+        # The budget, plus the connections' own buffers, zlib states and threads
+        # (about 42 MiB in all when the machine is idle, 48 under load).
+        assert grown_mib < limit_mib + 24, f"peak RSS grew by {grown_mib:.0f} MiB"
         assert "a message asking for" in server.log_text()
         assert echo_works(server.port)
 

@@ -375,7 +375,7 @@ def test_silent_client_does_not_block_tls_accept_and_is_dropped_at_handshake_tim
         (["TLS", "--tls-client-auth"], "--tls-client-auth needs --tls-client-ca"),
         (["--tls-client-auth", "--tls-client-ca", "ca.pem"], "--tls-client-auth needs --tls"),
         (["TLS", "--tls-client-ca", "ca.pem"], "--tls-client-ca needs --tls-client-auth"),
-        (["-t", "-k", "server.key", "-c", "missing.pem"], "cannot load certificate"),
+        (["-t", "-k", "server.key", "-c", "missing.pem"], "missing.pem' does not exist"),
         (["-t", "-k", "ca.key", "-c", "server.pem"], "cannot load certificate"),
         (["TLS", "--tls-client-auth", "--tls-client-ca", "server.key"], "client CA"),
     ],
@@ -798,8 +798,8 @@ def test_help_documents_every_option():
         "tls-client-ca", "ca-certificate", "basic-auth", "basic-auth-credential", "max-line-length",
         "max-header-count", "max-head-size", "handshake-timeout", "max-message-size", "max-connections",
         "max-incoming-memory", "max-request-body", "cgi-timeout", "log-file", "log-level", "log-max", "log-count",
-        "thread-monitor-interval-in-sec",
-        "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module",
+        "thread-monitor-interval-in-sec", "handler-encoding", "tls-client-cert-optional", "deflate-log-level",
+        "tls-module", "examples", "reload",
     }  # fmt: skip
 
 
@@ -827,7 +827,7 @@ def test_every_long_option_has_a_test_in_this_file_or_test_endtoend_or_test_embe
     with open(__file__) as source:
         here = source.read()
     endtoend = ""
-    for name in ("test_endtoend.py", "test_embedding.py"):
+    for name in ("test_endtoend.py", "test_embedding.py", "test_standalone_startup.py"):
         with open(os.path.join(os.path.dirname(__file__), name)) as source:
             endtoend += source.read()
     untested = [name for name in standalone.build_parser().long_options if f"--{name}" not in here + endtoend]

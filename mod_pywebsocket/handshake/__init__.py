@@ -36,6 +36,11 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
+# Where a Hixie-75 request that nothing accepted is told how to turn Hixie-75 on.
+_DRAFT75_DISABLED = (
+    "not enabled (standalone server: --allow-draft75; Apache: PythonOption mod_pywebsocket.allow_draft75 On)"
+)
+
 
 def _handshakers(allow_draft75: bool, strict: bool) -> list[tuple[str, Any]]:
     from mod_pywebsocket.handshake import draft75, hybi00
@@ -77,6 +82,8 @@ def do_handshake(request: Any, dispatcher: Any, allowDraft75: bool = False, stri
             if exc.status is None:
                 exc.status = common.HTTP_STATUS_BAD_REQUEST
             raise
+    if not allowDraft75:
+        failures.append(f"Hixie-75: {_DRAFT75_DISABLED}")
     raise HandshakeException(
         "no protocol version accepts the request (" + "; ".join(failures) + ")", common.HTTP_STATUS_BAD_REQUEST
     )
