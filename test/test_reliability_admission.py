@@ -374,7 +374,21 @@ def test_connection_over_the_limit_that_sends_nothing_is_closed_at_the_handshake
         wait_for(lambda: server.server.refuser.held_count() == 0, what="the refuser to let go")
 
 
-def test_thousands_of_silent_connections_do_not_keep_clients_from_their_503(caplog):
+@pytest.fixture
+def descriptors_for_2000():
+    """Raise this process's descriptor limit to 4096 for the test (clients and server share it)."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the descriptor limit's hard value {hard} is under {wanted}")
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_thousands_of_silent_connections_do_not_keep_clients_from_their_503(caplog, descriptors_for_2000):
     with caplog.at_level(logging.INFO), running_server(
         "-d", EXAMPLE_DIR, "--max-connections", "4", "--handshake-timeout", "60"
     ) as server:
