@@ -87,6 +87,7 @@ if __name__ == "__main__" and not __package__:
 from mod_pywebsocket import (
     _pywebsocket3_alias,
     _standalone_cgi,
+    _standalone_h2,
     _standalone_http,
     _standalone_io,
     _standalone_options,
@@ -818,6 +819,11 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         context = getattr(options, "ssl_context", None)
         if context is None and options.use_tls:
             context = create_ssl_context(options)
+        if options.http2:
+            if not _standalone_h2.available():
+                raise ValueError("--http2 needs the h2 package: pip install 'mod_pywebsocket[http2]'")
+            if context is not None:
+                context.set_alpn_protocols(["h2", "http/1.1"])
         self.ssl_context: ssl.SSLContext | None = context
         self.request_queue_size = options.request_queue_size
         self._sockets: list[tuple[socket.socket, tuple[Any, ...]]] = []
@@ -1010,6 +1016,13 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 except (OSError, ValueError) as exc:
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
+            if (
+                self.options.http2
+                and not overloaded
+                and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout)
+            ):
+                _standalone_h2.serve(self, conn, client_address)
+                return
             handler_class: Any = self.RequestHandlerClass
             handler_class(conn, client_address, self, overloaded=overloaded)
         except OSError as exc:
