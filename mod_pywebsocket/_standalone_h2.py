@@ -129,10 +129,6 @@ def _peer(address: Any) -> str:
     return str(address)
 
 
-class _StreamGone(ConnectionResetError):
-    """The stream was reset, or the HTTP/2 connection ended, while a handler used it."""
-
-
 class _Connection:
     """One HTTP/2 connection: the socket, the ``H2Connection`` and its streams."""
 
@@ -272,38 +268,38 @@ class _Connection:
         """Call an ``H2Connection`` method that queues frames, then send them.
 
         Raises:
-            _StreamGone: the stream or the connection is closed.
+            ConnectionResetError: the stream or the connection is closed.
         """
         with self._state:
             if self.ended:
-                raise _StreamGone("the HTTP/2 connection has ended")
+                raise ConnectionResetError("the HTTP/2 connection has ended")
             try:
                 getattr(self._h2, method)(*args, **kwargs)
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as exc:
-                raise _StreamGone(f"cannot {method} on stream: {exc}") from exc
+                raise ConnectionResetError(f"cannot {method} on stream: {exc}") from exc
         self.flush()
 
     def reset(self, stream_id: int, code: int) -> None:
         """Reset a stream (no error if it is closed already)."""
-        with contextlib.suppress(_StreamGone, OSError):
+        with contextlib.suppress(OSError):
             self.call("reset_stream", stream_id, code)
 
     def send_data(self, stream_id: int, data: bytes | memoryview, stream: _Stream, end: bool = False) -> None:
         """Send ``data`` on a stream as the flow-control windows allow (blocking).
 
         Raises:
-            _StreamGone: the stream was reset or the connection ended.
+            ConnectionResetError: the stream was reset or the connection ended.
         """
         view = memoryview(data)
         while True:
             with self._state:
                 while True:
                     if self.ended or stream.is_gone:
-                        raise _StreamGone("the stream was reset or the HTTP/2 connection ended")
+                        raise ConnectionResetError("the stream was reset or the HTTP/2 connection ended")
                     try:
                         window = self._h2.local_flow_control_window(stream_id)
                     except h2.exceptions.StreamClosedError as exc:
-                        raise _StreamGone(f"stream {stream_id} is closed") from exc
+                        raise ConnectionResetError(f"stream {stream_id} is closed") from exc
                     if window > 0 or not view:
                         break
                     self._state.wait()
@@ -312,7 +308,7 @@ class _Connection:
                 try:
                     self._h2.send_data(stream_id, bytes(view[:size]), end_stream=end and last)
                 except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as exc:
-                    raise _StreamGone(f"cannot send on stream {stream_id}: {exc}") from exc
+                    raise ConnectionResetError(f"cannot send on stream {stream_id}: {exc}") from exc
             self.flush()
             view = view[size:]
             if last:
@@ -416,7 +412,7 @@ class _Stream:
         """Return 1 to ``limit`` received bytes (blocking), b'' at END_STREAM.
 
         Raises:
-            _StreamGone: the stream was reset or the connection ended.
+            ConnectionResetError: the stream was reset or the connection ended.
         """
         with self._ready:
             while not self._data and not self._eof and not self.is_gone:
@@ -427,7 +423,7 @@ class _Stream:
             elif self._eof:
                 return b""
             else:
-                raise _StreamGone("the stream was reset or the HTTP/2 connection ended")
+                raise ConnectionResetError("the stream was reset or the HTTP/2 connection ended")
         self.owner.acknowledge(self.stream_id, len(data))
         return data
 
@@ -440,7 +436,7 @@ class _Stream:
 
     def end(self) -> None:
         """Send END_STREAM (our half of the stream is done)."""
-        with contextlib.suppress(_StreamGone, OSError):
+        with contextlib.suppress(OSError):
             self.owner.call("end_stream", self.stream_id)
 
     def read_body(self, limit: int) -> bytes | None:

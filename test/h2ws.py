@@ -39,7 +39,10 @@ def require_node() -> str:
     """Return the Node.js executable, or skip the test saying how to get one."""
     path = node()
     if path is None:
-        pytest.skip("SKIPPED LOUDLY: Node.js is not installed (apt-get install nodejs); the RFC 8441 client needs it")
+        pytest.skip(
+            "HTTP/2 NOT RUN: Node.js is not installed; the independent RFC 8441 client needs it "
+            "(requirements/debian.txt: sh tools/install-system-packages.sh)"
+        )
     return path
 
 

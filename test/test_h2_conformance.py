@@ -22,7 +22,7 @@ from test import h2ws
 from test.conftest import EXAMPLE_DIR, running_server
 from test.test_standalone import Pki
 
-pytest.importorskip("h2", reason="SKIPPED LOUDLY: the h2 package is not installed (requirements/test.txt)")
+pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
 
 __all__ = ["CASES", "Case", "check_case"]
 

@@ -25,7 +25,7 @@ from test import h2ws
 from test.conftest import REPO_ROOT, running_server
 from test.test_standalone import Pki
 
-h2 = pytest.importorskip("h2", reason="SKIPPED LOUDLY: the h2 package is not installed (requirements/test.txt)")
+h2 = pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.errors  # noqa: E402
