@@ -33,6 +33,7 @@ How this works:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import email.message
 import http
@@ -73,6 +74,8 @@ _MAX_STREAMS = 100
 _STREAM_WINDOW = 1 << 20
 _CONNECTION_WINDOW = 16 << 20
 _RECEIVE_SIZE = 65536
+# The most DATA one send puts on the wire.
+_SEND_BATCH = 256 * 1024
 # Answers of the HTTP/1.x handler that have no place in HTTP/2 (RFC 9113 §8.2.2).
 _CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
 
@@ -303,15 +306,20 @@ class _Connection:
                     if window > 0 or not view:
                         break
                     self._state.wait()
-                size = min(len(view), window, self._h2.max_outbound_frame_size)
-                last = size == len(view)
+                # As many DATA frames as the window allows (up to _SEND_BATCH
+                # bytes) go out in one send.
+                batch = min(len(view), window, _SEND_BATCH)
+                frame_size = self._h2.max_outbound_frame_size
                 try:
-                    self._h2.send_data(stream_id, bytes(view[:size]), end_stream=end and last)
+                    for start in range(0, max(batch, 1), frame_size):
+                        piece = view[start : min(batch, start + frame_size)]
+                        last = start + len(piece) == len(view)
+                        self._h2.send_data(stream_id, piece.tobytes(), end_stream=end and last)
                 except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as exc:
                     raise ConnectionResetError(f"cannot send on stream {stream_id}: {exc}") from exc
             self.flush()
-            view = view[size:]
-            if last:
+            view = view[batch:]
+            if not view:
                 return
 
     def acknowledge(self, stream_id: int, size: int) -> None:
@@ -333,8 +341,6 @@ class _StreamConnection(_connection.BufferedConnection):
     the client's END_STREAM; a reset stream raises ``ConnectionResetError``.
     ``socket`` is the HTTP/2 connection's (shutdown drops every stream).
     """
-
-    read_ahead = 0
 
     def __init__(self, stream: _Stream) -> None:
         super().__init__()
@@ -380,7 +386,9 @@ class _Stream:
                 self.pseudo[name] = value
             else:
                 self.fields.append((name, value))
-        self._data = bytearray()
+        # Received DATA not read yet: chunks, the first one read from _offset on.
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._offset = 0
         self._eof = False
         self.is_gone = False
         self._ready = threading.Condition()
@@ -391,7 +399,7 @@ class _Stream:
 
     def feed(self, data: bytes) -> None:
         with self._ready:
-            self._data += data
+            self._chunks.append(data)
             self._ready.notify_all()
 
     def feed_eof(self) -> None:
@@ -415,11 +423,15 @@ class _Stream:
             ConnectionResetError: the stream was reset or the connection ended.
         """
         with self._ready:
-            while not self._data and not self._eof and not self.is_gone:
+            while not self._chunks and not self._eof and not self.is_gone:
                 self._ready.wait()
-            if self._data:
-                data = bytes(self._data[:limit])
-                del self._data[:limit]
+            if self._chunks:
+                first = self._chunks[0]
+                data = first[self._offset : self._offset + limit]
+                self._offset += len(data)
+                if self._offset == len(first):
+                    self._chunks.popleft()
+                    self._offset = 0
             elif self._eof:
                 return b""
             else:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -145,6 +146,11 @@ class H2Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def stream_bytes(client: H2Client, stream_id: int) -> bytes:
+    """The DATA the client has received so far on a stream."""
+    return b"".join(e.data for e in client.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
 
 
 def masked_text_frame(text: str) -> bytes:
@@ -338,15 +344,19 @@ def test_http2_is_in_help():
     assert "--http2" in proc.stdout
 
 
-def test_shutdown_closes_http2_websockets_with_1001():
-    server = running_server("-d", HANDLERS, "--http2")
-    with server as running:
-        client = H2Client(running.port)
+def test_shutdown_closes_http2_websockets_with_1001(h2c_server):
+    client = H2Client(h2c_server.port)
+    closer = threading.Thread(target=h2c_server.server.close_websockets, kwargs={"wait": TIMEOUT})
+    try:
         stream_id = client.websocket("/echo")
         assert client.response(stream_id)[":status"] == "200"
-        running.server.close_websockets(wait=2.0)
-        data = client.body(stream_id)
+        closer.start()
+        client.pump(lambda c: len(stream_bytes(c, stream_id)) >= 4)
+        data = stream_bytes(client, stream_id)
+    finally:
         client.close()
+        if closer.is_alive():
+            closer.join(TIMEOUT)
     assert data[:4] == b"\x88\x02\x03\xe9"
 
 
@@ -373,7 +383,7 @@ def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(h2c_server
         bad = client.request(headers)
         assert client.response(bad)[":status"] == status
         client.data(good, masked_text_frame("still here"))
-        client.pump(lambda c: b"still here" in b"".join(e.data for e in c.events if isinstance(e, h2.events.DataReceived) and e.stream_id == good))
+        client.pump(lambda c: b"still here" in stream_bytes(c, good))
     finally:
         client.close()
 
@@ -440,7 +450,7 @@ def test_reset_mid_message_ends_that_handler_only(h2c_server, caplog):
         client.conn.reset_stream(doomed, h2.errors.ErrorCodes.CANCEL)
         client.flush()
         client.data(kept, masked_text_frame("kept"))
-        client.pump(lambda c: b"kept" in b"".join(e.data for e in c.events if isinstance(e, h2.events.DataReceived) and e.stream_id == kept))
+        client.pump(lambda c: b"kept" in stream_bytes(c, kept))
         deadline = time.monotonic() + TIMEOUT
         while h2c_server.server.open_websocket_count() != 1 and time.monotonic() < deadline:
             time.sleep(0.02)
