@@ -651,6 +651,7 @@ class _ResponseWriter:
     """The ``wfile`` of the HTTP/1.x handler: its answer's head becomes HEADERS, the rest DATA."""
 
     def __init__(self, stream: _Stream) -> None:
+        self.stream = stream
         self._stream = stream
         self._head = bytearray()
         self._headers_sent = False
@@ -728,6 +729,20 @@ def _http1_handler_class() -> Any:
 
                 def finish(self) -> None:
                     pass
+
+                def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                    # The request line says HTTP/1.0 (the form it was given in): log what the client sent.
+                    if _LOGGER.isEnabledFor(logging.INFO):
+                        stream = self.request[1].stream
+                        _LOGGER.info(
+                            '%s - "%s %s HTTP/2" %s %s (stream %d)',
+                            _peer(self.client_address),
+                            self.command,
+                            self.path,
+                            int(code) if isinstance(code, http.HTTPStatus) else code,
+                            size,
+                            stream.stream_id,
+                        )
 
             _handler_class = _InMemoryHandler
         return _handler_class

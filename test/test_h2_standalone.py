@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from test import h2ws
-from test.conftest import REPO_ROOT, running_server
+from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
 from test.test_standalone import Pki
 
 h2 = pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
@@ -522,3 +522,35 @@ def test_more_streams_than_the_limit_end_the_connection_and_the_server_serves_on
     assert (event.error_code, event.last_stream_id) == (h2.errors.ErrorCodes.PROTOCOL_ERROR, 199)
     result = h2ws.run(f"http://127.0.0.1:{h2c_server.port}/echo", [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
     assert result.stream.messages == ["next"]
+
+
+# A real browser.
+
+
+def test_chromium_loads_the_console_over_h2_and_its_websocket_runs_over_http2(pki, caplog):
+    from test.browser import Chromium, require_chromium
+
+    binary = require_chromium()
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
+    with running_server("-d", EXAMPLE_DIR, "--http2", *pki.server_args()) as server, Chromium(binary) as browser:
+        page = browser.new_page()
+        # The test CA is not in Chromium's store; TLS is still TLS, ALPN still h2.
+        page.call("Security.setIgnoreCertificateErrors", ignore=True)
+        page.navigate(f"https://127.0.0.1:{server.port}/console.html")
+        assert page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
+        reply = page.evaluate(
+            """new Promise((resolve) => {
+                const ws = new WebSocket(location.origin.replace('https:', 'wss:') + '/echo');
+                ws.onopen = () => ws.send('from chromium');
+                ws.onmessage = (e) => { ws.close(1000); resolve([e.data, ws.extensions]); };
+                ws.onclose = (e) => resolve(['closed', e.code]);
+            })""",
+            await_promise=True,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while "websocket /echo over HTTP/2 ended" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert reply == ["from chromium", "permessage-deflate"]
+    assert '"GET /console.html HTTP/2" 200' in caplog.text
+    assert '"CONNECT /echo HTTP/2" 200 (websocket, stream' in caplog.text
+    assert "websocket /echo over HTTP/2 ended" in caplog.text
