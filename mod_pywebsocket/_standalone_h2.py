@@ -28,7 +28,9 @@ How this works:
 - Limits: ``SETTINGS_MAX_CONCURRENT_STREAMS`` (``_MAX_STREAMS``),
   ``SETTINGS_MAX_HEADER_LIST_SIZE`` = ``--max-head-size``, at most
   ``--max-header-count`` fields (431), ``--max-message-size`` as on
-  HTTP/1.1, request bodies up to ``--max-request-body`` (413).
+  HTTP/1.1, request bodies up to ``--max-request-body`` (413); the
+  streams of all connections together at most ``--max-connections``
+  (``_Budget``; beyond: RST_STREAM REFUSED_STREAM).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from mod_pywebsocket import _connection, _standalone_http, common, handshake
@@ -132,6 +135,41 @@ def _peer(address: Any) -> str:
     return str(address)
 
 
+class _Budget:
+    """How many more HTTP/2 streams the server may run at once: ``--max-connections``, less the running ones.
+
+    HTTP/1.1 connections are counted apart, by ``standalone``; each HTTP/2
+    connection counts there too, and its streams here.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._left += 1
+
+
+_budgets: weakref.WeakKeyDictionary[Any, _Budget] = weakref.WeakKeyDictionary()
+_budgets_lock = threading.Lock()
+
+
+def _budget_of(server: standalone.WebSocketServer) -> _Budget:
+    with _budgets_lock:
+        budget = _budgets.get(server)
+        if budget is None:
+            budget = _budgets[server] = _Budget(server.options.max_connections)
+        return budget
+
+
 class _Connection:
     """One HTTP/2 connection: the socket, the ``H2Connection`` and its streams."""
 
@@ -155,6 +193,7 @@ class _Connection:
         self._state = threading.Condition()
         self._send_lock = threading.Lock()
         self._streams: dict[int, _Stream] = {}
+        self._budget = _budget_of(server)
         self.ended = False
 
     # The reading thread.
@@ -233,6 +272,13 @@ class _Connection:
         return False
 
     def _start_stream(self, stream_id: int, headers: list[tuple[str, str]], ended: bool) -> None:
+        if not self._budget.take():
+            # Each stream has a thread, as each HTTP/1.1 connection has: the
+            # server-wide --max-connections bounds them together. RFC 9113
+            # §8.7: REFUSED_STREAM tells the client it may retry.
+            _LOGGER.warning("%s - too many streams and connections; stream %d refused", _peer(self.client_address), stream_id)
+            self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            return
         stream = _Stream(self, stream_id, headers)
         if ended:
             stream.feed_eof()
@@ -244,6 +290,7 @@ class _Connection:
             thread.start()
         except RuntimeError as exc:  # no more threads
             _LOGGER.error("%s - cannot start a thread: %s", _peer(self.client_address), exc)
+            self.forget(stream_id)
             self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
 
     def _end_all(self) -> None:
@@ -255,7 +302,9 @@ class _Connection:
             stream.gone()
 
     def forget(self, stream_id: int) -> None:
-        self._streams.pop(stream_id, None)
+        """Drop a stream whose thread has finished, and give its place back."""
+        if self._streams.pop(stream_id, None) is not None:
+            self._budget.give_back()
 
     # Sending, from any thread.
 

@@ -1016,12 +1016,11 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 except (OSError, ValueError) as exc:
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
-            if (
-                self.options.http2
-                and not overloaded
-                and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout)
-            ):
-                _standalone_h2.serve(self, conn, client_address)
+            if self.options.http2 and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout):
+                if overloaded:  # no 503 in HTTP/1.1 to an HTTP/2 client: just close
+                    _LOGGER.warning("%s - too many connections; HTTP/2 connection closed", _peer(client_address))
+                else:
+                    _standalone_h2.serve(self, conn, client_address)
                 return
             handler_class: Any = self.RequestHandlerClass
             handler_class(conn, client_address, self, overloaded=overloaded)

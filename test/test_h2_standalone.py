@@ -24,7 +24,7 @@ import pytest
 
 from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.test_standalone import Pki
+from test.test_standalone import Pki, make_site
 
 h2 = pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
 import h2.config  # noqa: E402
@@ -66,7 +66,14 @@ def any_server(request, pki) -> Iterator[tuple[str, dict[str, Any]]]:
 class H2Client:
     """A raw HTTP/2 client on the h2 library, for requests Node would not send."""
 
-    def __init__(self, port: int, context: ssl.SSLContext | None = None, settings: dict[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        context: ssl.SSLContext | None = None,
+        settings: dict[int, int] | None = None,
+        acknowledge: bool = True,
+    ) -> None:
+        self.acknowledge = acknowledge
         raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
         config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
@@ -99,7 +106,12 @@ class H2Client:
             if not data:
                 self.closed = True
                 return
-            self.events.extend(self.conn.receive_data(data))
+            events = self.conn.receive_data(data)
+            self.events.extend(events)
+            if self.acknowledge:
+                for event in events:
+                    if isinstance(event, h2.events.DataReceived):
+                        self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             self.flush()
 
     def remote_settings(self) -> dict[int, int]:
@@ -137,7 +149,10 @@ class H2Client:
         return b"".join(e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
 
     def data(self, stream_id: int, payload: bytes, end: bool = False) -> None:
-        self.conn.send_data(stream_id, payload, end_stream=end)
+        size = self.conn.max_outbound_frame_size
+        for start in range(0, max(len(payload), 1), size):
+            last = start + size >= len(payload)
+            self.conn.send_data(stream_id, payload[start : start + size], end_stream=end and last)
         self.flush()
 
     def goaway(self) -> Any:
@@ -300,6 +315,62 @@ def test_files_are_served_over_h2c_and_over_tls_with_alpn(h2c_server, tls_server
             assert client.response(missing)[":status"] == "404"
         finally:
             client.close()
+
+
+def test_cgi_post_over_http2_gets_its_body_and_environment(tmp_path):
+    with running_server("-d", make_site(tmp_path), "-x", "/cgi-bin", "--http2") as server:
+        client = H2Client(server.port)
+        try:
+            body = b"name=value&x=" + b"y" * 100000
+            stream_id = client.request(
+                [(":method", "POST"), (":scheme", "http"), (":path", "/cgi-bin/env.py?q=1"), (":authority", "127.0.0.1"),
+                 ("content-type", "application/x-www-form-urlencoded"), ("cookie", "a=1"), ("cookie", "b=2")]
+            )  # fmt: skip
+            client.data(stream_id, body, end=True)
+            response = client.response(stream_id)
+            report = json.loads(client.body(stream_id))
+        finally:
+            client.close()
+    assert (response[":status"], response["content-type"], response["x-script"]) == ("200", "application/json", "env")
+    assert report["body"].encode("latin-1") == body
+    env = report["env"]
+    assert (env["REQUEST_METHOD"], env["QUERY_STRING"], env["CONTENT_LENGTH"]) == ("POST", "q=1", str(len(body)))
+    assert (env["HTTP_HOST"], env["HTTP_COOKIE"]) == ("127.0.0.1", "a=1; b=2")
+
+
+def test_basic_auth_guards_websockets_over_http2(h2c_server):
+    with running_server("-d", HANDLERS, "--http2", "--basic-auth", "--basic-auth-credential", "u:p") as server:
+        url = f"http://127.0.0.1:{server.port}/echo"
+        refused = h2ws.run(url, [])
+        admitted = h2ws.run(url, [{"text": "in"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
+                            headers={"authorization": "Basic dTpw"})  # fmt: skip
+    assert refused.stream.status == 401
+    assert refused.stream.headers["www-authenticate"] == 'Basic realm="mod_pywebsocket"'
+    assert admitted.stream.messages == ["in"]
+
+
+def test_streams_count_against_max_connections_and_beyond_are_refused(caplog):
+    caplog.set_level(logging.WARNING, logger="mod_pywebsocket")
+    with running_server("-d", HANDLERS, "--http2", "--max-connections", "2") as server:
+        client = H2Client(server.port)
+        try:
+            first, second = client.websocket("/echo"), client.websocket("/echo")
+            assert client.response(first)[":status"] == client.response(second)[":status"] == "200"
+            third = client.websocket("/echo")
+            client.pump(lambda c: any(isinstance(e, h2.events.StreamReset) and e.stream_id == third for e in c.events))
+            reset = next(e for e in client.events if isinstance(e, h2.events.StreamReset))
+            assert (reset.stream_id, reset.error_code) == (third, h2.errors.ErrorCodes.REFUSED_STREAM)
+            # A stream's end gives its place back.
+            client.data(first, b"\x88\x82\x00\x00\x00\x00\x03\xe8")
+            client.body(first)
+            deadline = time.monotonic() + TIMEOUT
+            while server.server.open_websocket_count() != 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            fourth = client.websocket("/echo")
+            assert client.response(fourth)[":status"] == "200"
+        finally:
+            client.close()
+    assert f"too many streams and connections; stream {third} refused" in caplog.text
 
 
 def test_http11_clients_are_still_served_on_the_http2_port(h2c_server, tls_server, pki):
@@ -483,7 +554,7 @@ def test_goaway_from_the_client_ends_its_handlers_cleanly(h2c_server, caplog):
 
 def test_client_that_opens_many_streams_and_never_reads_holds_no_one_else_up(h2c_server):
     # The client's windows stay at 65535 bytes per stream and for the connection: it never acknowledges.
-    client = H2Client(h2c_server.port)
+    client = H2Client(h2c_server.port, acknowledge=False)
     try:
         ids = [client.websocket("/flood") for _ in range(50)]
         for stream_id in ids:
