@@ -190,6 +190,9 @@ class _Connection:
                 h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
             },
         )
+        # Settings given as initial values take effect at once, but h2 gave
+        # its HPACK decoder the limit before we set it.
+        self._h2.decoder.max_header_list_size = options.max_head_size
         self._state = threading.Condition()
         self._send_lock = threading.Lock()
         self._streams: dict[int, _Stream] = {}

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from mod_pywebsocket import _standalone_h2
 from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
 from test.test_standalone import Pki, make_site
@@ -373,6 +374,16 @@ def test_streams_count_against_max_connections_and_beyond_are_refused(caplog):
     assert f"too many streams and connections; stream {third} refused" in caplog.text
 
 
+def test_a_preface_that_arrives_in_pieces_still_gets_http2(h2c_server):
+    with socket.create_connection(("127.0.0.1", h2c_server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(_standalone_h2.PREFACE[:5])
+        time.sleep(0.2)
+        sock.sendall(_standalone_h2.PREFACE[5:] + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # an empty SETTINGS
+        head = sock.recv(9)
+    # The server's first frame is its SETTINGS (type 4) on stream 0.
+    assert (head[3], head[5:9]) == (0x04, b"\x00\x00\x00\x00")
+
+
 def test_http11_clients_are_still_served_on_the_http2_port(h2c_server, tls_server, pki):
     from websockets.sync.client import connect
 
@@ -486,17 +497,19 @@ def test_malformed_extended_connect_is_a_protocol_error_and_the_server_serves_on
     assert result.stream.messages == ["next"]
 
 
-def test_oversized_header_block_ends_the_connection_and_the_server_serves_on(h2c_server):
-    client = H2Client(h2c_server.port)
-    try:
-        client.websocket("/echo", [("x-big", "a" * 70000)])
-        event = client.goaway()
-    finally:
-        client.close()
-    assert event is not None
-    assert event.error_code in (h2.errors.ErrorCodes.PROTOCOL_ERROR, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
-    result = h2ws.run(f"http://127.0.0.1:{h2c_server.port}/echo", [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
-    assert result.stream.messages == ["next"]
+def test_header_block_over_max_head_size_ends_the_connection_and_the_server_serves_on():
+    with running_server("-d", HANDLERS, "--http2", "--max-head-size", "8192") as server:
+        client = H2Client(server.port)
+        try:
+            assert client.remote_settings()[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] == 8192
+            client.websocket("/echo", [("x-big", "a" * 9000)])
+            event = client.goaway()
+        finally:
+            client.close()
+        assert event is not None
+        assert event.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+        result = h2ws.run(f"http://127.0.0.1:{server.port}/echo", [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
+        assert result.stream.messages == ["next"]
 
 
 def test_too_many_header_fields_get_431(h2c_server):
