@@ -262,6 +262,22 @@ def test_four_mib_messages_cross_the_flow_control_windows_both_ways(any_server):
     assert result.stream.messages == [big, big[::-1]]
 
 
+def test_data_the_handler_does_not_read_is_not_acknowledged(h2c_server):
+    # /flood never reads: the client may send one stream window (1 MiB), then must wait.
+    client = H2Client(h2c_server.port)
+    try:
+        stream_id = client.websocket("/flood")
+        assert client.response(stream_id)[":status"] == "200"
+        assert client.conn.local_flow_control_window(stream_id) == 1 << 20
+        client.data(stream_id, bytes(1 << 20))
+        # Meanwhile the flood keeps coming (and is acknowledged): no WINDOW_UPDATE for our stream.
+        end = time.monotonic() + 1.0
+        client.pump(lambda c: time.monotonic() > end)
+        assert client.conn.local_flow_control_window(stream_id) == 0
+    finally:
+        client.close()
+
+
 def test_many_websockets_share_one_http2_connection(h2c_server):
     result = h2ws.run(
         f"http://127.0.0.1:{h2c_server.port}/echo",
