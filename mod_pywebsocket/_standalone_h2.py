@@ -77,6 +77,8 @@ _MAX_STREAMS = 100
 _STREAM_WINDOW = 1 << 20
 _CONNECTION_WINDOW = 16 << 20
 _RECEIVE_SIZE = 65536
+# Read bytes are acknowledged (WINDOW_UPDATE) once this many have gathered.
+_ACK_BATCH = 64 * 1024
 # The most DATA one send puts on the wire.
 _SEND_BATCH = 256 * 1024
 # Answers of the HTTP/1.x handler that have no place in HTTP/2 (RFC 9113 §8.2.2).
@@ -441,6 +443,7 @@ class _Stream:
         # Received DATA not read yet: chunks, the first one read from _offset on.
         self._chunks: collections.deque[bytes] = collections.deque()
         self._offset = 0
+        self._unacknowledged = 0  # bytes read but not acknowledged yet (only the stream's thread uses it)
         self._eof = False
         self.is_gone = False
         self._ready = threading.Condition()
@@ -488,7 +491,12 @@ class _Stream:
                 return b""
             else:
                 raise ConnectionResetError("the stream was reset or the HTTP/2 connection ended")
-        self.owner.acknowledge(self.stream_id, len(data))
+        # Acknowledged in batches: the client's window (1 MiB) stays open far
+        # beyond what is held back here.
+        self._unacknowledged += len(data)
+        if self._unacknowledged >= _ACK_BATCH:
+            self.owner.acknowledge(self.stream_id, self._unacknowledged)
+            self._unacknowledged = 0
         return data
 
     def send(self, data: bytes) -> None:
