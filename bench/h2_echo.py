@@ -111,7 +111,9 @@ def run_http11(port: int, context: ssl.SSLContext | None, payload: bytes, count:
     frames = Frames()
     frames.feed(head.split(b"\r\n\r\n", 1)[1])
     frame = client_frame(payload)
-    return _pump(lambda: sock.sendall(frame), lambda: frames.feed(sock.recv(1 << 20)), frames, count, window, sock.close)
+    return _pump(
+        lambda: sock.sendall(frame), lambda: frames.feed(sock.recv(1 << 20)), frames, count, window, sock.close
+    )
 
 
 def run_http2(port: int, context: ssl.SSLContext | None, payload: bytes, count: int, window: int) -> float:
@@ -162,7 +164,14 @@ def run_http2(port: int, context: ssl.SSLContext | None, payload: bytes, count: 
     return _pump(send, receive, frames, count, window, sock.close)
 
 
-def _pump(send: Callable[[], None], receive: Callable[[], None], frames: Frames, count: int, window: int, close: Callable[[], None]) -> float:
+def _pump(
+    send: Callable[[], None],
+    receive: Callable[[], None],
+    frames: Frames,
+    count: int,
+    window: int,
+    close: Callable[[], None],
+) -> float:
     start = time.perf_counter()
     sent = 0
     while frames.count < count:
@@ -188,7 +197,6 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--tls", action="store_true", help="measure over TLS (h2 against http/1.1 by ALPN)")
     args = parser.parse_args()
-    context = None
     tls_files = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.tls:
@@ -197,11 +205,14 @@ def main() -> None:
                             "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
                             "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)  # fmt: skip
             tls_files = (key, cert)
-            context = ssl.create_default_context(cafile=cert)
         proc, port = start_server(tls_files)
         try:
-            print(f"echo over {'TLS' if args.tls else 'cleartext'}, 16 B: {args.window} in flight, 1 MiB: one at a time; median of {args.reps}")
-            print("| message | HTTP/1.1 | HTTP/2 (RFC 8441) | HTTP/2 / HTTP/1.1 | server CPU per message, HTTP/1.1 / HTTP/2 |")
+            print(
+                f"echo over {'TLS' if args.tls else 'cleartext'}, 16 B: {args.window} in flight, 1 MiB: one at a time; median of {args.reps}"
+            )
+            print(
+                "| message | HTTP/1.1 | HTTP/2 (RFC 8441) | HTTP/2 / HTTP/1.1 | server CPU per message, HTTP/1.1 / HTTP/2 |"
+            )
             print("|---|---:|---:|---:|---:|")
             # A 1 MiB message goes one at a time: a client that writes while the
             # server writes back would deadlock on the socket buffers.
@@ -219,7 +230,9 @@ def main() -> None:
                         results[name].append(rate)
                 h1, h2_rate = statistics.median(results["h1"]), statistics.median(results["h2"])
                 cpu1, cpu2 = statistics.median(cpu["h1"]), statistics.median(cpu["h2"])
-                print(f"| {label} | {h1:,.0f} {unit} | {h2_rate:,.0f} {unit} | {h2_rate / h1:.2f} | {cpu1:,.0f} µs / {cpu2:,.0f} µs |")
+                print(
+                    f"| {label} | {h1:,.0f} {unit} | {h2_rate:,.0f} {unit} | {h2_rate / h1:.2f} | {cpu1:,.0f} µs / {cpu2:,.0f} µs |"
+                )
         finally:
             proc.terminate()
             proc.wait(10)

@@ -130,13 +130,6 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("latin-1")
 
 
-def _peer(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        host = str(address[0])
-        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-    return str(address)
-
-
 class _Budget:
     """How many more HTTP/2 streams the server may run at once: ``--max-connections``, less the running ones.
 
@@ -214,7 +207,7 @@ class _Connection:
             self.socket.settimeout(None)
             self._read_loop()
         except OSError as exc:
-            _LOGGER.info("%s - HTTP/2 connection lost: %s", _peer(self.client_address), exc)
+            _LOGGER.info("%s - HTTP/2 connection lost: %s", _standalone_http.peer(self.client_address), exc)
         finally:
             self._end_all()
 
@@ -222,14 +215,14 @@ class _Connection:
         while True:
             data = self.socket.recv(_RECEIVE_SIZE)
             if not data:
-                _LOGGER.debug("%s - HTTP/2 connection closed by the client", _peer(self.client_address))
+                _LOGGER.debug("%s - HTTP/2 connection closed by the client", _standalone_http.peer(self.client_address))
                 return
             try:
                 with self._state:
                     events = self._h2.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
                 # h2 has queued a GOAWAY with the error code: send it, then close.
-                _LOGGER.info("%s - HTTP/2 connection error: %s", _peer(self.client_address), exc)
+                _LOGGER.info("%s - HTTP/2 connection error: %s", _standalone_http.peer(self.client_address), exc)
                 self.flush()
                 return
             for event in events:
@@ -241,7 +234,9 @@ class _Connection:
     def _handle(self, event: Any) -> bool:
         """Act on one event; return True when the connection is over."""
         if isinstance(event, h2.events.RequestReceived):
-            self._start_stream(event.stream_id, [(_text(n), _text(v)) for n, v in event.headers], event.stream_ended is not None)
+            self._start_stream(
+                event.stream_id, [(_text(n), _text(v)) for n, v in event.headers], event.stream_ended is not None
+            )
         elif isinstance(event, h2.events.DataReceived):
             stream = self._streams.get(event.stream_id)
             padding = event.flow_controlled_length - len(event.data)
@@ -261,7 +256,7 @@ class _Connection:
             if stream is not None:
                 _LOGGER.info(
                     "%s - stream %d reset by the client (error code %s)",
-                    _peer(self.client_address),
+                    _standalone_http.peer(self.client_address),
                     event.stream_id,
                     event.error_code,
                 )
@@ -271,7 +266,9 @@ class _Connection:
                 self._state.notify_all()
         elif isinstance(event, h2.events.ConnectionTerminated):
             _LOGGER.info(
-                "%s - GOAWAY from the client (error code %s)", _peer(self.client_address), event.error_code
+                "%s - GOAWAY from the client (error code %s)",
+                _standalone_http.peer(self.client_address),
+                event.error_code,
             )
             return True
         return False
@@ -281,7 +278,11 @@ class _Connection:
             # Each stream has a thread, as each HTTP/1.1 connection has: the
             # server-wide --max-connections bounds them together. RFC 9113
             # §8.7: REFUSED_STREAM tells the client it may retry.
-            _LOGGER.warning("%s - too many streams and connections; stream %d refused", _peer(self.client_address), stream_id)
+            _LOGGER.warning(
+                "%s - too many streams and connections; stream %d refused",
+                _standalone_http.peer(self.client_address),
+                stream_id,
+            )
             self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
         stream = _Stream(self, stream_id, headers)
@@ -289,12 +290,12 @@ class _Connection:
             stream.feed_eof()
         self._streams[stream_id] = stream
         thread = threading.Thread(
-            target=stream.run, name=f"stream {stream_id} of {_peer(self.client_address)}", daemon=True
+            target=stream.run, name=f"stream {stream_id} of {_standalone_http.peer(self.client_address)}", daemon=True
         )
         try:
             thread.start()
         except RuntimeError as exc:  # no more threads
-            _LOGGER.error("%s - cannot start a thread: %s", _peer(self.client_address), exc)
+            _LOGGER.error("%s - cannot start a thread: %s", _standalone_http.peer(self.client_address), exc)
             self.forget(stream_id)
             self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
 
@@ -523,11 +524,12 @@ class _Stream:
                 return None
 
     def run(self) -> None:
-        peer = _peer(self.owner.client_address)
+        peer = _standalone_http.peer(self.owner.client_address)
         try:
             if len(self.fields) > self.owner.server.options.max_header_count:
                 self._send_error(
-                    http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"more than {self.owner.server.options.max_header_count} header fields"
+                    http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    f"more than {self.owner.server.options.max_header_count} header fields",
                 )
             elif self.pseudo.get(":method") == "CONNECT":
                 self._run_websocket()
@@ -559,10 +561,12 @@ class _Stream:
         server = self.owner.server
         request: Any = self._request()
         path = self.pseudo.get(":path", "")
-        peer = _peer(self.owner.client_address)
+        peer = _standalone_http.peer(self.owner.client_address)
         if not self._authorized():
             self._send_error(
-                http.HTTPStatus.UNAUTHORIZED, "authentication required", (("www-authenticate", 'Basic realm="mod_pywebsocket"'),)
+                http.HTTPStatus.UNAUTHORIZED,
+                "authentication required",
+                (("www-authenticate", 'Basic realm="mod_pywebsocket"'),),
             )
             return
         try:
@@ -621,12 +625,16 @@ class _Stream:
             return
         body = self.read_body(options.max_request_body)
         if body is None:
-            self._send_error(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {options.max_request_body} bytes")
+            self._send_error(
+                http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {options.max_request_body} bytes"
+            )
             self.owner.reset(self.stream_id, h2.errors.ErrorCodes.NO_ERROR)
             return
         head = self._http1_head(len(body))
         writer = _ResponseWriter(self)
-        _http1_handler_class()((head + body, writer), self.owner.client_address, self.owner.server)
+        _in_memory_handler_class(self.owner.server.RequestHandlerClass)(
+            (head + body, writer), self.owner.client_address, self.owner.server
+        )
         writer.finish()
 
     def _http1_head(self, body_length: int) -> bytes:
@@ -765,26 +773,26 @@ class _MemorySocket:
         """Do nothing (the handler sets TCP_NODELAY)."""
 
 
-_handler_class: Any = None
-_handler_class_lock = threading.Lock()
+_handler_classes: dict[Any, Any] = {}
+_handler_classes_lock = threading.Lock()
 
 
-def _http1_handler_class() -> Any:
-    """Return ``standalone.WebSocketRequestHandler`` reading and writing memory, made on first use.
+def _in_memory_handler_class(base: Any) -> Any:
+    """Return a subclass of the server's request handler class that reads and writes memory.
 
-    Its ``request`` is ``(request bytes, _ResponseWriter)``. (``standalone``
-    imports this module, so the subclass cannot be made at import time.)
+    Its ``request`` is ``(request bytes, _ResponseWriter)``; one subclass is
+    made per handler class (``standalone.WebSocketRequestHandler``, or an
+    embedder's own).
     """
-    global _handler_class
-    with _handler_class_lock:
-        if _handler_class is None:
-            from mod_pywebsocket import standalone
+    with _handler_classes_lock:
+        made = _handler_classes.get(base)
+        if made is None:
 
-            class _InMemoryHandler(standalone.WebSocketRequestHandler):
+            class _InMemoryHandler(base):  # type: ignore[misc]
                 def setup(self) -> None:
                     request_bytes, writer = self.request
                     self.connection = _MemorySocket()
-                    self.rfile = _BytesConnection(request_bytes)  # type: ignore[assignment]
+                    self.rfile = _BytesConnection(request_bytes)
                     self.wfile = writer
 
                 def finish(self) -> None:
@@ -793,19 +801,18 @@ def _http1_handler_class() -> Any:
                 def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                     # The request line says HTTP/1.0 (the form it was given in): log what the client sent.
                     if _LOGGER.isEnabledFor(logging.INFO):
-                        stream = self.request[1].stream
                         _LOGGER.info(
                             '%s - "%s %s HTTP/2" %s %s (stream %d)',
-                            _peer(self.client_address),
+                            _standalone_http.peer(self.client_address),
                             self.command,
                             self.path,
                             int(code) if isinstance(code, http.HTTPStatus) else code,
                             size,
-                            stream.stream_id,
+                            self.request[1].stream.stream_id,
                         )
 
-            _handler_class = _InMemoryHandler
-        return _handler_class
+            made = _handler_classes[base] = _InMemoryHandler
+        return made
 
 
 class _BytesConnection(_connection.BufferedConnection):

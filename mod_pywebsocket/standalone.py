@@ -150,12 +150,7 @@ def _import_pyopenssl() -> bool:
     return False
 
 
-def _peer(address: Any) -> str:
-    """Return ``host:port`` (``[host]:port`` for IPv6) for a socket address."""
-    if isinstance(address, tuple) and len(address) >= 2:
-        host = str(address[0])
-        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-    return str(address)
+_peer = _standalone_http.peer
 
 
 def _shutdown_socket(sock: Any) -> None:

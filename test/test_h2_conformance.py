@@ -73,7 +73,9 @@ def _echo(id: str, messages: list[str | bytes], fragments: int = 1, **extra: Any
     return Case(id, script, messages=list(messages), extensions=extra.get("extensions"))
 
 
-def _fails(id: str, actions: list[dict[str, Any]], code: int, messages: list[str | bytes] = (), pongs: list[bytes] = ()) -> Case:  # type: ignore[assignment]
+def _fails(
+    id: str, actions: list[dict[str, Any]], code: int, messages: list[str | bytes] = (), pongs: list[bytes] = ()
+) -> Case:  # type: ignore[assignment]
     return Case(id, [*actions, {"wait_close": True}], messages=list(messages), close=code, pongs=list(pongs))
 
 
@@ -86,21 +88,63 @@ CASES: list[Case] = [
     *[_echo(f"1.2.x binary of {n} bytes", [b"\xfe" * n]) for n in (0, 125, 126, 127, 128, 65535, 65536)],
     # 2. Pings and pongs.
     Case("2.1 ping without payload", [{"ping": ""}, {"text": "x"}, {"recv": 1}], messages=["x"], pongs=[b""]),
-    Case("2.2 ping with text payload", [{"ping": B(b"Hello, world!")}, {"text": "x"}, {"recv": 1}], messages=["x"], pongs=[b"Hello, world!"]),
-    Case("2.3 ping with binary payload", [{"ping": B(b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff")}, {"text": "x"}, {"recv": 1}], messages=["x"], pongs=[b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"]),
-    Case("2.4 ping with 125-byte payload", [{"ping": B(b"\xfe" * 125)}, {"text": "x"}, {"recv": 1}], messages=["x"], pongs=[b"\xfe" * 125]),
+    Case(
+        "2.2 ping with text payload",
+        [{"ping": B(b"Hello, world!")}, {"text": "x"}, {"recv": 1}],
+        messages=["x"],
+        pongs=[b"Hello, world!"],
+    ),
+    Case(
+        "2.3 ping with binary payload",
+        [{"ping": B(b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff")}, {"text": "x"}, {"recv": 1}],
+        messages=["x"],
+        pongs=[b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"],
+    ),
+    Case(
+        "2.4 ping with 125-byte payload",
+        [{"ping": B(b"\xfe" * 125)}, {"text": "x"}, {"recv": 1}],
+        messages=["x"],
+        pongs=[b"\xfe" * 125],
+    ),
     _fails("2.5 ping with 126-byte payload", [frame(0x9, b"\xfe" * 126)], PROTOCOL_ERROR),
     Case("2.7 unsolicited pong is ignored", [frame(0xA), {"text": "x"}, {"recv": 1}], messages=["x"]),
-    Case("2.8 unsolicited pong with payload is ignored", [frame(0xA, b"unsolicited"), {"text": "x"}, {"recv": 1}], messages=["x"]),
-    Case("2.9 pong, then ping", [frame(0xA, b"pong"), {"ping": B(b"ping")}, {"text": "x"}, {"recv": 1}], messages=["x"], pongs=[b"ping"]),
-    Case("2.10 ten pings", [*({"ping": B(b"p%d" % i)} for i in range(10)), {"text": "x"}, {"recv": 1}], messages=["x"], pongs=[b"p%d" % i for i in range(10)]),
+    Case(
+        "2.8 unsolicited pong with payload is ignored",
+        [frame(0xA, b"unsolicited"), {"text": "x"}, {"recv": 1}],
+        messages=["x"],
+    ),
+    Case(
+        "2.9 pong, then ping",
+        [frame(0xA, b"pong"), {"ping": B(b"ping")}, {"text": "x"}, {"recv": 1}],
+        messages=["x"],
+        pongs=[b"ping"],
+    ),
+    Case(
+        "2.10 ten pings",
+        [*({"ping": B(b"p%d" % i)} for i in range(10)), {"text": "x"}, {"recv": 1}],
+        messages=["x"],
+        pongs=[b"p%d" % i for i in range(10)],
+    ),
     # 3. Reserved bits, without a negotiated extension.
-    *[_fails(f"3.{i} RSV={rsv}", [frame(0x1, b"hi", rsv=rsv)], PROTOCOL_ERROR) for i, rsv in enumerate((4, 2, 1, 6, 5, 3, 7), start=1)],
-    _fails("3.2 RSV after a valid message", [{"text": "ok"}, {"recv": 1}, frame(0x1, b"hi", rsv=2)], PROTOCOL_ERROR, messages=["ok"]),
+    *[
+        _fails(f"3.{i} RSV={rsv}", [frame(0x1, b"hi", rsv=rsv)], PROTOCOL_ERROR)
+        for i, rsv in enumerate((4, 2, 1, 6, 5, 3, 7), start=1)
+    ],
+    _fails(
+        "3.2 RSV after a valid message",
+        [{"text": "ok"}, {"recv": 1}, frame(0x1, b"hi", rsv=2)],
+        PROTOCOL_ERROR,
+        messages=["ok"],
+    ),
     # 4. Reserved opcodes.
     *[_fails(f"4.1.x opcode {op:#x}", [frame(op)], PROTOCOL_ERROR) for op in (3, 4, 5, 6, 7)],
     *[_fails(f"4.2.x opcode {op:#x}", [frame(op)], PROTOCOL_ERROR) for op in (0xB, 0xC, 0xD, 0xE, 0xF)],
-    _fails("4.1.3 opcode 0x5 after a valid message", [{"text": "ok"}, {"recv": 1}, frame(0x5, b"x")], PROTOCOL_ERROR, messages=["ok"]),
+    _fails(
+        "4.1.3 opcode 0x5 after a valid message",
+        [{"text": "ok"}, {"recv": 1}, frame(0x5, b"x")],
+        PROTOCOL_ERROR,
+        messages=["ok"],
+    ),
     # 5. Fragmentation.
     _fails("5.1 fragmented ping", [frame(0x9, b"frag", fin=False), frame(0x0, b"ment")], PROTOCOL_ERROR),
     _fails("5.2 fragmented pong", [frame(0xA, b"frag", fin=False), frame(0x0, b"ment")], PROTOCOL_ERROR),
@@ -113,8 +157,15 @@ CASES: list[Case] = [
         pongs=[b"between"],
     ),
     _fails("5.9 continuation without a message", [frame(0x0, b"orphan")], PROTOCOL_ERROR),
-    _fails("5.12 a new text frame inside a fragmented one", [frame(0x1, b"a", fin=False), frame(0x1, b"b")], PROTOCOL_ERROR),
-    _fails("5.16 continuation after a complete message", [{"text": "ok"}, {"recv": 1}, frame(0x0, b"x")], PROTOCOL_ERROR, messages=["ok"]),
+    _fails(
+        "5.12 a new text frame inside a fragmented one", [frame(0x1, b"a", fin=False), frame(0x1, b"b")], PROTOCOL_ERROR
+    ),
+    _fails(
+        "5.16 continuation after a complete message",
+        [{"text": "ok"}, {"recv": 1}, frame(0x0, b"x")],
+        PROTOCOL_ERROR,
+        messages=["ok"],
+    ),
     _echo("5.19 binary in 5 fragments", [b"\x01\x02\x03\x04\x05" * 3], fragments=5),
     # 6. UTF-8.
     _echo("6.1 empty text frames", [""]),
@@ -142,7 +193,11 @@ CASES: list[Case] = [
     Case("7.1.2 close without a code", [{"close": None}, {"wait_close": True}]),
     Case("7.1.3 text after close is not answered", [{"close": NORMAL}, {"text": "late"}, {"wait_close": True}]),
     _fails("7.3.2 close with a one-byte payload", [frame(0x8, b"\x03")], PROTOCOL_ERROR),
-    _fails("7.3.6 close with a 124-byte reason (126-byte payload)", [frame(0x8, close_payload(NORMAL, b"r" * 124))], PROTOCOL_ERROR),
+    _fails(
+        "7.3.6 close with a 124-byte reason (126-byte payload)",
+        [frame(0x8, close_payload(NORMAL, b"r" * 124))],
+        PROTOCOL_ERROR,
+    ),
     Case("7.3.5 close with a 123-byte reason", [frame(0x8, close_payload(NORMAL, b"r" * 123)), {"wait_close": True}]),
     *[
         Case(f"7.7.x close with valid code {code}", [frame(0x8, close_payload(code, b"ok")), {"wait_close": True}])
@@ -152,7 +207,11 @@ CASES: list[Case] = [
         _fails(f"7.9.x close with invalid code {code}", [frame(0x8, close_payload(code))], PROTOCOL_ERROR)
         for code in (0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999, 5000)
     ],
-    _fails("7.5.1 close reason of invalid UTF-8", [frame(0x8, close_payload(NORMAL, b"\xce\xba\xed\xa0\x80"))], INVALID_DATA),
+    _fails(
+        "7.5.1 close reason of invalid UTF-8",
+        [frame(0x8, close_payload(NORMAL, b"\xce\xba\xed\xa0\x80"))],
+        INVALID_DATA,
+    ),
     # 9. Large messages, whole and in many fragments (Autobahn 9.1-9.4, scaled down).
     _echo("9.1.3 text of 1 MiB", ["*" * (1 << 20)]),
     _echo("9.2.3 binary of 1 MiB", [b"\xfe" * (1 << 20)]),
@@ -161,7 +220,12 @@ CASES: list[Case] = [
     # 10. Misc: 64 KiB text in 1300-byte fragments.
     _echo("10.1.1 65536-byte text in 1300-byte fragments", ["*" * 65536], fragments=65536 // 1300 + 1),
     # Beyond 1-10: permessage-deflate (Autobahn 12/13) over HTTP/2 too.
-    _echo("12.x compressed text and binary", ["compressible " * 500, bytes(4096)], compress=True, extensions="permessage-deflate"),
+    _echo(
+        "12.x compressed text and binary",
+        ["compressible " * 500, bytes(4096)],
+        compress=True,
+        extensions="permessage-deflate",
+    ),
 ]
 
 

@@ -27,12 +27,12 @@ from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
 from test.test_standalone import Pki, make_site
 
-h2 = pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
-import h2.config  # noqa: E402
-import h2.connection  # noqa: E402
-import h2.errors  # noqa: E402
-import h2.events  # noqa: E402
-import h2.settings  # noqa: E402
+pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
 
 TIMEOUT = 10.0
 HANDLERS = os.path.join(REPO_ROOT, "test", "testdata", "h2_handlers")
@@ -134,7 +134,11 @@ class H2Client:
 
     def response(self, stream_id: int) -> dict[str, str]:
         def found(c: H2Client) -> bool:
-            return any(getattr(e, "stream_id", None) == stream_id and isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset)) for e in c.events)
+            return any(
+                getattr(e, "stream_id", None) == stream_id
+                and isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset))
+                for e in c.events
+            )
 
         self.pump(found)
         for event in self.events:
@@ -144,10 +148,16 @@ class H2Client:
 
     def body(self, stream_id: int) -> bytes:
         def ended(c: H2Client) -> bool:
-            return any(getattr(e, "stream_id", None) == stream_id and isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)) for e in c.events)
+            return any(
+                getattr(e, "stream_id", None) == stream_id
+                and isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
+                for e in c.events
+            )
 
         self.pump(ended)
-        return b"".join(e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
+        return b"".join(
+            e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
+        )
 
     def data(self, stream_id: int, payload: bytes, end: bool = False) -> None:
         size = self.conn.max_outbound_frame_size
@@ -210,7 +220,13 @@ def test_node_client_echoes_text_binary_fragmented_and_compressed(any_server):
 def test_ping_gets_pong_with_the_same_payload(h2c_server):
     result = h2ws.run(
         f"http://127.0.0.1:{h2c_server.port}/echo",
-        [{"ping": h2ws.binary(b"are you there")}, {"text": "after"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
+        [
+            {"ping": h2ws.binary(b"are you there")},
+            {"text": "after"},
+            {"recv": 1},
+            {"close": 1000},
+            {"wait_close": True},
+        ],
     )
     assert result.stream.pongs == [b"are you there"]
     assert result.stream.messages == ["after"]
@@ -255,7 +271,13 @@ def test_four_mib_messages_cross_the_flow_control_windows_both_ways(any_server):
     big = os.urandom(4 << 20)
     result = h2ws.run(
         base + "/echo",
-        [{"binary": h2ws.binary(big)}, {"binary": h2ws.binary(big[::-1])}, {"recv": 2}, {"close": 1000}, {"wait_close": True}],
+        [
+            {"binary": h2ws.binary(big)},
+            {"binary": h2ws.binary(big[::-1])},
+            {"recv": 2},
+            {"close": 1000},
+            {"wait_close": True},
+        ],
         timeout=30,
         **tls,
     )
@@ -319,9 +341,18 @@ def test_files_are_served_over_h2c_and_over_tls_with_alpn(h2c_server, tls_server
             if ctx is not None:
                 assert client.sock.selected_alpn_protocol() == "h2"
             scheme = "https" if ctx else "http"
-            get = client.request([(":method", "GET"), (":scheme", scheme), (":path", "/index.html"), (":authority", "127.0.0.1")], end=True)
-            head = client.request([(":method", "HEAD"), (":scheme", scheme), (":path", "/index.html"), (":authority", "127.0.0.1")], end=True)
-            missing = client.request([(":method", "GET"), (":scheme", scheme), (":path", "/missing.txt"), (":authority", "127.0.0.1")], end=True)
+            get = client.request(
+                [(":method", "GET"), (":scheme", scheme), (":path", "/index.html"), (":authority", "127.0.0.1")],
+                end=True,
+            )
+            head = client.request(
+                [(":method", "HEAD"), (":scheme", scheme), (":path", "/index.html"), (":authority", "127.0.0.1")],
+                end=True,
+            )
+            missing = client.request(
+                [(":method", "GET"), (":scheme", scheme), (":path", "/missing.txt"), (":authority", "127.0.0.1")],
+                end=True,
+            )
             response = client.response(get)
             assert response[":status"] == "200"
             assert response["content-length"] == str(len(expected))
@@ -419,7 +450,9 @@ def test_http11_clients_are_still_served_on_the_http2_port(h2c_server, tls_serve
 
 
 def test_http2_option_without_h2_is_one_error_line(tmp_path):
-    code = "import sys; sys.modules['h2'] = None; from mod_pywebsocket import standalone; standalone._main(sys.argv[1:])"
+    code = (
+        "import sys; sys.modules['h2'] = None; from mod_pywebsocket import standalone; standalone._main(sys.argv[1:])"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code, "-p", "0", "-d", str(tmp_path), "--http2"],
         cwd=REPO_ROOT,
@@ -466,10 +499,49 @@ def test_shutdown_closes_http2_websockets_with_1001(h2c_server):
     [
         # A plain CONNECT (RFC 9113 §8.5): no :protocol, no :scheme or :path.
         ([(":method", "CONNECT"), (":authority", "127.0.0.1:443")], "405"),
-        ([(":method", "CONNECT"), (":protocol", "chat"), (":scheme", "http"), (":path", "/echo"), (":authority", "127.0.0.1"), ("sec-websocket-version", "13")], "501"),
-        ([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/echo"), (":authority", "127.0.0.1")], "400"),
-        ([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/echo"), (":authority", "127.0.0.1"), ("sec-websocket-version", "12")], "400"),
-        ([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/nothing"), (":authority", "127.0.0.1"), ("sec-websocket-version", "13")], "404"),
+        (
+            [
+                (":method", "CONNECT"),
+                (":protocol", "chat"),
+                (":scheme", "http"),
+                (":path", "/echo"),
+                (":authority", "127.0.0.1"),
+                ("sec-websocket-version", "13"),
+            ],
+            "501",
+        ),
+        (
+            [
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "http"),
+                (":path", "/echo"),
+                (":authority", "127.0.0.1"),
+            ],
+            "400",
+        ),
+        (
+            [
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "http"),
+                (":path", "/echo"),
+                (":authority", "127.0.0.1"),
+                ("sec-websocket-version", "12"),
+            ],
+            "400",
+        ),
+        (
+            [
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "http"),
+                (":path", "/nothing"),
+                (":authority", "127.0.0.1"),
+                ("sec-websocket-version", "13"),
+            ],
+            "404",
+        ),
     ],
     ids=["plain-connect", "other-protocol", "no-version", "version-12", "no-handler"],
 )
@@ -490,7 +562,13 @@ def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(h2c_server
     "headers",
     [
         # :protocol on a GET (RFC 8441 §4: it belongs to CONNECT).
-        [(":method", "GET"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/echo"), (":authority", "127.0.0.1")],
+        [
+            (":method", "GET"),
+            (":protocol", "websocket"),
+            (":scheme", "http"),
+            (":path", "/echo"),
+            (":authority", "127.0.0.1"),
+        ],
         # :protocol without :path (RFC 8441 §4 requires :scheme and :path).
         [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":authority", "127.0.0.1")],
     ],
@@ -509,7 +587,10 @@ def test_malformed_extended_connect_is_a_protocol_error_and_the_server_serves_on
     finally:
         client.close()
     assert event is not None and event.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
-    result = h2ws.run(f"http://127.0.0.1:{h2c_server.port}/echo", [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
+    result = h2ws.run(
+        f"http://127.0.0.1:{h2c_server.port}/echo",
+        [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
+    )
     assert result.stream.messages == ["next"]
 
 
@@ -524,7 +605,10 @@ def test_header_block_over_max_head_size_ends_the_connection_and_the_server_serv
             client.close()
         assert event is not None
         assert event.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
-        result = h2ws.run(f"http://127.0.0.1:{server.port}/echo", [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
+        result = h2ws.run(
+            f"http://127.0.0.1:{server.port}/echo",
+            [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
+        )
         assert result.stream.messages == ["next"]
 
 
@@ -591,7 +675,10 @@ def test_client_that_opens_many_streams_and_never_reads_holds_no_one_else_up(h2c
         received = sum(len(e.data) for e in client.events if isinstance(e, h2.events.DataReceived))
         assert received <= 65535
         # Meanwhile another client is served at once.
-        result = h2ws.run(f"http://127.0.0.1:{h2c_server.port}/echo", [{"text": "unaffected"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
+        result = h2ws.run(
+            f"http://127.0.0.1:{h2c_server.port}/echo",
+            [{"text": "unaffected"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
+        )
         assert result.stream.messages == ["unaffected"]
         assert h2c_server.server.open_websocket_count() == 50
     finally:
@@ -620,7 +707,10 @@ def test_more_streams_than_the_limit_end_the_connection_and_the_server_serves_on
         client.close()
     assert event is not None
     assert (event.error_code, event.last_stream_id) == (h2.errors.ErrorCodes.PROTOCOL_ERROR, 199)
-    result = h2ws.run(f"http://127.0.0.1:{h2c_server.port}/echo", [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}])
+    result = h2ws.run(
+        f"http://127.0.0.1:{h2c_server.port}/echo",
+        [{"text": "next"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
+    )
     assert result.stream.messages == ["next"]
 
 

@@ -9,7 +9,13 @@ from mod_pywebsocket.handshake import HandshakeException, VersionException
 from mod_pywebsocket.handshake._http2 import Handshaker, build_response_headers
 from test import mock
 
-PSEUDO = {":method": "CONNECT", ":protocol": "websocket", ":scheme": "https", ":path": "/echo?room=1", ":authority": "a.test"}
+PSEUDO = {
+    ":method": "CONNECT",
+    ":protocol": "websocket",
+    ":scheme": "https",
+    ":path": "/echo?room=1",
+    ":authority": "a.test",
+}
 FIELDS = {
     "sec-websocket-version": "13",
     "sec-websocket-protocol": "chat, superchat",
@@ -18,7 +24,9 @@ FIELDS = {
 }
 
 
-def h2_request(pseudo: dict[str, str | None] | None = None, fields: dict[str, str | None] | None = None) -> mock.FakeRequest:
+def h2_request(
+    pseudo: dict[str, str | None] | None = None, fields: dict[str, str | None] | None = None
+) -> mock.FakeRequest:
     """A request as ``_standalone_h2`` builds it: pseudo-header fields apart, the others in ``headers_in``."""
     merged_pseudo = {k: v for k, v in {**PSEUDO, **(pseudo or {})}.items() if v is not None}
     merged_fields = {k: v for k, v in {**FIELDS, **(fields or {})}.items() if v is not None}
@@ -81,13 +89,17 @@ def test_protocol_token_is_case_insensitive():
 
 
 def test_response_fields_drop_connection_specific_extra_headers_and_lowercase_the_rest():
-    assert build_response_headers(None, None, [("Set-Cookie", "a=1"), ("Connection", "x"), ("Upgrade", "websocket")]) == [
+    assert build_response_headers(
+        None, None, [("Set-Cookie", "a=1"), ("Connection", "x"), ("Upgrade", "websocket")]
+    ) == [
         (":status", "200"),
         ("set-cookie", "a=1"),
     ]
 
 
 def test_version_8_uses_sec_websocket_origin():
-    request = h2_request(fields={"sec-websocket-version": "8", "origin": None, "sec-websocket-origin": "https://b.test"})
+    request = h2_request(
+        fields={"sec-websocket-version": "8", "origin": None, "sec-websocket-origin": "https://b.test"}
+    )
     Handshaker(request, mock.FakeDispatcher(choose_chat)).do_handshake()
     assert (request.ws_version, request.ws_origin) == (common.VERSION_HYBI08, "https://b.test")

@@ -798,7 +798,7 @@ def test_help_documents_every_option():
         "tls-client-ca", "ca-certificate", "basic-auth", "basic-auth-credential", "max-line-length",
         "max-header-count", "max-head-size", "handshake-timeout", "max-message-size", "max-connections", "max-request-body",
         "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
-        "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module", "examples", "reload",
+        "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module", "examples", "reload", "http2",
     }  # fmt: skip
 
 

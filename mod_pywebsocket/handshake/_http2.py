@@ -102,5 +102,8 @@ class Handshaker(HandshakerBase):
         request.status = 200
         request.headers_out = build_response_headers(request.ws_protocol, extension_value, request.extra_headers)
         self._logger.debug(
-            "answering 200 for %s (version %d, protocol %r)", request.ws_resource, request.ws_version, request.ws_protocol
+            "answering 200 for %s (version %d, protocol %r)",
+            request.ws_resource,
+            request.ws_version,
+            request.ws_protocol,
         )
