@@ -25,6 +25,8 @@ How this works:
 - Any other request is put into HTTP/1.0 form and answered by
   ``standalone``'s own request handler (files, directory index, CGI,
   errors), whose HTTP/1.x answer becomes HEADERS and DATA here.
+- A connection without streams is dropped after ``--handshake-timeout``
+  seconds, as an HTTP/1.1 connection that sends no request is.
 - Limits: ``SETTINGS_MAX_CONCURRENT_STREAMS`` (``_MAX_STREAMS``),
   ``SETTINGS_MAX_HEADER_LIST_SIZE`` = ``--max-head-size``, at most
   ``--max-header-count`` fields (431), ``--max-message-size`` as on
@@ -202,9 +204,14 @@ class _Connection:
             self._h2.increment_flow_control_window(_CONNECTION_WINDOW - 65535)
         try:
             self.flush()
-            # Idle HTTP/2 connections are normal, as idle WebSockets are.
+            # Streams may be idle as long as they like (idle WebSockets are
+            # normal); a connection without streams gets --handshake-timeout
+            # to open one, as an HTTP/1.1 connection has for its next request.
             self.server.deadlines.disarm(self.socket)
             self.socket.settimeout(None)
+            with self._state:
+                if not self._streams:
+                    self._arm_idle()
             self._read_loop()
         except OSError as exc:
             _LOGGER.info("%s - HTTP/2 connection lost: %s", _standalone_http.peer(self.client_address), exc)
@@ -288,7 +295,9 @@ class _Connection:
         stream = _Stream(self, stream_id, headers)
         if ended:
             stream.feed_eof()
-        self._streams[stream_id] = stream
+        with self._state:
+            self._streams[stream_id] = stream
+            self.server.deadlines.disarm(self.socket)
         thread = threading.Thread(
             target=stream.run, name=f"stream {stream_id} of {_standalone_http.peer(self.client_address)}", daemon=True
         )
@@ -309,8 +318,20 @@ class _Connection:
 
     def forget(self, stream_id: int) -> None:
         """Drop a stream whose thread has finished, and give its place back."""
-        if self._streams.pop(stream_id, None) is not None:
-            self._budget.give_back()
+        with self._state:
+            if self._streams.pop(stream_id, None) is None:
+                return
+            if not self._streams and not self.ended:
+                self._arm_idle()
+        self._budget.give_back()
+
+    def _arm_idle(self) -> None:
+        self.server.deadlines.arm(
+            self.socket,
+            self.client_address,
+            self.server.options.handshake_timeout,
+            "stream on the idle HTTP/2 connection",
+        )
 
     # Sending, from any thread.
 

@@ -431,6 +431,26 @@ def test_a_preface_that_arrives_in_pieces_still_gets_http2(h2c_server):
     assert (head[3], head[5:9]) == (0x04, b"\x00\x00\x00\x00")
 
 
+def test_a_connection_without_streams_is_dropped_after_the_handshake_timeout_and_one_with_a_websocket_is_not(caplog):
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
+    with running_server("-d", HANDLERS, "--http2", "--handshake-timeout", "0.5") as server:
+        idle, busy = H2Client(server.port), H2Client(server.port)
+        try:
+            idle.remote_settings()
+            stream_id = busy.websocket("/echo")
+            assert busy.response(stream_id)[":status"] == "200"
+            started = time.monotonic()
+            idle.pump(lambda c: False)
+            assert idle.closed and time.monotonic() - started < 3
+            time.sleep(0.5)
+            busy.data(stream_id, masked_text_frame("still open"))
+            busy.pump(lambda c: b"still open" in stream_bytes(c, stream_id))
+        finally:
+            idle.close()
+            busy.close()
+    assert "no stream on the idle HTTP/2 connection within 0.5 s; connection dropped" in caplog.text
+
+
 def test_http11_clients_are_still_served_on_the_http2_port(h2c_server, tls_server, pki):
     from websockets.sync.client import connect
 
@@ -481,6 +501,10 @@ def test_shutdown_closes_http2_websockets_with_1001(h2c_server):
     try:
         stream_id = client.websocket("/echo")
         assert client.response(stream_id)[":status"] == "200"
+        # The 200 leaves just before the server counts the WebSocket as open.
+        deadline = time.monotonic() + TIMEOUT
+        while h2c_server.server.open_websocket_count() != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         closer.start()
         client.pump(lambda c: len(stream_bytes(c, stream_id)) >= 4)
         data = stream_bytes(client, stream_id)
