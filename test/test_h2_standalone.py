@@ -174,6 +174,14 @@ class H2Client:
         self.sock.close()
 
 
+def open_websockets(running: Any, count: int) -> int:
+    """Wait (up to TIMEOUT) until the server counts ``count`` open WebSockets; return its count."""
+    deadline = time.monotonic() + TIMEOUT
+    while running.server.open_websocket_count() != count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return int(running.server.open_websocket_count())
+
+
 def stream_bytes(client: H2Client, stream_id: int) -> bytes:
     """The DATA the client has received so far on a stream."""
     return b"".join(e.data for e in client.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
@@ -411,9 +419,7 @@ def test_streams_count_against_max_connections_and_beyond_are_refused(caplog):
             # A stream's end gives its place back.
             client.data(first, b"\x88\x82\x00\x00\x00\x00\x03\xe8")
             client.body(first)
-            deadline = time.monotonic() + TIMEOUT
-            while server.server.open_websocket_count() != 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            assert open_websockets(server, 1) == 1
             fourth = client.websocket("/echo")
             assert client.response(fourth)[":status"] == "200"
         finally:
@@ -502,9 +508,7 @@ def test_shutdown_closes_http2_websockets_with_1001(h2c_server):
         stream_id = client.websocket("/echo")
         assert client.response(stream_id)[":status"] == "200"
         # The 200 leaves just before the server counts the WebSocket as open.
-        deadline = time.monotonic() + TIMEOUT
-        while h2c_server.server.open_websocket_count() != 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert open_websockets(h2c_server, 1) == 1
         closer.start()
         client.pump(lambda c: len(stream_bytes(c, stream_id)) >= 4)
         data = stream_bytes(client, stream_id)
@@ -659,10 +663,7 @@ def test_reset_mid_message_ends_that_handler_only(h2c_server, caplog):
         client.flush()
         client.data(kept, masked_text_frame("kept"))
         client.pump(lambda c: b"kept" in stream_bytes(c, kept))
-        deadline = time.monotonic() + TIMEOUT
-        while h2c_server.server.open_websocket_count() != 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert h2c_server.server.open_websocket_count() == 1
+        assert open_websockets(h2c_server, 1) == 1
     finally:
         client.close()
     assert f"stream {doomed} reset by the client (error code {h2.errors.ErrorCodes.CANCEL})" in caplog.text
@@ -676,13 +677,10 @@ def test_goaway_from_the_client_ends_its_handlers_cleanly(h2c_server, caplog):
         ids = [client.websocket("/echo") for _ in range(3)]
         for stream_id in ids:
             assert client.response(stream_id)[":status"] == "200"
-        assert h2c_server.server.open_websocket_count() == 3
+        assert open_websockets(h2c_server, 3) == 3
         client.conn.close_connection()
         client.flush()
-        deadline = time.monotonic() + TIMEOUT
-        while h2c_server.server.open_websocket_count() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert h2c_server.server.open_websocket_count() == 0
+        assert open_websockets(h2c_server, 0) == 0
     finally:
         client.close()
     assert "GOAWAY from the client (error code 0)" in caplog.text
@@ -704,14 +702,11 @@ def test_client_that_opens_many_streams_and_never_reads_holds_no_one_else_up(h2c
             [{"text": "unaffected"}, {"recv": 1}, {"close": 1000}, {"wait_close": True}],
         )
         assert result.stream.messages == ["unaffected"]
-        assert h2c_server.server.open_websocket_count() == 50
+        assert open_websockets(h2c_server, 50) == 50
     finally:
         client.close()
     # Closing the connection ends the 50 blocked writers.
-    deadline = time.monotonic() + TIMEOUT
-    while h2c_server.server.open_websocket_count() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert h2c_server.server.open_websocket_count() == 0
+    assert open_websockets(h2c_server, 0) == 0
 
 
 def test_more_streams_than_the_limit_end_the_connection_and_the_server_serves_on(h2c_server):
