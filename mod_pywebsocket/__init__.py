@@ -165,6 +165,15 @@ To refuse an extension, remove its processor (or set the entry to None);
 WebSockets over HTTP/2
 ----------------------
 
+The standalone server does it itself with ``--http2`` (and the ``h2``
+package, ``pip install mod_pywebsocket[http2]``): ALPN ``h2`` with TLS,
+prior-knowledge ``h2c`` without, ``SETTINGS_ENABLE_CONNECT_PROTOCOL = 1``;
+each extended CONNECT runs its handler on its own thread with the usual
+request object (``method`` CONNECT, ``protocol`` HTTP/2), whose
+``connection`` carries the stream's DATA under flow control. Files are
+served over HTTP/2 too, and HTTP/1.1 clients on the same port as before
+(docs/standalone.md, "WebSockets over HTTP/2").
+
 A server that speaks HTTP/2 itself (wptserve does) runs RFC 8441's extended
 CONNECT through ``handshake.base.HandshakerBase``; ``handshake.base`` is
 pywebsocket3's name for ``handshake._base``, with the very same objects. A

@@ -36,6 +36,7 @@ __all__ = [
     "basic_auth_matches",
     "body_framing",
     "host_is_valid",
+    "peer",
     "read_body",
     "read_request_head",
     "split_host",
@@ -403,6 +404,14 @@ def split_host(value: str) -> tuple[str, int | None] | None:
     if not host or (port_text and (not port_text.isdigit() or int(port_text) > 65535)):
         return None
     return host, int(port_text) if port_text else None
+
+
+def peer(address: object) -> str:
+    """Return ``host:port`` (``[host]:port`` for IPv6) for a socket address, as the log shows clients."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address)
 
 
 def basic_auth_matches(authorization: str | None, credential: str) -> bool:

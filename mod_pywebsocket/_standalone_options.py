@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
-from mod_pywebsocket import __version__, common
+from mod_pywebsocket import __version__, _standalone_h2, common
 from mod_pywebsocket._stream_hybi import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = [
@@ -419,6 +419,18 @@ def build_parser() -> OptionParser:
         help="PEM file of the CA certificates that sign client certificates",
     )
 
+    http2 = parser.add_argument_group("HTTP/2")
+    add(
+        http2,
+        "--http2",
+        dest="http2",
+        action="store_true",
+        default=False,
+        help="also speak HTTP/2: ALPN h2 with --tls, prior-knowledge h2c without; WebSockets over HTTP/2 "
+        "(RFC 8441) and files; HTTP/1.1 clients are still served (needs the h2 package: "
+        "pip install 'mod_pywebsocket[http2]')",
+    )
+
     auth = parser.add_argument_group("authentication")
     add(
         auth,
@@ -774,6 +786,9 @@ def _check(parser: OptionParser, options: argparse.Namespace) -> None:
         parser.error("--tls-client-ca needs --tls-client-auth")
     if options.tls_client_cert_optional and not options.tls_client_auth:
         parser.error("--tls-client-cert-optional needs --tls-client-auth")
+
+    if options.http2 and not _standalone_h2.available():
+        parser.error("--http2 needs the h2 package: pip install 'mod_pywebsocket[http2]'")
 
     if options.basic_auth:
         if options.basic_auth_credential is None:

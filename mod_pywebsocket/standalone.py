@@ -89,6 +89,7 @@ from mod_pywebsocket import (
     _pywebsocket3_alias,
     _standalone_admission,
     _standalone_cgi,
+    _standalone_h2,
     _standalone_http,
     _standalone_io,
     _standalone_options,
@@ -152,12 +153,7 @@ def _import_pyopenssl() -> bool:
     return False
 
 
-def _peer(address: Any) -> str:
-    """Return ``host:port`` (``[host]:port`` for IPv6) for a socket address."""
-    if isinstance(address, tuple) and len(address) >= 2:
-        host = str(address[0])
-        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-    return str(address)
+_peer = _standalone_http.peer
 
 
 def _shutdown_socket(sock: Any) -> None:
@@ -815,6 +811,11 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         context = getattr(options, "ssl_context", None)
         if context is None and options.use_tls:
             context = create_ssl_context(options)
+        if options.http2:
+            if not _standalone_h2.available():
+                raise ValueError("--http2 needs the h2 package: pip install 'mod_pywebsocket[http2]'")
+            if context is not None:
+                context.set_alpn_protocols(["h2", "http/1.1"])
         self.ssl_context: ssl.SSLContext | None = context
         self.request_queue_size = options.request_queue_size
         self._sockets: list[tuple[socket.socket, tuple[Any, ...]]] = []
@@ -1034,6 +1035,12 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 except (OSError, ValueError) as exc:
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
+            if self.options.http2 and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout):
+                if overloaded:  # no 503 in HTTP/1.1 to an HTTP/2 client: just close
+                    _LOGGER.warning("%s - too many connections; HTTP/2 connection closed", _peer(client_address))
+                else:
+                    _standalone_h2.serve(self, conn, client_address)
+                return
             handler_class: Any = self.RequestHandlerClass
             handler_class(conn, client_address, self)
         except OSError as exc:

@@ -31,6 +31,7 @@ FAST_MODULES = frozenset(
         "test_handshake_base.py",
         "test_handshake_draft75.py",
         "test_handshake_hybi.py",
+        "test_handshake_http2.py",
         "test_handshake_hybi00.py",
         "test_msgutil.py",
         "test_standalone_startup.py",
