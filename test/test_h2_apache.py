@@ -28,7 +28,10 @@ import pytest
 from mod_pywebsocket import headerparserhandler
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 from test import h2ws, httpd
+from test.browser import Chromium, require_chromium
+from test.conftest import EXAMPLE_DIR
 from test.test_apache import HANDLERS, TIMEOUT, FakeMpConnection, FakeMpRequest, ws_connect
+from test.test_browser import click, connect, fact, wait_entry
 from test.test_standalone import Pki
 
 pytestmark = pytest.mark.timeout(120)
@@ -303,6 +306,46 @@ def test_tls_server_offers_h2_and_http11_by_alpn(h2_server: httpd.Httpd, pki: Pk
 def test_http2_harness_refuses_prefork() -> None:
     with pytest.raises(ValueError, match=r"does not support mpm prefork \(AH10034\)"):
         httpd.Httpd(HANDLERS, http2=True)
+
+
+def test_example_apache_snippet_turns_on_websockets_over_http2_with_mod_http2_loaded() -> None:
+    install = httpd.require_http2()
+    snippet = (httpd.REPO_ROOT / "example" / "pywebsocket.conf").read_text(encoding="utf-8")
+    config = f'LoadModule http2_module "{install.modules_dir}/mod_http2.so"\n' + snippet.replace(
+        "/websock_lib", str(httpd.REPO_ROOT)
+    ).replace("/websock_handlers", str(httpd.REPO_ROOT / "example"))
+    # The snippet brings Protocols and H2WebSockets itself: http2 stays False.
+    with httpd.Httpd(None, handler=None, mpm="event", extra_config=config) as server:
+        stream = run(Site(server, None), "/echo", [{"text": "snippet"}, {"recv": 1}, *CLOSE]).stream
+    assert (stream.status, stream.messages, stream.close) == (200, ["snippet"], (1000, ""))
+
+
+# -- a browser -----------------------------------------------------------------------------
+
+
+def test_chromium_opens_wss_from_console_html_as_a_stream_of_its_http2_connection(pki: Pki) -> None:
+    chromium = require_chromium()
+    httpd.require_http2()
+    tls = (pki.path("server.pem"), pki.path("server.key"))
+    with httpd.Httpd(EXAMPLE_DIR, document_root=EXAMPLE_DIR, mpm="event", http2=True, tls=tls) as server:
+        with Chromium(chromium) as browser:
+            page = browser.new_page()
+            page.call("Security.setIgnoreCertificateErrors", ignore=True)  # the test CA is not the browser's
+            page.navigate(server.url("/console.html"))
+            assert page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
+            echo_url = server.ws_url("/echo")
+            assert page.evaluate("document.getElementById('url').value") == echo_url
+            start = connect(page, echo_url)
+            assert fact(page, "extensions") == "permessage-deflate"
+            page.focus("#text")
+            page.type_text("over HTTP/2")
+            page.press_enter()
+            assert wait_entry(page, start, kind="message", type="text")["text"] == "over HTTP/2"
+            click(page, "disconnect")
+            assert wait_entry(page, start, kind="close")["code"] == "1000"
+        server.wait_for_log(OPENED_OVER_HTTP2.format("/echo"))
+        # Disconnect sends a close frame without a code: the server records 1005.
+        server.wait_for_log(r"WebSocket connection to /echo from \S+ closed \(close code received: 1005\)")
 
 
 # -- the HTTP/2 parts of the adapter, without Apache -----------------------------------
