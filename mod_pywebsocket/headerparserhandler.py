@@ -401,7 +401,11 @@ class _ApacheHttp2Connection(_ApacheConnection):
     request's status and ``headers_out``, flushed through the request's
     output filters, where mod_http2 checks it and answers the stream with
     200 (a 101 with the right accept value) or passes it on (an error
-    status). What follows the head, and every later write, is stream data.
+    status). What follows the head, and every later write, is stream data,
+    written with the request's ``write``: unlike the connection's, it lets
+    go of the GIL while it waits, and a stream's write waits whenever its
+    client's flow-control window is used up (without this, one client that
+    stops reading freezes every handler of the Apache child).
     """
 
     def __init__(self, request: Any) -> None:
@@ -411,7 +415,7 @@ class _ApacheHttp2Connection(_ApacheConnection):
 
     def _send(self, data: bytes) -> None:
         if self._head_sent:
-            super()._send(data)
+            self._send_data(data)
             return
         object.__setattr__(self, "_head_sent", True)
         try:
@@ -428,7 +432,14 @@ class _ApacheHttp2Connection(_ApacheConnection):
         except OSError as exc:
             raise ConnectionTerminatedException(f"sending the response head failed: {exc}") from exc
         if rest:
-            super()._send(rest)
+            self._send_data(rest)
+
+    def _send_data(self, data: bytes) -> None:
+        object.__setattr__(self, "bytes_written", self.bytes_written + len(data))
+        try:
+            self._request.write(data)
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"stream write failed: {exc}") from exc
 
 
 # Attributes that the proxy keeps itself rather than in mod_python's request.

@@ -408,12 +408,19 @@ class FakeMpHttp2Request(FakeMpRequest):
         self.headers_out = FakeHeadersOut()
         self.flushed: list[tuple[int, list[tuple[str, str]], int]] = []
         self.flush_error: Exception | None = None
+        self.body: list[bytes] = []
+        self.write_error: Exception | None = None
 
     def flush(self) -> None:
         if self.flush_error is not None:
             raise self.flush_error
         # What went down the filters: the status and fields, and how much data preceded them.
-        self.flushed.append((self.status, list(self.headers_out.fields), len(self.connection.written)))
+        self.flushed.append((self.status, list(self.headers_out.fields), len(self.body)))
+
+    def write(self, data: bytes) -> None:
+        if self.write_error is not None:
+            raise self.write_error
+        self.body.append(data)
 
 
 @pytest.mark.parametrize(
@@ -451,8 +458,19 @@ def test_first_write_on_a_stream_becomes_the_response_head_and_the_rest_data() -
     connection.write(head + b"\x81\x02hi")
     connection.write(b"\x88\x02\x03\xe8")
     assert real.flushed == [(101, [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", "abc=")], 0)]
-    assert fake.written == [b"\x81\x02hi", b"\x88\x02\x03\xe8"]
+    # Data goes through the request's write (which releases the GIL), not the connection's.
+    assert real.body == [b"\x81\x02hi", b"\x88\x02\x03\xe8"]
+    assert fake.written == []
     assert connection.bytes_written == len(head) + 4 + 4
+
+
+def test_failed_stream_write_is_a_terminated_connection() -> None:
+    real = FakeMpHttp2Request(FakeMpConnection([]))
+    connection = headerparserhandler._ApacheRequest(real, http2=True).connection
+    connection.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    real.write_error = OSError("Write failed, client closed connection.")
+    with pytest.raises(ConnectionTerminatedException, match="stream write failed: Write failed, client closed"):
+        connection.write(b"\x81\x00")
 
 
 def test_first_write_that_is_no_response_head_ends_the_stream_unsent() -> None:
@@ -461,7 +479,7 @@ def test_first_write_that_is_no_response_head_ends_the_stream_unsent() -> None:
     connection = headerparserhandler._ApacheRequest(real, http2=True).connection
     with pytest.raises(ConnectionTerminatedException, match="cannot answer an HTTP/2 stream with it: no end"):
         connection.write(b"\x81\x05hello")
-    assert (real.flushed, fake.written, connection.bytes_written) == ([], [], 0)
+    assert (real.flushed, real.body, fake.written, connection.bytes_written) == ([], [], [], 0)
 
 
 def test_failed_flush_of_the_response_head_is_a_terminated_connection() -> None:
