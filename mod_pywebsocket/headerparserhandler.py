@@ -26,7 +26,9 @@ status and headers, not as bytes, and turns a 101 with the right
 handshake sees ``protocol`` ``HTTP/1.1``, and the first ``write`` (the
 handshake's response head) is parsed into ``request.status`` and
 ``headers_out`` and flushed through Apache's output filters; the frames that
-follow go to the connection as on HTTP/1.1.
+follow go out through the request's ``write``, which, unlike the
+connection's, releases the GIL while a stream waits for its client's
+flow-control window. Reads come from the connection as on HTTP/1.1.
 """
 
 from __future__ import annotations
