@@ -303,6 +303,15 @@ def test_tls_server_offers_h2_and_http11_by_alpn(h2_server: httpd.Httpd, pki: Pk
     assert protocols == ["h2", "http/1.1"]
 
 
+def test_worker_mpm_serves_websocket_streams_too() -> None:
+    httpd.require_http2()
+    payload = bytes(range(256)) * 4096
+    script: list[dict[str, Any]] = [{"text": "worker"}, {"binary": h2ws.binary(payload)}, {"recv": 2}, *CLOSE]
+    with httpd.Httpd(HANDLERS, mpm="worker", http2=True) as server:
+        result = run(Site(server, None), "/echo", script, streams=3, timeout=30)
+    assert [(s.status, s.messages, s.close) for s in result.streams] == [(200, ["worker", payload], (1000, ""))] * 3
+
+
 def test_http2_harness_refuses_prefork() -> None:
     with pytest.raises(ValueError, match=r"does not support mpm prefork \(AH10034\)"):
         httpd.Httpd(HANDLERS, http2=True)
