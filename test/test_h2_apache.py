@@ -326,7 +326,12 @@ def test_example_apache_snippet_turns_on_websockets_over_http2_with_mod_http2_lo
     # The snippet brings Protocols and H2WebSockets itself: http2 stays False.
     with httpd.Httpd(None, handler=None, mpm="event", extra_config=config) as server:
         stream = run(Site(server, None), "/echo", [{"text": "snippet"}, {"recv": 1}, *CLOSE]).stream
+        # example/cookie_wsh.py: the Cookie header in, its extra_headers (Set-Cookie) out.
+        cookie = run(Site(server, None), "/cookie", [{"recv": 1}, *CLOSE], headers={"cookie": "ws_visits=4"}).stream
     assert (stream.status, stream.messages, stream.close) == (200, ["snippet"], (1000, ""))
+    assert cookie.headers is not None
+    assert cookie.headers["set-cookie"] == ["ws_visits=5; Path=/; SameSite=Strict"]
+    assert [json.loads(m) for m in cookie.messages] == [{"ws_visits": "4"}]
 
 
 # -- a browser -----------------------------------------------------------------------------
