@@ -23,6 +23,10 @@ Under Apache with mod_python, add to httpd.conf::
     PythonOption mod_pywebsocket.handler_root /path/to/handlers
     PythonHeaderParserHandler mod_pywebsocket.headerparserhandler
 
+With mod_http2 under mpm event or worker, ``Protocols h2 h2c http/1.1`` and
+``H2WebSockets on`` make the same handlers serve WebSockets over HTTP/2
+(RFC 8441) too (docs/apache.md, step 7).
+
 The package also answers to ``pywebsocket3``, the name of pywebsocket's
 Python 3 port: every ``pywebsocket3.X`` is the very module
 ``mod_pywebsocket.X``, and ``python3 -m pywebsocket3.standalone`` runs the

@@ -15,6 +15,20 @@ child (or thread), and the function returns DONE with Apache's own response
 suppressed. The `Dispatcher` and the logging bridge are set up on the first
 request, under a lock; importing this module has no side effects and works
 without mod_python.
+
+Over HTTP/2 (RFC 8441, mod_http2 with ``H2WebSockets on``, threaded MPM):
+mod_http2 turns an extended CONNECT stream into an internal ``GET`` with
+``Upgrade: websocket``, ``Connection: Upgrade``, a ``Sec-WebSocket-Key`` of
+its own and ``protocol`` ``HTTP/2.0``, on a secondary connection whose
+``read``/``write`` carry the stream's DATA. It wants the 101 as the request's
+status and headers, not as bytes, and turns a 101 with the right
+``Sec-WebSocket-Accept`` into the stream's ``200``. So for such a request the
+handshake sees ``protocol`` ``HTTP/1.1``, and the first ``write`` (the
+handshake's response head) is parsed into ``request.status`` and
+``headers_out`` and flushed through Apache's output filters; the frames that
+follow go out through the request's ``write``, which, unlike the
+connection's, releases the GIL while a stream waits for its client's
+flow-control window. Reads come from the connection as on HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -340,8 +354,98 @@ class _ApacheConnection(BufferedConnection):
             setattr(self._connection, name, value)
 
 
+def _split_response_head(data: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Split an HTTP/1.1 response into its status, header fields and the bytes after the head.
+
+    Args:
+        data: ``HTTP/1.1 NNN reason`` CRLF, header lines, CRLF, then any body.
+
+    Returns:
+        ``(status, [(name, value), ...], rest)``; names as written, values
+        without surrounding whitespace, repeated names kept in order.
+
+    Raises:
+        ValueError: data does not start with a complete HTTP/1.1 response head.
+    """
+    head, separator, rest = data.partition(b"\r\n\r\n")
+    if not separator:
+        raise ValueError(f"no end of the response head in {data[:60]!r}")
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, status_reason = lines[0].partition(" ")
+    status = status_reason[:3]
+    if version != "HTTP/1.1" or len(status) != 3 or not status.isdigit() or status_reason[3:4] not in ("", " "):
+        raise ValueError(f"invalid status line {lines[0]!r}")
+    fields = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not http_header_util.is_token(name):
+            raise ValueError(f"invalid header line {line!r}")
+        fields.append((name, value.strip(" \t")))
+    return int(status), fields, rest
+
+
+def _is_http2_websocket(request: Any) -> bool:
+    """Tell whether request is mod_http2's internal Upgrade for an RFC 8441 stream.
+
+    Only mod_http2 (``H2WebSockets on``) makes an HTTP/2 request with an
+    ``Upgrade`` header: clients may not send one over HTTP/2 (RFC 9113
+    §8.2.2), and mod_http2 refuses the stream when they do.
+    """
+    protocol = getattr(request, "protocol", "") or ""
+    upgrade = request.headers_in.get(common.UPGRADE_HEADER) or ""
+    return protocol.startswith("HTTP/2") and upgrade.strip().lower() == common.WEBSOCKET_UPGRADE_TYPE
+
+
+class _ApacheHttp2Connection(_ApacheConnection):
+    """The secondary connection of an RFC 8441 stream in mod_http2.
+
+    Its first write is the handshake's response head: it becomes the
+    request's status and ``headers_out``, flushed through the request's
+    output filters, where mod_http2 checks it and answers the stream with
+    200 (a 101 with the right accept value) or passes it on (an error
+    status). What follows the head, and every later write, is stream data,
+    written with the request's ``write``: unlike the connection's, it lets
+    go of the GIL while it waits, and a stream's write waits whenever its
+    client's flow-control window is used up (without this, one client that
+    stops reading freezes every handler of the Apache child).
+    """
+
+    def __init__(self, request: Any) -> None:
+        object.__setattr__(self, "_request", request)
+        object.__setattr__(self, "_head_sent", False)
+        super().__init__(request.connection)
+
+    def _send(self, data: bytes) -> None:
+        if self._head_sent:
+            self._send_data(data)
+            return
+        object.__setattr__(self, "_head_sent", True)
+        try:
+            status, fields, rest = _split_response_head(data)
+        except ValueError as exc:
+            raise ConnectionTerminatedException(f"cannot answer an HTTP/2 stream with it: {exc}") from exc
+        request = self._request
+        request.status = status
+        for name, value in fields:
+            request.headers_out.add(name, value)
+        object.__setattr__(self, "bytes_written", self.bytes_written + len(data) - len(rest))
+        try:
+            request.flush()
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"sending the response head failed: {exc}") from exc
+        if rest:
+            self._send_data(rest)
+
+    def _send_data(self, data: bytes) -> None:
+        object.__setattr__(self, "bytes_written", self.bytes_written + len(data))
+        try:
+            self._request.write(data)
+        except OSError as exc:
+            raise ConnectionTerminatedException(f"stream write failed: {exc}") from exc
+
+
 # Attributes that the proxy keeps itself rather than in mod_python's request.
-_PROXY_ATTRIBUTES = frozenset({"_request", "connection"})
+_PROXY_ATTRIBUTES = frozenset({"_request", "connection", "protocol"})
 
 
 class _ApacheRequest:
@@ -355,9 +459,14 @@ class _ApacheRequest:
     so all of them see the same values. The proxy is hashable (by identity).
     """
 
-    def __init__(self, request: Any) -> None:
+    def __init__(self, request: Any, http2: bool = False) -> None:
+        """Wrap request; with http2, as the HTTP/1.1 Upgrade of an RFC 8441 stream (``protocol`` ``HTTP/1.1``)."""
         object.__setattr__(self, "_request", request)
-        object.__setattr__(self, "connection", _ApacheConnection(request.connection))
+        if http2:
+            object.__setattr__(self, "protocol", "HTTP/1.1")
+            object.__setattr__(self, "connection", _ApacheHttp2Connection(request))
+        else:
+            object.__setattr__(self, "connection", _ApacheConnection(request.connection))
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names the proxy does not hold itself.
@@ -450,7 +559,8 @@ def _handle(request: Any, apache: Any) -> int:
     except ValueError:
         # Not a URI this module serves (Apache itself refuses most of them).
         return int(apache.DECLINED)
-    wrapped = _ApacheRequest(request)
+    http2 = _is_http2_websocket(request)
+    wrapped = _ApacheRequest(request, http2)
     try:
         if dispatcher.get_handler_suite(resource) is None:
             return int(apache.DECLINED)
@@ -462,9 +572,10 @@ def _handle(request: Any, apache: Any) -> int:
     # an HTTP error page into the WebSocket stream.
     _hijack(request, apache)
     _LOGGER.info(
-        "WebSocket connection to %s from %s opened (version %s, protocol %r)",
+        "WebSocket connection to %s from %s opened (%s, version %s, protocol %r)",
         resource,
         request.connection.client_ip,
+        "HTTP/2 stream" if http2 else "HTTP/1.1",
         getattr(wrapped, "ws_version", None),
         getattr(wrapped, "ws_protocol", None),
     )

@@ -24,9 +24,17 @@ mod_python 3.5 from Debian 12):
   exits it is reparented to PID 1, which in a container may never reap it, so
   a zombie counts as stopped.
 
+With ``http2=True`` the server also loads mod_http2 (``Protocols h2 h2c
+http/1.1``, ``H2WebSockets on``: RFC 8441 WebSockets) under a threaded MPM
+(worker or event): mod_http2 declares prefork unsupported (AH10034), so the
+harness refuses that combination. With
+``tls=(certificate, key)`` it loads mod_ssl and listens for TLS only (ALPN
+``h2`` when HTTP/2 is on); `url` and `ws_url` then say https and wss.
+
 Tests call `require_apache` (through the `httpd_factory` fixture) so that a
 machine without Apache or mod_python skips them with a reason that starts with
-``APACHE NOT RUN:``, never passes them silently.
+``APACHE NOT RUN:``, never passes them silently; `require_http2` does the same
+for mod_http2 and mod_ssl.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -62,6 +71,7 @@ __all__ = [
     "find_apache",
     "httpd_factory",
     "require_apache",
+    "require_http2",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -88,6 +98,9 @@ _MODULES = (
     ("alias_module", "mod_alias.so"),
     ("python_module", "mod_python.so"),
 )
+# What http2=True and tls=... add (Debian's apache2 package ships both).
+_HTTP2_MODULE = ("http2_module", "mod_http2.so")
+_SSL_MODULE = ("ssl_module", "mod_ssl.so")
 _RUN_USER = "www-data"
 
 # Ports tried when the caller does not give one (the range this project may use).
@@ -169,6 +182,23 @@ def require_apache() -> ApacheInstall:
         return find_apache()
     except ApacheUnavailable as exc:
         pytest.skip(f"{SKIP_PREFIX} {exc}")
+
+
+def require_http2() -> ApacheInstall:
+    """Return the Apache install if it has mod_http2 and mod_ssl, or skip the calling test loudly.
+
+    Returns:
+        The binary and module directory found by `find_apache`.
+    """
+    install = require_apache()
+    missing = [
+        file_name
+        for _, file_name in (_HTTP2_MODULE, _SSL_MODULE)
+        if not os.path.isfile(os.path.join(install.modules_dir, file_name))
+    ]
+    if missing:
+        pytest.skip(f"{SKIP_PREFIX} {install.modules_dir} lacks {', '.join(missing)} (Debian's apache2 ships them)")
+    return install
 
 
 def _quote(value: str) -> str:
@@ -305,6 +335,8 @@ class Httpd:
         stop_timeout: float = 30.0,
         keep_directory: bool | None = None,
         copy_repository: bool | None = None,
+        http2: bool = False,
+        tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
     ) -> None:
         """Describe a server; nothing happens until `start`.
 
@@ -332,6 +364,13 @@ class Httpd:
                 test/testdata (paths under the repository given as arguments,
                 option values or in extra_config are mapped to the copy). None copies only when www-data cannot read the
                 repository, as in a checkout under a mode-700 directory.
+            http2: load mod_http2 with ``Protocols h2 h2c http/1.1`` and
+                ``H2WebSockets on``; needs mpm worker or event.
+            tls: ``(certificate, key)`` PEM files: load mod_ssl and serve
+                TLS only (``SSLEngine on``) with them.
+
+        Raises:
+            ValueError: an unknown MPM, or http2 with prefork.
         """
         self._given_handler_root = None if handler_root is None else os.path.abspath(handler_root)
         self._given_document_root = None if document_root is None else os.path.abspath(document_root)
@@ -349,6 +388,10 @@ class Httpd:
         if mpm not in ("prefork", "worker", "event"):
             raise ValueError(f"unknown MPM {mpm!r}")
         self._mpm = mpm
+        if http2 and mpm == "prefork":
+            raise ValueError("mod_http2 does not support mpm prefork (AH10034): use mpm='event' or 'worker'")
+        self._http2 = http2
+        self._tls = None if tls is None else (os.path.abspath(tls[0]), os.path.abspath(tls[1]))
         self._timeout = timeout
         self._fixed_port = port
         self._start_timeout = start_timeout
@@ -389,12 +432,14 @@ class Httpd:
         return self._pid
 
     def url(self, path: str = "/") -> str:
-        """Return the http:// URL of path on this server."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        """Return the http:// (https:// with tls) URL of path on this server."""
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def ws_url(self, path: str = "/") -> str:
-        """Return the ws:// URL of path on this server."""
-        return f"ws://127.0.0.1:{self.port}{path}"
+        """Return the ws:// (wss:// with tls) URL of path on this server."""
+        scheme = "wss" if self._tls else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     # -- logs ---------------------------------------------------------------
 
@@ -453,6 +498,12 @@ class Httpd:
             if identifier == "mpm_prefork_module":
                 identifier, file_name = f"mpm_{self._mpm}_module", f"mod_mpm_{self._mpm}.so"
             lines.append(f"LoadModule {identifier} {_quote(os.path.join(self._install.modules_dir, file_name))}")
+        if self._http2:
+            identifier, file_name = _HTTP2_MODULE
+            lines.append(f"LoadModule {identifier} {_quote(os.path.join(self._install.modules_dir, file_name))}")
+        if self._tls:
+            identifier, file_name = _SSL_MODULE
+            lines.append(f"LoadModule {identifier} {_quote(os.path.join(self._install.modules_dir, file_name))}")
         if os.geteuid() == 0:
             lines += [f"User {_RUN_USER}", f"Group {_RUN_USER}"]
         lines += [
@@ -463,6 +514,14 @@ class Httpd:
             "KeepAliveTimeout 5",
             "MaxConnectionsPerChild 0",
         ]
+        if self._http2:
+            lines += ["Protocols h2 h2c http/1.1", "H2WebSockets on"]
+        if self._tls:
+            lines += [
+                "SSLEngine on",
+                f"SSLCertificateFile {_quote(self._tls[0])}",
+                f"SSLCertificateKeyFile {_quote(self._tls[1])}",
+            ]
         if self._mpm == "prefork":
             # One child per open connection: keep enough of them warm.
             lines += [
@@ -704,7 +763,14 @@ class Httpd:
         while time.monotonic() < deadline:
             if _process_gone(self._pid):
                 raise HttpdError(f"httpd exited during start-up:\n{self.error_log_text()}")
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            connection: http.client.HTTPConnection
+            if self._tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                connection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=5, context=context)
+            else:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
             try:
                 connection.request("GET", "/", headers={"Connection": "close"})
                 connection.getresponse().read()
