@@ -567,7 +567,16 @@ class Httpd:
         for name, value in self._options.items():
             lines.append(f"PythonOption {name} {_quote(value)}")
         if self._handler is not None:
-            lines.append(f"PythonHeaderParserHandler {self._handler}")
+            # One interpreter, and the handler's module imported when a child
+            # starts: mod_python takes a module from sys.modules before its
+            # import has finished, and creates several sub-interpreters of one
+            # name, when first requests arrive at once (HTTP/2 streams, threaded
+            # MPMs): 500s with "contains no 'headerparserhandler'".
+            lines += [
+                "PythonInterpreter main_interpreter",
+                f"PythonImport {self._handler.split('::')[0]} main_interpreter",
+                f"PythonHeaderParserHandler {self._handler}",
+            ]
         if self._extra_config:
             lines.append(self._extra_config)
         return "\n".join(lines) + "\n"
