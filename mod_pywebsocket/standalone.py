@@ -89,6 +89,7 @@ from mod_pywebsocket import (
 )
 from mod_pywebsocket._connection import ConnectionTerminatedException
 from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
+from mod_pywebsocket._stream_base import StreamBase
 
 __all__ = [
     "ThreadMonitor",
@@ -570,14 +571,27 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         connection: _standalone_io.SocketConnection = self.rfile  # type: ignore[assignment]
         request = _StandaloneRequest(self, connection, server.options.use_tls)
         try:
-            handshake.do_handshake(
-                request, server.dispatcher, allowDraft75=server.options.allow_draft75, strict=server.options.strict
-            )
-        except Exception as exc:  # each failure has its answer in handshake.failure_reply
-            self._refuse_websocket(exc)
-            return
-        # The WebSocket is open: an idle connection is normal from now on.
+            try:
+                handshake.do_handshake(
+                    request, server.dispatcher, allowDraft75=server.options.allow_draft75, strict=server.options.strict
+                )
+            except Exception as exc:  # each failure has its answer in handshake.failure_reply
+                self._refuse_websocket(exc)
+                return
+            self._run_websocket(request, connection)
+        finally:
+            # Nothing of the connection must outlive it in a reference cycle.
+            stream = getattr(request, "ws_stream", None)
+            if isinstance(stream, StreamBase):
+                stream.release_request()
+
+    def _run_websocket(self, request: _StandaloneRequest, connection: _standalone_io.SocketConnection) -> None:
+        """Run the handler of an open WebSocket, then end the connection."""
+        server = self.server
+        # The WebSocket is open: an idle connection is normal from now on,
+        # a client that does not read for --write-timeout is not.
         self.connection.settimeout(None)
+        server.write_watch.watch(connection)
         if server.ssl_context is None:
             connection.hold_writes(server.flusher)
         self.log_request(101)
@@ -589,6 +603,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             server.unregister_websocket(request)
             with contextlib.suppress(OSError):
                 connection.hold_writes(None)
+            server.write_watch.unwatch(connection)
             if _LOGGER.isEnabledFor(logging.INFO):
                 self._log_websocket_end(request, time.monotonic() - started)
             self._linger()
@@ -746,6 +761,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         # Started before binding: a failed bind calls server_close, which stops them.
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
         self.flusher = _standalone_io.WriteFlusher()
+        self.write_watch = _standalone_io.WriteWatch(options.write_timeout, _peer)
         self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
@@ -853,6 +869,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             sock.close()
         self.deadlines.close()
         self.flusher.close()
+        self.write_watch.close()
         if self._monitor is not None:
             self._monitor.stop()
             self._monitor.join(1.0)

@@ -799,6 +799,7 @@ def test_help_documents_every_option():
         "max-header-count", "handshake-timeout", "max-message-size", "max-connections", "max-request-body",
         "cgi-timeout", "log-file", "log-level", "log-max", "log-count", "thread-monitor-interval-in-sec",
         "handler-encoding", "tls-client-cert-optional", "deflate-log-level", "tls-module",
+        "write-timeout",
     }  # fmt: skip
 
 
