@@ -7,15 +7,19 @@ clients with the ``websockets`` asyncio client and has each one send random
 text and binary messages (0 B to 256 KiB; some fragmented; a third of the
 clients negotiate permessage-deflate) to ``/echo``, one at a time, checking
 that every echo is byte-identical. It samples the server's RSS once a second
-and says whether it stayed flat after the warm-up.
+and says whether it stayed flat after the warm-up, and whether it came back
+near its idle figure once the clients left.
 
     .venv/bin/python tools/soak.py                          # 1000 clients, 60 s, standalone
+    .venv/bin/python tools/soak.py --duration 300           # the 5-minute soak (docs/robustness.md)
     .venv/bin/python tools/soak.py --apache                 # 200 clients, 60 s, Apache
     .venv/bin/python tools/soak.py --clients 100 --duration 10 --json
 
 Figures printed at the end: messages, bytes, lost (sent but never echoed),
-corrupted (echoed differently), connection errors, peak RSS, RSS growth after
-the warm-up. The exit status is 0 when nothing was lost or corrupted and
+corrupted (echoed differently), connection errors, the RSS when idle before
+the clients came, the RSS of each minute under load (median), the peak, the
+growth after the warm-up, and the RSS ``--settle`` seconds after the clients
+left. The exit status is 0 when nothing was lost or corrupted and
 every client connected and closed cleanly, else 1 (2 for a bad option).
 Everything stays on 127.0.0.1 and is bounded by ``--duration``.
 """
@@ -63,6 +67,10 @@ class Figures:
     connect_errors: int = 0
     unclean_closes: int = 0
     rss_samples_kib: list[int] = field(default_factory=list)
+    idle_rss_kib: int = 0
+    rss_per_minute_kib: list[int] = field(default_factory=list)
+    rss_after_kib: int = 0
+    rss_back_near_idle: bool = False
     peak_rss_kib: int = 0
     rss_after_warmup_kib: int = 0
     rss_end_kib: int = 0
@@ -337,6 +345,14 @@ async def _run(server: Any, clients: int, duration: float, figures: Figures, see
     await sampler
 
 
+def _settle(server: Any, figures: Figures, seconds: float) -> None:
+    """Wait ``seconds`` after the clients left; take the RSS then as the figure "after"."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    figures.rss_after_kib = server.rss_kib()
+
+
 def _judge_rss(figures: Figures, warmup_fraction: float = 0.25) -> None:
     """Say whether the RSS stayed flat after the warm-up.
 
@@ -348,6 +364,11 @@ def _judge_rss(figures: Figures, warmup_fraction: float = 0.25) -> None:
     samples = [s for s in figures.rss_samples_kib if s]
     if not samples:
         return
+    figures.rss_per_minute_kib = [int(statistics.median(samples[i : i + 60])) for i in range(0, len(samples), 60)]
+    if figures.idle_rss_kib and figures.rss_after_kib:
+        # Near: within a quarter of the idle figure, or 16 MiB (thread stacks glibc keeps for reuse).
+        slack = max(16 * 1024, figures.idle_rss_kib // 4)
+        figures.rss_back_near_idle = figures.rss_after_kib <= figures.idle_rss_kib + slack
     figures.peak_rss_kib = max(samples)
     warm = samples[int(len(samples) * warmup_fraction) :] or samples
     figures.rss_after_warmup_kib = warm[0]
@@ -368,15 +389,18 @@ def raise_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def soak(clients: int, duration: float, apache: bool = False, seed: int = 1) -> Figures:
-    """Run one soak and return its figures."""
+def soak(clients: int, duration: float, apache: bool = False, seed: int = 1, settle: float = 5.0) -> Figures:
+    """Run one soak and return its figures; ``settle``: seconds to wait after the clients left."""
     limit = raise_file_limit()
     if limit < 2 * clients + 64:
         raise SystemExit(f"soak: needs {2 * clients + 64} open files, the limit is {limit}")
     server: Any = ApacheServer(clients) if apache else StandaloneServer(clients)
     figures = Figures(target="apache" if apache else "standalone", clients=clients)
     try:
+        time.sleep(1.0)
+        figures.idle_rss_kib = server.rss_kib()
         asyncio.run(_run(server, clients, duration, figures, seed))
+        _settle(server, figures, settle)
         figures.errors.extend(f"server log: {line}" for line in server.log_errors()[:10])
     finally:
         server.stop()
@@ -397,10 +421,16 @@ def _report(figures: Figures) -> str:
         f"corrupted         {figures.corrupted}",
         f"connect errors    {figures.connect_errors}",
         f"unclean closes    {figures.unclean_closes}",
+        f"idle RSS          {figures.idle_rss_kib / 1024:.1f} MiB (server, before the clients came)",
+        "RSS per minute    "
+        + ", ".join(f"{kib / 1024:.0f}" for kib in figures.rss_per_minute_kib)
+        + " MiB (medians under load)",
         f"peak RSS          {figures.peak_rss_kib / 1024:.1f} MiB (server)",
         f"RSS after warm-up {figures.rss_after_warmup_kib / 1024:.1f} MiB, at the end of the traffic "
         f"{figures.rss_end_kib / 1024:.1f} MiB, growth (medians of the first and last thirds) "
         f"{figures.rss_growth_after_warmup_kib / 1024:+.1f} MiB: " + ("flat" if figures.rss_flat else "NOT flat"),
+        f"RSS after         {figures.rss_after_kib / 1024:.1f} MiB, once the clients left: "
+        + ("back near idle" if figures.rss_back_near_idle else "NOT back near idle"),
         "result            " + ("OK" if figures.ok() else "FAILED"),
     ]
     lines += [f"  {error}" for error in figures.errors]
@@ -413,12 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (1000; 200 with --apache)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the messages")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds to wait after the clients left before the last RSS figure"
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args(argv)
     clients = options.clients if options.clients is not None else (200 if options.apache else 1000)
     if clients < 1 or not 0 < options.duration <= 3600:
         parser.error("--clients must be positive and --duration within (0, 3600]")
-    figures = soak(clients, options.duration, options.apache, options.seed)
+    figures = soak(clients, options.duration, options.apache, options.seed, options.settle)
     print(_report(figures))
     if options.json:
         print(json.dumps(asdict(figures)))
