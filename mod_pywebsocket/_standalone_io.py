@@ -37,17 +37,18 @@ the unread data.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from mod_pywebsocket import _connection
 
-__all__ = ["FLUSH_DELAY", "SEND_PIECE", "SocketConnection", "WriteFlusher", "WriteWatch"]
+__all__ = ["FLUSH_DELAY", "SEND_PIECE", "HeapTrimmer", "SocketConnection", "WriteFlusher", "WriteWatch"]
 
 _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
 
@@ -385,4 +386,93 @@ class WriteWatch:
             since = connection._sending_since
             if since and now - since > self.timeout and not connection.write_timed_out:
                 self.drop(connection)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    """Return glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+    try:
+        # The symbols the process has loaded, the C library's among them.
+        function = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+class HeapTrimmer:
+    """One thread per server that gives freed C heap back to the system (glibc's ``malloc_trim``).
+
+    With one thread per connection, glibc keeps freed memory in many arenas
+    and returns little of it by itself: after 1000 clients left, the RSS
+    stayed at 64 MiB instead of 39 MiB (26 MiB idle), and under load it
+    grows with fragmentation. The thread trims (``malloc_trim(0)``, without
+    the GIL; milliseconds for a heap of hundreds of MiB):
+
+    - soon after the last connection ends (``connection_ended(idle=True)``),
+      at most once per ``MIN_GAP`` seconds, so that a client that connects
+      again and again does not pay a trim per connection;
+    - every ``INTERVAL`` seconds while connections are open or have ended
+      since the last trim.
+
+    Without glibc (musl, macOS, Windows) it does nothing and starts no thread.
+    """
+
+    INTERVAL = 10.0
+    MIN_GAP = 1.0
+
+    def __init__(self) -> None:
+        self._trim = _malloc_trim
+        self._idle = True
+        self._ended = False
+        self._last = 0.0
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self._trim is not None:
+            self._thread = threading.Thread(target=self._run, name="heap trimmer", daemon=True)
+            self._thread.start()
+
+    def connection_started(self) -> None:
+        """Note that a connection started."""
+        self._idle = False
+
+    def connection_ended(self, idle: bool) -> None:
+        """Note that a connection ended; ``idle``: it was the last one."""
+        self._ended = True
+        self._idle = idle
+        if idle:
+            self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread."""
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+
+    def trim(self) -> None:
+        """Trim now."""
+        if self._trim is None:
+            return
+        self._ended = False
+        started = self._last = time.monotonic()
+        self._trim(0)
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("heap trimmed in %.1f ms", (time.monotonic() - started) * 1000)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            idle = self._wake.wait(self.INTERVAL)
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            if idle:
+                # Connections that end one after the other share one trim.
+                self._stopped.wait(self._last + self.MIN_GAP - time.monotonic())
+            if idle or self._ended or not self._idle:
+                self.trim()
 

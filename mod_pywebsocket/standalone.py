@@ -762,6 +762,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
         self.flusher = _standalone_io.WriteFlusher()
         self.write_watch = _standalone_io.WriteWatch(options.write_timeout, _peer)
+        self.heap_trimmer = _standalone_io.HeapTrimmer()
         self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
@@ -870,6 +871,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.deadlines.close()
         self.flusher.close()
         self.write_watch.close()
+        self.heap_trimmer.close()
         if self._monitor is not None:
             self._monitor.stop()
             self._monitor.join(1.0)
@@ -917,6 +919,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def _serve_connection(self, sock: socket.socket, client_address: Any, overloaded: bool) -> None:
         """Run one connection, in its own thread: TLS handshake, then requests."""
         conn: Any = sock
+        self.heap_trimmer.connection_started()
         try:
             sock.settimeout(self.options.handshake_timeout)
             self.deadlines.arm(sock, client_address, self.options.handshake_timeout)
@@ -943,6 +946,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self.shutdown_request(conn)
             if conn is not sock:
                 sock.close()
+            self.heap_trimmer.connection_ended(idle=self.connection_count() == 0)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error of a connection with its traceback (not on stderr)."""

@@ -11,16 +11,21 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
+import json
 import logging
+import os
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from test.conftest import RunningServer, running_server
+from mod_pywebsocket import _standalone_io
+from test.conftest import REPO_ROOT, RunningServer, running_server
 from test.test_robustness import (
     KEY1,
     KEY2,
@@ -243,3 +248,87 @@ def test_ended_connections_leave_no_cyclic_garbage_and_no_objects(kind):
         # alone (its thread, and the accept loop, may hold it a moment longer).
         assert wait_until(lambda: not census() - before, TIMEOUT), census() - before
         assert gc.collect() == 0
+
+
+# -- freed memory goes back to the system ------------------------------------------------------
+
+
+class RecordingTrim:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, pad: int) -> int:
+        self.calls.append(pad)
+        return 1
+
+
+@pytest.fixture
+def trimmer(monkeypatch) -> Iterator[tuple[_standalone_io.HeapTrimmer, RecordingTrim]]:
+    trim = RecordingTrim()
+    monkeypatch.setattr(_standalone_io, "_malloc_trim", trim)
+    monkeypatch.setattr(_standalone_io.HeapTrimmer, "MIN_GAP", 0.5)
+    trimmer = _standalone_io.HeapTrimmer()
+    yield trimmer, trim
+    trimmer.close()
+
+
+def test_heap_is_trimmed_soon_after_the_last_connection_ends(trimmer):
+    heap, trim = trimmer
+    heap.connection_started()
+    heap.connection_ended(idle=False)
+    time.sleep(0.3)
+    assert trim.calls == []  # connections remain: the periodic trim will do
+    heap.connection_ended(idle=True)
+    assert wait_until(lambda: trim.calls == [0], TIMEOUT)
+
+
+def test_connections_ending_one_after_the_other_share_a_trim(trimmer):
+    heap, trim = trimmer
+    for _ in range(20):
+        heap.connection_started()
+        heap.connection_ended(idle=True)
+        time.sleep(0.05)
+    assert wait_until(lambda: len(trim.calls) >= 1, TIMEOUT)
+    assert len(trim.calls) <= 3  # 1 s of connections, at most one trim per 0.5 s
+
+
+def test_an_idle_server_is_not_trimmed_again_and_again(trimmer):
+    heap, trim = trimmer
+    heap.INTERVAL = 0.1
+    heap.connection_started()
+    heap.connection_ended(idle=True)
+    assert wait_until(lambda: len(trim.calls) == 1, TIMEOUT)
+    time.sleep(0.5)
+    assert len(trim.calls) == 1
+
+
+def on_glibc() -> bool:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def test_the_c_library_trim_is_found_on_glibc():
+    if not on_glibc():
+        pytest.skip("NO GLIBC: malloc_trim does not exist here")
+    assert _standalone_io._malloc_trim is not None
+    assert _standalone_io._malloc_trim(0) in (0, 1)
+
+
+def test_rss_comes_back_near_idle_after_200_clients_leave():
+    """A 10-second soak of 200 clients: once they left, the server's RSS is near its idle figure again."""
+    result = subprocess.run(
+        [sys.executable, "tools/soak.py", "--clients", "200", "--duration", "10", "--settle", "3", "--json"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["messages"] > 1000
+    # Idle about 26 MiB; before connections freed their memory at once and the heap was trimmed: ~66 MiB.
+    assert figures["rss_after_kib"] <= figures["idle_rss_kib"] + 16 * 1024, result.stdout
+    assert figures["rss_back_near_idle"]
