@@ -12,6 +12,7 @@ near its idle figure once the clients left.
 
     .venv/bin/python tools/soak.py                          # 1000 clients, 60 s, standalone
     .venv/bin/python tools/soak.py --duration 300           # the 5-minute soak (docs/robustness.md)
+    .venv/bin/python tools/soak.py --duration 300 --server-env GLIBC_TUNABLES=glibc.malloc.tcache_count=0
     .venv/bin/python tools/soak.py --apache                 # 200 clients, 60 s, Apache
     .venv/bin/python tools/soak.py --clients 100 --duration 10 --json
 
@@ -19,9 +20,11 @@ Figures printed at the end: messages, bytes, lost (sent but never echoed),
 corrupted (echoed differently), connection errors, the RSS when idle before
 the clients came, the RSS of each minute under load (median), the peak, the
 growth after the warm-up, and the RSS ``--settle`` seconds after the clients
-left. The exit status is 0 when nothing was lost or corrupted and
-every client connected and closed cleanly, else 1 (2 for a bad option).
-Everything stays on 127.0.0.1 and is bounded by ``--duration``.
+left, "back near idle" when it gave back at least 90% of what the load took
+(peak minus idle) or is within 16 MiB of idle. The exit status is 0 when
+nothing was lost or corrupted and every client connected and closed cleanly,
+else 1 (2 for a bad option). Everything stays on 127.0.0.1 and is bounded by
+``--duration``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Figures:
     connect_errors: int = 0
     unclean_closes: int = 0
     rss_samples_kib: list[int] = field(default_factory=list)
+    rss_sample_seconds: list[float] = field(default_factory=list)
     idle_rss_kib: int = 0
     rss_per_minute_kib: list[int] = field(default_factory=list)
     rss_after_kib: int = 0
@@ -114,7 +118,7 @@ def _children(pid: int) -> list[int]:
 class StandaloneServer:
     """``python3 -m mod_pywebsocket.standalone -H 127.0.0.1 -p 0 -d example`` as a subprocess."""
 
-    def __init__(self, clients: int) -> None:
+    def __init__(self, clients: int, env: dict[str, str] | None = None) -> None:
         self._log = tempfile.NamedTemporaryFile(prefix="soak-server-", suffix=".log", delete=False)  # noqa: SIM115
         command = [
             sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0",
@@ -125,7 +129,12 @@ class StandaloneServer:
         # server for it at info and keep the log in a file (never a pipe that could fill).
         command[command.index("warning")] = "info"
         self.process = subprocess.Popen(
-            command, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log
+            command,
+            cwd=str(REPO_ROOT),
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
         )
         deadline = time.monotonic() + 20
         while True:
@@ -320,8 +329,10 @@ async def _client(number: int, url: str, deadline: float, figures: Figures, comp
 
 async def _sample_rss(server: Any, figures: Figures, stop: asyncio.Event, deadline: float) -> None:
     # Only while the traffic lasts: the closing phase at the end is no steady state.
+    started = time.monotonic()
     while not stop.is_set() and time.monotonic() < deadline:
         figures.rss_samples_kib.append(server.rss_kib())
+        figures.rss_sample_seconds.append(time.monotonic() - started)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -364,10 +375,15 @@ def _judge_rss(figures: Figures, warmup_fraction: float = 0.25) -> None:
     samples = [s for s in figures.rss_samples_kib if s]
     if not samples:
         return
-    figures.rss_per_minute_kib = [int(statistics.median(samples[i : i + 60])) for i in range(0, len(samples), 60)]
+    minutes: dict[int, list[int]] = {}
+    for kib, seconds in zip(figures.rss_samples_kib, figures.rss_sample_seconds):
+        if kib:
+            minutes.setdefault(int(seconds // 60), []).append(kib)
+    figures.rss_per_minute_kib = [int(statistics.median(minutes[minute])) for minute in sorted(minutes)]
+    figures.peak_rss_kib = max(samples)
     if figures.idle_rss_kib and figures.rss_after_kib:
-        # Near: within a quarter of the idle figure, or 16 MiB (thread stacks glibc keeps for reuse).
-        slack = max(16 * 1024, figures.idle_rss_kib // 4)
+        # Near: at least 90% of what the load took was given back, or within 16 MiB of idle.
+        slack = max(16 * 1024, (figures.peak_rss_kib - figures.idle_rss_kib) // 10)
         figures.rss_back_near_idle = figures.rss_after_kib <= figures.idle_rss_kib + slack
     figures.peak_rss_kib = max(samples)
     warm = samples[int(len(samples) * warmup_fraction) :] or samples
@@ -389,12 +405,23 @@ def raise_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def soak(clients: int, duration: float, apache: bool = False, seed: int = 1, settle: float = 5.0) -> Figures:
-    """Run one soak and return its figures; ``settle``: seconds to wait after the clients left."""
+def soak(
+    clients: int,
+    duration: float,
+    apache: bool = False,
+    seed: int = 1,
+    settle: float = 5.0,
+    server_env: dict[str, str] | None = None,
+) -> Figures:
+    """Run one soak and return its figures.
+
+    ``settle``: seconds to wait after the clients left; ``server_env``: more
+    environment for the standalone server (``GLIBC_TUNABLES=...``).
+    """
     limit = raise_file_limit()
     if limit < 2 * clients + 64:
         raise SystemExit(f"soak: needs {2 * clients + 64} open files, the limit is {limit}")
-    server: Any = ApacheServer(clients) if apache else StandaloneServer(clients)
+    server: Any = ApacheServer(clients) if apache else StandaloneServer(clients, server_env)
     figures = Figures(target="apache" if apache else "standalone", clients=clients)
     try:
         time.sleep(1.0)
@@ -446,12 +473,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settle", type=float, default=5.0, help="seconds to wait after the clients left before the last RSS figure"
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set an environment variable for the standalone server, e.g. GLIBC_TUNABLES=glibc.malloc.tcache_count=0",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args(argv)
     clients = options.clients if options.clients is not None else (200 if options.apache else 1000)
     if clients < 1 or not 0 < options.duration <= 3600:
         parser.error("--clients must be positive and --duration within (0, 3600]")
-    figures = soak(clients, options.duration, options.apache, options.seed, options.settle)
+    server_env = {}
+    for setting in options.server_env:
+        name, equals, value = setting.partition("=")
+        if not name or not equals:
+            parser.error(f"--server-env takes NAME=VALUE, not {setting!r}")
+        server_env[name] = value
+    figures = soak(clients, options.duration, options.apache, options.seed, options.settle, server_env)
     print(_report(figures))
     if options.json:
         print(json.dumps(asdict(figures)))
