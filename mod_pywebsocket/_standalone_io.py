@@ -475,4 +475,3 @@ class HeapTrimmer:
                 self._stopped.wait(self._last + self.MIN_GAP - time.monotonic())
             if idle or self._ended or not self._idle:
                 self.trim()
-

@@ -348,7 +348,7 @@ def send_in_thread(connection: SocketConnection, data: bytes) -> tuple[threading
 
 
 def test_write_watch_drops_a_connection_whose_send_makes_no_progress(pair, watch):
-    connection, client = pair
+    connection, _ = pair
     watch.watch(connection)
     started = time.monotonic()
     thread, errors = send_in_thread(connection, b"\xa5" * (4 * SEND_PIECE))
