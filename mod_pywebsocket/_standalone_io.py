@@ -408,9 +408,9 @@ class HeapTrimmer:
 
     With one thread per connection, glibc keeps freed memory in many arenas
     and returns little of it by itself: after 1000 clients left, the RSS
-    stayed at 64 MiB instead of 39 MiB (26 MiB idle), and under load it
-    grows with fragmentation. The thread trims (``malloc_trim(0)``, without
-    the GIL; milliseconds for a heap of hundreds of MiB):
+    stayed at 64 MiB instead of 39 MiB (26 MiB idle). The thread trims
+    (``malloc_trim(0)``, without the GIL; 0.8 ms measured after 200 threads
+    left a 47 MiB process):
 
     - soon after the last connection ends (``connection_ended(idle=True)``),
       at most once per ``MIN_GAP`` seconds, so that a client that connects
