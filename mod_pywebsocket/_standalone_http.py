@@ -488,13 +488,17 @@ class DeadlineWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(_DEADLINE_POLL_SECONDS):
-            now = time.monotonic()
-            expired = []
-            with self._lock:
-                for sock, entry in list(self._deadlines.items()):
-                    if entry[0] <= now:
-                        del self._deadlines[sock]
-                        self._expire(sock)
-                        expired.append(entry)
-            for _, address, seconds, what in expired:
+            for _, address, seconds, what in self._expire_due(time.monotonic()):
                 _LOGGER.info("%s - no %s within %g s; connection dropped", self._describe(address), what, seconds)
+
+    def _expire_due(self, now: float) -> list[tuple[float, Any, float, str]]:
+        # A method of its own: its locals go when it returns, so the thread,
+        # waiting for the next look, holds no socket of an ended connection.
+        expired = []
+        with self._lock:
+            for sock, entry in list(self._deadlines.items()):
+                if entry[0] <= now:
+                    del self._deadlines[sock]
+                    self._expire(sock)
+                    expired.append(entry)
+        return expired

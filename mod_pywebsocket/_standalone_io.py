@@ -21,19 +21,34 @@ its 64 replies in one ``send`` instead of 64. A held reply leaves
   else never holds a reply back for long.
 
 A reply written when no input waits (one message at a time) is sent at once.
+
+Write deadline. An open WebSocket's socket has no timeout (an idle
+WebSocket is normal), so a client that stops reading would hold a blocked
+send, its thread and its buffers for ever. Every blocking send notes when
+it started (``_sending_since``; large data goes in pieces of
+``SEND_PIECE`` bytes, each noted anew, so the deadline is one of progress,
+like Apache's ``Timeout``). ``WriteWatch``, one thread per server, looks at
+the watched connections a few times per deadline and drops any whose send
+has made no progress for ``--write-timeout`` seconds: it shuts the socket
+down, which makes the blocked send fail at once (over TLS too), and sets
+``SO_LINGER`` 0, so that closing the socket resets it and the kernel frees
+the unread data.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import socket
+import struct
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from mod_pywebsocket import _connection
 
-__all__ = ["FLUSH_DELAY", "SocketConnection", "WriteFlusher"]
+__all__ = ["FLUSH_DELAY", "SEND_PIECE", "HeapTrimmer", "SocketConnection", "WriteFlusher", "WriteWatch"]
 
 _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
 
@@ -50,6 +65,9 @@ _MAX_HELD = 65536
 _MAX_HELD_WRITES = 32
 # The longest a reply is held back, in seconds.
 FLUSH_DELAY = 0.001
+# The most one blocking send call is given: the write deadline counts from
+# the start of the last call, so it measures progress, not the whole message.
+SEND_PIECE = 1 << 20
 
 
 class SocketConnection(_connection.BufferedConnection):
@@ -77,6 +95,10 @@ class SocketConnection(_connection.BufferedConnection):
         self._flush_scheduled = False
         self._held_lock = threading.Lock()  # guards _held, _held_size, _flush_scheduled
         self._send_lock = threading.Lock()  # one thread at a time puts bytes on the wire
+        # When the blocking send in progress started (0.0: none), for WriteWatch.
+        self._sending_since = 0.0
+        # Set by WriteWatch.drop: the client read nothing for the write timeout.
+        self.write_timed_out = False
 
     @property
     def local_addr(self) -> Any:
@@ -140,7 +162,7 @@ class SocketConnection(_connection.BufferedConnection):
             try:
                 self._sendmsg_all(parts)
             except NotImplementedError:  # TLS sockets have no sendmsg
-                self.socket.sendall(b"".join(parts))
+                self._sendall(b"".join(parts))
 
     def _take_held(self) -> list[bytes]:
         """Return the held writes and hold none (call with ``_send_lock``, to keep their order)."""
@@ -153,20 +175,49 @@ class SocketConnection(_connection.BufferedConnection):
     def _sendmsg_all(self, parts: tuple[bytes, ...]) -> None:
         views = [memoryview(part) for part in parts if part]
         sendmsg = self.socket.sendmsg
-        while views:
-            sent = sendmsg(views)
-            while views and sent >= len(views[0]):
-                sent -= len(views[0])
-                del views[0]
-            if sent:
-                views[0] = views[0][sent:]
+        try:
+            while views:
+                # At most SEND_PIECE bytes per call (a blocking sendmsg returns only once all is sent).
+                batch: list[memoryview] = []
+                size = 0
+                for view in views:
+                    if size + len(view) > SEND_PIECE:
+                        if not batch:
+                            batch.append(view[:SEND_PIECE])
+                        break
+                    batch.append(view)
+                    size += len(view)
+                self._sending_since = time.monotonic()
+                sent = sendmsg(batch)
+                while views and sent >= len(views[0]):
+                    sent -= len(views[0])
+                    del views[0]
+                if sent:
+                    views[0] = views[0][sent:]
+        finally:
+            self._sending_since = 0.0
+
+    def _sendall(self, data: bytes) -> None:
+        """Send all of ``data`` in pieces of ``SEND_PIECE`` bytes, each noted for the write deadline."""
+        sendall = self.socket.sendall
+        try:
+            if len(data) <= SEND_PIECE:
+                self._sending_since = time.monotonic()
+                sendall(data)
+                return
+            with memoryview(data) as view:
+                for start in range(0, len(view), SEND_PIECE):
+                    self._sending_since = time.monotonic()
+                    sendall(view[start : start + SEND_PIECE])
+        finally:
+            self._sending_since = 0.0
 
     def _send_held(self, data: bytes = b"") -> None:
         with self._send_lock:
             if self._held:
                 data = b"".join([*self._take_held(), data])
             if data:
-                self.socket.sendall(data)
+                self._sendall(data)
 
     def flush(self) -> None:
         """Send what is held back, blocking until it is sent."""
@@ -246,13 +297,181 @@ class WriteFlusher:
                 return
             time.sleep(self._delay)
             clear()
-            with self._lock:
-                due, self._due = self._due, []
-            for connection in due:
-                try:
-                    done = connection.flush_nowait()
-                except Exception:  # our own bug: log it, keep flushing the others
-                    _LOGGER.error("error while flushing held writes", exc_info=True)
-                    continue
-                if not done:
-                    self.schedule(connection)
+            self._flush_due()
+
+    def _flush_due(self) -> None:
+        # A method of its own: its locals go when it returns, so the thread,
+        # waiting for the next wake-up, holds no ended connection.
+        with self._lock:
+            due, self._due = self._due, []
+        for connection in due:
+            try:
+                done = connection.flush_nowait()
+            except Exception:  # our own bug: log it, keep flushing the others
+                _LOGGER.error("error while flushing held writes", exc_info=True)
+                continue
+            if not done:
+                self.schedule(connection)
+
+
+class WriteWatch:
+    """One thread per server that drops connections whose send made no progress for ``timeout`` seconds.
+
+    ``watch`` a connection while its WebSocket is open (its socket has no
+    timeout then), ``unwatch`` it when it ends. A connection past the
+    deadline is dropped (``drop``): its blocked send fails at once, its
+    ``write_timed_out`` is True, and closing its socket resets the TCP
+    connection.
+
+    Args:
+        timeout: the write deadline, in seconds.
+        describe: turns a client address into text for the log.
+    """
+
+    def __init__(self, timeout: float, describe: Callable[[Any], str] = str) -> None:
+        self.timeout = timeout
+        self._describe = describe
+        # A few looks per deadline: a stalled client is dropped within 1.25 times the deadline (at most 1 s late).
+        self._interval = min(timeout / 4, 1.0)
+        self._watched: set[SocketConnection] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="write deadlines", daemon=True)
+        self._thread.start()
+
+    def watch(self, connection: SocketConnection) -> None:
+        """Hold ``connection``'s sends to the deadline."""
+        with self._lock:
+            self._watched.add(connection)
+
+    def unwatch(self, connection: SocketConnection) -> None:
+        """Stop watching ``connection``."""
+        with self._lock:
+            self._watched.discard(connection)
+
+    def close(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+
+    def drop(self, connection: SocketConnection) -> None:
+        """Disconnect ``connection``: its pending and later sends fail, closing its socket resets TCP."""
+        connection.write_timed_out = True
+        _LOGGER.info(
+            "%s - the client read nothing for %g s; connection dropped",
+            self._describe(connection.remote_addr),
+            self.timeout,
+        )
+        sock = connection.socket
+        try:
+            # Closing then resets the connection: the kernel drops the data the client never read.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # The plain socket's shutdown, also for TLS: it wakes the blocked send at once.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError as exc:
+            _LOGGER.debug("dropping a stalled connection: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._drop_stalled()
+
+    def _drop_stalled(self) -> None:
+        # A method of its own: its locals go when it returns, so the thread,
+        # waiting for the next look, holds no ended connection.
+        now = time.monotonic()
+        with self._lock:
+            watched = list(self._watched)
+        for connection in watched:
+            since = connection._sending_since
+            if since and now - since > self.timeout and not connection.write_timed_out:
+                self.drop(connection)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    """Return glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+    try:
+        # The symbols the process has loaded, the C library's among them.
+        function = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+class HeapTrimmer:
+    """One thread per server that gives freed C heap back to the system (glibc's ``malloc_trim``).
+
+    With one thread per connection, glibc keeps freed memory in many arenas
+    and returns little of it by itself: after 1000 clients left, the RSS
+    stayed at 64 MiB instead of 39 MiB (26 MiB idle). The thread trims
+    (``malloc_trim(0)``, without the GIL; 0.8 ms measured after 200 threads
+    left a 47 MiB process):
+
+    - soon after the last connection ends (``connection_ended(idle=True)``),
+      at most once per ``MIN_GAP`` seconds, so that a client that connects
+      again and again does not pay a trim per connection;
+    - every ``INTERVAL`` seconds while connections are open or have ended
+      since the last trim.
+
+    Without glibc (musl, macOS, Windows) it does nothing and starts no thread.
+    """
+
+    INTERVAL = 10.0
+    MIN_GAP = 1.0
+
+    def __init__(self) -> None:
+        self._trim = _malloc_trim
+        self._idle = True
+        self._ended = False
+        self._last = 0.0
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self._trim is not None:
+            self._thread = threading.Thread(target=self._run, name="heap trimmer", daemon=True)
+            self._thread.start()
+
+    def connection_started(self) -> None:
+        """Note that a connection started."""
+        self._idle = False
+
+    def connection_ended(self, idle: bool) -> None:
+        """Note that a connection ended; ``idle``: it was the last one."""
+        self._ended = True
+        self._idle = idle
+        if idle:
+            self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread."""
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+
+    def trim(self) -> None:
+        """Trim now."""
+        if self._trim is None:
+            return
+        self._ended = False
+        started = self._last = time.monotonic()
+        self._trim(0)
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("heap trimmed in %.1f ms", (time.monotonic() - started) * 1000)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            idle = self._wake.wait(self.INTERVAL)
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            if idle:
+                # Connections that end one after the other share one trim.
+                self._stopped.wait(self._last + self.MIN_GAP - time.monotonic())
+            if idle or self._ended or not self._idle:
+                self.trim()

@@ -540,6 +540,17 @@ def build_parser() -> OptionParser:
         help="seconds a CGI script may run, its output sent included, before its process group is killed "
         "(504 if no response was started, else the response is cut short; default: %(default)s)",
     )
+    # Write deadline of open WebSockets (issue 15, mem).
+    add(
+        limits,
+        "--write-timeout",
+        dest="write_timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=60.0,
+        help="seconds an open WebSocket may wait for the client to take data it is sent; a client that "
+        "reads nothing for that long is disconnected, like Apache's Timeout (default: %(default)s)",
+    )
 
     logs = parser.add_argument_group("logging")
     add(

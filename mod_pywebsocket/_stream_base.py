@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import ClassVar
+import weakref
+from typing import Any, ClassVar, cast
 
 from mod_pywebsocket import common
 from mod_pywebsocket._connection import ConnectionTerminatedException, as_buffered
@@ -77,6 +78,36 @@ class BadOperationException(common.WebSocketException):
     close_code: ClassVar[int | None] = common.STATUS_INTERNAL_ENDPOINT_ERROR
 
 
+class _EndedRequest:
+    """A stream's request once its connection has ended, held weakly.
+
+    ``request.ws_stream`` and the stream's ``_request`` make a reference
+    cycle, which only the cyclic garbage collector frees: one whole
+    connection (socket, buffers, zlib state) per cycle until it runs. Held
+    weakly, the request goes as soon as nobody else holds it, and its stream
+    with it. While someone still holds the request (a handler's thread),
+    attributes pass through to it as before; once it is gone, using the
+    stream raises ConnectionTerminatedException.
+    """
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, request: object) -> None:
+        object.__setattr__(self, "_ref", weakref.ref(request))
+
+    def _target(self) -> Any:
+        request = self._ref()
+        if request is None:
+            raise ConnectionTerminatedException("the connection has ended")
+        return request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target(), name, value)
+
+
 class StreamBase:
     """The connection I/O shared by the HyBi and Hixie-75 streams.
 
@@ -96,6 +127,17 @@ class StreamBase:
         self._request = request
         self._connection: common.ConnectionLike = as_buffered(request.connection)
         self._write_lock = threading.Lock()
+
+    def release_request(self) -> None:
+        """Hold the request weakly from now on: its connection has ended (for the entry points).
+
+        This breaks the reference cycle between the request and its stream
+        (``request.ws_stream``), so that both are freed, with what they hold,
+        as soon as nobody else holds them. Calling it again does nothing.
+        """
+        request = self._request
+        if not isinstance(request, _EndedRequest):
+            self._request = cast(common.RequestLike, _EndedRequest(request))
 
     def _read(self, length: int) -> bytes:
         """Read exactly ``length`` bytes.

@@ -99,6 +99,7 @@ from mod_pywebsocket import (
 )
 from mod_pywebsocket._message_assembler import MessageBudget
 from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
+from mod_pywebsocket._stream_base import StreamBase
 
 __all__ = [
     "ThreadMonitor",
@@ -649,14 +650,27 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         connection: _standalone_io.SocketConnection = self.rfile  # type: ignore[assignment]
         request = _StandaloneRequest(self, connection, server.options.use_tls)
         try:
-            handshake.do_handshake(
-                request, server.dispatcher, allowDraft75=server.options.allow_draft75, strict=server.options.strict
-            )
-        except Exception as exc:  # each failure has its answer in handshake.failure_reply
-            self._refuse_websocket(exc)
-            return
-        # The WebSocket is open: an idle connection is normal from now on.
+            try:
+                handshake.do_handshake(
+                    request, server.dispatcher, allowDraft75=server.options.allow_draft75, strict=server.options.strict
+                )
+            except Exception as exc:  # each failure has its answer in handshake.failure_reply
+                self._refuse_websocket(exc)
+                return
+            self._run_websocket(request, connection)
+        finally:
+            # Nothing of the connection must outlive it in a reference cycle.
+            stream = getattr(request, "ws_stream", None)
+            if isinstance(stream, StreamBase):
+                stream.release_request()
+
+    def _run_websocket(self, request: _StandaloneRequest, connection: _standalone_io.SocketConnection) -> None:
+        """Run the handler of an open WebSocket, then end the connection."""
+        server = self.server
+        # The WebSocket is open: an idle connection is normal from now on,
+        # a client that does not read for --write-timeout is not.
         self.connection.settimeout(None)
+        server.write_watch.watch(connection)
         if server.ssl_context is None:
             connection.hold_writes(server.flusher)
         self.log_request(101)
@@ -669,6 +683,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             request.message_budget.close()
             with contextlib.suppress(OSError):
                 connection.hold_writes(None)
+            server.write_watch.unwatch(connection)
             if _LOGGER.isEnabledFor(logging.INFO):
                 self._log_websocket_end(request, time.monotonic() - started)
             self._linger()
@@ -840,6 +855,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.refuser = _standalone_admission.Refuser(
             context, options.handshake_timeout, _RETRY_AFTER_SECONDS, _SERVER_SOFTWARE, _peer, _MAX_REFUSED
         )
+        self.write_watch = _standalone_io.WriteWatch(options.write_timeout, _peer)
+        self.heap_trimmer = _standalone_io.HeapTrimmer()
         self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
@@ -968,6 +985,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.deadlines.close()
         self.flusher.close()
         self.refuser.close()
+        self.write_watch.close()
+        self.heap_trimmer.close()
         if self._monitor is not None:
             self._monitor.stop()
             self._monitor.join(1.0)
@@ -1022,6 +1041,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def _serve_connection(self, sock: socket.socket, client_address: Any) -> None:
         """Run one connection, in its own thread: TLS handshake, then requests."""
         conn: Any = sock
+        self.heap_trimmer.connection_started()
         try:
             sock.settimeout(self.options.handshake_timeout)
             self.deadlines.arm(sock, client_address, self.options.handshake_timeout)
@@ -1054,6 +1074,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self.shutdown_request(conn)
             if conn is not sock:
                 sock.close()
+            self.heap_trimmer.connection_ended(idle=self.connection_count() == 0)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error of a connection with its traceback (not on stderr)."""

@@ -799,7 +799,7 @@ def test_help_documents_every_option():
         "max-header-count", "max-head-size", "handshake-timeout", "max-message-size", "max-connections",
         "max-incoming-memory", "max-request-body", "cgi-timeout", "log-file", "log-level", "log-max", "log-count",
         "thread-monitor-interval-in-sec", "handler-encoding", "tls-client-cert-optional", "deflate-log-level",
-        "tls-module", "examples", "reload", "http2",
+        "tls-module", "examples", "reload", "http2", "write-timeout",
     }  # fmt: skip
 
 

@@ -13,11 +13,12 @@ import struct
 import textwrap
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from mod_pywebsocket._standalone_io import SocketConnection, WriteFlusher
+from mod_pywebsocket._standalone_io import SEND_PIECE, SocketConnection, WriteFlusher, WriteWatch
 from mod_pywebsocket.stream import ConnectionTerminatedException
 from test.conftest import EXAMPLE_DIR, running_server
 
@@ -318,6 +319,103 @@ def test_large_read_returns_the_bytes_whole(pair):
     data = connection.read(200_000)
     sender.join()
     assert bytes(data) == payload
+
+
+# The write deadline.
+
+
+@pytest.fixture
+def watch() -> Iterator[WriteWatch]:
+    """A write watch with a 1 s deadline."""
+    watch = WriteWatch(1.0)
+    yield watch
+    watch.close()
+
+
+def send_in_thread(connection: SocketConnection, data: bytes) -> tuple[threading.Thread, list[OSError]]:
+    """Start ``connection.write(data)`` in a thread; return it and the list its OSError goes to."""
+    errors: list[OSError] = []
+
+    def send() -> None:
+        try:
+            connection.write(data)
+        except OSError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def test_write_watch_drops_a_connection_whose_send_makes_no_progress(pair, watch):
+    connection, _ = pair
+    watch.watch(connection)
+    started = time.monotonic()
+    thread, errors = send_in_thread(connection, b"\xa5" * (4 * SEND_PIECE))
+    thread.join(10)
+    assert not thread.is_alive()
+    assert 1.0 <= time.monotonic() - started < 3.0
+    assert connection.write_timed_out
+    assert len(errors) == 1 and isinstance(errors[0], OSError)
+    # The socket is shut down: a later write fails at once.
+    with pytest.raises(OSError):
+        connection.write(b"more")
+
+
+def test_write_watch_keeps_a_client_that_reads_slowly_but_steadily(pair, watch):
+    connection, client = pair
+    watch.watch(connection)
+    data = os.urandom(4 * SEND_PIECE)
+    started = time.monotonic()
+    thread, errors = send_in_thread(connection, data)
+    received = bytearray()
+    pause_at = SEND_PIECE // 4
+    while len(received) < len(data):
+        received += client.recv(65536)
+        if len(received) >= pause_at:
+            # 1 MiB every 0.4 s or so: 4 MiB take longer than the deadline, no piece does.
+            time.sleep(0.1)
+            pause_at += SEND_PIECE // 4
+    thread.join(5)
+    assert time.monotonic() - started > 1.0
+    assert errors == []
+    assert not connection.write_timed_out
+    assert bytes(received) == data
+
+
+def test_write_watch_ignores_an_idle_connection_and_forgets_an_unwatched_one(pair, watch):
+    connection, client = pair
+    watch.watch(connection)
+    time.sleep(1.5)  # idle: no send in progress
+    assert not connection.write_timed_out
+    watch.unwatch(connection)
+    thread, errors = send_in_thread(connection, b"\xa5" * (4 * SEND_PIECE))
+    thread.join(2.0)
+    assert thread.is_alive() and not connection.write_timed_out
+    client.close()  # the send fails: the thread ends
+    thread.join(5)
+    assert len(errors) == 1
+
+
+def test_helper_threads_hold_no_connection_once_done_with_it():
+    watch = WriteWatch(0.2)
+    flusher = WriteFlusher(delay=0.01)
+    server_side, client = socket.socketpair()
+    try:
+        connection = SocketConnection(server_side)
+        watch.watch(connection)
+        flusher.schedule(connection)
+        time.sleep(0.3)  # both threads have looked at it
+        watch.unwatch(connection)
+        gone = weakref.ref(connection)
+        del connection
+        time.sleep(0.3)
+        assert gone() is None
+    finally:
+        watch.close()
+        flusher.close()
+        server_side.close()
+        client.close()
 
 
 # End to end: the standalone server with raw frames.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import struct
+import weakref
 
 import pytest
 
@@ -1027,3 +1029,37 @@ def test_decode_header_without_a_reader_needs_the_whole_header():
     for cut in (2, 3, 7):
         with pytest.raises(_IncompleteHeader):
             _decode_header(wire[:cut], None, True, None, True)
+
+
+# Once the connection ends, the stream holds its request weakly (no cycle with request.ws_stream).
+
+
+def test_released_stream_and_its_request_go_by_reference_counting_alone():
+    stream, request = make_stream()
+    request.ws_stream = stream
+    stream.release_request()
+    request_gone, stream_gone = weakref.ref(request), weakref.ref(stream)
+    gc.disable()
+    try:
+        del stream, request
+        assert request_gone() is None and stream_gone() is None
+    finally:
+        gc.enable()
+
+
+def test_released_stream_works_while_its_request_is_held():
+    stream, request = make_stream()
+    stream.release_request()
+    stream.release_request()  # a second call changes nothing
+    stream.send_message("still here")
+    assert request.connection.written == [b"\x81\x0astill here"]
+    stream.close_connection(wait_response=False)
+    assert request.server_terminated
+
+
+def test_released_stream_whose_request_is_gone_raises_connection_terminated():
+    stream, request = make_stream()
+    stream.release_request()
+    del request
+    with pytest.raises(ConnectionTerminatedException, match="the connection has ended"):
+        stream.send_message("too late")

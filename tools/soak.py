@@ -7,17 +7,24 @@ clients with the ``websockets`` asyncio client and has each one send random
 text and binary messages (0 B to 256 KiB; some fragmented; a third of the
 clients negotiate permessage-deflate) to ``/echo``, one at a time, checking
 that every echo is byte-identical. It samples the server's RSS once a second
-and says whether it stayed flat after the warm-up.
+and says whether it stayed flat after the warm-up, and whether it came back
+near its idle figure once the clients left.
 
     .venv/bin/python tools/soak.py                          # 1000 clients, 60 s, standalone
+    .venv/bin/python tools/soak.py --duration 300           # the 5-minute soak (docs/robustness.md)
+    .venv/bin/python tools/soak.py --duration 300 --server-env GLIBC_TUNABLES=glibc.malloc.tcache_count=0
     .venv/bin/python tools/soak.py --apache                 # 200 clients, 60 s, Apache
     .venv/bin/python tools/soak.py --clients 100 --duration 10 --json
 
 Figures printed at the end: messages, bytes, lost (sent but never echoed),
-corrupted (echoed differently), connection errors, peak RSS, RSS growth after
-the warm-up. The exit status is 0 when nothing was lost or corrupted and
-every client connected and closed cleanly, else 1 (2 for a bad option).
-Everything stays on 127.0.0.1 and is bounded by ``--duration``.
+corrupted (echoed differently), connection errors, the RSS when idle before
+the clients came, the RSS of each minute under load (median), the peak, the
+growth after the warm-up, and the RSS ``--settle`` seconds after the clients
+left, "back near idle" when it gave back at least 90% of what the load took
+(peak minus idle) or is within 16 MiB of idle. The exit status is 0 when
+nothing was lost or corrupted and every client connected and closed cleanly,
+else 1 (2 for a bad option). Everything stays on 127.0.0.1 and is bounded by
+``--duration``.
 """
 
 from __future__ import annotations
@@ -63,6 +70,11 @@ class Figures:
     connect_errors: int = 0
     unclean_closes: int = 0
     rss_samples_kib: list[int] = field(default_factory=list)
+    rss_sample_seconds: list[float] = field(default_factory=list)
+    idle_rss_kib: int = 0
+    rss_per_minute_kib: list[int] = field(default_factory=list)
+    rss_after_kib: int = 0
+    rss_back_near_idle: bool = False
     peak_rss_kib: int = 0
     rss_after_warmup_kib: int = 0
     rss_end_kib: int = 0
@@ -106,7 +118,7 @@ def _children(pid: int) -> list[int]:
 class StandaloneServer:
     """``python3 -m mod_pywebsocket.standalone -H 127.0.0.1 -p 0 -d example`` as a subprocess."""
 
-    def __init__(self, clients: int) -> None:
+    def __init__(self, clients: int, env: dict[str, str] | None = None) -> None:
         self._log = tempfile.NamedTemporaryFile(prefix="soak-server-", suffix=".log", delete=False)  # noqa: SIM115
         command = [
             sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0",
@@ -117,7 +129,12 @@ class StandaloneServer:
         # server for it at info and keep the log in a file (never a pipe that could fill).
         command[command.index("warning")] = "info"
         self.process = subprocess.Popen(
-            command, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log
+            command,
+            cwd=str(REPO_ROOT),
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
         )
         deadline = time.monotonic() + 20
         while True:
@@ -312,8 +329,10 @@ async def _client(number: int, url: str, deadline: float, figures: Figures, comp
 
 async def _sample_rss(server: Any, figures: Figures, stop: asyncio.Event, deadline: float) -> None:
     # Only while the traffic lasts: the closing phase at the end is no steady state.
+    started = time.monotonic()
     while not stop.is_set() and time.monotonic() < deadline:
         figures.rss_samples_kib.append(server.rss_kib())
+        figures.rss_sample_seconds.append(time.monotonic() - started)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -337,6 +356,14 @@ async def _run(server: Any, clients: int, duration: float, figures: Figures, see
     await sampler
 
 
+def _settle(server: Any, figures: Figures, seconds: float) -> None:
+    """Wait ``seconds`` after the clients left; take the RSS then as the figure "after"."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    figures.rss_after_kib = server.rss_kib()
+
+
 def _judge_rss(figures: Figures, warmup_fraction: float = 0.25) -> None:
     """Say whether the RSS stayed flat after the warm-up.
 
@@ -348,6 +375,16 @@ def _judge_rss(figures: Figures, warmup_fraction: float = 0.25) -> None:
     samples = [s for s in figures.rss_samples_kib if s]
     if not samples:
         return
+    minutes: dict[int, list[int]] = {}
+    for kib, seconds in zip(figures.rss_samples_kib, figures.rss_sample_seconds):
+        if kib:
+            minutes.setdefault(int(seconds // 60), []).append(kib)
+    figures.rss_per_minute_kib = [int(statistics.median(minutes[minute])) for minute in sorted(minutes)]
+    figures.peak_rss_kib = max(samples)
+    if figures.idle_rss_kib and figures.rss_after_kib:
+        # Near: at least 90% of what the load took was given back, or within 16 MiB of idle.
+        slack = max(16 * 1024, (figures.peak_rss_kib - figures.idle_rss_kib) // 10)
+        figures.rss_back_near_idle = figures.rss_after_kib <= figures.idle_rss_kib + slack
     figures.peak_rss_kib = max(samples)
     warm = samples[int(len(samples) * warmup_fraction) :] or samples
     figures.rss_after_warmup_kib = warm[0]
@@ -368,15 +405,29 @@ def raise_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def soak(clients: int, duration: float, apache: bool = False, seed: int = 1) -> Figures:
-    """Run one soak and return its figures."""
+def soak(
+    clients: int,
+    duration: float,
+    apache: bool = False,
+    seed: int = 1,
+    settle: float = 5.0,
+    server_env: dict[str, str] | None = None,
+) -> Figures:
+    """Run one soak and return its figures.
+
+    ``settle``: seconds to wait after the clients left; ``server_env``: more
+    environment for the standalone server (``GLIBC_TUNABLES=...``).
+    """
     limit = raise_file_limit()
     if limit < 2 * clients + 64:
         raise SystemExit(f"soak: needs {2 * clients + 64} open files, the limit is {limit}")
-    server: Any = ApacheServer(clients) if apache else StandaloneServer(clients)
+    server: Any = ApacheServer(clients) if apache else StandaloneServer(clients, server_env)
     figures = Figures(target="apache" if apache else "standalone", clients=clients)
     try:
+        time.sleep(1.0)
+        figures.idle_rss_kib = server.rss_kib()
         asyncio.run(_run(server, clients, duration, figures, seed))
+        _settle(server, figures, settle)
         figures.errors.extend(f"server log: {line}" for line in server.log_errors()[:10])
     finally:
         server.stop()
@@ -397,10 +448,16 @@ def _report(figures: Figures) -> str:
         f"corrupted         {figures.corrupted}",
         f"connect errors    {figures.connect_errors}",
         f"unclean closes    {figures.unclean_closes}",
+        f"idle RSS          {figures.idle_rss_kib / 1024:.1f} MiB (server, before the clients came)",
+        "RSS per minute    "
+        + ", ".join(f"{kib / 1024:.0f}" for kib in figures.rss_per_minute_kib)
+        + " MiB (medians under load)",
         f"peak RSS          {figures.peak_rss_kib / 1024:.1f} MiB (server)",
         f"RSS after warm-up {figures.rss_after_warmup_kib / 1024:.1f} MiB, at the end of the traffic "
         f"{figures.rss_end_kib / 1024:.1f} MiB, growth (medians of the first and last thirds) "
         f"{figures.rss_growth_after_warmup_kib / 1024:+.1f} MiB: " + ("flat" if figures.rss_flat else "NOT flat"),
+        f"RSS after         {figures.rss_after_kib / 1024:.1f} MiB, once the clients left: "
+        + ("back near idle" if figures.rss_back_near_idle else "NOT back near idle"),
         "result            " + ("OK" if figures.ok() else "FAILED"),
     ]
     lines += [f"  {error}" for error in figures.errors]
@@ -413,12 +470,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (1000; 200 with --apache)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the messages")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds to wait after the clients left before the last RSS figure"
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set an environment variable for the standalone server, e.g. GLIBC_TUNABLES=glibc.malloc.tcache_count=0",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     options = parser.parse_args(argv)
     clients = options.clients if options.clients is not None else (200 if options.apache else 1000)
     if clients < 1 or not 0 < options.duration <= 3600:
         parser.error("--clients must be positive and --duration within (0, 3600]")
-    figures = soak(clients, options.duration, options.apache, options.seed)
+    server_env = {}
+    for setting in options.server_env:
+        name, equals, value = setting.partition("=")
+        if not name or not equals:
+            parser.error(f"--server-env takes NAME=VALUE, not {setting!r}")
+        server_env[name] = value
+    figures = soak(clients, options.duration, options.apache, options.seed, options.settle, server_env)
     print(_report(figures))
     if options.json:
         print(json.dumps(asdict(figures)))
