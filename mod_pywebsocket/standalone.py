@@ -1056,10 +1056,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
             if self.options.http2 and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout):
-                if overloaded:  # no 503 in HTTP/1.1 to an HTTP/2 client: just close
-                    _LOGGER.warning("%s - too many connections; HTTP/2 connection closed", _peer(client_address))
-                else:
-                    _standalone_h2.serve(self, conn, client_address)
+                _standalone_h2.serve(self, conn, client_address)
                 return
             handler_class: Any = self.RequestHandlerClass
             handler_class(conn, client_address, self)

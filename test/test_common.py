@@ -295,6 +295,7 @@ def _exception_table():
         (stream.UnsupportedFrameException("x"), 1003, None),
         (stream.InvalidUTF8Exception("x"), 1007, None),
         (stream.MessageTooBigException("x"), 1009, None),
+        (stream.MemoryBudgetExceededException("x"), 1013, None),
         (stream.BadOperationException("x"), 1011, None),
         (util.DeflateSizeError("x"), 1009, None),
         (handshake.AbortedByUserException("x"), None, None),
