@@ -51,6 +51,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from mod_pywebsocket import _connection, _standalone_http, common, handshake
+from mod_pywebsocket._stream_base import StreamBase
 from mod_pywebsocket.handshake import _http2
 
 if TYPE_CHECKING:
@@ -616,6 +617,11 @@ class _Stream:
             server.dispatcher.transfer_data(request)
         finally:
             server.unregister_websocket(request)
+            request.message_budget.close()
+            # Nothing of the stream must outlive it in a reference cycle (request <-> ws_stream).
+            ws_stream = getattr(request, "ws_stream", None)
+            if isinstance(ws_stream, StreamBase):
+                ws_stream.release_request()
             # RFC 8441 §5.2: END_STREAM is the TCP FIN of the WebSocket.
             self.end()
             if _LOGGER.isEnabledFor(logging.INFO):
@@ -678,7 +684,7 @@ class _Stream:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-class _Http2Request:
+class _Http2Request(_standalone_http.StandaloneRequestBase):
     """The request object of a WebSocket over HTTP/2 (SPEC §3), as ``_StandaloneRequest`` is over HTTP/1.1.
 
     ``headers_in`` holds the request's header fields (lowercase names;
@@ -703,37 +709,12 @@ class _Http2Request:
         self.headers_in: email.message.Message = headers
         self.extra_headers: list[tuple[str, str]] = []
         self.max_message_size: int = stream.owner.server.options.max_message_size
+        # This stream's account of the --max-incoming-memory budget (closed when the WebSocket ends).
+        self.message_budget = stream.owner.server.message_budget.account()
+        self._use_tls: bool = stream.owner.use_tls
         self.raw_request_lines: list[bytes] | None = None
         self.status: int | None = None
         self.headers_out: list[tuple[str, str]] = []
-
-    def get_uri(self) -> str:
-        """Return ``:path``."""
-        return self.uri
-
-    def get_unparsed_uri(self) -> str:
-        """Return ``:path``."""
-        return self.unparsed_uri
-
-    def get_method(self) -> str:
-        """Return ``:method`` (CONNECT)."""
-        return self.method
-
-    def get_protocol(self) -> str:
-        """Return ``HTTP/2``."""
-        return self.protocol
-
-    def get_remote_addr(self) -> Any:
-        """Return the client's address."""
-        return self.connection.remote_addr
-
-    def is_https(self) -> bool:
-        """Return True if the HTTP/2 connection uses TLS."""
-        return self._stream.owner.use_tls
-
-    def log_error(self, message: str) -> None:
-        """Log ``message`` at the error level."""
-        _LOGGER.error("%s", message)
 
 
 class _ResponseWriter:

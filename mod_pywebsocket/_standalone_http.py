@@ -33,6 +33,7 @@ __all__ = [
     "IncompleteRequest",
     "RequestError",
     "RequestHead",
+    "StandaloneRequestBase",
     "basic_auth_matches",
     "body_framing",
     "host_is_valid",
@@ -404,6 +405,49 @@ def split_host(value: str) -> tuple[str, int | None] | None:
     if not host or (port_text and (not port_text.isdigit() or int(port_text) > 65535)):
         return None
     return host, int(port_text) if port_text else None
+
+
+class StandaloneRequestBase:
+    """What the standalone server's request objects (HTTP/1.1 and HTTP/2) share: mod_python's getters (SPEC §3).
+
+    A subclass sets ``connection``, ``uri``, ``unparsed_uri``, ``method``,
+    ``protocol`` and ``_use_tls``, and the other SPEC §3 attributes.
+    """
+
+    connection: Any
+    uri: str
+    unparsed_uri: str
+    method: str
+    protocol: str
+    _use_tls: bool
+
+    def get_uri(self) -> str:
+        """Return the request-target (HTTP/2: ``:path``), an absolute-form one reduced to its path and query."""
+        return self.uri
+
+    def get_unparsed_uri(self) -> str:
+        """Return the request-target, as ``get_uri``."""
+        return self.unparsed_uri
+
+    def get_method(self) -> str:
+        """Return the request method (HTTP/2: ``:method``, CONNECT)."""
+        return self.method
+
+    def get_protocol(self) -> str:
+        """Return the HTTP version: the request line's, or ``HTTP/2``."""
+        return self.protocol
+
+    def get_remote_addr(self) -> Any:
+        """Return the client's address."""
+        return self.connection.remote_addr
+
+    def is_https(self) -> bool:
+        """Return True if the connection uses TLS."""
+        return self._use_tls
+
+    def log_error(self, message: str) -> None:
+        """Log ``message`` at the error level."""
+        _LOGGER.error("%s", message)
 
 
 def peer(address: object) -> str:

@@ -183,7 +183,7 @@ def _describe_close(request: Any) -> str:
     return "no closing handshake"
 
 
-class _StandaloneRequest:
+class _StandaloneRequest(_standalone_http.StandaloneRequestBase):
     """The request object handlers see under the standalone server (SPEC §3).
 
     Besides the SPEC §3 attributes it has ``max_message_size`` (the
@@ -211,34 +211,6 @@ class _StandaloneRequest:
         # ends included), for the Hixie-75 strict check (handshake/draft75.py).
         self.raw_request_lines: list[bytes] | None = list(handler.raw_request_lines)
         self._use_tls = use_tls
-
-    def get_uri(self) -> str:
-        """Return the request-target as sent (an absolute-form one reduced to its path and query)."""
-        return self.uri
-
-    def get_unparsed_uri(self) -> str:
-        """Return the request-target as sent (an absolute-form one reduced to its path and query)."""
-        return self.unparsed_uri
-
-    def get_method(self) -> str:
-        """Return the request method."""
-        return self.method
-
-    def get_protocol(self) -> str:
-        """Return the HTTP version of the request line."""
-        return self.protocol
-
-    def get_remote_addr(self) -> Any:
-        """Return the client's address."""
-        return self.connection.remote_addr
-
-    def is_https(self) -> bool:
-        """Return True if the connection uses TLS."""
-        return self._use_tls
-
-    def log_error(self, message: str) -> None:
-        """Log ``message`` at the error level."""
-        _LOGGER.error("%s", message)
 
 
 class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):

@@ -763,3 +763,16 @@ def test_chromium_loads_the_console_over_h2_and_its_websocket_runs_over_http2(pk
     assert '"GET /console.html HTTP/2" 200' in caplog.text
     assert '"CONNECT /echo HTTP/2" 200 (websocket, stream' in caplog.text
     assert "websocket /echo over HTTP/2 ended" in caplog.text
+
+
+def test_websocket_over_http2_counts_against_the_incoming_memory_budget(caplog):
+    caplog.set_level(logging.WARNING, logger="mod_pywebsocket")
+    with running_server("-d", HANDLERS, "--http2", "--max-incoming-memory", "1048576") as server:
+        base = f"http://127.0.0.1:{server.port}"
+        refused = h2ws.run(base + "/echo", [{"binary": h2ws.binary(b"r" * 2_000_000)}, {"wait_close": True}]).stream
+        assert refused.close is not None and refused.close[0] == 1013
+        assert server.server.message_budget.held() == 0
+        script = [{"binary": h2ws.binary(b"w" * 700_000)}, {"recv": 1}, {"close": 1000}, {"wait_close": True}]
+        within = h2ws.run(base + "/echo", script).stream
+        assert within.messages == [b"w" * 700_000]
+    assert "a message asking for 2000000 more is refused with 1013" in caplog.text
