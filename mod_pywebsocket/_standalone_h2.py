@@ -51,7 +51,6 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from mod_pywebsocket import _connection, _standalone_http, common, handshake
-from mod_pywebsocket._stream_base import StreamBase
 from mod_pywebsocket.handshake import _http2
 
 if TYPE_CHECKING:
@@ -612,16 +611,9 @@ class _Stream:
         self.send_headers(request.headers_out)
         _LOGGER.info('%s - "CONNECT %s HTTP/2" 200 (websocket, stream %d)', peer, path, self.stream_id)
         started = time.monotonic()
-        server.register_websocket(request)
         try:
-            server.dispatcher.transfer_data(request)
+            server.run_handler(request)
         finally:
-            server.unregister_websocket(request)
-            request.message_budget.close()
-            # Nothing of the stream must outlive it in a reference cycle (request <-> ws_stream).
-            ws_stream = getattr(request, "ws_stream", None)
-            if isinstance(ws_stream, StreamBase):
-                ws_stream.release_request()
             # RFC 8441 §5.2: END_STREAM is the TCP FIN of the WebSocket.
             self.end()
             if _LOGGER.isEnabledFor(logging.INFO):

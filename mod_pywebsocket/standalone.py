@@ -183,6 +183,13 @@ def _describe_close(request: Any) -> str:
     return "no closing handshake"
 
 
+def _release_stream(request: Any) -> None:
+    """Break the request <-> ``ws_stream`` cycle of a connection that ended (nothing of it waits for the collector)."""
+    stream = getattr(request, "ws_stream", None)
+    if isinstance(stream, StreamBase):
+        stream.release_request()
+
+
 class _StandaloneRequest(_standalone_http.StandaloneRequestBase):
     """The request object handlers see under the standalone server (SPEC §3).
 
@@ -631,10 +638,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
                 return
             self._run_websocket(request, connection)
         finally:
-            # Nothing of the connection must outlive it in a reference cycle.
-            stream = getattr(request, "ws_stream", None)
-            if isinstance(stream, StreamBase):
-                stream.release_request()
+            _release_stream(request)  # also when the handshake failed after making the stream
 
     def _run_websocket(self, request: _StandaloneRequest, connection: _standalone_io.SocketConnection) -> None:
         """Run the handler of an open WebSocket, then end the connection."""
@@ -647,12 +651,9 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
             connection.hold_writes(server.flusher)
         self.log_request(101)
         started = time.monotonic()
-        server.register_websocket(request)
         try:
-            server.dispatcher.transfer_data(request)
+            server.run_handler(request)
         finally:
-            server.unregister_websocket(request)
-            request.message_budget.close()
             with contextlib.suppress(OSError):
                 connection.hold_writes(None)
             server.write_watch.unwatch(connection)
@@ -1048,6 +1049,20 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error of a connection with its traceback (not on stderr)."""
         _LOGGER.error("%s - error while serving the connection", _peer(client_address), exc_info=True)
+
+    def run_handler(self, request: Any) -> None:
+        """Run an open WebSocket's handler (HTTP/1.1 or HTTP/2), counted among the open ones.
+
+        When it ends, the request's memory-budget account is closed and no
+        reference cycle (request <-> stream) is left.
+        """
+        self.register_websocket(request)
+        try:
+            self.dispatcher.transfer_data(request)
+        finally:
+            self.unregister_websocket(request)
+            request.message_budget.close()
+            _release_stream(request)
 
     def register_websocket(self, request: Any) -> None:
         """Remember an open WebSocket so that shutdown can close it (at once if shutdown has begun)."""
