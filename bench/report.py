@@ -92,7 +92,14 @@ TARGETS = [
 ]  # fmt: skip
 
 
+def _extra_median(entry: dict[str, Any] | None, key: str) -> float | None:
+    """The median of the detail ``key`` over the measurements an entry of `summarize` keeps (None: no such detail)."""
+    values = [r.extra[key] for r in entry["rows"] if isinstance(r.extra.get(key), (int, float))] if entry else []
+    return statistics.median(values) if values else None
+
+
 def versions() -> dict[str, str]:
+    """Python, kernel, peer and Apache versions, the CPU, and the git revision of the tree measured."""
     out = {"python": platform.python_version(), "kernel": platform.release()}
     with contextlib.suppress(Exception):
         import importlib.metadata as md
@@ -192,11 +199,7 @@ def write_reports(
                     )
         lines.append(f"| {scen.title} | {scen.unit} | " + " | ".join(cells) + " |")
     # p99 latency row, from the extras.
-    p99_cells = []
-    for server in main_servers:
-        entry = summary.get(("latency", server))
-        values = [r.extra.get("p99") for r in entry["rows"] if r.value is not None] if entry else []
-        p99_cells.append(fmt(statistics.median(values)) if values else "—")
+    p99_cells = [fmt(_extra_median(summary.get(("latency", server)), "p99")) for server in main_servers]
     if "latency" in scenarios:
         lines.append("| latency p99, 16-byte echo, 1 conn | µs | " + " | ".join(p99_cells) + " |")
     lines.append("")
@@ -248,9 +251,9 @@ def write_reports(
                 continue
             parts = []
             for key in [*detail_keys.get(name, []), "foreign_cpu"]:
-                values = [r.extra.get(key) for r in entry["rows"] if isinstance(r.extra.get(key), (int, float))]
-                if values:
-                    parts.append(f"{key}={fmt(statistics.median(values))}")
+                value = _extra_median(entry, key)
+                if value is not None:
+                    parts.append(f"{key}={fmt(value)}")
             extensions = [r.extra.get("extensions") for r in entry["rows"] if r.extra.get("extensions")]
             if extensions:
                 parts.append(f"extensions=`{extensions[0]}`")
@@ -274,13 +277,9 @@ def write_reports(
             entry = summary.get((name, "trivial-batch"))
             if not entry or "median" not in entry:
                 continue
-            client = [r.extra.get("client_cpu") for r in entry["rows"] if r.extra.get("client_cpu") is not None]
-            serv = [r.extra.get("server_cpu_whole_run") for r in entry["rows"]
-                    if r.extra.get("server_cpu_whole_run") is not None]  # fmt: skip
             lines.append(
                 f"| {SCENARIOS[name].title} | {fmt(entry['median'])} | {SCENARIOS[name].unit} | "
-                f"{fmt(statistics.median(client)) if client else '—'} | "
-                f"{fmt(statistics.median(serv)) if serv else '—'} |"
+                f"{fmt(_extra_median(entry, 'client_cpu'))} | {fmt(_extra_median(entry, 'server_cpu_whole_run'))} |"
             )
         lines.append("")
 
