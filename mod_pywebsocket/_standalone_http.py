@@ -458,8 +458,10 @@ def peer(address: object) -> str:
     return str(address)
 
 
-def basic_auth_matches(authorization: str | None, credential: str) -> bool:
-    """Return True if an Authorization header carries ``credential`` ('user:password') by Basic auth."""
+def basic_auth_matches(authorization: str | None, credential: str | None) -> bool:
+    """Return True if an Authorization header carries ``credential`` ('user:password') by Basic auth (never if None)."""
+    if credential is None:
+        return False
     scheme, _, token = (authorization or "").strip().partition(" ")
     try:
         given = base64.b64decode(token.strip(), validate=True)

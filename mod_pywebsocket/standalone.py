@@ -54,7 +54,6 @@ Hooks, for those who subclass:
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import errno
 import http
@@ -98,12 +97,13 @@ from mod_pywebsocket import (
     handshake,
 )
 from mod_pywebsocket._message_assembler import MessageBudget
-from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
+from mod_pywebsocket._standalone_options import _TLS_MODULES, ServerOptions, build_parser
 from mod_pywebsocket._stream_base import StreamBase
 
 __all__ = [
     "ThreadMonitor",
     "WebSocketRequestHandler",
+    "ServerOptions",
     "WebSocketServer",
     "build_parser",
     "create_dispatcher",
@@ -754,10 +754,13 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     them. This is the embedding API of pywebsocket3's ``WebSocketServer``,
     as WPT's ``tools/serve/serve.py`` uses it (docs/standalone.md).
 
-    The options object is used as given, and completed where it lacks
-    something (an object built by hand, as embedders of pywebsocket3 do):
-    a missing attribute takes the command line's default, and these
-    pywebsocket3 attributes are honoured too:
+    The options are read once into a frozen ``ServerOptions``
+    (``options``), which is all the server, its handlers, CGI, HTTP/2 and
+    admission read afterwards; the object given is kept, unchanged, as
+    ``websocket_server_options`` (pywebsocket's name). An object built by
+    hand, as embedders of pywebsocket3 do, may lack attributes: they take
+    the command line's defaults; and these pywebsocket3 attributes are
+    honoured too:
 
     - ``cgi_directories``: the CGI URL path prefixes, instead of
       ``cgi_paths`` (WPT sets ``[]``);
@@ -768,8 +771,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     - ``handler_encoding``, ``tls_client_cert_optional``: as the options.
 
     Args:
-        options: an ``argparse.Namespace`` from ``parse_options`` or
-            ``_parse_args_and_config``, or any object with their attributes.
+        options: a ``ServerOptions``, or an ``argparse.Namespace`` from
+            ``parse_options`` or ``_parse_args_and_config`` (perhaps
+            changed since), or any object with some of their attributes.
         dispatcher: the handler dispatcher; built from the options if None.
 
     Raises:
@@ -784,19 +788,15 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, options: Any, dispatcher: dispatch.Dispatcher | None = None) -> None:
-        _complete_options(options)
-        self.options = options
-        cgi_directories = getattr(options, "cgi_directories", None)
-        self.cgi_paths: list[str] = (
-            _standalone_options.normalize_cgi_paths(cgi_directories)
-            if cgi_directories is not None
-            else list(options.cgi_paths)
-        )
-        is_executable = getattr(options, "is_executable_method", None)
-        self.is_executable: Callable[[str], object] | None = is_executable
+    def __init__(self, options: ServerOptions | argparse.Namespace, dispatcher: dispatch.Dispatcher | None = None) -> None:
+        # The object as given, under pywebsocket's name (code written for it reads its own attributes there).
+        self.websocket_server_options = options
+        self.options = _standalone_options.complete_options(_standalone_options.to_server_options(options))
+        options = self.options
+        self.cgi_paths: list[str] = list(options.cgi_paths)
+        self.is_executable: Callable[[str], object] | None = options.is_executable_method
         self.dispatcher = dispatcher if dispatcher is not None else create_dispatcher(options)
-        context = getattr(options, "ssl_context", None)
+        context = options.ssl_context
         if context is None and options.use_tls:
             context = create_ssl_context(options)
         if options.http2:
@@ -1137,7 +1137,7 @@ def _bind_hint(error: OSError, address: tuple[Any, ...]) -> str:
     return ""
 
 
-def _exposure_warning(options: Any) -> str | None:
+def _exposure_warning(options: ServerOptions | argparse.Namespace) -> str | None:
     """Return the warning for a server that listens on every interface, or None when it does not."""
     if (options.server_host or "").strip("[]") not in ("", "0.0.0.0", "::"):
         return None
@@ -1168,51 +1168,28 @@ def _listening_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
     return addresses
 
 
-def _complete_options(options: Any) -> None:
-    """Give an options object what ``WebSocketServer`` reads, in place.
-
-    Attributes it lacks take the command line's defaults; directories are
-    made absolute (the handler root relative to the document root);
-    pywebsocket3's ``use_basic_auth`` turns ``basic_auth`` on, and its
-    ``Basic <base64>`` form of the credential is decoded.
-    """
-    for action in build_parser().long_options.values():
-        if not hasattr(options, action.dest):
-            setattr(options, action.dest, action.default)
-    options.document_root = os.path.abspath(options.document_root)
-    options.websock_handlers = os.path.join(options.document_root, options.websock_handlers or options.document_root)
-    options.basic_auth = bool(options.basic_auth or getattr(options, "use_basic_auth", False))
-    credential = options.basic_auth_credential
-    if options.basic_auth and credential is None:
-        options.basic_auth_credential = "test:test"
-    elif isinstance(credential, str) and credential.startswith("Basic "):
-        with contextlib.suppress(ValueError):
-            decoded = base64.b64decode(credential[len("Basic ") :], validate=True).decode("utf-8")
-            if ":" in decoded:
-                options.basic_auth_credential = decoded
-
-
-def create_dispatcher(options: Any) -> dispatch.Dispatcher:
+def create_dispatcher(options: ServerOptions | argparse.Namespace) -> dispatch.Dispatcher:
     """Build the dispatcher from the options, with the handler map's aliases."""
+    options = _standalone_options.complete_options(_standalone_options.to_server_options(options))
     dispatcher = dispatch.Dispatcher(
-        options.websock_handlers,
+        options.websock_handlers or options.document_root,
         options.scan_dir,
         options.allow_handlers_outside_root_dir,
-        handler_encoding=getattr(options, "handler_encoding", None),
-        reload=getattr(options, "reload", False),
+        handler_encoding=options.handler_encoding,
+        reload=options.reload,
     )
     if options.websock_handlers_map_file:
         _alias_handlers(dispatcher, options.websock_handlers_map_file)
     return dispatcher
 
 
-def _log_resources(dispatcher: dispatch.Dispatcher, options: Any) -> None:
+def _log_resources(dispatcher: dispatch.Dispatcher, options: ServerOptions) -> None:
     """Log how many resources the handlers serve (each one at DEBUG); warn when there is none."""
     resources = dispatcher.resources()
     root = options.scan_dir or options.websock_handlers
     failed = len(dispatcher.source_warnings())
     problems = f"; {failed} problem{'s' if failed > 1 else ''} loading handlers (warnings above)" if failed else ""
-    reload = getattr(options, "reload", False)
+    reload = options.reload
     if resources:
         _LOGGER.info(
             "serving %d WebSocket resource%s from %s%s%s",
@@ -1256,7 +1233,7 @@ def _no_password() -> bytes:
     raise ValueError("the private key is encrypted; give an unencrypted key")
 
 
-def create_ssl_context(options: Any) -> ssl.SSLContext:
+def create_ssl_context(options: ServerOptions | argparse.Namespace) -> ssl.SSLContext:
     """Return the server's TLS context: TLS 1.2 or newer, client certificates with ``--tls-client-auth``.
 
     With ``--tls-client-cert-optional`` too, a client may send no
@@ -1265,15 +1242,17 @@ def create_ssl_context(options: Any) -> ssl.SSLContext:
     Raises:
         OSError: a file cannot be read.
         ssl.SSLError: a file is not a valid certificate, key or CA bundle.
-        ValueError: the private key is encrypted.
+        ValueError: the private key is encrypted, or a file is not given.
     """
+    options = _standalone_options.to_server_options(options)
+    if options.certificate is None:
+        raise ValueError("--tls needs --private-key and --certificate")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     context.load_cert_chain(options.certificate, options.private_key, password=_no_password)
     if options.tls_client_auth:
-        optional = getattr(options, "tls_client_cert_optional", False)
-        context.verify_mode = ssl.CERT_OPTIONAL if optional else ssl.CERT_REQUIRED
+        context.verify_mode = ssl.CERT_OPTIONAL if options.tls_client_cert_optional else ssl.CERT_REQUIRED
         context.load_verify_locations(cafile=options.tls_client_ca)
     return context
 
@@ -1325,7 +1304,7 @@ def _build_option_parser() -> _standalone_options.OptionParser:
     return build_parser()
 
 
-def _configure_logging(options: argparse.Namespace) -> None:
+def _configure_logging(options: ServerOptions | argparse.Namespace) -> None:
     """Send the log to stderr or the rotated log file, at the chosen level.
 
     Raises:
