@@ -87,7 +87,7 @@ if __name__ == "__main__" and not __package__:
 from mod_pywebsocket import (
     _pywebsocket3_alias,
     _standalone_admission,
-    _standalone_cgi,
+    _standalone_files,
     _standalone_h2,
     _standalone_http,
     _standalone_io,
@@ -101,9 +101,9 @@ from mod_pywebsocket._standalone_options import _TLS_MODULES, ServerOptions, bui
 from mod_pywebsocket._stream_base import StreamBase
 
 __all__ = [
+    "ServerOptions",
     "ThreadMonitor",
     "WebSocketRequestHandler",
-    "ServerOptions",
     "WebSocketServer",
     "build_parser",
     "create_dispatcher",
@@ -118,7 +118,7 @@ _LOGGER = logging.getLogger("mod_pywebsocket.standalone")
 _TLS_BY_STANDARD_MODULE, _TLS_BY_PYOPENSSL = _TLS_MODULES
 
 _DEFAULT_LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
-_SERVER_SOFTWARE = "mod_pywebsocket"
+_SERVER_SOFTWARE = _standalone_files.SERVER_SOFTWARE
 # How long a closed WebSocket connection waits for the client to close TCP
 # after our FIN, so that unread client bytes never turn our close into a reset.
 _LINGER_SECONDS = 2.0
@@ -130,11 +130,6 @@ _SHUTDOWN_WAIT_SECONDS = 5.0
 _MAX_REFUSED = 256
 _RETRY_AFTER_SECONDS = 5
 _BASIC_AUTH_REALM = "mod_pywebsocket"
-_MAX_LOCAL_REDIRECTS = 5
-# A request body has --handshake-timeout seconds, plus one for each this many
-# bytes received (mod_reqtimeout's MinRate): a client that sends one byte now
-# and then cannot hold its thread for ever, whatever length it announces.
-_MIN_BODY_RATE = 500
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _VERSION_NAMES = {
     common.VERSION_HYBI13: "13",
@@ -220,8 +215,43 @@ class _StandaloneRequest(_standalone_http.StandaloneRequestBase):
         self._use_tls = use_tls
 
 
-class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves WebSocket upgrades through the dispatcher, and files and CGI scripts from the document root.
+class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
+    """Serves one connection's requests: WebSocket upgrades through the dispatcher, the rest as files and CGI.
+
+    One instance per HTTP/1.x connection, made by the server with the
+    connected socket (a TLS socket with ``--tls``), as socketserver's
+    handlers are; its ``handle`` answers requests until the connection
+    closes. Files, CGI scripts and request bodies are its base class's
+    (``FileRequestHandler``, on ``http.server.SimpleHTTPRequestHandler``);
+    this class reads each request head, admits the request, and runs the
+    WebSocket path. Over HTTP/2 the same class serves the streams that are
+    no WebSocket, reading and writing memory.
+
+    Hooks a subclass may override (each calls the next one down):
+
+    - ``handle_one_request()``: read one request head within
+      ``--handshake-timeout`` (line length, line count and head size
+      capped), check its Host header (RFC 9112 §3.2; with ``--strict`` and
+      ``-V``/``-P`` its host and port) and Basic authentication, then call
+      ``do_<method>`` (501 for other methods). A request for a handler's
+      resource is an opening handshake whatever its method.
+    - ``do_GET()``: ``handle_websocket()`` if ``is_websocket_request()``,
+      else the base class's ``do_GET`` (a file or a CGI script);
+      ``do_HEAD()`` and ``do_POST()`` are the base class's.
+    - ``is_websocket_request()``: True if a handler serves the resource or
+      the request asks for an upgrade to WebSocket (or is a HyBi-00 one).
+    - ``handle_websocket()``: run the opening handshake
+      (``handshake.do_handshake``), then the handler
+      (``WebSocketServer.run_handler``); a failed handshake is answered
+      with its HTTP error.
+    - ``is_cgi()``: True if ``path`` names a CGI script that runs
+      (pywebsocket's name; the base class's).
+    - ``setup()``, ``log_message()``, ``version_string()``: as in
+      ``http.server``; the socket is read and written through one
+      ``SocketConnection`` and logs go to the ``logging`` module.
+
+    Attributes besides ``http.server``'s: ``raw_request_lines``, the request
+    line and header lines as received (bytes, line ends included).
 
     Args:
         request: the connected socket (a TLS socket with ``--tls``).
@@ -229,41 +259,9 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         server: the server.
     """
 
-    server: WebSocketServer
-    protocol_version = "HTTP/1.1"
-    # Answer unparsable request lines with a real status line, not HTTP/0.9.
-    default_request_version = "HTTP/1.0"
-    # Replies leave as soon as they are written, or together (SocketConnection.hold_writes).
-    disable_nagle_algorithm = True
-
     def __init__(self, request: Any, client_address: Any, server: WebSocketServer) -> None:
         self.raw_request_lines: list[bytes] = []
-        self.requestline = ""
-        self.request_version = self.default_request_version
-        self.command = None  # type: ignore[assignment]
-        super().__init__(request, client_address, server, directory=server.options.document_root)
-
-    def setup(self) -> None:
-        """Read and write the socket through one ``SocketConnection`` (``rfile`` and ``wfile`` alike)."""
-        self.connection = self.request
-        if self.disable_nagle_algorithm:
-            with contextlib.suppress(OSError):
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        self.rfile = self.wfile = _standalone_io.SocketConnection(self.connection, self.client_address)  # type: ignore[assignment]
-
-    def version_string(self) -> str:
-        """Return the Server header's value."""
-        return _SERVER_SOFTWARE
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Log through the logging module instead of writing to stderr (the access log)."""
-        if _LOGGER.isEnabledFor(logging.INFO):
-            _LOGGER.info("%s - %s", _peer(self.client_address), format % args)
-
-    def log_error(self, *args: Any) -> None:
-        """Log protocol errors (bad request lines and the like): ``log_error(format, *values)``."""
-        message = args[0] % args[1:] if args else ""
-        _LOGGER.warning("%s - %s", _peer(self.client_address), message)
+        super().__init__(request, client_address, server)
 
     # Reading the request.
 
@@ -273,12 +271,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         The head must arrive within ``--handshake-timeout``; on a timeout or
         an early EOF the connection is closed without an answer.
         """
-        self.close_connection = True
-        self.command = None  # type: ignore[assignment]
-        self.request_version = self.default_request_version
-        self.requestline = ""
-        self.path = ""
-        self._body: bytes | None = None
+        self.new_request()
         deadlines = self.server.deadlines
         deadlines.arm(self.connection, self.client_address, self.server.options.handshake_timeout)
         try:
@@ -318,7 +311,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.close_connection = head.close_connection
         return True
 
-    # Answering it.
+    # Admitting it.
 
     def _answer(self) -> None:
         if not self._host_is_valid() or not self._is_authorized():
@@ -334,40 +327,12 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         getattr(self, "do_" + self.command)()
 
     def _host_is_valid(self) -> bool:
-        """Check the Host header; answer 400 or 403 if wrong.
-
-        RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
-        code to any HTTP/1.1 request message that lacks a Host header field
-        and to any request message that contains more than one Host header
-        field line or a Host header field with an invalid field value." With
-        ``--strict`` and ``-V``/``-P`` it must also name that host and port.
-        """
-        options = self.server.options
+        """Check the Host header (``_standalone_http.check_host``); answer 400 or 403 if wrong."""
         values = self.headers.get_all("Host") or []
-        if (
-            len(values) > 1
-            or (not values and self.request_version != "HTTP/1.0")
-            or (values and not _standalone_http.host_is_valid(values[0]))
-        ):
-            self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
-            return False
-        if not options.strict or (options.validation_host is None and options.validation_port is None):
-            return True
-        parsed = _standalone_http.split_host(values[0]) if len(values) == 1 else None
-        if parsed is None:
-            self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
-            return False
-        host, port = parsed
-        if port is None:
-            port = common.DEFAULT_WEB_SOCKET_SECURE_PORT if options.use_tls else common.DEFAULT_WEB_SOCKET_PORT
-        expected_host = options.validation_host
-        if expected_host is not None and host.lower() != expected_host.strip("[]").lower():
-            self._send_plain_error(http.HTTPStatus.FORBIDDEN, f"host {host!r} is not {expected_host!r}")
-            return False
-        if options.validation_port is not None and port != options.validation_port:
-            self._send_plain_error(http.HTTPStatus.FORBIDDEN, f"port {port} is not {options.validation_port}")
-            return False
-        return True
+        error = _standalone_http.check_host(values, self.request_version, self.server.options)
+        if error is not None:
+            self._send_plain_error(*error)
+        return error is None
 
     def _is_authorized(self) -> bool:
         """With ``--basic-auth``: check the credential; answer 401 if it is missing or wrong."""
@@ -411,214 +376,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if websocket:
             self.handle_websocket()
         else:
-            self._serve_http()
-
-    def do_HEAD(self) -> None:
-        """Serve a CGI script or a file's headers."""
-        self._serve_http()
-
-    def do_POST(self) -> None:
-        """Run a CGI script; other resources answer 405."""
-        self._serve_http()
-
-    def _serve_http(self, redirects: int = 0) -> None:
-        url_path, _, query = self.path.split("#", 1)[0].partition("?")
-        try:
-            script = self._cgi_script(url_path)
-        except _standalone_cgi.CgiError as exc:
-            _LOGGER.info("%s - %s", _peer(self.client_address), exc)
-            self._send_plain_error(exc.status, str(exc))
-            return
-        if script is None and self.command == "POST":
-            self._send_plain_error(
-                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{self.path} is not a cgi script", [("Allow", "GET, HEAD")]
-            )
-            return
-        # RFC 9112 §6.3: whatever the method, a body the head announces is
-        # taken off the connection (or refused, and the connection closed)
-        # before the answer: else it would be read as the next request.
-        try:
-            self._read_body()
-        except _standalone_http.RequestError as exc:
-            _LOGGER.info("%s - %s", _peer(self.client_address), exc)
-            self._send_plain_error(exc.status, str(exc))
-            return
-        if script is not None:
-            self._run_cgi(script, query, redirects)
-            return
-        if self.path.startswith("//"):
-            # A directory redirect to "//host/" would send the client off-site.
-            self.path = "/" + self.path.lstrip("/")
-        if not self._inside_document_root(self.translate_path(self.path)):
-            # SPEC §11: nothing a client sends may read a file outside the
-            # document root; http.server follows symlinks and chokes on NUL.
-            self._send_plain_error(http.HTTPStatus.NOT_FOUND, f"{self.path} not found")
-            return
-        if self.command == "HEAD":
-            super().do_HEAD()
-        else:
             super().do_GET()
-
-    def _inside_document_root(self, path: str) -> bool:
-        """Return True if ``path``, symlinks resolved, lies inside the document root."""
-        if "\0" in path:
-            return False
-        root = os.path.realpath(self.directory)
-        return os.path.commonpath([os.path.realpath(path), root]) == root
-
-    def _cgi_script(self, url_path: str) -> _standalone_cgi.CgiScript | None:
-        """Return the CGI script ``url_path`` (no query) runs, or None to serve it as a file.
-
-        Raises:
-            CgiError: a bad path under a CGI prefix (404), or a script whose
-                real path leaves the document root (403).
-        """
-        cgi_paths = self.server.cgi_paths
-        if not cgi_paths or not _standalone_cgi.is_cgi_path(url_path, cgi_paths):
-            return None
-        return _standalone_cgi.find_script(
-            self.server.options.document_root, url_path, cgi_paths, self.server.is_executable
-        )
-
-    def is_cgi(self) -> bool:
-        """Return True if ``self.path`` names a CGI script that runs (pywebsocket's name).
-
-        A file under a CGI prefix that may not run is served as a plain file.
-        """
-        try:
-            return self._cgi_script(self.path.split("#", 1)[0].partition("?")[0]) is not None
-        except _standalone_cgi.CgiError:
-            return False
-
-    def _run_cgi(self, script: _standalone_cgi.CgiScript, query: str, redirects: int) -> None:
-        """Run ``script`` and stream its output to the client (``_standalone_cgi`` says how)."""
-        options = self.server.options
-        try:
-            body = self._read_body() if self.command == "POST" else b""
-            env = self._cgi_environment(script, query)
-            with _standalone_cgi.CgiProcess(script, env, body, options.cgi_timeout) as process:
-                output = _standalone_cgi.read_output(process)
-                if output.local_redirect is None:
-                    framing = _standalone_cgi.choose_framing(output, self.request_version)
-                    self.send_response(output.head.status, output.head.reason)
-                    for name, value in (*output.head.headers, *framing.headers):
-                        self.send_header(name, value)
-                    self.end_headers()
-                    write = self.wfile.write_parts  # type: ignore[attr-defined]
-                    if not _standalone_cgi.send_body(process, output, framing, write, send=self.command != "HEAD"):
-                        self.close_connection = True
-                    return
-        except (_standalone_cgi.CgiError, _standalone_http.RequestError) as exc:
-            level = logging.WARNING if exc.status >= 500 else logging.INFO
-            _LOGGER.log(level, "%s - %s", _peer(self.client_address), exc)
-            self._send_plain_error(exc.status, str(exc))
-            return
-        if redirects >= _MAX_LOCAL_REDIRECTS:
-            self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
-            return
-        # RFC 3875 §6.2.2: serve the new path as if it had been requested
-        # (with GET: the request body was for the first script).
-        self.path = output.local_redirect
-        if self.command == "POST":
-            self.command = "GET"
-        self._serve_http(redirects + 1)
-
-    def _read_body(self) -> bytes:
-        """Read the request body, once, framed as RFC 9112 §6.3 says; later calls return it again.
-
-        A client that expects ``100 Continue`` (HTTP/1.1) gets it before the
-        body is read; one that expects anything else gets 417. The body
-        must arrive within ``--handshake-timeout`` seconds plus one per 500
-        bytes received. A chunked body is decoded, and the header fields then say so
-        as RFC 9112 §7.1.3 does: ``Content-Length`` its length, no
-        ``Transfer-Encoding`` (a CGI script sees ``CONTENT_LENGTH``).
-
-        Raises:
-            RequestError: 400 (bad framing), 411 (a POST without
-                Content-Length or chunked), 413 (over ``--max-request-body``),
-                417, 431 or 501 when the body cannot be taken.
-            IncompleteRequest: the client closed the connection early.
-            OSError: reading failed, timed out or passed its deadline.
-        """
-        if self._body is not None:
-            return self._body
-        options = self.server.options
-        headers = self.headers
-        framing = _standalone_http.body_framing(headers, self.request_version, options.max_request_body)
-        if framing == 0 and self.command == "POST" and headers.get("Content-Length") is None:
-            raise _standalone_http.RequestError(http.HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
-        expectations = [value.strip().lower() for value in headers.get_all("Expect") or []]
-        if self.request_version == "HTTP/1.1" and expectations:
-            # RFC 9110 §10.1.1; an HTTP/1.0 client's expectation is ignored.
-            if any(value != "100-continue" for value in expectations):
-                raise _standalone_http.RequestError(
-                    http.HTTPStatus.EXPECTATION_FAILED, f"unsupported expectation {', '.join(expectations)!r}"
-                )
-            if framing != 0:
-                self.send_response_only(http.HTTPStatus.CONTINUE)
-                self.end_headers()
-                self.wfile.flush()
-        if framing == 0:
-            self._body = b""
-            return self._body
-        deadlines = self.server.deadlines
-        deadlines.arm(self.connection, self.client_address, options.handshake_timeout, "request body")
-        try:
-            body = _standalone_http.read_body(
-                self.rfile,
-                framing,
-                options.max_request_body,
-                options.max_line_length,
-                options.max_header_count,
-                lambda size: deadlines.extend(self.connection, size / _MIN_BODY_RATE),
-            )
-        finally:
-            deadlines.disarm(self.connection)
-        if framing == _standalone_http.CHUNKED:
-            del headers["Transfer-Encoding"]
-            del headers["Trailer"]
-            headers["Content-Length"] = str(len(body))
-        self._body = body
-        return body
-
-    def _cgi_environment(self, script: _standalone_cgi.CgiScript, query: str) -> dict[str, str]:
-        options = self.server.options
-        server_name = self.server.server_name
-        host = self.headers.get("Host")
-        parsed = _standalone_http.split_host(host) if host else None
-        if parsed is not None:
-            server_name = parsed[0]
-        credential = options.basic_auth_credential if options.basic_auth else None
-        return _standalone_cgi.build_environment(
-            script,
-            document_root=options.document_root,
-            method=self.command,
-            query=query,
-            protocol=self.request_version,
-            headers=list(self.headers.items()),
-            server_name=server_name,
-            server_port=self.server.server_port,
-            server_software=_SERVER_SOFTWARE,
-            remote_addr=str(self.client_address[0]),
-            remote_port=int(self.client_address[1]),
-            https=options.use_tls,
-            remote_user=credential.split(":", 1)[0] if credential else None,
-            request_uri=self.path,
-            base=os.environ,
-        )
-
-    def _send_plain_error(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
-        body = (message + "\n").encode("utf-8", "replace")
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.close_connection = True
 
     # WebSockets.
 
@@ -788,7 +546,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, options: ServerOptions | argparse.Namespace, dispatcher: dispatch.Dispatcher | None = None) -> None:
+    def __init__(
+        self, options: ServerOptions | argparse.Namespace, dispatcher: dispatch.Dispatcher | None = None
+    ) -> None:
         # The object as given, under pywebsocket's name (code written for it reads its own attributes there).
         self.websocket_server_options = options
         self.options = _standalone_options.complete_options(_standalone_options.to_server_options(options))

@@ -11,8 +11,7 @@ import threading
 import pytest
 from websockets.sync.client import connect
 
-from mod_pywebsocket import _standalone_options, common, standalone
-from mod_pywebsocket._stream_hybi import DEFAULT_MAX_MESSAGE_SIZE
+from mod_pywebsocket import _standalone_options, standalone
 from mod_pywebsocket.standalone import ServerOptions
 from test.conftest import EXAMPLE_DIR
 
@@ -113,7 +112,8 @@ def test_pywebsocket3_names_on_a_namespace_are_honoured():
         cgi_paths=["/ignored"], cgi_directories=["/scripts/"], is_executable_method=is_executable, use_basic_auth=True
     )
     options = _standalone_options.to_server_options(namespace)
-    assert (options.cgi_paths, options.is_executable_method, options.basic_auth) == (("/scripts/",), is_executable, True)
+    assert options.cgi_paths == ("/scripts/",)
+    assert (options.is_executable_method, options.basic_auth) == (is_executable, True)
     assert _standalone_options.complete_options(options).cgi_paths == ("/scripts",)
 
 
