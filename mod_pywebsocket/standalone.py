@@ -4,10 +4,13 @@ Layer 3 (entry point). One thread per connection. Requests whose resource
 has a handler go through the opening handshake to the dispatcher; other
 requests run CGI scripts (``-x``) or are served as files from the document
 root. ``--help`` and docs/standalone.md describe the options. Private
-helpers: ``_standalone_options`` (options, ``--config``),
-``_standalone_http`` (request heads, Host and Basic auth checks, deadlines)
-and ``_standalone_cgi`` (the CGI runner). Programs that embed the server
-use pywebsocket3's API: ``_parse_args_and_config``, ``WebSocketServer``,
+helpers: ``_standalone_options`` (``ServerOptions``, the command line,
+``--config``), ``_standalone_http`` (request heads, Host and Basic auth
+checks, deadlines), ``_standalone_files`` (files, CGI and request bodies:
+``FileRequestHandler``) and ``_standalone_cgi`` (the CGI runner). The
+docstrings of ``WebSocketServer`` and ``WebSocketRequestHandler`` list the
+hooks a subclass may override. Programs that embed the server use
+pywebsocket3's API: ``_parse_args_and_config``, ``WebSocketServer``,
 ``_sockets``, ``serve_forever``, ``shutdown``, ``server_close``.
 
 How this works:
@@ -31,7 +34,8 @@ How this works:
   socket of a client too slow to send one, which frees its thread. Then, in
   order: the Host check (RFC 9112 §3.2; with ``--strict`` and
   ``-V``/``-P`` the host and port too), Basic authentication, and the
-  method: GET goes to the WebSocket handshake or to files and CGI.
+  method: GET goes to the WebSocket handshake or to files and CGI
+  (``FileRequestHandler``, its base class).
 - A request that is not a WebSocket handshake has its body framed as RFC
   9112 §6.3 says (``_standalone_http.body_framing``): read (and decoded if
   chunked) under its own deadline before the answer, or refused with the
@@ -40,15 +44,6 @@ How this works:
   are normal) and the server keeps it in a set, so that SIGINT/SIGTERM can
   send close 1001 to each and wait a bounded time for the closing
   handshakes (``close_websockets``). One line is logged when it ends.
-
-Hooks, for those who subclass:
-
-- ``WebSocketServer.server_bind`` binds a socket to each address of the
-  host (no reverse DNS lookup);
-- ``WebSocketRequestHandler.is_websocket_request`` decides which path a
-  request takes; ``handle_websocket`` runs the handshake and the handler;
-- ``WebSocketServer.close_websockets(code)`` closes every open WebSocket
-  (used on SIGINT/SIGTERM with 1001).
 """
 
 from __future__ import annotations
@@ -176,6 +171,38 @@ def _describe_close(request: Any) -> str:
     if getattr(request, "client_terminated", False) or getattr(request, "server_terminated", False):
         return "closed (this protocol has no close codes)"
     return "no closing handshake"
+
+
+def _log_websocket_end(request: Any, client_address: Any, path: str, duration: float) -> None:
+    """Log the one line that says how a WebSocket went, when it has ended."""
+    version = getattr(request, "ws_version", None)
+    accepted = getattr(request, "ws_extensions", None)
+    _LOGGER.info(
+        "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
+        _peer(client_address),
+        getattr(request, "ws_resource", path),
+        duration,
+        _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
+        getattr(request, "ws_protocol", None) or "none",
+        common.format_extensions(accepted) if accepted else "none",
+        _describe_close(request),
+    )
+
+
+def _linger(sock: Any) -> None:
+    """Half-close ``sock``, then read until the client closes (bounded in time and size)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(_LINGER_SECONDS)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        drained = 0
+        while drained < _LINGER_MAX_BYTES and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass
 
 
 def _release_stream(request: Any) -> None:
@@ -416,8 +443,8 @@ class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
                 connection.hold_writes(None)
             server.write_watch.unwatch(connection)
             if _LOGGER.isEnabledFor(logging.INFO):
-                self._log_websocket_end(request, time.monotonic() - started)
-            self._linger()
+                _log_websocket_end(request, self.client_address, self.path, time.monotonic() - started)
+            _linger(self.connection)
 
     def _refuse_websocket(self, exc: Exception) -> None:
         """Log a failed opening handshake and answer it as ``handshake.failure_reply`` says."""
@@ -437,36 +464,6 @@ class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
         if reply.status is not None:
             message = str(exc) if isinstance(exc, common.WebSocketException) else "internal server error"
             self._send_plain_error(reply.status, message, reply.headers)
-
-    def _log_websocket_end(self, request: Any, duration: float) -> None:
-        version = getattr(request, "ws_version", None)
-        accepted = getattr(request, "ws_extensions", None)
-        _LOGGER.info(
-            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
-            _peer(self.client_address),
-            getattr(request, "ws_resource", self.path),
-            duration,
-            _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
-            getattr(request, "ws_protocol", None) or "none",
-            common.format_extensions(accepted) if accepted else "none",
-            _describe_close(request),
-        )
-
-    def _linger(self) -> None:
-        """Half-close, then read until the client closes (bounded in time and size)."""
-        sock = self.connection
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            sock.settimeout(_LINGER_SECONDS)
-            deadline = time.monotonic() + _LINGER_SECONDS
-            drained = 0
-            while drained < _LINGER_MAX_BYTES and time.monotonic() < deadline:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                drained += len(data)
-        except OSError:
-            pass
 
 
 class ThreadMonitor(threading.Thread):
@@ -527,6 +524,20 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     - ``use_basic_auth``: same as ``basic_auth``; ``basic_auth_credential``
       may also be the header value ``Basic <base64 of user:password>``;
     - ``handler_encoding``, ``tls_client_cert_optional``: as the options.
+
+    Hooks a subclass may override, besides socketserver's:
+
+    - ``server_bind()``: bind a socket to each address of the host, all on
+      one port (no reverse DNS lookup); ``server_activate()`` listens on
+      each;
+    - ``process_request(request, client_address)``: admit a connection
+      (``--max-connections``; 503 over it) and start its thread, which
+      does the TLS handshake and runs ``RequestHandlerClass``
+      (``WebSocketRequestHandler``) on it;
+    - ``run_handler(request)``: run an open WebSocket's handler (HTTP/1.1
+      and HTTP/2), counted among the open ones;
+    - ``close_websockets(code, wait)``: close every open WebSocket (on
+      SIGINT/SIGTERM with 1001).
 
     Args:
         options: a ``ServerOptions``, or an ``argparse.Namespace`` from

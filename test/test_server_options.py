@@ -159,9 +159,7 @@ def help_of(option: str) -> str:
     """Return the ``--help`` text of ``option`` (the lines from its name to the next option), on one line."""
     lines = standalone.build_parser().format_help().splitlines()
     start = next(
-        i
-        for i, line in enumerate(lines)
-        if line.lstrip().startswith("-") and option in line.replace(",", " ").split()
+        i for i, line in enumerate(lines) if line.lstrip().startswith("-") and option in line.replace(",", " ").split()
     )
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("-")), len(lines))
     return " ".join(" ".join(lines[start:end]).split())
