@@ -1104,7 +1104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     On a signal: stop accepting, send close 1001 to every open WebSocket,
     wait up to 5 seconds for the closing handshakes, return 0.
     """
-    options = parse_options(argv)
+    options = _standalone_options.to_server_options(parse_options(argv))
     try:
         _configure_logging(options)
     except OSError as exc:
