@@ -1,9 +1,14 @@
 """Command-line options and the ``--config`` file of the standalone server.
 
-Layer 3 (a private part of ``standalone``). Builds the ``argparse`` parser,
+Layer 3 (a private part of ``standalone``). ``ServerOptions`` is the
+server's typed, frozen configuration, and holds each option's default.
+Builds the ``argparse`` parser (which takes its defaults from there),
 reads the INI config file, checks option values and resolves directories.
-Every error is one line on stderr and exit status 2. TLS certificates are
-loaded by ``standalone.parse_options``, which owns the ``ssl`` module.
+Every error is one line on stderr and exit status 2. The parser's
+namespace, or any object with some of the fields, becomes a
+``ServerOptions`` through ``to_server_options`` and ``complete_options``.
+TLS certificates are loaded by ``standalone.parse_options``, which owns
+the ``ssl`` module.
 
 Every option of pywebsocket 0.7.9 and pywebsocket3 4.0.2 is accepted, so
 that the command lines that start them start this server; the few that
@@ -238,7 +243,7 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _bounded_int(upper: int) -> Any:
+def _bounded_int(upper: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         number = _positive_int(value)
         if number > upper:
