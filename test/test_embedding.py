@@ -256,8 +256,8 @@ def test_options_built_by_hand_with_pywebsocket3_names_are_honoured(site):
         with ws_connect(f"ws://alice:s3cret@127.0.0.1:{server.server_port}/echo") as ws:
             ws.send("by hand")
             assert ws.recv(timeout=TIMEOUT) == "by hand"
-        assert options.max_message_size == 64 * 1024 * 1024
-        assert options.handler_encoding is None
+        assert server.options.max_message_size == 64 * 1024 * 1024
+        assert server.options.handler_encoding is None
     finally:
         stop(server)
 
