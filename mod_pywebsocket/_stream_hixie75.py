@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from mod_pywebsocket import common, util
+from mod_pywebsocket import _diagnostics, common
 from mod_pywebsocket._stream_base import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -197,7 +197,7 @@ class StreamHixie75(StreamBase):
             except UnicodeDecodeError as exc:
                 raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
             if _LOGGER.isEnabledFor(logging.DEBUG):
-                _LOGGER.debug("< text %s", util.shorten(message))
+                _LOGGER.debug("< text %s", _diagnostics.shorten(message))
             return message
 
     def _read_payload_length_hixie75(self) -> int:
@@ -283,4 +283,4 @@ class StreamHixie75(StreamBase):
         while not request.client_terminated:
             message = self.receive_message()
             if message is not None:
-                _LOGGER.debug("discarding a message received while closing: %s", util.shorten(message))
+                _LOGGER.debug("discarding a message received while closing: %s", _diagnostics.shorten(message))
