@@ -84,7 +84,7 @@ _ACK_BATCH = 64 * 1024
 # The most DATA one send puts on the wire.
 _SEND_BATCH = 256 * 1024
 # Answers of the HTTP/1.x handler that have no place in HTTP/2 (RFC 9113 §8.2.2).
-_CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_CONNECTION_SPECIFIC = _http2._CONNECTION_SPECIFIC
 
 
 def available() -> bool:

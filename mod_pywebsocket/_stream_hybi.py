@@ -54,11 +54,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from mod_pywebsocket import _deflate, _deflate_stream, _diagnostics, _masking, common
 from mod_pywebsocket._message_assembler import MessageAssembler
 from mod_pywebsocket._stream_base import (
+    DEFAULT_MAX_MESSAGE_SIZE,
     BadOperationException,
     ConnectionTerminatedException,
     InvalidFrameException,
     InvalidUTF8Exception,
     MessageTooBigException,
+    ReadExact,
     StreamBase,
     UnsupportedFrameException,
 )
@@ -92,13 +94,11 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-ReadExact = Callable[[int], bytes]
 if TYPE_CHECKING:
     # A header as ``_decode_header`` returns it: ``FrameHeader``'s fields in
     # order; every ``FrameHeader`` is one.
     HeaderFields = tuple[int, int, int, int, int, int, bytes | None]
 
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
 _UINT16 = struct.Struct("!H")
 _UINT64 = struct.Struct("!Q")

@@ -44,6 +44,7 @@ def build_response_headers(
     return fields
 
 
+# RFC 9113 §8.2.2: connection-specific header fields, which HTTP/2 forbids.
 _CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
 
 
