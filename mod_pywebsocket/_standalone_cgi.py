@@ -53,7 +53,7 @@ __all__ = [
     "send_body",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 # A script sends final responses only: a 1xx would leave the client waiting.
 _STATUS = re.compile(r"([2-5][0-9][0-9])(?:[ \t]+(.*))?")

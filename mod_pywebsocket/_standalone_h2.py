@@ -68,7 +68,7 @@ except ImportError:  # the optional dependency; available() says so
 
 __all__ = ["PREFACE", "available", "serve", "speaks_http2"]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 # RFC 9113 §3.4: the client connection preface starts with these 24 octets.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

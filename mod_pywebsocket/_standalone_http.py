@@ -44,7 +44,7 @@ __all__ = [
     "split_host",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 _SEPARATORS = re.compile(r"[ \t]+")
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")

@@ -1,4 +1,4 @@
-"""Rules over the package's source: each definition in one place.
+"""Rules over the package's source: one logger naming rule, and each definition in one place.
 
 Both read the source with ``ast``; no module is imported.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import collections
 import pathlib
+
+import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mod_pywebsocket"
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -20,6 +22,91 @@ def module_name(path: pathlib.Path) -> str:
 
 def parse(path: pathlib.Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+# The logger rule (mod_pywebsocket/__init__.py, "Logging"): a module logs through
+# ``_LOGGER = logging.getLogger(__name__)`` (a module that also runs as
+# ``__main__`` spells out its import name for that case); only the functions
+# that configure logging get the root logger, and ``get_class_logger`` is the
+# 0.7 helper the package itself does not call.
+
+
+def is_get_logger(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "getLogger"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "logging"
+    )
+
+
+# standalone (the command line's --log-file, --log-level) and headerparserhandler (to Apache's log).
+ROOT_LOGGER_USERS = {"_configure_logging", "_install_log_handler"}
+
+
+def logger_rule_breaches(path: pathlib.Path) -> list[str]:
+    tree = parse(path)
+    name = module_name(path)
+    allowed: set[int] = set()
+    for statement in tree.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and [ast.unparse(target) for target in statement.targets] == ["_LOGGER"]
+            and ast.unparse(statement.value)
+            in ("logging.getLogger(__name__)", f"logging.getLogger(__name__ if __name__ != '__main__' else {name!r})")
+        ):
+            allowed.add(id(statement.value))
+        if isinstance(statement, ast.FunctionDef):
+            for node in ast.walk(statement):
+                if is_get_logger(node) and not node.args and statement.name in ROOT_LOGGER_USERS:
+                    allowed.add(id(node))
+                if name == "mod_pywebsocket._diagnostics" and statement.name == "get_class_logger":
+                    allowed.add(id(node))
+    breaches = []
+    for node in ast.walk(tree):
+        where = f"{name}:{getattr(node, 'lineno', '?')}"
+        if is_get_logger(node) and id(node) not in allowed:
+            breaches.append(f"{where}: {ast.unparse(node)}")
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("get_class_logger"):
+            breaches.append(f"{where}: {ast.unparse(node)}")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "logging"
+            and node.func.attr in ("debug", "info", "warning", "error", "exception", "critical", "log")
+        ):
+            breaches.append(f"{where}: {ast.unparse(node)} logs to the root logger")
+    return breaches
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_module_logs_through_a_logger_named_after_itself(path):
+    assert logger_rule_breaches(path) == []
+
+
+def test_logger_rule_check_reports_a_hard_coded_name_a_class_logger_and_the_root_logger(tmp_path):
+    source = tmp_path / "mod_pywebsocket" / "probe.py"
+    source.parent.mkdir()
+    source.write_text(
+        "import logging\n"
+        "_LOGGER = logging.getLogger(__name__ if __name__ != '__main__' else 'mod_pywebsocket.probe')\n"
+        "_OTHER = logging.getLogger('mod_pywebsocket.standalone')\n"
+        "def _configure_logging():\n"
+        "    logging.getLogger().setLevel(logging.INFO)\n"
+        "def f(self):\n"
+        "    self._logger = util.get_class_logger(self)\n"
+        "    logging.info('x')\n"
+        "    return logging.getLogger()\n",
+        encoding="utf-8",
+    )
+    assert logger_rule_breaches(source) == [
+        "mod_pywebsocket.probe:3: logging.getLogger('mod_pywebsocket.standalone')",
+        "mod_pywebsocket.probe:7: util.get_class_logger(self)",
+        "mod_pywebsocket.probe:8: logging.info('x') logs to the root logger",
+        "mod_pywebsocket.probe:9: logging.getLogger()",
+    ]
 
 
 # One definition each: a module-level constant, type alias, function or class
