@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
 
 __all__ = ["get_class_logger", "get_stack_trace", "hexify", "prepend_message_to_exception", "shorten"]
 
@@ -39,7 +38,7 @@ def prepend_message_to_exception(message: str, exc: BaseException) -> None:
         exc.args = (message, *args)
 
 
-def get_class_logger(o: Any) -> logging.Logger:
+def get_class_logger(o: object) -> logging.Logger:
     """Return the logger named after the module and class of ``o``."""
     cls = o if isinstance(o, type) else type(o)
     return logging.getLogger(f"{cls.__module__}.{cls.__name__}")
