@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mod_pywebsocket import common, http_header_util
+from mod_pywebsocket.http_header_util import _DIGITS, _EXCERPT, _TOKEN
 
 if TYPE_CHECKING:
     from mod_pywebsocket._standalone_options import ServerOptions
@@ -47,16 +48,14 @@ __all__ = [
     "split_host",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SEPARATORS = re.compile(r"[ \t]+")
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _DEADLINE_POLL_SECONDS = 0.1
 # RFC 9112 §6.2: Content-Length = 1*DIGIT. Leading zeros are allowed; more
 # than 18 other digits is more than any body limit (and than int() takes).
 _CONTENT_LENGTH = re.compile(r"0*([0-9]{1,18})")
-_DIGITS = re.compile(r"[0-9]+")
 # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF, with
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
 # (names are tokens, values tokens or quoted-strings). Only CRLF ends these
@@ -74,8 +73,6 @@ _FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
 _HOST = re.compile(
     r"(?:\[[0-9A-Za-z:.%_~-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?"
 )
-# How much of a bad line an error message quotes.
-_EXCERPT = 80
 # The most a body read asks for at once.
 _READ_SIZE = 65536
 CHUNKED = -1

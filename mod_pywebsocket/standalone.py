@@ -107,7 +107,9 @@ __all__ = [
     "parse_options",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+# Run as ``python -m`` or as a script, this module is ``__main__``: its logger
+# keeps the module's import name all the same.
+_LOGGER = logging.getLogger(__name__ if __name__ != "__main__" else "mod_pywebsocket.standalone")
 
 # 0.7.9's names for the --tls-module values; TLS always uses the ssl module here.
 _TLS_BY_STANDARD_MODULE, _TLS_BY_PYOPENSSL = _TLS_MODULES
