@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVER_SOFTWARE", "FileRequestHandler"]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 # The Server header's value, and CGI's SERVER_SOFTWARE.
 SERVER_SOFTWARE = "mod_pywebsocket"

@@ -331,7 +331,7 @@ def test_localhost_listens_on_127_0_0_1_and_ipv6_loopback(site):
 
 
 def test_address_that_cannot_be_bound_is_skipped_with_a_warning(site, monkeypatch, caplog):
-    caplog.set_level(logging.WARNING, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.WARNING, logger="mod_pywebsocket")
 
     def with_a_foreign_address(host, port):
         # 192.0.2.1 (TEST-NET-1) is no address of this machine: binding it fails.
@@ -534,7 +534,7 @@ def test_bad_compatibility_option_values_get_one_error_line_and_status_2(capsys,
 
 
 def test_options_without_effect_are_logged_once_each(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     server = embedded_server(["-d", EXAMPLE_DIR, "--tls-module", "ssl", "--deflate-log-level", "debug"])
     stop(server)
     lines = [record.getMessage() for record in caplog.records if "accepted for compatibility" in record.getMessage()]
@@ -547,7 +547,7 @@ def test_options_without_effect_are_logged_once_each(caplog):
 
 
 def test_options_without_effect_are_not_logged_when_absent(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     stop(embedded_server(["-d", EXAMPLE_DIR]))
     assert "accepted for compatibility" not in caplog.text
 

@@ -322,7 +322,7 @@ def test_client_certificate_signed_by_the_ca_is_accepted(site, pki):
 
 @pytest.mark.parametrize("certificate", [None, "stranger"], ids=["no-certificate", "other-ca"])
 def test_client_without_a_trusted_certificate_is_refused_and_server_keeps_serving(site, pki, caplog, certificate):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, *pki.server_args(client_auth=True)) as server:
         # With TLS 1.3 the client may finish its handshake before the server
         # refuses its certificate: the refusal then shows as a closed connection.
@@ -346,7 +346,7 @@ def test_ca_certificate_is_the_0_7_spelling_of_tls_client_ca(site, pki):
 
 
 def test_plain_http_to_the_tls_port_is_logged_and_disturbs_nobody(site, pki, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, *pki.server_args()) as server:
         with ws_connect(server.url("/echo", "wss"), ssl=pki.client_context()) as ws:
             assert exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
@@ -573,7 +573,7 @@ def test_cgi_local_redirect_serves_the_new_path(site):
 
 
 def test_cgi_stderr_and_exit_status_are_logged(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, "-x", "/cgi-bin") as server:
         assert get(server.port, "/cgi-bin/respond.py?stderr")[0] == 200
     assert "cgi script /cgi-bin/respond.py: a line for the log" in caplog.text
@@ -940,7 +940,7 @@ def test_unwritable_log_file_exits_2(tmp_path):
 
 
 def test_websocket_end_is_logged_with_peer_resource_version_extensions_duration_and_code(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         with ws_connect(server.url("/echo"), subprotocols=["chat"]) as ws:
             ws.send("x")
@@ -958,7 +958,7 @@ def test_websocket_end_is_logged_with_peer_resource_version_extensions_duration_
 
 
 def test_websocket_end_log_line_says_when_the_server_started_the_close(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         with ws_connect(server.url("/info")) as ws:  # sends one message and returns: the server closes
             json.loads(ws.recv(timeout=TIMEOUT))
@@ -973,7 +973,7 @@ def test_websocket_end_log_line_says_when_the_server_started_the_close(site, cap
 
 
 def test_plain_http_requests_get_access_log_lines(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         get(server.port, "/index.html")
         get(server.port, "/missing.html")
@@ -991,7 +991,7 @@ def test_handler_error_is_logged_with_its_traceback(site, caplog):
 
 
 def test_thread_monitor_logs_the_thread_count(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, "--thread-monitor-interval-in-sec", "0.1"):
         deadline = time.monotonic() + TIMEOUT
         while caplog.text.count("threads alive") < 2 and time.monotonic() < deadline:
@@ -1000,7 +1000,7 @@ def test_thread_monitor_logs_the_thread_count(site, caplog):
 
 
 def test_thread_monitor_of_0_7_9_alone_logs_the_thread_count_until_stopped(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     monitor = standalone.ThreadMonitor(0.05)
     monitor.start()
     deadline = time.monotonic() + TIMEOUT
@@ -1019,7 +1019,7 @@ def test_tls_probes_of_0_7_9_choose_the_ssl_module():
 
 
 def test_thread_monitor_is_off_by_default(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         assert server.server.options.thread_monitor_interval_in_sec == 0
         time.sleep(0.3)
