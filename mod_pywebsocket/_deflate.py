@@ -208,7 +208,8 @@ class _RFC1979Inflater:
         than 64 KiB of (and less than asked) is refused.
 
         Args:
-            data: compressed input; ``end`` as for ``filter``.
+            data: compressed input.
+            end: as for ``filter``: ``data`` ends a message.
             max_size: the most output in all (-1: no limit).
             budget: an object with ``reserve(n) -> int``, ``release(n)``
                 and ``refuse(n) -> Exception`` (a ``BudgetAccount``).

@@ -18,8 +18,9 @@ _INFLATE_STEP = 65536
 
 
 class DeflateConnection(BufferedConnection):
-    """Wraps a connection for ``deflate-stream``: what is written is deflated
-    (sync-flushed per write) and what is read is inflated.
+    """Wraps a connection for ``deflate-stream``, deflating what is written and inflating what is read.
+
+    Each write is sync-flushed.
 
     A ``BufferedConnection`` whose receive inflates what the wrapped
     connection gives (a plain ``read``/``write`` object is adapted with
@@ -100,8 +101,9 @@ class DeflateRequest:
 
 
 class DeflateSocket:
-    """Wraps a socket for ``deflate-stream``: ``send`` deflates (sync-flushed
-    per call) and ``recv`` inflates.
+    """Wraps a socket for ``deflate-stream``: ``send`` deflates and ``recv`` inflates.
+
+    Each ``send`` is sync-flushed.
     """
 
     # Compressed bytes asked of the socket per recv.

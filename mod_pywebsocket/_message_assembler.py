@@ -259,9 +259,9 @@ class MessageAssembler:
     """
 
     __slots__ = (
+        "_charged",
         "_compressed",
         "_decoder",
-        "_charged",
         "_fed",
         "_held",
         "_options",

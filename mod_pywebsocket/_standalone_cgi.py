@@ -383,7 +383,7 @@ class CgiProcess:
                 http.HTTPStatus.SERVICE_UNAVAILABLE, f"cannot watch cgi script {script.script_name}: {exc}"
             ) from exc
 
-    def __enter__(self) -> CgiProcess:  # noqa: PYI034 (typing.Self needs Python 3.11)
+    def __enter__(self) -> CgiProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -63,16 +63,19 @@ _CONTENT_LENGTH = re.compile(r"0*([0-9]{1,18})")
 _BYTES_TOKEN = _TOKEN.pattern.encode("ascii")
 _BYTES_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 _CHUNK_LINE = re.compile(
-    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _BYTES_TOKEN + rb"(?:[ \t]*=[ \t]*(?:"
-    + _BYTES_TOKEN + rb"|" + _BYTES_QUOTED + rb"))?)*\r\n"
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*"
+    + _BYTES_TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _BYTES_TOKEN
+    + rb"|"
+    + _BYTES_QUOTED
+    + rb"))?)*\r\n"
 )
 _FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
 # RFC 9112 §3.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
 # uri-host is an IP-literal in brackets, an IPv4 address or a reg-name (an
 # empty one included).
-_HOST = re.compile(
-    r"(?:\[[0-9A-Za-z:.%_~-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?"
-)
+_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%_~-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
 # The most a body read asks for at once.
 _READ_SIZE = 65536
 CHUNKED = -1

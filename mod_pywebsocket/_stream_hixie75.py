@@ -113,7 +113,11 @@ class StreamHixie75(StreamBase):
     """
 
     def __init__(
-        self, request: common.RequestLike, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
+        self,
+        request: common.RequestLike,
+        enable_closing_handshake: bool = False,
+        *,
+        max_message_size: int | None = None,
     ) -> None:
         super().__init__(request)
         self._enable_closing_handshake = enable_closing_handshake

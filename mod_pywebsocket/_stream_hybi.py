@@ -66,9 +66,9 @@ from mod_pywebsocket._stream_base import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "BadOperationException",
     "ConnectionTerminatedException",
-    "DEFAULT_MAX_MESSAGE_SIZE",
     "FragmentedFrameBuilder",
     "Frame",
     "FrameHeader",
@@ -519,16 +519,19 @@ def _check_reserved_bits(header: HeaderFields, options: StreamOptions) -> None:
         InvalidFrameException: such a bit is set.
     """
     _, rsv1, rsv2, rsv3, opcode, _, _ = header
-    if not options.incoming_frame_filters and (rsv1 or rsv2 or rsv3):
-        # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
-        # of a data message; any other reserved bit fails the connection.
-        if (
+    # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame of a
+    # data message; any other reserved bit fails the connection.
+    if (
+        not options.incoming_frame_filters
+        and (rsv1 or rsv2 or rsv3)
+        and (
             rsv2
             or rsv3
             or options.permessage_deflate is None
             or opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
-        ):
-            raise InvalidFrameException(f"reserved bits set without a negotiated extension (rsv {rsv1}{rsv2}{rsv3})")
+        )
+    ):
+        raise InvalidFrameException(f"reserved bits set without a negotiated extension (rsv {rsv1}{rsv2}{rsv3})")
 
 
 def _filter_frame(header: HeaderFields, payload: bytes, options: StreamOptions) -> Frame:
@@ -778,9 +781,7 @@ class Stream(StreamBase):
         if self._request.client_terminated:
             raise BadOperationException("requested receive_message after receiving a closing handshake")
         options = self._options
-        take_buffered = (
-            options.unmask_receive and not options.incoming_frame_filters
-        )
+        take_buffered = options.unmask_receive and not options.incoming_frame_filters
         while True:
             taken = self._receive_buffered_frame() if take_buffered else _NOT_TAKEN
             if taken is _NOT_TAKEN:
@@ -854,12 +855,16 @@ class Stream(StreamBase):
         header = self._receive_frame_header()
         fin, _, _, _, opcode, length, mask_key = header
         if opcode >> 3:
-            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+            return self._take_frame(
+                fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload
+            )
         filtered = bool(self._options.incoming_frame_filters)
         assembler = self._assembler
         assembler.start(header, decode_text=not filtered)
         if filtered or length < 2 or not assembler.decodes_on_arrival():
-            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+            return self._take_frame(
+                fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload
+            )
         remaining = length
         masker = _masking.RepeatedXorMasker(mask_key) if mask_key is not None else None
         while True:

@@ -161,9 +161,9 @@ def consume_token_or_quoted_string(state: ParsingState) -> str | None:
 
 
 def quote_if_necessary(s: str) -> str:
-    """Return ``s`` as is if it is a token, else as a quoted-string.
+    r"""Return ``s`` as is if it is a token, else as a quoted-string.
 
-    Inside the quotes, ``"`` and ``\\`` get a backslash (RFC 9110 §5.6.4
+    Inside the quotes, ``"`` and ``\`` get a backslash (RFC 9110 §5.6.4
     quoted-pair); ``consume_token_or_quoted_string`` gives ``s`` back.
 
     Raises:

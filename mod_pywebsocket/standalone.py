@@ -801,7 +801,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 except (OSError, ValueError) as exc:
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
-            if self.options.http2 and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout):
+            if self.options.http2 and _standalone_h2.speaks_http2(
+                conn, context is not None, self.options.handshake_timeout
+            ):
                 _standalone_h2.serve(self, conn, client_address)
                 return
             handler_class: Any = self.RequestHandlerClass

@@ -218,7 +218,7 @@ def validate_subprotocol(subprotocol: str) -> None:
 
 
 def format_header(name: str, value: str) -> str:
-    """Return ``'name: value\\r\\n'``."""
+    r"""Return ``'name: value\r\n'``."""
     return f"{name}: {value}\r\n"
 
 

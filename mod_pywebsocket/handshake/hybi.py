@@ -14,9 +14,11 @@ import logging
 from typing import Any
 
 from mod_pywebsocket import common
-from mod_pywebsocket._stream_hybi import Stream, StreamOptions
-from mod_pywebsocket.extensions import get_extension_processor
-from mod_pywebsocket.handshake._base import (
+
+# 0.7.9's handshake.hybi module namespace had these names; handler code reaches them there.
+from mod_pywebsocket._stream_hybi import Stream, StreamOptions  # noqa: F401
+from mod_pywebsocket.extensions import get_extension_processor  # noqa: F401
+from mod_pywebsocket.handshake._base import (  # noqa: F401
     HandshakeException,
     HandshakerBase,
     VersionException,
