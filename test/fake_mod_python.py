@@ -22,7 +22,9 @@ what each one copies, and from where:
   ``write(data, flush=1)``, ``flush()``, ``log_error(message, level)``.
 - ``src/tableobject.c``: ``headers_in`` / ``headers_out`` / ``err_headers_out``
   are tables with case-insensitive keys, ``get``, item assignment and ``add``
-  (which keeps repeated names).
+  (which keeps repeated names), and no ``get_all``; on Python 3 a value is
+  decoded as UTF-8 when read, so a field with other bytes raises
+  UnicodeDecodeError there (a value given here as ``bytes`` does the same).
 - SPEC §8 (measured on Apache 2.4 + Debian mod_python 3.5) for the same facts.
 """
 
@@ -56,20 +58,24 @@ AP_CONN_CLOSE = 1
 class FakeTable:
     """An ``mp_table``: string keys compared without case, values kept in order, repeats allowed."""
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = []
+    def __init__(self, items: Iterable[tuple[str, str | bytes]] = ()) -> None:
+        self._items: list[tuple[str, str | bytes]] = []
         for name, value in items:
             self.add(name, value)
 
-    def add(self, name: str, value: str) -> None:
-        """Append a field, keeping any earlier one of the same name."""
+    def add(self, name: str, value: str | bytes) -> None:
+        """Append a field, keeping any earlier one of the same name (bytes: the raw value, decoded when read)."""
         self._items.append((name, value))
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """Return the first value of ``name``, else ``default``."""
+        """Return the first value of ``name``, else ``default``.
+
+        Raises:
+            UnicodeDecodeError: the value was given as bytes that are not UTF-8.
+        """
         for key, value in self._items:
             if key.lower() == name.lower():
-                return value
+                return value.decode("utf-8") if isinstance(value, bytes) else value
         return default
 
     def __getitem__(self, name: str) -> str:
@@ -85,7 +91,7 @@ class FakeTable:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
-    def items(self) -> list[tuple[str, str]]:
+    def items(self) -> list[tuple[str, str | bytes]]:
         """Return every ``(name, value)`` in the order they were set."""
         return list(self._items)
 
@@ -185,7 +191,7 @@ class FakeRequest:
     def __init__(
         self,
         uri: str = "/",
-        headers: Iterable[tuple[str, str]] = (),
+        headers: Iterable[tuple[str, str | bytes]] = (),
         options: Iterable[tuple[str, str]] = (),
         connection: FakeConnection | None = None,
         protocol: str = "HTTP/1.1",

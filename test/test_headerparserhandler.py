@@ -291,6 +291,18 @@ def test_bad_key_returns_400(apache):
     assert request.err_headers_out.items() == []
 
 
+def test_header_value_that_is_not_utf8_returns_400(apache):
+    # mod_python decodes header values as UTF-8 when they are read.
+    headers = [*upgrade_headers(), ("Sec-WebSocket-Protocol", b"chat\xff")]
+    request = FakeRequest("/blank", headers, handler_options(), server=FakeServer(fake_mod_python.APLOG_INFO))
+    assert serve(request) == 400
+    assert request.connection.written == []
+    assert [m for m in messages(request) if "opening handshake" in m] == [
+        "mod_pywebsocket.headerparserhandler: opening handshake of /blank failed: header Sec-WebSocket-Protocol is "
+        "not valid text: 'utf-8' codec can't decode byte 0xff in position 4: invalid start byte"
+    ]
+
+
 def test_handler_refusing_in_extra_handshake_returns_403(apache):
     request = websocket_request("/raise?in_extra")
     assert serve(request) == 403
