@@ -110,9 +110,22 @@ class FakeConnection:
         data: what ``read`` returns, in order; after it, None (EOF).
         chunk: if set, each ``read`` returns at most this many bytes.
         read_error: raised by ``read`` once ``data`` is used up, instead of EOF.
+
+    Attributes:
+        write_error: if set, raised by every ``write`` once ``writes_before_error``
+            writes went through (a peer that reset the connection).
     """
 
-    __slots__ = ("_chunk", "_data", "_read_error", "keepalive", "read_sizes", "write_error", "written")
+    __slots__ = (
+        "_chunk",
+        "_data",
+        "_read_error",
+        "keepalive",
+        "read_sizes",
+        "write_error",
+        "writes_before_error",
+        "written",
+    )
 
     client_ip = "192.0.2.7"
     client_addr = ("192.0.2.7", 50123)
@@ -126,6 +139,7 @@ class FakeConnection:
         self.read_sizes: list[int] = []
         self.written: list[bytes] = []
         self.write_error: OSError | None = None
+        self.writes_before_error = 0
 
     def read(self, length: int) -> bytes | None:
         """Return up to ``length`` bytes; None at the end, or raise ``read_error`` there."""
@@ -141,7 +155,7 @@ class FakeConnection:
 
     def write(self, data: bytes) -> None:
         """Record ``data`` (one entry per call), or raise ``write_error``."""
-        if self.write_error is not None:
+        if self.write_error is not None and len(self.written) >= self.writes_before_error:
             raise self.write_error
         self.written.append(bytes(data))
 

@@ -425,14 +425,8 @@ def test_write_error_after_the_handshake_ends_the_connection_quietly(apache):
     # The handler's reply to the client's close is the write that fails.
     connection = FakeConnection(CLIENT_CLOSE_1001)
     request = FakeRequest("/passive", upgrade_headers(), handler_options(), connection)
-    written = connection.written
-
-    class FailAfterHandshake(list):  # type: ignore[type-arg]
-        def append(self, item: bytes) -> None:
-            super().append(item)
-            connection.write_error = OSError("Broken pipe")
-
-    connection.written = FailAfterHandshake(written)
+    connection.write_error = OSError("Broken pipe")
+    connection.writes_before_error = 1
     assert serve(request) == fake_mod_python.DONE
     assert connection.written == [RESPONSE_101]
     assert messages(request, fake_mod_python.APLOG_ERR) == []
