@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv-bench
 BENCH_ARGS ?=
 
-.PHONY: bench test test-fast
+.PHONY: bench test test-fast lint format
 bench: $(VENV)/.installed
 	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python -m bench $(BENCH_ARGS)
 
@@ -20,3 +20,13 @@ test:
 
 test-fast:
 	sh tools/test.sh -m fast
+
+# `make lint`: the first steps of the full test run (ruff format --check, ruff check; rules in pyproject.toml)
+# and mypy --strict; `make format` rewrites the files ruff format would change. Both need .venv (make test creates it).
+lint:
+	.venv/bin/python -m ruff format --check .
+	.venv/bin/python -m ruff check .
+	.venv/bin/python -m mypy --strict mod_pywebsocket
+
+format:
+	.venv/bin/python -m ruff format .

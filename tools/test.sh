@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install everything the tests need, then run all of them under coverage.
+# Install everything the tests need, then check formatting and lint and run all the tests under coverage.
 #   sh tools/test.sh [pytest arguments]
 # Debian packages (Apache, mod_python, Chromium) come from requirements/debian.txt,
 # Python packages from requirements/test.txt (and test-no-deps.txt) into .venv;
@@ -21,6 +21,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/test.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/test-no-deps.txt
+
+# The full run (no arguments) is the CI gate: formatting and lint first, in
+# seconds (ruff, rules in pyproject.toml), then pytest under coverage; mypy
+# --strict runs inside pytest (test/test_typing.py). With arguments these two
+# are left out: `make lint` runs them alone.
+if [ "$#" -eq 0 ]; then
+    .venv/bin/python -m ruff format --check --quiet . || { echo "tools/test.sh: ruff format --check failed (make format rewrites the files)" >&2; exit 1; }
+    .venv/bin/python -m ruff check --quiet . || { echo "tools/test.sh: ruff check failed" >&2; exit 1; }
+fi
 
 # Some tests run the server as user nobody (setpriv), which writes its data file here too.
 data_dir=test-artifacts/coverage
