@@ -142,8 +142,17 @@ def run_http2(port: int, context: ssl.SSLContext | None, payload: bytes, count: 
     while not opened:
         receive()
     scheme = "https" if context else "http"
-    conn.send_headers(stream_id, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", scheme),
-                                  (":path", "/echo"), (":authority", "127.0.0.1"), ("sec-websocket-version", "13")])  # fmt: skip
+    conn.send_headers(
+        stream_id,
+        [
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", scheme),
+            (":path", "/echo"),
+            (":authority", "127.0.0.1"),
+            ("sec-websocket-version", "13"),
+        ],
+    )
     sock.sendall(conn.data_to_send())
     frame = client_frame(payload)
 
@@ -198,10 +207,12 @@ def main() -> None:
         proc, port = start_server(tls_files)
         try:
             print(
-                f"echo over {'TLS' if args.tls else 'cleartext'}, 16 B: {args.window} in flight, 1 MiB: one at a time; median of {args.reps}"
+                f"echo over {'TLS' if args.tls else 'cleartext'}, 16 B: {args.window} in flight, "
+                f"1 MiB: one at a time; median of {args.reps}"
             )
             print(
-                "| message | HTTP/1.1 | HTTP/2 (RFC 8441) | HTTP/2 / HTTP/1.1 | server CPU per message, HTTP/1.1 / HTTP/2 |"
+                "| message | HTTP/1.1 | HTTP/2 (RFC 8441) | HTTP/2 / HTTP/1.1 "
+                "| server CPU per message, HTTP/1.1 / HTTP/2 |"
             )
             print("|---|---:|---:|---:|---:|")
             # A 1 MiB message goes one at a time: a client that writes while the
@@ -221,7 +232,8 @@ def main() -> None:
                 h1, h2_rate = statistics.median(results["h1"]), statistics.median(results["h2"])
                 cpu1, cpu2 = statistics.median(cpu["h1"]), statistics.median(cpu["h2"])
                 print(
-                    f"| {label} | {h1:,.0f} {unit} | {h2_rate:,.0f} {unit} | {h2_rate / h1:.2f} | {cpu1:,.0f} µs / {cpu2:,.0f} µs |"
+                    f"| {label} | {h1:,.0f} {unit} | {h2_rate:,.0f} {unit} | {h2_rate / h1:.2f} "
+                    f"| {cpu1:,.0f} µs / {cpu2:,.0f} µs |"
                 )
         finally:
             proc.terminate()

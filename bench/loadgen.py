@@ -619,8 +619,14 @@ def latency_on(conn: Connection, *, count: int, warmup: int, size: int = 16) -> 
     def pct(p: float) -> float:
         return samples[min(count - 1, int(p * count))] / 1000.0
 
-    return {"value": pct(0.50), "p50": pct(0.50), "p99": pct(0.99), "p999": pct(0.999), "count": count,
-            "mean": cpu_wall / count * 1e6}
+    return {
+        "value": pct(0.50),
+        "p50": pct(0.50),
+        "p99": pct(0.99),
+        "p999": pct(0.999),
+        "count": count,
+        "mean": cpu_wall / count * 1e6,
+    }
 
 
 # -- many connections ------------------------------------------------------------------------

@@ -134,9 +134,9 @@ def write_profile_report(out_dir: Path, scenarios: list[str], results: list[Resu
             "the one-at-a-time latency scenario."
         ),
         (
-            "- `--gil --nonblocking` mode (handshake, rss, c10k, where hundreds of connection threads sit in `recv` and py-spy "
-            "counts them busy): only the thread holding the GIL is sampled, so this is where Python code runs; "
-            "system calls made without the GIL (accept, thread creation, send) do not show."
+            "- `--gil --nonblocking` mode (handshake, rss, c10k, where hundreds of connection threads sit in `recv` "
+            "and py-spy counts them busy): only the thread holding the GIL is sampled, so this is where Python code "
+            "runs; system calls made without the GIL (accept, thread creation, send) do not show."
         ),
         "",
         (

@@ -212,7 +212,7 @@ def write_reports(
         for name in scenarios:
             ours = med("ours", name)
             cells = []
-            for peer in peers + ["apache"]:
+            for peer in [*peers, "apache"]:
                 a, b = (ours, med(peer, name)) if peer != "apache" else (med("apache", name), ours)
                 cells.append(f"{a / b:.2f}" if a is not None and b else "—")
             lines.append(f"| {SCENARIOS[name].title} | " + " | ".join(cells) + " |")

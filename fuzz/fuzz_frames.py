@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import _driver  # noqa: F401 (puts the repository on sys.path)
+import _driver  # puts the repository on sys.path
 
 from mod_pywebsocket._stream_base import ConnectionTerminatedException, InvalidFrameException, MessageTooBigException
 from mod_pywebsocket._stream_hybi import parse_frame, serialize_frame

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import _driver  # noqa: F401 (puts the repository on sys.path)
+import contextlib
+
+import _driver  # puts the repository on sys.path
 
 from mod_pywebsocket import common
 from mod_pywebsocket.handshake import hybi00
@@ -19,10 +21,8 @@ def test_one_input(data: bytes) -> None:
         again = common.parse_extensions(common.format_extensions(parsed))
         if [(e.name(), e.get_parameters()) for e in again] != [(e.name(), e.get_parameters()) for e in parsed]:
             raise AssertionError(f"extensions of {text!r} do not round-trip")
-    try:
+    with contextlib.suppress(HandshakeException):
         parse_token_list(text)
-    except HandshakeException:
-        pass
     try:
         part = hybi00.parse_key(text)
     except HandshakeException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.message
 
-import _driver  # noqa: F401 (puts the repository on sys.path)
+import _driver  # puts the repository on sys.path
 
 from mod_pywebsocket import extensions
 from mod_pywebsocket._stream_base import (
