@@ -1,17 +1,21 @@
-"""Shared fixtures: a standalone server running in a thread of the test process."""
+"""Shared fixtures: a standalone server in a thread of the test process, a site, a PKI; the markers."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from mod_pywebsocket import standalone
+from test import httpd
+from test.pki import Pki
+from test.servers import make_site
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = str(httpd.REPO_ROOT)
 EXAMPLE_DIR = os.path.join(REPO_ROOT, "example")
 
 # The test files of ``pytest -m fast`` (README, "Tests"): the codecs, the
@@ -108,3 +112,15 @@ def example_server() -> Iterator[RunningServer]:
     """A standalone server on the bundled examples (``-d example``)."""
     with running_server("-d", EXAMPLE_DIR) as server:
         yield server
+
+
+@pytest.fixture
+def site(tmp_path: pathlib.Path) -> str:
+    """A fresh copy of test/testdata/site (``servers.make_site``): files, CGI scripts and three handlers."""
+    return make_site(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The test CA, a server certificate for 127.0.0.1 and ::1, and client certificates (one session's)."""
+    return Pki(tmp_path_factory.mktemp("pki"))

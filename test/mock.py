@@ -205,3 +205,48 @@ class FakeDispatcher:
         """Record the call and return the preset answer."""
         self.calls.append("passive_closing_handshake")
         return self._passive_closing
+
+
+# mod_python's objects, for the adapters of headerparserhandler.
+
+
+class FakeMpConnection:
+    """Behaves like mod_python's connection: short reads, None at EOF."""
+
+    def __init__(self, chunks: list[bytes | Exception | None]) -> None:
+        self.chunks = list(chunks)
+        self.read_sizes: list[int] = []
+        self.written: list[bytes] = []
+        self.write_error: Exception | None = None
+        self.client_ip = "192.0.2.7"
+        self.client_addr = ("192.0.2.7", 4242)
+        self.keepalive = 0
+
+    def read(self, size: int) -> bytes | None:
+        self.read_sizes.append(size)
+        chunk = self.chunks.pop(0)
+        if isinstance(chunk, Exception):
+            raise chunk
+        if chunk is None:
+            return None
+        if len(chunk) > size:
+            self.chunks.insert(0, chunk[size:])
+            chunk = chunk[:size]
+        return chunk
+
+    def write(self, data: bytes) -> None:
+        if self.write_error is not None:
+            raise self.write_error
+        self.written.append(data)
+
+
+class FakeMpRequest:
+    """The attributes of mod_python's request are defined on its type."""
+
+    status = 200
+    assbackwards = 0
+    uri = "/path"
+    unparsed_uri = "/path?query"
+
+    def __init__(self, connection: FakeMpConnection) -> None:
+        self.connection = connection

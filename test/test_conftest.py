@@ -37,7 +37,7 @@ def test_every_fast_module_exists():
 
 @pytest.mark.parametrize(
     ("marked", "unmarked"),
-    [("test_stream.py", "test_standalone.py"), ("test_dispatch.py", "test_apache.py")],
+    [("test_stream.py", "test_standalone_limits.py"), ("test_dispatch.py", "test_apache.py")],
 )
 def test_fast_marker_selects_the_fast_modules_only(marked, unmarked):
     result = pytest_run("-q", "--collect-only", "-m", "fast", f"test/{marked}", f"test/{unmarked}")

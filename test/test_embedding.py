@@ -34,14 +34,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from mod_pywebsocket import _standalone_options, dispatch, standalone
 from pywebsocket3 import standalone as pywebsocket  # the import WPT's serve.py does
 from test.conftest import EXAMPLE_DIR, REPO_ROOT
-from test.test_standalone import TIMEOUT, Pki, assert_option_error, get, make_site, ws_connect
+from test.servers import assert_option_error, make_site
+from test.wire import TIMEOUT, get, ws_connect
 
 PACKAGE_DIR = os.path.join(REPO_ROOT, "mod_pywebsocket")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ import urllib.request
 
 import pytest
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
-from websockets.sync.client import connect
 
 from mod_pywebsocket import dispatch
 from test.conftest import EXAMPLE_DIR, running_server
+from test.wire import TIMEOUT, ws_connect
 
-TIMEOUT = 10
 HANDLER_MAP = os.path.join(EXAMPLE_DIR, "handler_map.txt")
 RESOURCES = [
     "/abort",
@@ -34,11 +33,6 @@ RESOURCES = [
     "/internal_error",
     "/origin_check",
 ]
-
-
-def ws_connect(url: str, **kwargs):
-    kwargs.setdefault("proxy", None)
-    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, **kwargs)
 
 
 def handshake_request(resource: str, *extra_lines: str, version: int = 13) -> bytes:

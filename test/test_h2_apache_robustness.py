@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from test import h2ws, httpd
-from test.test_apache import HANDLERS
+from test.servers import APACHE_HANDLERS, ROBUST_HANDLERS
 
 standalone_h2 = pytest.importorskip(
     "test.test_h2_standalone",
@@ -33,7 +33,6 @@ masked_text_frame = standalone_h2.masked_text_frame
 
 pytestmark = pytest.mark.timeout(120)
 
-ROBUST_HANDLERS = HANDLERS.parent / "robust_handlers"
 TIMEOUT = 10.0
 EXTENDED_CONNECT = [
     (":method", "CONNECT"),
@@ -47,7 +46,7 @@ EXTENDED_CONNECT = [
 def server() -> Iterator[httpd.Httpd]:
     """Apache with mod_http2 on cleartext, serving test_apache.py's handlers."""
     httpd.require_http2()
-    with httpd.Httpd(HANDLERS, mpm="event", http2=True) as instance:
+    with httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True) as instance:
         yield instance
 
 

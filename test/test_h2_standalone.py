@@ -25,7 +25,7 @@ import pytest
 from mod_pywebsocket import _standalone_h2
 from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.test_standalone import Pki, make_site
+from test.servers import make_site
 
 pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
 import h2.config
@@ -36,11 +36,6 @@ import h2.settings
 
 TIMEOUT = 10.0
 HANDLERS = os.path.join(REPO_ROOT, "test", "testdata", "h2_handlers")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from mod_pywebsocket.handshake import draft75
 from mod_pywebsocket.handshake._base import AbortedByUserException, HandshakeException
 from test import mock
 from test.conftest import running_server
+from test.wire import TIMEOUT, read_until_eof, recv_exactly
 
 LEGACY_HANDLERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "legacy_handlers")
-TIMEOUT = 10
 
 # draft-hixie-thewebsocketprotocol-75 §1.2: the sample handshake.
 SAMPLE_HEADERS = [
@@ -399,23 +399,6 @@ def hixie75_response(port: int, resource: str = "/echo") -> bytes:
     )
 
 
-def recv_exactly(sock: socket.socket, length: int) -> bytes:
-    data = b""
-    while len(data) < length:
-        chunk = sock.recv(length - len(data))
-        if not chunk:
-            raise AssertionError(f"EOF after {data!r}")
-        data += chunk
-    return data
-
-
-def recv_until_eof(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def test_standalone_with_allow_draft75_echoes_over_a_raw_socket():
@@ -437,7 +420,7 @@ def test_standalone_hixie75_server_side_end_closes_tcp_without_a_close_frame():
             response = hixie75_response(port, "/info")
             assert recv_exactly(sock, len(response)) == response
             info = f"-1|ws://127.0.0.1:{port}/info|http://example.com|None|/info".encode()
-            assert recv_until_eof(sock) == b"\x00" + info + b"\xff"
+            assert read_until_eof(sock) == b"\x00" + info + b"\xff"
 
 
 def test_standalone_without_allow_draft75_answers_400():
@@ -445,7 +428,7 @@ def test_standalone_without_allow_draft75_answers_400():
         port = server.port
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(hixie75_request(port))
-            assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 ")
+            assert read_until_eof(sock).startswith(b"HTTP/1.1 400 ")
 
 
 def test_standalone_strict_accepts_the_drafts_header_order():
@@ -462,7 +445,7 @@ def test_standalone_strict_rejects_headers_out_of_order_with_400():
         port = server.port
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(hixie75_request(port, swap_host_and_origin=True))
-            reply = recv_until_eof(sock)
+            reply = read_until_eof(sock)
             assert reply.startswith(b"HTTP/1.1 400 ")
             assert b"line 4 is 'Origin: http://example.com" in reply
 

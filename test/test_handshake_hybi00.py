@@ -15,9 +15,9 @@ from mod_pywebsocket.handshake import hybi00
 from mod_pywebsocket.handshake._base import AbortedByUserException, HandshakeException
 from test import mock
 from test.conftest import running_server
+from test.wire import TIMEOUT, read_until_eof, recv_exactly
 
 LEGACY_HANDLERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "legacy_handlers")
-TIMEOUT = 10
 
 # draft-hixie-thewebsocketprotocol-76 §1.3 (and §5.2): the sample handshake.
 SAMPLE_KEY1 = "4 @1  46546xW%0l 1 5"
@@ -440,26 +440,20 @@ def test_handshake_chain_answers_400_for_a_malformed_hybi00_request():
     assert info.value.status == 400
 
 
+def test_do_handshake_answers_a_failure_without_status_with_400_instead_of_trying_the_next_protocol():
+    # A HyBi-00 request whose extra handshake raises HandshakeException
+    # without a status: the failure is the answer, not "try Hixie-75".
+    def refuse(request):
+        raise HandshakeException("refused")
+
+    with pytest.raises(HandshakeException, match="^refused$") as info:
+        handshake.do_handshake(make_request(), mock.FakeDispatcher(refuse), allowDraft75=True)
+    assert info.value.status == 400
+
+
 # End to end, over a socket to the standalone server.
 
 
-def recv_exactly(sock: socket.socket, length: int) -> bytes:
-    data = b""
-    while len(data) < length:
-        chunk = sock.recv(length - len(data))
-        if not chunk:
-            raise AssertionError(f"EOF after {data!r}")
-        data += chunk
-    return data
-
-
-def recv_until_eof(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def sample_request(port: int, resource: str = "/echo", key1: str = SAMPLE_KEY1) -> bytes:
@@ -503,7 +497,7 @@ def test_standalone_echo_over_a_raw_socket(legacy_server):
         sock.sendall(b"\x00Hello\xff\x00h\xc3\xa9llo\xff")
         assert recv_exactly(sock, 15) == b"\x00Hello\xff\x00h\xc3\xa9llo\xff"
         sock.sendall(b"\xff\x00")
-        assert recv_until_eof(sock) == b"\xff\x00"
+        assert read_until_eof(sock) == b"\xff\x00"
 
 
 def test_standalone_reads_a_challenge_sent_late_and_in_pieces(legacy_server):
@@ -528,21 +522,21 @@ def test_standalone_server_closes_with_0xff_0x00_and_waits_for_the_client(legacy
         info = f"0|ws://127.0.0.1:{port}/info?x=1|http://example.com|sample|/info?x=1".encode()
         assert recv_exactly(sock, len(info) + 4) == b"\x00" + info + b"\xff\xff\x00"
         sock.sendall(b"\xff\x00")
-        assert recv_until_eof(sock) == b""
+        assert read_until_eof(sock) == b""
 
 
 def test_standalone_malformed_key_gets_400(legacy_server):
     port = legacy_server.port
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(sample_request(port, key1="1 2 3") + SAMPLE_KEY3)
-        assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 ")
+        assert read_until_eof(sock).startswith(b"HTTP/1.1 400 ")
 
 
 def test_standalone_handler_may_write_its_own_response_from_the_challenge(legacy_server):
     port = legacy_server.port
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(sample_request(port, "/raw") + SAMPLE_KEY3)
-        assert recv_until_eof(sock) == (
+        assert read_until_eof(sock) == (
             b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n"
             b"Upgrade: WebSocket\r\n"
             b"Connection: Upgrade\r\n"

@@ -23,10 +23,10 @@ import pytest
 from mod_pywebsocket import _standalone_cgi
 from mod_pywebsocket._standalone_cgi import CgiError, CgiFraming, CgiHead, CgiOutput, CgiScript
 from test.conftest import running_server
-from test.test_robustness import ServerProcess, open_socket, read_head, read_until_eof, status_of
+from test.servers import SITE, ServerProcess
+from test.wire import open_socket, read_head, read_until_eof, status_of
 
 TIMEOUT = 10.0
-CGI_DATA = Path(__file__).resolve().parent / "testdata" / "cgi"
 # The body out.py writes: this pattern, repeated and cut to the size asked for.
 PATTERN = bytes(range(256))
 
@@ -133,9 +133,9 @@ def read_pid(path: Path, seconds: float = TIMEOUT) -> int:
 
 @pytest.fixture
 def site(tmp_path) -> Iterator[Path]:
-    """A document root with testdata/cgi and the scripts above in /cgi-bin; kills what they left running."""
+    """A document root with testdata/site and the scripts above in /cgi-bin; kills what they left running."""
     root = tmp_path / "site"
-    shutil.copytree(CGI_DATA, root)
+    shutil.copytree(SITE, root)
     for name, source in (("out.py", OUT_SCRIPT), ("heads.py", HEADS_SCRIPT), ("echo_length.py", ECHO_LENGTH_SCRIPT)):
         path = root / "cgi-bin" / name
         path.write_text(source)
