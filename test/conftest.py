@@ -46,6 +46,23 @@ FAST_MODULES = frozenset(
 )
 
 
+# Whole test files that need something beyond Python (Apache, Chromium, the
+# Autobahn|Testsuite) or take minutes. Tests of that kind in other files carry
+# the marker themselves (e.g. test_robustness.py's "through Apache" tests).
+# pytest -m "not apache and not browser and not autobahn and not slow" runs the rest.
+MODULE_MARKERS: dict[str, tuple[str, ...]] = {
+    "test_apache.py": ("apache",),
+    "test_h2_apache.py": ("apache",),
+    "test_h2_apache_conformance.py": ("apache",),
+    "test_h2_apache_robustness.py": ("apache",),
+    "test_browser.py": ("browser",),
+    "test_autobahn.py": ("autobahn",),
+    "test_fuzz.py": ("slow",),
+    "test_packaging.py": ("slow",),
+    "test_reliability_memory.py": ("slow",),
+}
+
+
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """Accept pyproject's ``timeout`` even without pytest-timeout, which reads it when installed.
 
@@ -71,10 +88,12 @@ def pytest_ignore_collect(collection_path: os.PathLike[str], config: pytest.Conf
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of ``FAST_MODULES`` with ``fast``, before ``-m`` selects."""
+    """Mark the tests of ``FAST_MODULES`` with ``fast`` and those of ``MODULE_MARKERS``, before ``-m`` selects."""
     for item in items:
         if item.path.name in FAST_MODULES:
             item.add_marker(pytest.mark.fast)
+        for name in MODULE_MARKERS.get(item.path.name, ()):
+            item.add_marker(name)
 
 
 class RunningServer:

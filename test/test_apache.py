@@ -45,6 +45,7 @@ from mod_pywebsocket import headerparserhandler
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 from test import httpd, mock, wire
 from test.servers import APACHE_HANDLERS
+from test.servers import HANDLERS as HANDLERS_ROOT
 from test.wire import (
     SAMPLE_ACCEPT,
     SAMPLE_KEY,
@@ -707,14 +708,11 @@ def test_sample_key_constants_match_rfc_6455() -> None:
 
 # -- the standalone server's test handlers, through Apache --------------------
 
-SHARED_HANDLERS = Path(__file__).resolve().parent / "testdata" / "handlers"
-
-
 @pytest.fixture(scope="module")
 def shared_handlers_server() -> Iterator[httpd.Httpd]:
     """Apache on test/testdata/handlers (the standalone tests' handlers), hixie-75 allowed."""
     httpd.require_apache()
-    instance = httpd.Httpd(SHARED_HANDLERS, options={"mod_pywebsocket.allow_draft75": "On"})
+    instance = httpd.Httpd(HANDLERS_ROOT, options={"mod_pywebsocket.allow_draft75": "On"})
     instance.start()
     try:
         yield instance

@@ -73,6 +73,7 @@ def test_autobahn_all_sections():
     _run_and_check('all', _REPORTS / 'autobahn-full', timeout=3400)
 
 
+@pytest.mark.apache
 @pytest.mark.timeout(900)
 def test_autobahn_sections_1_to_10_through_apache():
     from test import httpd

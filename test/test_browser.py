@@ -76,7 +76,7 @@ class Site(NamedTuple):
     base: str  # http://127.0.0.1:PORT
 
 
-@pytest.fixture(params=["standalone", "apache"])
+@pytest.fixture(params=["standalone", pytest.param("apache", marks=pytest.mark.apache)])
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     """A server with example/ as its document root and handler root."""
     if request.param == "standalone":

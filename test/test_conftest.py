@@ -44,3 +44,12 @@ def test_fast_marker_selects_the_fast_modules_only(marked, unmarked):
     assert result.returncode == 0, result.stdout + result.stderr
     selected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
     assert selected == {f"test/{marked}"}
+
+
+def test_one_marker_expression_leaves_out_apache_browser_autobahn_and_slow_files():
+    files = ["test_apache.py", "test_browser.py", "test_autobahn.py", "test_fuzz.py", "test_msgutil.py"]
+    expression = "not apache and not browser and not autobahn and not slow"
+    result = pytest_run("-q", "--collect-only", "-m", expression, *(f"test/{name}" for name in files))
+    assert result.returncode == 0, result.stdout + result.stderr
+    selected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
+    assert selected == {"test/test_msgutil.py"}

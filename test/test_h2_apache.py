@@ -332,6 +332,7 @@ def test_example_apache_snippet_turns_on_websockets_over_http2_with_mod_http2_lo
 # -- a browser -----------------------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_chromium_opens_wss_from_console_html_as_a_stream_of_its_http2_connection(pki: Pki) -> None:
     chromium = require_chromium()
     httpd.require_http2()

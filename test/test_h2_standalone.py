@@ -25,6 +25,7 @@ import pytest
 from mod_pywebsocket import _standalone_h2
 from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
+from test.servers import H2_HANDLERS as HANDLERS
 from test.servers import make_site
 
 pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
@@ -35,7 +36,6 @@ import h2.events
 import h2.settings
 
 TIMEOUT = 10.0
-HANDLERS = os.path.join(REPO_ROOT, "test", "testdata", "h2_handlers")
 
 
 @pytest.fixture
@@ -731,6 +731,7 @@ def test_more_streams_than_the_limit_end_the_connection_and_the_server_serves_on
 # A real browser.
 
 
+@pytest.mark.browser
 def test_chromium_loads_the_console_over_h2_and_its_websocket_runs_over_http2(pki, caplog):
     from test.browser import Chromium, require_chromium
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 
@@ -15,9 +14,8 @@ from mod_pywebsocket.handshake import hybi00
 from mod_pywebsocket.handshake._base import AbortedByUserException, HandshakeException
 from test import mock
 from test.conftest import running_server
+from test.servers import LEGACY_HANDLERS
 from test.wire import TIMEOUT, read_until_eof, recv_exactly
-
-LEGACY_HANDLERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "legacy_handlers")
 
 # draft-hixie-thewebsocketprotocol-76 §1.3 (and §5.2): the sample handshake.
 SAMPLE_KEY1 = "4 @1  46546xW%0l 1 5"

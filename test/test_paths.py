@@ -309,6 +309,7 @@ def world_readable_tree() -> Iterator[Tree]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.apache
 def test_apache_never_loads_or_runs_a_handler_outside_the_root(world_readable_tree):
     tree = world_readable_tree
     factory = httpd.HttpdFactory()

@@ -344,6 +344,7 @@ def test_apache_subset_names_corpus_cases():
 _CASES = {case[0]: case for case in BAD_HANDSHAKES}
 
 
+@pytest.mark.apache
 @pytest.mark.parametrize(
     ("request_bytes", "half_close", "expected"),
     [
@@ -417,7 +418,7 @@ def websocket_fields(head: bytes) -> dict[str, str]:
     return fields
 
 
-@pytest.fixture(scope="module", params=["standalone", "apache"])
+@pytest.fixture(scope="module", params=["standalone", pytest.param("apache", marks=pytest.mark.apache)])
 def table_server(request) -> Iterator[object]:
     """The robustness handlers served by the standalone server, then by Apache (skips without Apache)."""
     if request.param == "standalone":
@@ -822,6 +823,7 @@ def test_bad_frame_closes_with_its_code_and_server_keeps_serving(robust_server, 
 # -- handler faults and vanishing clients through Apache --------------------------------
 
 
+@pytest.mark.apache
 def test_handler_raising_in_transfer_data_through_apache_drops_tcp_without_a_500_page(apache_server):
     sock, reader = ws_open(apache_server.port, "/raise_transfer")
     with sock:
@@ -832,6 +834,7 @@ def test_handler_raising_in_transfer_data_through_apache_drops_tcp_without_a_500
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 def test_handler_that_raises_in_passive_closing_through_apache_drops_tcp(apache_server):
     sock, reader = ws_open(apache_server.port, "/raise_passive")
     with sock:
@@ -841,6 +844,7 @@ def test_handler_that_raises_in_passive_closing_through_apache_drops_tcp(apache_
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 def test_garbage_handshake_through_apache_sends_only_the_garbage(apache_server):
     with open_socket(apache_server.port) as sock:
         sock.sendall(upgrade_request("/garbage_handshake"))
@@ -848,6 +852,7 @@ def test_garbage_handshake_through_apache_sends_only_the_garbage(apache_server):
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 @pytest.mark.parametrize("how", ["fin", "rst"])
 def test_clients_vanishing_mid_frame_through_apache_leave_it_serving(apache_server, how):
     for _ in range(5):
@@ -859,6 +864,7 @@ def test_clients_vanishing_mid_frame_through_apache_leave_it_serving(apache_serv
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 @pytest.mark.parametrize(("data", "code"), [pytest.param(*case[1:], id=case[0]) for case in BAD_FRAMES[::3]])
 def test_bad_frame_through_apache_closes_with_its_code(apache_server, data, code):
     sock, reader = ws_open(apache_server.port)
