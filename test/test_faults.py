@@ -369,7 +369,7 @@ _ = FrameReader  # re-exported for readers of this module
 
 def test_ten_second_soak_with_100_clients_loses_and_corrupts_nothing():
     result = subprocess.run(
-        [sys.executable, "tools/soak.py", "--clients", "100", "--duration", "10", "--json"],
+        [sys.executable, "-m", "tools.soak", "--clients", "100", "--duration", "10", "--json"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -311,7 +311,7 @@ def test_the_c_library_trim_is_found_on_glibc():
 def test_rss_comes_back_near_idle_after_200_clients_leave():
     """A 10-second soak of 200 clients: once they left, the server's RSS is near its idle figure again."""
     result = subprocess.run(
-        [sys.executable, "tools/soak.py", "--clients", "200", "--duration", "10", "--settle", "5", "--json"],
+        [sys.executable, "-m", "tools.soak", "--clients", "200", "--duration", "10", "--settle", "5", "--json"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
