@@ -17,6 +17,18 @@ from test.servers import make_site
 
 REPO_ROOT = str(httpd.REPO_ROOT)
 EXAMPLE_DIR = os.path.join(REPO_ROOT, "example")
+# The resources of example/, sorted: one per *_wsh.py file.
+EXAMPLE_RESOURCES = [
+    "/abort",
+    "/abort_handshake",
+    "/bench",
+    "/close",
+    "/cookie",
+    "/echo",
+    "/echo_noext",
+    "/internal_error",
+    "/origin_check",
+]
 
 # The test files of ``pytest -m fast`` (README, "Tests"): the codecs, the
 # handshakes, the dispatcher, the API, and the servers run in this process;

@@ -27,7 +27,6 @@ from test import httpd
 
 __all__ = [
     "APACHE_HANDLERS",
-    "H2_HANDLERS",
     "HANDLERS",
     "LEGACY_HANDLERS",
     "ROBUST_HANDLERS",
@@ -35,6 +34,7 @@ __all__ = [
     "ServerProcess",
     "assert_option_error",
     "cli_server",
+    "killed_at_exit",
     "make_site",
     "option_error",
     "run_cli",
@@ -48,7 +48,6 @@ HANDLERS = str(TESTDATA / "handlers")
 ROBUST_HANDLERS = str(TESTDATA / "robust_handlers")
 LEGACY_HANDLERS = str(TESTDATA / "legacy_handlers")
 APACHE_HANDLERS = str(TESTDATA / "apache_handlers")
-H2_HANDLERS = str(TESTDATA / "h2_handlers")
 # A document root: index.html, CGI scripts under cgi-bin/ and scripts/, and three handlers.
 SITE = str(TESTDATA / "site")
 
@@ -162,12 +161,6 @@ class ServerProcess:
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
-    def kill(self) -> None:
-        """Kill the process if it still runs and reap it; keep the log."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(STARTUP_TIMEOUT)
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -189,6 +182,17 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
+def killed_at_exit(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """Yield ``process``; kill it at the end of the block if it still runs, and reap it."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(STARTUP_TIMEOUT)
+
+
+@contextlib.contextmanager
 def cli_server(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     """Run the server as a subprocess logging to ``tmp_path/server.log``; yield (process, port, log path).
 
@@ -198,9 +202,9 @@ def cli_server(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[by
     log_path = tmp_path / "server.log"
     server = ServerProcess(*args, log_path=log_path)
     try:
-        yield server.process, server.port, log_path
+        with killed_at_exit(server.process):
+            yield server.process, server.port, log_path
     finally:
-        server.kill()
         server.stop()
 
 

@@ -25,7 +25,7 @@ import pytest
 from mod_pywebsocket import _standalone_h2
 from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.servers import H2_HANDLERS as HANDLERS
+from test.servers import ROBUST_HANDLERS as HANDLERS
 from test.servers import make_site
 
 pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
@@ -288,10 +288,10 @@ def test_four_mib_messages_cross_the_flow_control_windows_both_ways(any_server):
 
 
 def test_data_the_handler_does_not_read_is_not_acknowledged(h2c_server):
-    # /flood never reads: the client may send one stream window (1 MiB), then must wait.
+    # /flood_forever never reads: the client may send one stream window (1 MiB), then must wait.
     client = H2Client(h2c_server.port)
     try:
-        stream_id = client.websocket("/flood")
+        stream_id = client.websocket("/flood_forever")
         assert client.response(stream_id)[":status"] == "200"
         assert client.conn.local_flow_control_window(stream_id) == 1 << 20
         client.data(stream_id, bytes(1 << 20))
@@ -686,7 +686,7 @@ def test_client_that_opens_many_streams_and_never_reads_holds_no_one_else_up(h2c
     # The client's windows stay at 65535 bytes per stream and for the connection: it never acknowledges.
     client = H2Client(h2c_server.port, acknowledge=False)
     try:
-        ids = [client.websocket("/flood") for _ in range(50)]
+        ids = [client.websocket("/flood_forever") for _ in range(50)]
         for stream_id in ids:
             assert client.response(stream_id)[":status"] == "200"
         received = sum(len(e.data) for e in client.events if isinstance(e, h2.events.DataReceived))

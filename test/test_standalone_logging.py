@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from mod_pywebsocket import _standalone_options, standalone
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.servers import cli_server, run_cli
+from test.servers import cli_server, killed_at_exit, run_cli
 from test.wire import TIMEOUT, get, ws_connect
 
 # Logging.
@@ -64,16 +64,12 @@ def test_log_level_warning_hides_info_lines(tmp_path):
              "--log-level", "warning", "-V", "ignored.example"],
             cwd=REPO_ROOT, stderr=log,
         )  # fmt: skip
-    try:
+    with killed_at_exit(process):
         deadline = time.monotonic() + TIMEOUT
         while "take effect only with --strict" not in log_path.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         assert process.wait(TIMEOUT) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     text = log_path.read_text()
     assert "[WARNING]" in text and "take effect only with --strict" in text
     assert "[INFO]" not in text
@@ -97,7 +93,7 @@ def test_log_file_is_rotated_at_log_max_keeping_log_count_files(tmp_path, site):
          "-l", str(log_file), "--log-max", "2000", "--log-count", "2"],
         cwd=REPO_ROOT, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    try:
+    with killed_at_exit(process):
         deadline = time.monotonic() + TIMEOUT
         match = None
         while match is None and time.monotonic() < deadline:
@@ -108,10 +104,6 @@ def test_log_file_is_rotated_at_log_max_keeping_log_count_files(tmp_path, site):
             assert get(int(match.group(1)), "/index.html")[0] == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(TIMEOUT) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     names = sorted(os.listdir(log_file.parent))
     assert names == ["server.log", "server.log.1", "server.log.2"]
     for name in names:

@@ -19,23 +19,12 @@ import pytest
 from websockets.sync.client import connect
 
 from mod_pywebsocket import __version__, standalone
-from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
+from test.conftest import EXAMPLE_DIR, EXAMPLE_RESOURCES, REPO_ROOT, running_server
 from test.servers import option_error, run_cli
 from test.wire import exchange, upgrade_request
 
 TIMEOUT = 10.0
 PROG = "mod_pywebsocket.standalone"
-EXAMPLE_RESOURCES = [
-    "/abort",
-    "/abort_handshake",
-    "/bench",
-    "/close",
-    "/cookie",
-    "/echo",
-    "/echo_noext",
-    "/internal_error",
-    "/origin_check",
-]
 HANDLER = """
 def web_socket_do_extra_handshake(request):
     pass
