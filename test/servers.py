@@ -117,7 +117,8 @@ class ServerProcess:
         log_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if log_path is None:
-            self._log = tempfile.NamedTemporaryFile(prefix="robust-server-", suffix=".log", delete=False)  # noqa: SIM115
+            # Closed by stop(), not by a with block: the server writes to it meanwhile.
+            self._log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
             self._keep_log = False
         else:
             self._log = open(log_path, "wb")  # noqa: SIM115

@@ -842,7 +842,8 @@ def test_connection_read_caps_what_it_asks_mod_python_for() -> None:
     ids=["none-at-eof", "empty-bytes", "oserror-on-reset"],
 )
 def test_connection_read_turns_eof_and_errors_into_connection_terminated(failure: object) -> None:
-    connection = headerparserhandler._ApacheConnection(mock.FakeMpConnection([b"ab", failure]))  # type: ignore[list-item]
+    fake = mock.FakeMpConnection([b"ab", failure])  # type: ignore[list-item]
+    connection = headerparserhandler._ApacheConnection(fake)
     with pytest.raises(ConnectionTerminatedException):
         connection.read(3)
 

@@ -59,7 +59,9 @@ def h2c_server() -> Iterator[httpd.Httpd]:
 def h2_server(pki: Pki) -> Iterator[httpd.Httpd]:
     """Apache with mod_http2 and mod_ssl: HTTP/1.1 and h2 by ALPN, on TLS."""
     httpd.require_http2()
-    instance = httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True, tls=(pki.path("server.pem"), pki.path("server.key")))
+    instance = httpd.Httpd(
+        APACHE_HANDLERS, mpm="event", http2=True, tls=(pki.path("server.pem"), pki.path("server.key"))
+    )
     instance.start()
     try:
         yield instance
@@ -278,10 +280,10 @@ def test_a_seventh_stream_waits_until_one_of_six_open_ones_ends(h2c_server: http
 
 def test_http11_websocket_clients_are_still_served(site: Site) -> None:
     start = len(site.httpd.error_log_text())
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"compression": None, "ping_interval": None}
     if site.ca is not None:
         kwargs["ssl"] = ssl.create_default_context(cafile=site.ca)
-    with ws_connect(site.httpd, "/echo?over=http11", **kwargs) as ws:
+    with ws_connect(site.httpd.ws_url("/echo?over=http11"), **kwargs) as ws:
         ws.send("over HTTP/1.1")
         assert ws.recv(timeout=TIMEOUT) == "over HTTP/1.1"
     site.httpd.wait_for_log(r"to /echo\?over=http11 from \S+ opened \(HTTP/1\.1, version 13", start=start)

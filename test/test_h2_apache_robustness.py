@@ -21,15 +21,11 @@ import pytest
 from test import h2ws, httpd
 from test.servers import APACHE_HANDLERS, ROBUST_HANDLERS
 
-standalone_h2 = pytest.importorskip(
-    "test.test_h2_standalone",
-    reason="HTTP/2 NOT RUN: the raw HTTP/2 client (test/test_h2_standalone.py, or its h2 package) is missing",
-)
-import h2.errors  # present: test_h2_standalone imported it
+pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
+import h2.errors
 import h2.events
 
-H2Client = standalone_h2.H2Client
-masked_text_frame = standalone_h2.masked_text_frame
+from test.h2client import H2Client, echo_still_works
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,15 +44,6 @@ def server() -> Iterator[httpd.Httpd]:
     httpd.require_http2()
     with httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True) as instance:
         yield instance
-
-
-def stream_data(client: Any, stream_id: int) -> bytes:
-    return b"".join(e.data for e in client.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
-
-
-def echo_still_works(client: Any, stream_id: int, text: str) -> None:
-    client.data(stream_id, masked_text_frame(text))
-    client.pump(lambda c: text.encode() in stream_data(c, stream_id))
 
 
 def closed_count(server: httpd.Httpd, path: str, start: int) -> int:

@@ -1,4 +1,7 @@
-"""The standalone server's logging: --log-level, the log file and its rotation, the access and close lines, the thread monitor.
+"""The standalone server's logging.
+
+--log-level, the log file and its rotation, the access and close lines, the
+thread monitor.
 
 Servers run in this process (``running_server``) or as a subprocess
 (``servers.cli_server``); clients are the ``websockets`` library and raw

@@ -1,4 +1,7 @@
-"""The standalone server's options: the config file, --help, host validation, IPv6, the handler options, the entry point.
+"""The standalone server's options.
+
+The config file, --help, host validation, IPv6, the handler options and the
+console entry point.
 
 Servers run in this process (``running_server``) or as a subprocess
 (``servers.cli_server``); clients are the ``websockets`` library and raw

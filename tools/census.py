@@ -36,7 +36,8 @@ Rules of the extraction:
   without ``self``; defaults are shown as source text.
 
 ``--report`` prints, per original, how many names were checked and which
-are missing or incompatible, marking the deliberate differences (``DELIBERATE_DIFFERENCES``), then the names the two originals define
+are missing or incompatible, marking the deliberate differences
+(``DELIBERATE_DIFFERENCES``), then the names the two originals define
 differently. It exits 1 if a name is missing that is not a deliberate
 difference; the extraction exits 2 if the sdists or Python 2.7 are not
 available. Only the standard library is used. Run it as a module from the
