@@ -55,6 +55,7 @@ from test.wire import (
     open_socket,
     read_head,
     read_until_eof,
+    request_info,
     upgrade_request,
 )
 
@@ -728,13 +729,6 @@ def test_receive_message_after_a_private_frame_read_gets_the_next_message(
         ws.send(b"\x00second")
         assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
         assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
-
-
-def request_info(head: bytes) -> Any:
-    """Return what testdata/handlers/request_info_wsh.py put in its X-Request-Info response header."""
-    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
-    assert match, head
-    return json.loads(match.group(1))
 
 
 def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handlers_server: httpd.Httpd) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -53,3 +54,15 @@ def test_one_marker_expression_leaves_out_apache_browser_autobahn_and_slow_files
     assert result.returncode == 0, result.stdout + result.stderr
     selected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
     assert selected == {"test/test_msgutil.py"}
+
+
+def test_no_test_module_imports_another():
+    """Shared pieces live in test/wire.py, servers.py, pki.py, h2client.py, h2_cases.py, mock.py or conftest.py."""
+    here = os.path.join(REPO_ROOT, "test")
+    pattern = re.compile(r"^\s*(from test\.test_\w+ import|import test\.test_|from \.test_)|[\"']test\.test_\w+[\"']", re.M)
+    offenders = []
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), encoding="utf-8") as source:
+                offenders += [f"{name}: {match.group(0).strip()}" for match in pattern.finditer(source.read())]
+    assert offenders == []

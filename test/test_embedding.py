@@ -34,15 +34,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from mod_pywebsocket import _standalone_options, dispatch, standalone
 from pywebsocket3 import standalone as pywebsocket  # the import WPT's serve.py does
 from test.conftest import EXAMPLE_DIR, REPO_ROOT
-from test.servers import assert_option_error, make_site
+from test.servers import assert_option_error
 from test.wire import TIMEOUT, get, ws_connect
 
 PACKAGE_DIR = os.path.join(REPO_ROOT, "mod_pywebsocket")
-
-
-@pytest.fixture
-def site(tmp_path) -> str:
-    return make_site(tmp_path)
 
 
 # The real resolver, for the stand-ins that replace it in some tests.

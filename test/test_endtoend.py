@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -21,23 +19,23 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
 from test.servers import HANDLERS, cli_server
 from test.wire import (
-    TIMEOUT,
     HIXIE75,
     KEY1,
     KEY2,
     KEY3,
+    TIMEOUT,
     FrameReader,
     client_frame,
     exchange,
     hybi00_request,
     open_socket,
     read_head,
+    request_info,
     roundtrip,
     status_of,
     upgrade_request,
     ws_connect,
 )
-
 
 
 def test_text_and_binary_round_trip(example_server):
@@ -313,13 +311,6 @@ QUOTED_OFFERS_AS_PARSED = [
     ["permessage-deflate", [["server_max_window_bits", "1 0"]]],
     ["permessage-deflate", [["server_max_window_bits", "10"]]],
 ]
-
-
-def request_info(head: bytes) -> dict:
-    """Return what test/testdata/handlers/request_info_wsh.py put in its response header."""
-    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
-    assert match, head
-    return json.loads(match.group(1))
 
 
 def test_quoted_extension_parameters_make_only_their_offer_unusable():

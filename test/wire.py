@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import re
 import socket
@@ -43,6 +44,7 @@ __all__ = [
     "echo_works",
     "exchange",
     "get",
+    "header_fields",
     "hybi00_request",
     "mask_payload",
     "open_socket",
@@ -52,6 +54,7 @@ __all__ = [
     "read_until",
     "read_until_eof",
     "recv_exactly",
+    "request_info",
     "roundtrip",
     "status_of",
     "upgrade_request",
@@ -230,16 +233,28 @@ def roundtrip(port: int, data: bytes, *, host: str = "127.0.0.1", context: ssl.S
             return read_until_eof(sock, reset_is_eof=True)
 
 
+def header_fields(head: bytes) -> dict[str, list[str]]:
+    """Return the fields of an HTTP/1.x response head (after its status line), by lower-case name."""
+    fields: dict[str, list[str]] = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            fields.setdefault(name.strip().lower(), []).append(value.strip())
+    return fields
+
+
 def parse_response(data: bytes) -> tuple[int, dict[str, list[str]], bytes]:
     """Split an HTTP/1.x response into its status, its fields (lower-case names) and its body."""
     head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return status, headers, body
+    status = int(head.split(b"\r\n", 1)[0].split()[1])
+    return status, header_fields(head), body
+
+
+def request_info(head: bytes) -> Any:
+    """Return what testdata/handlers/request_info_wsh.py put in its X-Request-Info response header."""
+    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
+    assert match, head
+    return json.loads(match.group(1))
 
 
 def get(port: int, target: str, headers: str = "", **kwargs: Any) -> tuple[int, dict[str, list[str]], bytes]:
@@ -338,6 +353,13 @@ class FrameReader:
     def read_exactly(self, count: int, timeout: float = TIMEOUT) -> bytes:
         """Return the next ``count`` bytes (EOFError at EOF)."""
         return self._take(count, time.monotonic() + timeout)
+
+    def read_through(self, marker: bytes, timeout: float = TIMEOUT) -> bytes:
+        """Return the bytes up to and including the next ``marker`` (EOFError at EOF)."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.buffer:
+            self._fill(len(self.buffer) + 1, deadline)
+        return self._take(self.buffer.index(marker) + len(marker), deadline)
 
     def read_to_eof(self, timeout: float = TIMEOUT) -> bytes:
         """Return what is buffered and all that comes until the peer closes."""
