@@ -17,7 +17,7 @@ import h2.settings
 
 from test.wire import TIMEOUT, client_frame
 
-__all__ = ["H2Client", "echo_still_works", "stream_bytes"]
+__all__ = ["H2Client", "assert_refused_beside_a_websocket", "echo_still_works", "stream_bytes"]
 
 
 class H2Client:
@@ -139,3 +139,16 @@ def echo_still_works(client: H2Client, stream_id: int, text: str) -> None:
     """Send ``text`` on the WebSocket of ``stream_id`` and wait for its echo."""
     client.data(stream_id, client_frame(0x1, text.encode()))
     client.pump(lambda c: text.encode() in stream_bytes(c, stream_id))
+
+
+def assert_refused_beside_a_websocket(port: int, headers: list[tuple[str, str]], status: str) -> None:
+    """Open /echo, send ``headers`` on a second stream: it gets ``status``, and the WebSocket still echoes."""
+    client = H2Client(port)
+    try:
+        good = client.websocket("/echo")
+        assert client.response(good)[":status"] == "200"
+        bad = client.request(headers)
+        assert client.response(bad)[":status"] == status
+        echo_still_works(client, good, "still here")
+    finally:
+        client.close()

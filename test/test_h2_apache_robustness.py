@@ -25,7 +25,7 @@ pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installe
 import h2.errors
 import h2.events
 
-from test.h2client import H2Client, echo_still_works
+from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,15 +89,7 @@ def wait_closed(server: httpd.Httpd, path: str, start: int, count: int) -> None:
 def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(
     server: httpd.Httpd, headers: list[tuple[str, str]], status: str
 ) -> None:
-    client = H2Client(server.port)
-    try:
-        good = client.websocket("/echo")
-        assert client.response(good)[":status"] == "200"
-        bad = client.request(headers)
-        assert client.response(bad)[":status"] == status
-        echo_still_works(client, good, "still here")
-    finally:
-        client.close()
+    assert_refused_beside_a_websocket(server.port, headers, status)
 
 
 @pytest.mark.parametrize(

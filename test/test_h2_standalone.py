@@ -34,7 +34,7 @@ import h2.errors
 import h2.events
 import h2.settings
 
-from test.h2client import H2Client, echo_still_works, stream_bytes
+from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works, stream_bytes
 
 TIMEOUT = 10.0
 
@@ -447,15 +447,7 @@ def test_shutdown_closes_http2_websockets_with_1001(h2c_server):
     ids=["plain-connect", "other-protocol", "no-version", "version-12", "no-handler"],
 )
 def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(h2c_server, headers, status):
-    client = H2Client(h2c_server.port)
-    try:
-        good = client.websocket("/echo")
-        assert client.response(good)[":status"] == "200"
-        bad = client.request(headers)
-        assert client.response(bad)[":status"] == status
-        echo_still_works(client, good, "still here")
-    finally:
-        client.close()
+    assert_refused_beside_a_websocket(h2c_server.port, headers, status)
 
 
 @pytest.mark.parametrize(
