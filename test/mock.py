@@ -1,4 +1,4 @@
-"""Small working fakes for tests: a connection, a request, a dispatcher.
+"""Small working fakes for tests: a connection, a request, a dispatcher, mod_python's objects.
 
 They are typed against the duck types of SPEC §3 (``common.ConnectionLike``
 and ``common.RequestLike``); nothing here patches real code.
@@ -10,6 +10,24 @@ import email.message
 from typing import Any
 
 from mod_pywebsocket._connection import BufferedConnection, ReceiveBuffer
+
+__all__ = [
+    "BufferedFakeConnection",
+    "FakeConnection",
+    "FakeDispatcher",
+    "FakeMpConnection",
+    "FakeMpRequest",
+    "FakeRequest",
+    "replace_header",
+]
+
+
+def replace_header(headers: list[tuple[str, str]], name: str, value: str | None) -> list[tuple[str, str]]:
+    """Return ``headers`` with ``name`` (any case) set to ``value`` at the end; None removes it."""
+    result = [(n, v) for n, v in headers if n.lower() != name.lower()]
+    if value is not None:
+        result.append((name, value))
+    return result
 
 
 class FakeConnection:

@@ -43,13 +43,6 @@ SAMPLE_RESPONSE = (
 )
 
 
-def replace_header(headers, name, value):
-    result = [(n, v) for n, v in headers if n.lower() != name.lower()]
-    if value is not None:
-        result.append((name, value))
-    return result
-
-
 def make_request(headers=SAMPLE_HEADERS, uri="/demo", raw_lines=None, data=b"", **kwargs):
     request = mock.FakeRequest(uri=uri, headers=headers, connection=mock.FakeConnection(data), **kwargs)
     if raw_lines is not None:
@@ -169,14 +162,14 @@ def test_do_handshake_over_tls_with_query_answers_a_wss_location():
 
 
 def test_do_handshake_without_protocol_sends_no_protocol_header():
-    request = make_request(replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", None))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", None))
     do_handshake(request)
     assert request.ws_protocol is None
     assert request.connection.written == [SAMPLE_RESPONSE.replace(b"WebSocket-Protocol: sample\r\n", b"")]
 
 
 def test_do_handshake_accepts_a_protocol_with_spaces():
-    request = make_request(replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", "chat v2"))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", "chat v2"))
     do_handshake(request)
     assert b"WebSocket-Protocol: chat v2\r\n" in request.connection.written[0]
 
@@ -250,7 +243,7 @@ def test_do_handshake_handler_refusal_propagates_and_nothing_is_written(error):
 def test_do_handshake_of_another_protocols_request_is_not_mine(change):
     headers = SAMPLE_HEADERS
     for name, value in change.items():
-        headers = replace_header(headers, name, value)
+        headers = mock.replace_header(headers, name, value)
     request = make_request(headers)
     with pytest.raises(HandshakeException, match="not a Hixie-75 request") as info:
         do_handshake(request)
@@ -277,7 +270,7 @@ def test_do_handshake_with_two_upgrade_headers_is_not_mine():
 def test_do_handshake_with_malformed_request_returns_400(change, error):
     headers = SAMPLE_HEADERS
     for name, value in change.items():
-        headers = replace_header(headers, name, value)
+        headers = mock.replace_header(headers, name, value)
     request = make_request(headers)
     dispatcher = mock.FakeDispatcher()
     with pytest.raises(HandshakeException, match=error) as info:
@@ -305,8 +298,8 @@ def test_do_handshake_with_bad_request_line_returns_400(kwargs, error):
 
 
 def test_do_handshake_non_strict_accepts_any_case_and_header_order():
-    headers = replace_header(
-        replace_header(SAMPLE_HEADERS, "Upgrade", "websocket"), "Connection", "keep-alive, upgrade"
+    headers = mock.replace_header(
+        mock.replace_header(SAMPLE_HEADERS, "Upgrade", "websocket"), "Connection", "keep-alive, upgrade"
     )
     lines = [SAMPLE_LINES[0], SAMPLE_LINES[4], b"upgrade: websocket\r\n", *SAMPLE_LINES[5:]]
     request = make_request(headers, raw_lines=lines)
@@ -340,7 +333,7 @@ def test_do_handshake_strict_without_raw_lines_checks_the_parsed_spelling():
     ("name", "value"), [("Upgrade", "websocket"), ("Connection", "upgrade"), ("Connection", "Upgrade, close")]
 )
 def test_do_handshake_strict_without_raw_lines_rejects_other_spelling_with_400(name, value):
-    request = make_request(replace_header(SAMPLE_HEADERS, name, value))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, name, value))
     with pytest.raises(HandshakeException, match=f"for header {name} but found") as info:
         do_handshake(request, strict=True)
     assert info.value.status == 400

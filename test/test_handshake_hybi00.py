@@ -48,14 +48,6 @@ CHALLENGE_VECTORS = [
 ]
 
 
-def replace_header(headers, name, value):
-    """Return ``headers`` with ``name`` set to ``value`` (None removes it)."""
-    result = [(n, v) for n, v in headers if n.lower() != name.lower()]
-    if value is not None:
-        result.append((name, value))
-    return result
-
-
 def make_request(headers=SAMPLE_HEADERS, data=SAMPLE_KEY3, uri="/demo", connection=None, **kwargs):
     connection = connection if connection is not None else mock.FakeConnection(data)
     return mock.FakeRequest(uri=uri, headers=headers, connection=connection, **kwargs)
@@ -139,7 +131,7 @@ def test_validate_legacy_subprotocol_rejects_non_printable_or_empty(protocol):
 
 @pytest.mark.parametrize(("key1", "key2", "key3", "body"), CHALLENGE_VECTORS)
 def test_do_handshake_writes_the_exact_response_in_one_write(key1, key2, key3, body):
-    headers = replace_header(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", key1), "Sec-WebSocket-Key2", key2)
+    headers = mock.replace_header(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", key1), "Sec-WebSocket-Key2", key2)
     request = make_request(headers, key3)
     do_handshake(request)
     assert request.connection.written == [SAMPLE_RESPONSE[: -len(SAMPLE_RESPONSE_BODY)] + body]
@@ -189,15 +181,15 @@ def test_do_handshake_over_tls_answers_a_wss_location():
 
 
 def test_do_handshake_without_protocol_sends_no_protocol_header():
-    request = make_request(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Protocol", None))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Protocol", None))
     do_handshake(request)
     assert request.ws_protocol is None
     assert b"Sec-WebSocket-Protocol" not in request.connection.written[0]
 
 
 def test_do_handshake_accepts_lower_case_upgrade_and_connection_lists():
-    headers = replace_header(SAMPLE_HEADERS, "Upgrade", "websocket")
-    headers = replace_header(headers, "Connection", "keep-alive, upgrade")
+    headers = mock.replace_header(SAMPLE_HEADERS, "Upgrade", "websocket")
+    headers = mock.replace_header(headers, "Connection", "keep-alive, upgrade")
     request = make_request(headers)
     do_handshake(request)
     assert request.connection.written == [SAMPLE_RESPONSE]
@@ -359,7 +351,7 @@ def test_do_handshake_with_a_reset_while_reading_the_challenge_raises_connection
 
 
 def test_do_handshake_without_key1_is_not_mine():
-    request = make_request(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", None))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", None))
     with pytest.raises(HandshakeException, match="not a HyBi-00 request") as info:
         do_handshake(request)
     assert info.value.status is None
@@ -387,7 +379,7 @@ def test_do_handshake_without_key1_is_not_mine():
 def test_do_handshake_with_malformed_request_returns_400(change, error):
     headers = SAMPLE_HEADERS
     for name, value in change.items():
-        headers = replace_header(headers, name, value)
+        headers = mock.replace_header(headers, name, value)
     request = make_request(headers)
     dispatcher = mock.FakeDispatcher()
     with pytest.raises(HandshakeException, match=error) as info:
@@ -432,7 +424,7 @@ def test_handshake_chain_picks_hybi00_for_a_key1_request():
 
 
 def test_handshake_chain_answers_400_for_a_malformed_hybi00_request():
-    request = make_request(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", "nospaces1"))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", "nospaces1"))
     with pytest.raises(HandshakeException) as info:
         handshake.do_handshake(request, mock.FakeDispatcher())
     assert info.value.status == 400
