@@ -6,7 +6,7 @@ BENCH_ARGS ?=
 
 .PHONY: bench test test-fast
 bench: $(VENV)/.installed
-	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 $(VENV)/.installed: requirements/bench.txt requirements/pywebsocket3.txt requirements/test.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

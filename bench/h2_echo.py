@@ -6,8 +6,8 @@ frames (built by one function) sent with ``--window`` messages in flight to
 ``/echo``: over a plain TCP connection after an HTTP/1.1 upgrade, and as
 DATA frames on one extended CONNECT stream (the ``h2`` library as client).
 
-    .venv/bin/python bench/h2_echo.py             # small (16 B) and large (1 MiB) messages
-    .venv/bin/python bench/h2_echo.py --reps 5 --tls
+    .venv/bin/python -m bench.h2_echo             # small (16 B) and large (1 MiB) messages
+    .venv/bin/python -m bench.h2_echo --reps 5 --tls
 """
 
 from __future__ import annotations
@@ -31,19 +31,16 @@ import h2.connection
 import h2.events
 import h2.settings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import REPO
+from bench.loadgen import OP_BINARY, mask_frame
+from bench.processes import cpu_seconds
+
+__all__ = ["main"]
 
 
 def client_frame(payload: bytes) -> bytes:
     """A masked binary frame with mask key 0 (the payload is sent as is; the server unmasks it all the same)."""
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", 0x82, 0x80 | size)
-    elif size < 0x10000:
-        header = struct.pack("!BBH", 0x82, 0x80 | 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x82, 0x80 | 127, size)
-    return header + b"\x00\x00\x00\x00" + payload
+    return mask_frame(OP_BINARY, payload, b"\x00\x00\x00\x00")
 
 
 class Frames:
@@ -80,7 +77,7 @@ def start_server(tls: tuple[str, str] | None) -> tuple[subprocess.Popen[str], in
             "--http2", "--log-level", "info"]  # fmt: skip
     if tls:
         args += ["-t", "-k", tls[0], "-c", tls[1]]
-    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:
         found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
@@ -184,13 +181,6 @@ def _pump(
     return elapsed
 
 
-def cpu_seconds(pid: int) -> float:
-    """The server's user + system CPU time so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -223,9 +213,9 @@ def main() -> None:
                 for _ in range(args.reps):
                     for name, run in (("h1", run_http11), ("h2", run_http2)):
                         ctx = ssl.create_default_context(cafile=tls_files[1]) if tls_files else None
-                        before = cpu_seconds(proc.pid)
+                        before = cpu_seconds([proc.pid])[proc.pid]
                         elapsed = run(port, ctx, payload, count, window)
-                        cpu[name].append((cpu_seconds(proc.pid) - before) / count * 1e6)
+                        cpu[name].append((cpu_seconds([proc.pid])[proc.pid] - before) / count * 1e6)
                         rate = count / elapsed if unit == "msg/s" else count * len(payload) / elapsed / 1e6
                         results[name].append(rate)
                 h1, h2_rate = statistics.median(results["h1"]), statistics.median(results["h2"])

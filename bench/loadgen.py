@@ -11,8 +11,9 @@ Each scenario function returns a dict whose ``value`` is the headline figure;
 ``client_cpu`` is the CPU time this process used divided by the wall time of
 the measurement (above ~0.9 the generator, not the server, may be the limit).
 
-Run ``python bench/loadgen.py --help`` to drive one scenario by hand against
-any server; ``bench/run.py`` drives all of them against all servers.
+Run ``python -m bench.loadgen --help`` (from the repository root) to drive
+one scenario by hand against any server; ``python -m bench`` drives all of
+them against all servers.
 """
 
 from __future__ import annotations
@@ -450,24 +451,32 @@ def pipelined(
     return result
 
 
+def _exact_echo(
+    target: Target, frames: Callable[[bytes], bytes], opcode: int, message: bytes, **timing: Any
+) -> dict[str, float]:
+    """One connection, ``frames(mask_key)`` sent and ``message`` expected back, pipelined (msg/s)."""
+    (conn,) = _open_conns(target, 1)
+    try:
+        unit = frames(conn.mask_key)
+        return pipelined_run([conn], unit, lambda: FrameReplies(_exact_check(opcode, message)), **timing)
+    finally:
+        close(conn)
+
+
 def big_echo(
     target: Target, *, size: int = 1 << 20, window: int = 2, duration: float = 2.0, warmup: float = 0.5
 ) -> dict[str, float]:
     """``size``-byte binary echo on one connection; value in MB/s (10**6 bytes, one direction)."""
     message = os.urandom(size)
-    (conn,) = _open_conns(target, 1)
-    try:
-        unit = mask_frame(OP_BINARY, message, conn.mask_key)
-        result = pipelined_run(
-            [conn],
-            unit,
-            lambda: FrameReplies(_exact_check(OP_BINARY, message)),
-            window=window,
-            duration=duration,
-            warmup=warmup,
-        )
-    finally:
-        close(conn)
+    result = _exact_echo(
+        target,
+        lambda key: mask_frame(OP_BINARY, message, key),
+        OP_BINARY,
+        message,
+        window=window,
+        duration=duration,
+        warmup=warmup,
+    )
     result["messages_per_s"] = result["value"]
     result["value"] = result["value"] * size / 1e6
     return result
@@ -485,24 +494,15 @@ def fragmented_echo(
     """A ``size``-byte text message sent in ``fragments`` frames, echoed (msg/s)."""
     text = (b"The quick brown fox jumps over the lazy dog. " * (size // 45 + 1))[:size]
     step = size // fragments
-    (conn,) = _open_conns(target, 1)
-    try:
-        frames = []
-        for index in range(fragments):
-            piece = text[index * step : (index + 1) * step if index < fragments - 1 else size]
-            frames.append(
-                mask_frame(OP_TEXT if index == 0 else OP_CONT, piece, conn.mask_key, fin=index == fragments - 1)
-            )
-        result = pipelined_run(
-            [conn],
-            b"".join(frames),
-            lambda: FrameReplies(_exact_check(OP_TEXT, text)),
-            window=window,
-            duration=duration,
-            warmup=warmup,
+
+    def frames(key: bytes) -> bytes:
+        pieces = [text[i * step : (i + 1) * step if i < fragments - 1 else size] for i in range(fragments)]
+        return b"".join(
+            mask_frame(OP_TEXT if i == 0 else OP_CONT, piece, key, fin=i == fragments - 1)
+            for i, piece in enumerate(pieces)
         )
-    finally:
-        close(conn)
+
+    result = _exact_echo(target, frames, OP_TEXT, text, window=window, duration=duration, warmup=warmup)
     result["mb_per_s"] = result["value"] * size / 1e6
     return result
 

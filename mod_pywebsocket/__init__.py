@@ -191,6 +191,21 @@ and sets up ``request.ws_stream`` over ``request.connection``, whose
 ``read``/``write`` carry the stream's DATA frames. The RFC 6455 handshake,
 ``handshake.hybi.Handshaker``, is the same base with HTTP/1.1 hooks.
 
+Logging
+-------
+
+Every module logs to the logger named after it, ``logging.getLogger(__name__)``:
+``mod_pywebsocket.standalone`` (also when it runs as ``__main__``),
+``mod_pywebsocket.dispatch``, ``mod_pywebsocket._stream_hybi``,
+``mod_pywebsocket._standalone_cgi``... (a private module's logger has the
+private module's name). Configure the
+``mod_pywebsocket`` logger to route, raise or lower all of them at once. The
+package adds no handler and sets no level, except as a program: the
+standalone server's ``--log-file`` and ``--log-level`` configure the root
+logger, and under mod_python the first request sends the root logger's
+records to Apache's error log. ``util.get_class_logger`` (a logger named
+after a class) is kept for handler files; the package does not use it.
+
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
 ``extensions`` (extension processors), ``standalone`` and

@@ -31,7 +31,14 @@ from typing import ClassVar, Protocol, Union
 
 from mod_pywebsocket import common
 
-__all__ = ["BufferedConnection", "ConnectionTerminatedException", "PlainConnection", "RawConnection", "ReceiveBuffer", "as_buffered"]
+__all__ = [
+    "BufferedConnection",
+    "ConnectionTerminatedException",
+    "PlainConnection",
+    "RawConnection",
+    "ReceiveBuffer",
+    "as_buffered",
+]
 
 # The most one receive asks for into the connection's own buffer, and the
 # largest read served through it: a read that needs more than this beyond
@@ -199,7 +206,7 @@ class BufferedConnection:
         return self._data[pos : pos + length]
 
     def readline(self, limit: int = -1) -> bytes:
-        """Read a line up to and including b'\\n', at most ``limit`` bytes; b'' at EOF.
+        r"""Read a line up to and including b'\n', at most ``limit`` bytes; b'' at EOF.
 
         Raises:
             OSError: receiving failed.

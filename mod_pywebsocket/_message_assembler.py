@@ -22,7 +22,7 @@ message rather than one frame:
   received bytes are charged by ``start`` once the message has more than
   ``UNCOUNTED_BYTES`` of them. Its inflated bytes are charged before they
   exist: the message is inflated in steps of at most 1 MiB of output, each
-  reserved first (``util._RFC1979Inflater.filter_within_budget``; the
+  reserved first (``_deflate._RFC1979Inflater.filter_within_budget``; the
   deflate-frame filter inflates a frame the same way, and the pieces of a
   fragmented message it inflated are counted as they are kept). A charge
   the budget cannot cover fails the message with
@@ -39,7 +39,7 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mod_pywebsocket import common, util
+from mod_pywebsocket import _deflate, common
 from mod_pywebsocket._stream_base import (
     InvalidFrameException,
     InvalidUTF8Exception,
@@ -259,9 +259,9 @@ class MessageAssembler:
     """
 
     __slots__ = (
+        "_charged",
         "_compressed",
         "_decoder",
-        "_charged",
         "_fed",
         "_held",
         "_options",
@@ -465,7 +465,7 @@ class MessageAssembler:
         limit = options.max_message_size - self._size
         try:
             data: bytes = options.permessage_deflate.decompress(piece, final, limit)
-        except util.DeflateSizeError as exc:
+        except _deflate.DeflateSizeError as exc:
             raise MessageTooBigException(f"compressed message inflates past the limit of {limit} bytes") from exc
         except zlib.error as exc:
             raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
@@ -492,7 +492,7 @@ class MessageAssembler:
                 self._charged += len(data)
                 self._size += len(data)
                 yield data
-        except util.DeflateSizeError as exc:
+        except _deflate.DeflateSizeError as exc:
             raise MessageTooBigException(f"compressed message inflates past the limit of {limit} bytes") from exc
         except zlib.error as exc:
             raise InvalidFrameException(f"invalid compressed data: {exc}") from exc

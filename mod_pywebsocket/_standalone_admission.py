@@ -52,7 +52,7 @@ from typing import Any
 
 __all__ = ["LINGER_SECONDS", "AcceptBackoff", "Refuser", "is_resource_error"]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 # How long a refused connection is kept open after its 503, for the client to read it and close.
 LINGER_SECONDS = 2.0

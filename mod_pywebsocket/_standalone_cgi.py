@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from mod_pywebsocket import common
+from mod_pywebsocket.http_header_util import _DIGITS, _TOKEN
 
 __all__ = [
     "LAST_CHUNK",
@@ -52,12 +53,10 @@ __all__ = [
     "send_body",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A script sends final responses only: a 1xx would leave the client waiting.
 _STATUS = re.compile(r"([2-5][0-9][0-9])(?:[ \t]+(.*))?")
-_DIGITS = re.compile(r"[0-9]+")
 # RFC 9110 §5.5: a field value has no control character but HTAB; a bare CR
 # or a NUL passed on could split or cut the response.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -384,7 +383,7 @@ class CgiProcess:
                 http.HTTPStatus.SERVICE_UNAVAILABLE, f"cannot watch cgi script {script.script_name}: {exc}"
             ) from exc
 
-    def __enter__(self) -> CgiProcess:  # noqa: PYI034 (typing.Self needs Python 3.11)
+    def __enter__(self) -> CgiProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -68,7 +68,7 @@ except ImportError:  # the optional dependency; available() says so
 
 __all__ = ["PREFACE", "available", "serve", "speaks_http2"]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 # RFC 9113 §3.4: the client connection preface starts with these 24 octets.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -84,7 +84,7 @@ _ACK_BATCH = 64 * 1024
 # The most DATA one send puts on the wire.
 _SEND_BATCH = 256 * 1024
 # Answers of the HTTP/1.x handler that have no place in HTTP/2 (RFC 9113 §8.2.2).
-_CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_CONNECTION_SPECIFIC = _http2._CONNECTION_SPECIFIC
 
 
 def available() -> bool:

@@ -5,8 +5,8 @@ request line and header lines through a ``readline`` callable, with the
 line length, the number of lines and the head's size capped;
 ``body_framing`` applies RFC 9112 §6.3 to find where the body ends, and
 ``read_body`` reads it (``Content-Length`` or chunked); ``host_is_valid``,
-``split_host`` and ``basic_auth_matches`` check the Host and Authorization
-headers; ``DeadlineWatch`` ends connections that take too long to send a
+``split_host``, ``check_host`` and ``basic_auth_matches`` check the Host
+and Authorization headers; ``DeadlineWatch`` ends connections that take too long to send a
 head or a body.
 """
 
@@ -23,9 +23,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mod_pywebsocket import common, http_header_util
+from mod_pywebsocket.http_header_util import _DIGITS, _EXCERPT, _TOKEN
+
+if TYPE_CHECKING:
+    from mod_pywebsocket._standalone_options import ServerOptions
 
 __all__ = [
     "CHUNKED",
@@ -36,6 +40,7 @@ __all__ = [
     "StandaloneRequestBase",
     "basic_auth_matches",
     "body_framing",
+    "check_host",
     "host_is_valid",
     "peer",
     "read_body",
@@ -43,16 +48,14 @@ __all__ = [
     "split_host",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SEPARATORS = re.compile(r"[ \t]+")
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _DEADLINE_POLL_SECONDS = 0.1
 # RFC 9112 §6.2: Content-Length = 1*DIGIT. Leading zeros are allowed; more
 # than 18 other digits is more than any body limit (and than int() takes).
 _CONTENT_LENGTH = re.compile(r"0*([0-9]{1,18})")
-_DIGITS = re.compile(r"[0-9]+")
 # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF, with
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
 # (names are tokens, values tokens or quoted-strings). Only CRLF ends these
@@ -60,18 +63,19 @@ _DIGITS = re.compile(r"[0-9]+")
 _BYTES_TOKEN = _TOKEN.pattern.encode("ascii")
 _BYTES_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 _CHUNK_LINE = re.compile(
-    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _BYTES_TOKEN + rb"(?:[ \t]*=[ \t]*(?:"
-    + _BYTES_TOKEN + rb"|" + _BYTES_QUOTED + rb"))?)*\r\n"
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*"
+    + _BYTES_TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _BYTES_TOKEN
+    + rb"|"
+    + _BYTES_QUOTED
+    + rb"))?)*\r\n"
 )
 _FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
 # RFC 9112 §3.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
 # uri-host is an IP-literal in brackets, an IPv4 address or a reg-name (an
 # empty one included).
-_HOST = re.compile(
-    r"(?:\[[0-9A-Za-z:.%_~-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?"
-)
-# How much of a bad line an error message quotes.
-_EXCERPT = 80
+_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%_~-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
 # The most a body read asks for at once.
 _READ_SIZE = 65536
 CHUNKED = -1
@@ -407,6 +411,40 @@ def split_host(value: str) -> tuple[str, int | None] | None:
     return host, int(port_text) if port_text else None
 
 
+def check_host(values: list[str], version: str, options: ServerOptions) -> tuple[http.HTTPStatus, str] | None:
+    """Check a request's Host header field values; return the error status and message, or None if right.
+
+    RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+    code to any HTTP/1.1 request message that lacks a Host header field
+    and to any request message that contains more than one Host header
+    field line or a Host header field with an invalid field value." With
+    ``--strict`` and ``-V``/``-P`` it must also name that host and port
+    (403 otherwise; without a port, 80 or 443 with ``--tls``).
+
+    Args:
+        values: the Host field values, in the order received.
+        version: the request's HTTP version (``HTTP/1.0`` may omit Host).
+        options: the server's options.
+    """
+    malformed = (http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
+    if len(values) > 1 or (not values and version != "HTTP/1.0") or (values and not host_is_valid(values[0])):
+        return malformed
+    if not options.strict or (options.validation_host is None and options.validation_port is None):
+        return None
+    parsed = split_host(values[0]) if values else None
+    if parsed is None:
+        return malformed
+    host, port = parsed
+    if port is None:
+        port = common.DEFAULT_WEB_SOCKET_SECURE_PORT if options.use_tls else common.DEFAULT_WEB_SOCKET_PORT
+    expected_host = options.validation_host
+    if expected_host is not None and host.lower() != expected_host.strip("[]").lower():
+        return http.HTTPStatus.FORBIDDEN, f"host {host!r} is not {expected_host!r}"
+    if options.validation_port is not None and port != options.validation_port:
+        return http.HTTPStatus.FORBIDDEN, f"port {port} is not {options.validation_port}"
+    return None
+
+
 class StandaloneRequestBase:
     """What the standalone server's request objects (HTTP/1.1 and HTTP/2) share: mod_python's getters (SPEC §3).
 
@@ -458,8 +496,10 @@ def peer(address: object) -> str:
     return str(address)
 
 
-def basic_auth_matches(authorization: str | None, credential: str) -> bool:
-    """Return True if an Authorization header carries ``credential`` ('user:password') by Basic auth."""
+def basic_auth_matches(authorization: str | None, credential: str | None) -> bool:
+    """Return True if an Authorization header carries ``credential`` ('user:password') by Basic auth (never if None)."""
+    if credential is None:
+        return False
     scheme, _, token = (authorization or "").strip().partition(" ")
     try:
         given = base64.b64decode(token.strip(), validate=True)

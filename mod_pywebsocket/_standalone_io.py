@@ -50,7 +50,7 @@ from mod_pywebsocket import _connection
 
 __all__ = ["FLUSH_DELAY", "SEND_PIECE", "HeapTrimmer", "SocketConnection", "WriteFlusher", "WriteWatch"]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+_LOGGER = logging.getLogger(__name__)
 
 # One recv asks for up to 64 KiB (``_connection.RECEIVE_SIZE``), into a
 # mapping of that size per connection: memory that only becomes resident

@@ -1,9 +1,14 @@
 """Command-line options and the ``--config`` file of the standalone server.
 
-Layer 3 (a private part of ``standalone``). Builds the ``argparse`` parser,
+Layer 3 (a private part of ``standalone``). ``ServerOptions`` is the
+server's typed, frozen configuration, and holds each option's default.
+Builds the ``argparse`` parser (which takes its defaults from there),
 reads the INI config file, checks option values and resolves directories.
-Every error is one line on stderr and exit status 2. TLS certificates are
-loaded by ``standalone.parse_options``, which owns the ``ssl`` module.
+Every error is one line on stderr and exit status 2. The parser's
+namespace, or any object with some of the fields, becomes a
+``ServerOptions`` through ``to_server_options`` and ``complete_options``.
+TLS certificates are loaded by ``standalone.parse_options``, which owns
+the ``ssl`` module.
 
 Every option of pywebsocket 0.7.9 and pywebsocket3 4.0.2 is accepted, so
 that the command lines that start them start this server; the few that
@@ -13,24 +18,33 @@ mean nothing here are in the "compatibility" group (``NO_EFFECT``).
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import codecs
 import configparser
+import dataclasses
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mod_pywebsocket import __version__, _standalone_h2, common
 from mod_pywebsocket._stream_hybi import DEFAULT_MAX_MESSAGE_SIZE
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "LOG_LEVELS",
     "NO_EFFECT",
     "OptionParser",
+    "ServerOptions",
     "build_parser",
+    "complete_options",
     "examples_directory",
     "normalize_cgi_paths",
     "parse_args",
+    "to_server_options",
 ]
 
 # "fine" is pywebsocket's level below DEBUG (0.7.9's common.LOGLEVEL_FINE,
@@ -56,11 +70,140 @@ NO_EFFECT = {
     "tls-module": "TLS always uses Python's ssl module",
 }
 _TLS_MODULES = ("ssl", "pyopenssl")
-# --max-incoming-memory: 8 messages of the default --max-message-size at once.
-DEFAULT_MAX_INCOMING_MEMORY = 512 * 1024 * 1024
 _BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 # Options that make no sense inside a config file.
 _NOT_IN_CONFIG = frozenset({"config", "help"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """The standalone server's configuration: one field per command-line option, with its default.
+
+    ``parse_options`` returns an ``argparse.Namespace`` with these
+    attributes; ``WebSocketServer`` turns whatever it is given into this
+    object once (``to_server_options``, then ``complete_options``) and reads
+    only this object afterwards. Tests and programs may build it directly:
+    ``ServerOptions(port=0, websock_handlers="/srv/handlers")`` is a valid
+    configuration. The command line's defaults are these fields' defaults.
+
+    Directories may be relative: ``WebSocketServer`` makes the document
+    root absolute and the handler root relative to it, as the command line
+    does. Besides the options, two fields come from pywebsocket3's
+    embedding API: ``is_executable_method`` (called with a CGI script's
+    path instead of checking its execute bit) and ``ssl_context`` (the
+    loaded TLS context; None to load it from ``private_key`` and
+    ``certificate``).
+    """
+
+    # server
+    server_host: str = ""
+    port: int = common.DEFAULT_WEB_SOCKET_PORT
+    document_root: str = "."
+    cgi_paths: tuple[str, ...] = ()
+    request_queue_size: int = 128
+    # WebSocket handlers
+    websock_handlers: str | None = None
+    websock_handlers_map_file: str | None = None
+    scan_dir: str | None = None
+    allow_handlers_outside_root_dir: bool = False
+    handler_encoding: str | None = None
+    allow_draft75: bool = False
+    strict: bool = False
+    validation_host: str | None = None
+    validation_port: int | None = None
+    # TLS
+    use_tls: bool = False
+    private_key: str | None = None
+    certificate: str | None = None
+    tls_client_auth: bool = False
+    tls_client_cert_optional: bool = False
+    tls_client_ca: str | None = None
+    # HTTP/2
+    http2: bool = False
+    # authentication
+    basic_auth: bool = False
+    basic_auth_credential: str | None = None
+    # limits
+    max_line_length: int = 8192
+    max_header_count: int = 100
+    max_head_size: int = 65536
+    handshake_timeout: float = 10.0
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_connections: int = 1000
+    max_incoming_memory: int = 512 * 1024 * 1024  # 8 messages of the default --max-message-size at once
+    max_request_body: int = 16 * 1024 * 1024
+    cgi_timeout: float = 30.0
+    write_timeout: float = 60.0
+    # logging
+    log_file: str | None = None
+    log_level: str = "info"
+    log_max: int = 256 * 1024 * 1024
+    log_count: int = 5
+    thread_monitor_interval_in_sec: float = 0.0
+    # getting started
+    examples: bool = False
+    reload: bool = False
+    # compatibility (no effect, NO_EFFECT)
+    deflate_log_level: str | None = None
+    tls_module: str | None = None
+    # pywebsocket3's embedding API, not options
+    is_executable_method: Callable[[str], object] | None = None
+    ssl_context: ssl.SSLContext | None = None
+
+
+# Each option's default, from the one place that holds it (for build_parser).
+_DEFAULTS: dict[str, object] = {field.name: field.default for field in dataclasses.fields(ServerOptions)}
+
+
+def to_server_options(options: object) -> ServerOptions:
+    """Return the ``ServerOptions`` an options object stands for (itself if it is one).
+
+    ``options`` is usually the ``argparse.Namespace`` of ``parse_options``,
+    perhaps changed by the caller as pywebsocket3's embedders do, or any
+    object with some of the fields as attributes: a missing one takes its
+    default. pywebsocket3's names are honoured: ``cgi_directories``
+    (instead of ``cgi_paths`` when not None), ``use_basic_auth`` (turns
+    ``basic_auth`` on). Other attributes are not carried over.
+    """
+    if isinstance(options, ServerOptions):
+        return options
+    values: dict[str, Any] = {name: getattr(options, name, default) for name, default in _DEFAULTS.items()}
+    cgi_directories = getattr(options, "cgi_directories", None)
+    values["cgi_paths"] = tuple(values["cgi_paths"] if cgi_directories is None else cgi_directories)
+    values["basic_auth"] = bool(values["basic_auth"] or getattr(options, "use_basic_auth", False))
+    return dataclasses.replace(ServerOptions(), **values)
+
+
+def complete_options(options: ServerOptions) -> ServerOptions:
+    """Return ``options`` with what the server derives from them (the object given is not changed).
+
+    Directories are made absolute (the handler root relative to the
+    document root, as ``-w`` is); CGI prefixes lose trailing slashes
+    (``normalize_cgi_paths``); ``--basic-auth`` without a credential
+    gets ``test:test``; pywebsocket3's ``Basic <base64>`` form of the
+    credential is decoded.
+
+    Raises:
+        ValueError: a CGI prefix does not start with ``/``.
+    """
+    document_root = os.path.abspath(options.document_root)
+    credential = options.basic_auth_credential
+    if options.basic_auth and credential is None:
+        credential = "test:test"
+    elif credential is not None and credential.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(credential[len("Basic ") :], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        if ":" in decoded:
+            credential = decoded
+    return dataclasses.replace(
+        options,
+        document_root=document_root,
+        websock_handlers=os.path.join(document_root, options.websock_handlers or document_root),
+        cgi_paths=tuple(normalize_cgi_paths(options.cgi_paths)),
+        basic_auth_credential=credential,
+    )
 
 
 class OptionParser(argparse.ArgumentParser):
@@ -100,7 +243,7 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _bounded_int(upper: int) -> Any:
+def _bounded_int(upper: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         number = _positive_int(value)
         if number > upper:
@@ -210,6 +353,10 @@ def build_parser() -> OptionParser:
     )
 
     def add(group: Any, *names: str, **kwargs: Any) -> None:
+        if "default" not in kwargs:
+            default = _DEFAULTS[kwargs["dest"]]
+            # A fresh list for each parse result that may be changed in place.
+            kwargs["default"] = list(default) if isinstance(default, tuple) else default
         action = group.add_argument(*names, **kwargs)
         # The "_" spellings work too, without cluttering --help.
         aliases = [spelling for spelling in _spellings(*names) if spelling not in names]
@@ -226,7 +373,6 @@ def build_parser() -> OptionParser:
         "--server-host",
         dest="server_host",
         metavar="HOST",
-        default="",
         help="address or host name to listen on; a name listens on each of its addresses, all on one "
         "port (default: every local address, IPv4 and IPv6)",
     )
@@ -237,7 +383,6 @@ def build_parser() -> OptionParser:
         dest="port",
         metavar="PORT",
         type=_port,
-        default=common.DEFAULT_WEB_SOCKET_PORT,
         help="port to listen on (default: %(default)s; 0 picks a free one)",
     )
     add(
@@ -246,8 +391,7 @@ def build_parser() -> OptionParser:
         "--document-root",
         dest="document_root",
         metavar="DIR",
-        default=".",
-        help="directory plain HTTP requests are served from (default: .)",
+        help="directory plain HTTP requests are served from (default: %(default)s)",
     )
     add(
         server,
@@ -256,7 +400,6 @@ def build_parser() -> OptionParser:
         dest="cgi_paths",
         metavar="PATHS",
         type=_cgi_paths,
-        default=[],
         help="comma-separated URL path prefixes (such as /cgi-bin) under which executable files of the "
         "document root run as CGI/1.1 scripts",
     )
@@ -267,7 +410,6 @@ def build_parser() -> OptionParser:
         dest="request_queue_size",
         metavar="N",
         type=_positive_int,
-        default=128,
         help="listen backlog (default: %(default)s)",
     )
     add(
@@ -287,7 +429,6 @@ def build_parser() -> OptionParser:
         "--websock-handlers",
         dest="websock_handlers",
         metavar="DIR",
-        default=None,
         help="handler root: *_wsh.py files under it are loaded (default: the document root; "
         "relative to the document root)",
     )
@@ -297,7 +438,6 @@ def build_parser() -> OptionParser:
         "--websock-handlers-map-file",
         dest="websock_handlers_map_file",
         metavar="FILE",
-        default=None,
         help="file of 'alias existing' lines that give handlers more resource names",
     )
     add(
@@ -306,7 +446,6 @@ def build_parser() -> OptionParser:
         "--scan-dir",
         dest="scan_dir",
         metavar="DIR",
-        default=None,
         help="load only the handlers under this directory, which must lie under the handler root",
     )
     add(
@@ -314,7 +453,6 @@ def build_parser() -> OptionParser:
         "--allow-handlers-outside-root-dir",
         dest="allow_handlers_outside_root_dir",
         action="store_true",
-        default=False,
         help="load handler files whose real path (symlinks resolved) leaves the handler root",
     )
     add(
@@ -323,7 +461,6 @@ def build_parser() -> OptionParser:
         dest="handler_encoding",
         metavar="ENCODING",
         type=_encoding,
-        default=None,
         help="read the *_wsh.py files in this text encoding (default: as Python reads source: "
         "a coding declaration, else UTF-8)",
     )
@@ -332,7 +469,6 @@ def build_parser() -> OptionParser:
         "--allow-draft75",
         dest="allow_draft75",
         action="store_true",
-        default=False,
         help="accept the Hixie-75 protocol too",
     )
     add(
@@ -340,7 +476,6 @@ def build_parser() -> OptionParser:
         "--strict",
         dest="strict",
         action="store_true",
-        default=False,
         help="with Hixie-75, require the draft's exact request line and header order; with -V/-P, "
         "check the Host header of every request",
     )
@@ -350,7 +485,6 @@ def build_parser() -> OptionParser:
         "--validation-host",
         dest="validation_host",
         metavar="HOST",
-        default=None,
         help="with --strict: the host the Host header must name, else 403",
     )
     add(
@@ -360,7 +494,6 @@ def build_parser() -> OptionParser:
         dest="validation_port",
         metavar="PORT",
         type=_port,
-        default=None,
         help="with --strict: the port the Host header must name (80 or 443 when it has none), else 403",
     )
 
@@ -371,7 +504,6 @@ def build_parser() -> OptionParser:
         "--tls",
         dest="use_tls",
         action="store_true",
-        default=False,
         help="serve wss:// and https:// (TLS 1.2 or newer) instead of ws:// and http://",
     )
     add(
@@ -380,7 +512,6 @@ def build_parser() -> OptionParser:
         "--private-key",
         dest="private_key",
         metavar="FILE",
-        default=None,
         help="PEM file of the server's private key (with --tls)",
     )
     add(
@@ -389,7 +520,6 @@ def build_parser() -> OptionParser:
         "--certificate",
         dest="certificate",
         metavar="FILE",
-        default=None,
         help="PEM file of the server's certificate chain (with --tls)",
     )
     add(
@@ -397,7 +527,6 @@ def build_parser() -> OptionParser:
         "--tls-client-auth",
         dest="tls_client_auth",
         action="store_true",
-        default=False,
         help="require a client certificate signed by --tls-client-ca",
     )
     add(
@@ -405,7 +534,6 @@ def build_parser() -> OptionParser:
         "--tls-client-cert-optional",
         dest="tls_client_cert_optional",
         action="store_true",
-        default=False,
         help="with --tls-client-auth: let clients without a certificate in too (one they send must "
         "still be signed by --tls-client-ca)",
     )
@@ -415,7 +543,6 @@ def build_parser() -> OptionParser:
         "--ca-certificate",
         dest="tls_client_ca",
         metavar="FILE",
-        default=None,
         help="PEM file of the CA certificates that sign client certificates",
     )
 
@@ -425,7 +552,6 @@ def build_parser() -> OptionParser:
         "--http2",
         dest="http2",
         action="store_true",
-        default=False,
         help="also speak HTTP/2: ALPN h2 with --tls, prior-knowledge h2c without; WebSockets over HTTP/2 "
         "(RFC 8441) and files; HTTP/1.1 clients are still served (needs the h2 package: "
         "pip install 'mod_pywebsocket[http2]')",
@@ -437,7 +563,6 @@ def build_parser() -> OptionParser:
         "--basic-auth",
         dest="basic_auth",
         action="store_true",
-        default=False,
         help="require HTTP Basic authentication for every request (401 otherwise)",
     )
     add(
@@ -446,7 +571,6 @@ def build_parser() -> OptionParser:
         dest="basic_auth_credential",
         metavar="USER:PASSWORD",
         type=_credential,
-        default=None,
         help="the user:password --basic-auth accepts (default: test:test)",
     )
 
@@ -457,7 +581,6 @@ def build_parser() -> OptionParser:
         dest="max_line_length",
         metavar="BYTES",
         type=_bounded_int(65536),
-        default=8192,
         help="longest request line or header line, in bytes (default: %(default)s; 414 or 431 beyond)",
     )
     add(
@@ -466,7 +589,6 @@ def build_parser() -> OptionParser:
         dest="max_header_count",
         metavar="N",
         type=_positive_int,
-        default=100,
         help="most header lines in a request (default: %(default)s; 431 beyond)",
     )
     # Request heads (issue 15, http): a cap on the whole head, beside the line caps.
@@ -476,7 +598,6 @@ def build_parser() -> OptionParser:
         dest="max_head_size",
         metavar="BYTES",
         type=_positive_int,
-        default=65536,
         help="most bytes a request head may take, request line and header lines together "
         "(default: %(default)s; 431 beyond)",
     )
@@ -486,7 +607,6 @@ def build_parser() -> OptionParser:
         dest="handshake_timeout",
         metavar="SECONDS",
         type=_seconds,
-        default=10.0,
         help="seconds a client has to complete the TLS handshake and send its request head; the "
         "limit of each read and write before the WebSocket is open (default: %(default)s)",
     )
@@ -496,7 +616,6 @@ def build_parser() -> OptionParser:
         dest="max_message_size",
         metavar="BYTES",
         type=_positive_int,
-        default=DEFAULT_MAX_MESSAGE_SIZE,
         help="largest WebSocket message accepted, in bytes; larger closes with 1009 (default: %(default)s)",
     )
     add(
@@ -505,7 +624,6 @@ def build_parser() -> OptionParser:
         dest="max_connections",
         metavar="N",
         type=_positive_int,
-        default=1000,
         help="most connections served at once; more are answered 503 with Retry-After as soon as their "
         "request starts, without a thread (default: %(default)s)",
     )
@@ -516,7 +634,6 @@ def build_parser() -> OptionParser:
         dest="max_incoming_memory",
         metavar="BYTES",
         type=_positive_int,
-        default=DEFAULT_MAX_INCOMING_MEMORY,
         help="most memory the incoming WebSocket messages of all connections together may hold, in bytes "
         "(received and inflated; messages up to 64 KiB are not counted); a message that would go beyond "
         "closes its connection with 1013 and is logged (default: %(default)s)",
@@ -527,7 +644,6 @@ def build_parser() -> OptionParser:
         dest="max_request_body",
         metavar="BYTES",
         type=_positive_int,
-        default=16 * 1024 * 1024,
         help="largest request body a CGI script is given, in bytes (default: %(default)s; 413 beyond)",
     )
     add(
@@ -536,7 +652,6 @@ def build_parser() -> OptionParser:
         dest="cgi_timeout",
         metavar="SECONDS",
         type=_seconds,
-        default=30.0,
         help="seconds a CGI script may run, its output sent included, before its process group is killed "
         "(504 if no response was started, else the response is cut short; default: %(default)s)",
     )
@@ -547,7 +662,6 @@ def build_parser() -> OptionParser:
         dest="write_timeout",
         metavar="SECONDS",
         type=_seconds,
-        default=60.0,
         help="seconds an open WebSocket may wait for the client to take data it is sent; a client that "
         "reads nothing for that long is disconnected, like Apache's Timeout (default: %(default)s)",
     )
@@ -559,7 +673,6 @@ def build_parser() -> OptionParser:
         "--log-file",
         dest="log_file",
         metavar="FILE",
-        default=None,
         help="write the log to this file, rotated, instead of stderr",
     )
     add(
@@ -568,8 +681,7 @@ def build_parser() -> OptionParser:
         dest="log_level",
         metavar="LEVEL",
         type=_log_level,
-        default="info",
-        help="fine (below debug), debug, info, warning (warn), error or critical (default: info)",
+        help="fine (below debug), debug, info, warning (warn), error or critical (default: %(default)s)",
     )
     add(
         logs,
@@ -577,7 +689,6 @@ def build_parser() -> OptionParser:
         dest="log_max",
         metavar="BYTES",
         type=_positive_int,
-        default=256 * 1024 * 1024,
         help="rotate the log file when it reaches this many bytes (default: %(default)s)",
     )
     add(
@@ -586,7 +697,6 @@ def build_parser() -> OptionParser:
         dest="log_count",
         metavar="N",
         type=_positive_int,
-        default=5,
         help="how many rotated log files to keep (default: %(default)s)",
     )
     add(
@@ -595,7 +705,6 @@ def build_parser() -> OptionParser:
         dest="thread_monitor_interval_in_sec",
         metavar="SECONDS",
         type=_interval,
-        default=0.0,
         help="log the number of threads every this many seconds (default: 0; 0 or less: never)",
     )
 
@@ -606,7 +715,6 @@ def build_parser() -> OptionParser:
         "--examples",
         dest="examples",
         action="store_true",
-        default=False,
         help="serve the bundled examples (echo, close, console.html...) as the document and handler root, "
         "from a checkout or an installed wheel; not with -d or -w",
     )
@@ -615,7 +723,6 @@ def build_parser() -> OptionParser:
         "--reload",
         dest="reload",
         action="store_true",
-        default=False,
         help="check a resource's handler file at each request: load *_wsh.py files added since the start, "
         "reload changed ones, stop serving deleted ones (for development)",
     )
@@ -637,7 +744,6 @@ def build_parser() -> OptionParser:
         dest="deflate_log_level",
         metavar="LEVEL",
         type=_deflate_log_level,
-        default=None,
         help="accepted for compatibility, no effect: " + NO_EFFECT["deflate-log-level"],
     )
     add(
@@ -646,7 +752,6 @@ def build_parser() -> OptionParser:
         dest="tls_module",
         metavar="MODULE",
         type=_tls_module,
-        default=None,
         help="ssl or pyopenssl; accepted for compatibility, no effect: " + NO_EFFECT["tls-module"],
     )
     return parser

@@ -23,23 +23,31 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
 from mod_pywebsocket import common
 from mod_pywebsocket._connection import ConnectionTerminatedException, as_buffered
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "BadOperationException",
     "ConnectionTerminatedException",
     "InvalidFrameException",
     "InvalidUTF8Exception",
     "MemoryBudgetExceededException",
     "MessageTooBigException",
+    "ReadExact",
     "StreamBase",
     "UnsupportedFrameException",
 ]
 
 _LOGGER = logging.getLogger(__name__)
+
+# What a frame parser reads through: exactly n bytes, else ConnectionTerminatedException.
+ReadExact = Callable[[int], bytes]
+# The largest message a stream assembles unless told otherwise (``max_message_size``).
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
 
 class InvalidFrameException(ConnectionTerminatedException):

@@ -30,15 +30,16 @@ runs of text at once, up to the 0xFF.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from mod_pywebsocket import common, util
+from mod_pywebsocket import _diagnostics, common
 from mod_pywebsocket._stream_base import (
+    DEFAULT_MAX_MESSAGE_SIZE,
     BadOperationException,
     ConnectionTerminatedException,
     InvalidFrameException,
     InvalidUTF8Exception,
     MessageTooBigException,
+    ReadExact,
     StreamBase,
     UnsupportedFrameException,
 )
@@ -54,9 +55,6 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-ReadExact = Callable[[int], bytes]
-
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 # draft-hixie-thewebsocketprotocol-76 §5.3 / §4.2: the closing handshake is
 # a 0xFF frame with length 0.
 CLOSING_FRAME = b"\xff\x00"
@@ -115,7 +113,11 @@ class StreamHixie75(StreamBase):
     """
 
     def __init__(
-        self, request: common.RequestLike, enable_closing_handshake: bool = False, *, max_message_size: int | None = None
+        self,
+        request: common.RequestLike,
+        enable_closing_handshake: bool = False,
+        *,
+        max_message_size: int | None = None,
     ) -> None:
         super().__init__(request)
         self._enable_closing_handshake = enable_closing_handshake
@@ -197,7 +199,7 @@ class StreamHixie75(StreamBase):
             except UnicodeDecodeError as exc:
                 raise InvalidUTF8Exception(f"text message is not valid UTF-8: {exc}") from exc
             if _LOGGER.isEnabledFor(logging.DEBUG):
-                _LOGGER.debug("< text %s", util.shorten(message))
+                _LOGGER.debug("< text %s", _diagnostics.shorten(message))
             return message
 
     def _read_payload_length_hixie75(self) -> int:
@@ -283,4 +285,4 @@ class StreamHixie75(StreamBase):
         while not request.client_terminated:
             message = self.receive_message()
             if message is not None:
-                _LOGGER.debug("discarding a message received while closing: %s", util.shorten(message))
+                _LOGGER.debug("discarding a message received while closing: %s", _diagnostics.shorten(message))

@@ -51,22 +51,24 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mod_pywebsocket import common, util
+from mod_pywebsocket import _deflate, _deflate_stream, _diagnostics, _masking, common
 from mod_pywebsocket._message_assembler import MessageAssembler
 from mod_pywebsocket._stream_base import (
+    DEFAULT_MAX_MESSAGE_SIZE,
     BadOperationException,
     ConnectionTerminatedException,
     InvalidFrameException,
     InvalidUTF8Exception,
     MessageTooBigException,
+    ReadExact,
     StreamBase,
     UnsupportedFrameException,
 )
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "BadOperationException",
     "ConnectionTerminatedException",
-    "DEFAULT_MAX_MESSAGE_SIZE",
     "FragmentedFrameBuilder",
     "Frame",
     "FrameHeader",
@@ -92,13 +94,11 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-ReadExact = Callable[[int], bytes]
 if TYPE_CHECKING:
     # A header as ``_decode_header`` returns it: ``FrameHeader``'s fields in
     # order; every ``FrameHeader`` is one.
     HeaderFields = tuple[int, int, int, int, int, int, bytes | None]
 
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _MAX_CONTROL_PAYLOAD = 125
 _UINT16 = struct.Struct("!H")
 _UINT64 = struct.Struct("!Q")
@@ -325,7 +325,7 @@ def parse_frame(
         )
     payload = receive_bytes(header.payload_length) if header.payload_length else b""
     if header.mask_key is not None and payload:
-        payload = util.mask(payload, header.mask_key)
+        payload = _masking.mask(payload, header.mask_key)
     return Frame(header.fin, header.rsv1, header.rsv2, header.rsv3, header.opcode, payload)
 
 
@@ -394,7 +394,7 @@ def _frame_parts(frame: Frame, mask_key: bytes | None) -> tuple[bytes, bytes]:
     header = create_header(opcode, length, fin, rsv1, rsv2, rsv3, mask_key is not None)
     if mask_key is None:
         return header, payload
-    return header + mask_key, util.mask(payload, mask_key)
+    return header + mask_key, _masking.mask(payload, mask_key)
 
 
 def _build(opcode: int, payload: bytes, fin: int, mask: bool, frame_filters: Iterable[Any], rsv1: int = 0) -> bytes:
@@ -519,16 +519,19 @@ def _check_reserved_bits(header: HeaderFields, options: StreamOptions) -> None:
         InvalidFrameException: such a bit is set.
     """
     _, rsv1, rsv2, rsv3, opcode, _, _ = header
-    if not options.incoming_frame_filters and (rsv1 or rsv2 or rsv3):
-        # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame
-        # of a data message; any other reserved bit fails the connection.
-        if (
+    # RFC 7692 §6.1: permessage-deflate claims RSV1 on the first frame of a
+    # data message; any other reserved bit fails the connection.
+    if (
+        not options.incoming_frame_filters
+        and (rsv1 or rsv2 or rsv3)
+        and (
             rsv2
             or rsv3
             or options.permessage_deflate is None
             or opcode not in (common.OPCODE_TEXT, common.OPCODE_BINARY)
-        ):
-            raise InvalidFrameException(f"reserved bits set without a negotiated extension (rsv {rsv1}{rsv2}{rsv3})")
+        )
+    ):
+        raise InvalidFrameException(f"reserved bits set without a negotiated extension (rsv {rsv1}{rsv2}{rsv3})")
 
 
 def _filter_frame(header: HeaderFields, payload: bytes, options: StreamOptions) -> Frame:
@@ -545,14 +548,14 @@ def _filter_frame(header: HeaderFields, payload: bytes, options: StreamOptions) 
         try:
             for frame_filter in options.incoming_frame_filters:
                 frame_filter.filter(frame)
-        except util.DeflateSizeError as exc:
+        except _deflate.DeflateSizeError as exc:
             raise MessageTooBigException(str(exc)) from exc
         except zlib.error as exc:
             raise InvalidFrameException(f"invalid compressed data: {exc}") from exc
         if frame.rsv1 or frame.rsv2 or frame.rsv3:
             raise InvalidFrameException("reserved bits set that no extension uses")
     if _LOGGER.isEnabledFor(logging.DEBUG):
-        _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, util.shorten(frame.payload))
+        _LOGGER.debug("< frame opcode=%#x fin=%d %s", frame.opcode, frame.fin, _diagnostics.shorten(frame.payload))
     return frame
 
 
@@ -641,7 +644,7 @@ class Stream(StreamBase):
         self._options = options
         self._passive_closing_handshake = passive_closing_handshake
         if options.deflate_stream:
-            self._connection = util.DeflateConnection(self._connection)
+            self._connection = _deflate_stream.DeflateConnection(self._connection)
         request.client_terminated = False
         request.server_terminated = False
         self._frame_builder = FragmentedFrameBuilder(
@@ -757,7 +760,7 @@ class Stream(StreamBase):
         while not self._request.client_terminated:
             message = self.receive_message()
             if message is not None:
-                _LOGGER.debug("discarding a message received while closing: %s", util.shorten(message))
+                _LOGGER.debug("discarding a message received while closing: %s", _diagnostics.shorten(message))
 
     # Receiving.
 
@@ -778,9 +781,7 @@ class Stream(StreamBase):
         if self._request.client_terminated:
             raise BadOperationException("requested receive_message after receiving a closing handshake")
         options = self._options
-        take_buffered = (
-            options.unmask_receive and not options.incoming_frame_filters
-        )
+        take_buffered = options.unmask_receive and not options.incoming_frame_filters
         while True:
             taken = self._receive_buffered_frame() if take_buffered else _NOT_TAKEN
             if taken is _NOT_TAKEN:
@@ -827,14 +828,14 @@ class Stream(StreamBase):
         if length:
             # A small payload is cheaper to copy than to view.
             # (mask_key is bytes: the decoder was told to expect a mask.)
-            payload = util.mask(
+            payload = _masking.mask(
                 data[size:] if length < _COPY_BELOW else memoryview(data)[size:],
                 mask_key,  # type: ignore[arg-type]
             )
         else:
             payload = b""
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("< frame opcode=%#x fin=%d %s", opcode, fin, util.shorten(payload))
+            _LOGGER.debug("< frame opcode=%#x fin=%d %s", opcode, fin, _diagnostics.shorten(payload))
         if fin and opcode < 8:
             # The last frame of a message (_take_frame's own case, without the call).
             self._last_received_opcode = opcode or assembler.opcode
@@ -854,14 +855,18 @@ class Stream(StreamBase):
         header = self._receive_frame_header()
         fin, _, _, _, opcode, length, mask_key = header
         if opcode >> 3:
-            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+            return self._take_frame(
+                fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload
+            )
         filtered = bool(self._options.incoming_frame_filters)
         assembler = self._assembler
         assembler.start(header, decode_text=not filtered)
         if filtered or length < 2 or not assembler.decodes_on_arrival():
-            return self._take_frame(fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload)
+            return self._take_frame(
+                fin, opcode, _filter_frame(header, self._receive_payload(header), self._options).payload
+            )
         remaining = length
-        masker = util.RepeatedXorMasker(mask_key) if mask_key is not None else None
+        masker = _masking.RepeatedXorMasker(mask_key) if mask_key is not None else None
         while True:
             chunk = self._read_some(remaining)
             remaining -= len(chunk)
@@ -869,7 +874,7 @@ class Stream(StreamBase):
                 chunk = masker.mask(chunk)
             if not remaining:
                 if _LOGGER.isEnabledFor(logging.DEBUG):
-                    _LOGGER.debug("< frame opcode=%#x fin=%d ...%s", opcode, fin, util.shorten(chunk))
+                    _LOGGER.debug("< frame opcode=%#x fin=%d ...%s", opcode, fin, _diagnostics.shorten(chunk))
                 return self._take_frame(fin, opcode, chunk)
             assembler.feed(chunk, False)
 
@@ -948,7 +953,7 @@ class Stream(StreamBase):
         if not length:
             return b""
         if mask_key is not None:
-            return util.mask(self._read_buffer(length), mask_key)
+            return _masking.mask(self._read_buffer(length), mask_key)
         return self._read(length)
 
     def _receive_frame_as_frame_object(self) -> Frame:

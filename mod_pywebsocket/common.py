@@ -298,7 +298,9 @@ class RequestLike(Protocol):
     ws_close_code: int | None
     ws_close_reason: str | None
 
-    def is_https(self) -> bool: ...
+    def is_https(self) -> bool:
+        """Return True when the request came over TLS."""
+        ...
 
 
 class ExtensionParsingException(WebSocketException):

@@ -66,9 +66,9 @@ def _module_name(resource: str) -> str:
 
 
 def _normalize_path(path: str) -> str:
-    """Return the absolute real path of ``path`` with ``/`` separators.
+    r"""Return the absolute real path of ``path`` with ``/`` separators.
 
-    ``path`` may use ``\\`` or ``/`` as the separator, whatever the platform.
+    ``path`` may use ``\`` or ``/`` as the separator, whatever the platform.
     """
     return os.path.realpath(path.replace("\\", os.path.sep)).replace("\\", "/")
 
@@ -80,9 +80,9 @@ def _resource_name(root: str, path: str) -> str:
 
 
 def _create_path_to_resource_converter(base_dir: str) -> Callable[[str], str | None]:
-    """Return a function that maps a handler file path to its resource name.
+    r"""Return a function that maps a handler file path to its resource name.
 
-    The function takes an absolute path (``\\`` or ``/`` separators) and
+    The function takes an absolute path (``\`` or ``/`` separators) and
     returns the resource (``<base_dir>/a/b_wsh.py`` -> ``/a/b``), or None for
     a path that is not a ``*_wsh.py`` file under ``base_dir``. ``base_dir``
     is made absolute with symlinks resolved (``_normalize_path``); the paths

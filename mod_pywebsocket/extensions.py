@@ -19,7 +19,7 @@ then calls ``accept_extensions`` on what is left.
 # - per-frame compression (deflate-frame, x-webkit-deflate-frame, and 0.7.9's
 #   perframe-compress with method=deflate) adds frame filters that deflate
 #   each outgoing data frame and inflate each incoming one with RSV1;
-# - deflate-stream deflates the whole byte stream (util.DeflateConnection).
+# - deflate-stream deflates the whole byte stream (_deflate_stream.DeflateConnection).
 #
 # Both 0.7.9 drafts put a "method" parameter in front of a method processor:
 # CompressionExtensionProcessorBase parses the method list and delegates to
@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mod_pywebsocket import common, http_header_util, util
+from mod_pywebsocket import _deflate, common, http_header_util
 from mod_pywebsocket.http_header_util import quote_if_necessary  # noqa: F401 (both originals expose it)
 
 __all__ = [
@@ -71,7 +71,7 @@ class ExtensionProcessorInterface:
     _QUOTED_LIST_PARAMETERS: frozenset[str] = frozenset()
 
     def __init__(self, request: common.ExtensionParameter) -> None:
-        self._logger = util.get_class_logger(self)
+        self._logger = _LOGGER
         self._request = request
         self._active = True
 
@@ -257,8 +257,8 @@ class PerMessageDeflateCodec:
     """
 
     def __init__(self, window_bits: int | None, no_context_takeover: bool) -> None:
-        self._rfc1979_deflater = util._RFC1979Deflater(window_bits, no_context_takeover)
-        self._rfc1979_inflater = util._RFC1979Inflater()
+        self._rfc1979_deflater = _deflate._RFC1979Deflater(window_bits, no_context_takeover)
+        self._rfc1979_inflater = _deflate._RFC1979Inflater()
         self.compress_outgoing = True
         self.bfinal = False
 
@@ -270,7 +270,7 @@ class PerMessageDeflateCodec:
         """Inflate one frame's payload of a compressed message (``max_size`` -1: no limit).
 
         Raises:
-            util.DeflateSizeError: the message would exceed ``max_size`` bytes.
+            _deflate.DeflateSizeError: the message would exceed ``max_size`` bytes.
             zlib.error: invalid DEFLATE data.
         """
         return self._rfc1979_inflater.filter(data, end, max_size)
@@ -278,11 +278,11 @@ class PerMessageDeflateCodec:
     def decompress_within_budget(self, data: bytes, end: bool, max_size: int, budget: Any) -> Iterator[bytes]:
         """Inflate one frame's payload as ``decompress`` does, in pieces charged to ``budget`` first.
 
-        See ``util._RFC1979Inflater.filter_within_budget``: each piece
+        See ``_deflate._RFC1979Inflater.filter_within_budget``: each piece
         yielded stays charged, for the caller to release.
 
         Raises:
-            util.DeflateSizeError: the message would exceed ``max_size`` bytes.
+            _deflate.DeflateSizeError: the message would exceed ``max_size`` bytes.
             zlib.error: invalid DEFLATE data.
             MemoryBudgetExceededException: the budget cannot cover a step.
         """
@@ -402,7 +402,7 @@ class _PerMessageProcessor(_CompressionProcessor):
         self._compress_outgoing = True
         # Made when the offer is accepted.
         self._framer: PerMessageDeflateCodec | None = None
-        self._rfc1979_deflater: util._RFC1979Deflater | None = None
+        self._rfc1979_deflater: _deflate._RFC1979Deflater | None = None
 
     def set_bfinal(self, value: bool) -> None:
         """End each compressed message with a final DEFLATE block (RFC 7692 §7.2.3.4)."""
@@ -618,8 +618,8 @@ class DeflateFrameExtensionProcessor(_CompressionProcessor):
         self._bfinal = False
         self._compress_outgoing = True
         # Made when the offer is accepted.
-        self._deflater: util._RFC1979Deflater | None = None
-        self._inflater: util._RFC1979Inflater | None = None
+        self._deflater: _deflate._RFC1979Deflater | None = None
+        self._inflater: _deflate._RFC1979Inflater | None = None
         self._stream_options: Any = None
 
     def name(self) -> str:
@@ -671,8 +671,8 @@ class DeflateFrameExtensionProcessor(_CompressionProcessor):
             response.add_parameter(self._WINDOW_BITS_PARAM, str(self._response_window_bits))
         if self._response_no_context_takeover:
             response.add_parameter(self._NO_CONTEXT_TAKEOVER_PARAM, None)
-        self._deflater = util._RFC1979Deflater(window_bits, no_context_takeover)
-        self._inflater = util._RFC1979Inflater()
+        self._deflater = _deflate._RFC1979Deflater(window_bits, no_context_takeover)
+        self._inflater = _deflate._RFC1979Inflater()
         return response
 
     def _setup_stream_options_internal(self, stream_options: Any) -> None:
@@ -695,7 +695,7 @@ class DeflateFrameExtensionProcessor(_CompressionProcessor):
         A control frame keeps its RSV1, for the stream to reject it.
 
         Raises:
-            util.DeflateSizeError: the payload inflates past the stream's maximum message size.
+            _deflate.DeflateSizeError: the payload inflates past the stream's maximum message size.
             zlib.error: invalid DEFLATE data.
             MemoryBudgetExceededException: the stream's memory budget
                 (``StreamOptions.message_budget``) cannot cover the payload.

@@ -40,6 +40,8 @@ _TOKEN_CHARS = frozenset(chr(c) for c in range(33, 127)) - _SEPARATORS
 # The same set as a character class (RFC 9110 §5.6.2 tchar spells it out).
 _TOKEN_PATTERN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN = re.compile(_TOKEN_PATTERN)
+# RFC 9110 §8.6: Content-Length = 1*DIGIT.
+_DIGITS = re.compile(r"[0-9]+")
 # RFC 2616 §2.2: LWS = [CRLF] 1*( SP | HT ). A run of them is written so that
 # each character has one way to match (a CRLF always with the SP or HT after
 # it): with "(?:(?:\r\n)?[ \t]+)*" a failing match would try every split.
@@ -159,9 +161,9 @@ def consume_token_or_quoted_string(state: ParsingState) -> str | None:
 
 
 def quote_if_necessary(s: str) -> str:
-    """Return ``s`` as is if it is a token, else as a quoted-string.
+    r"""Return ``s`` as is if it is a token, else as a quoted-string.
 
-    Inside the quotes, ``"`` and ``\\`` get a backslash (RFC 9110 §5.6.4
+    Inside the quotes, ``"`` and ``\`` get a backslash (RFC 9110 §5.6.4
     quoted-pair); ``consume_token_or_quoted_string`` gives ``s`` back.
 
     Raises:
@@ -193,7 +195,7 @@ _PARAMETER_PARTS = re.compile(
     rf"{_LWS_PATTERN};{_LWS_PATTERN}({_TOKEN_PATTERN})"
     rf"(?:{_LWS_PATTERN}={_LWS_PATTERN}(?:({_TOKEN_PATTERN})|{_QUOTED_STRING_PATTERN}))?"
 )
-# How much of a value an error message quotes.
+# How much of a value or line an error message quotes.
 _EXCERPT = 80
 
 

@@ -5,6 +5,7 @@ Layer 1. Each function takes the request and uses ``request.ws_stream``.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -91,10 +92,9 @@ class MessageReceiver(threading.Thread):
         except ConnectionTerminatedException:
             pass
         finally:
-            try:
+            # The peer is gone or broke the protocol: nothing to close.
+            with contextlib.suppress(common.WebSocketException):
                 close_connection(self._request)
-            except common.WebSocketException:
-                pass  # the peer is gone or broke the protocol: nothing to close
 
     def receive(self) -> Any:
         """Return the next message, waiting for it (None once the client closed)."""

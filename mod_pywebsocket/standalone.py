@@ -4,10 +4,13 @@ Layer 3 (entry point). One thread per connection. Requests whose resource
 has a handler go through the opening handshake to the dispatcher; other
 requests run CGI scripts (``-x``) or are served as files from the document
 root. ``--help`` and docs/standalone.md describe the options. Private
-helpers: ``_standalone_options`` (options, ``--config``),
-``_standalone_http`` (request heads, Host and Basic auth checks, deadlines)
-and ``_standalone_cgi`` (the CGI runner). Programs that embed the server
-use pywebsocket3's API: ``_parse_args_and_config``, ``WebSocketServer``,
+helpers: ``_standalone_options`` (``ServerOptions``, the command line,
+``--config``), ``_standalone_http`` (request heads, Host and Basic auth
+checks, deadlines), ``_standalone_files`` (files, CGI and request bodies:
+``FileRequestHandler``) and ``_standalone_cgi`` (the CGI runner). The
+docstrings of ``WebSocketServer`` and ``WebSocketRequestHandler`` list the
+hooks a subclass may override. Programs that embed the server use
+pywebsocket3's API: ``_parse_args_and_config``, ``WebSocketServer``,
 ``_sockets``, ``serve_forever``, ``shutdown``, ``server_close``.
 
 How this works:
@@ -31,7 +34,8 @@ How this works:
   socket of a client too slow to send one, which frees its thread. Then, in
   order: the Host check (RFC 9112 §3.2; with ``--strict`` and
   ``-V``/``-P`` the host and port too), Basic authentication, and the
-  method: GET goes to the WebSocket handshake or to files and CGI.
+  method: GET goes to the WebSocket handshake or to files and CGI
+  (``FileRequestHandler``, its base class).
 - A request that is not a WebSocket handshake has its body framed as RFC
   9112 §6.3 says (``_standalone_http.body_framing``): read (and decoded if
   chunked) under its own deadline before the answer, or refused with the
@@ -40,21 +44,11 @@ How this works:
   are normal) and the server keeps it in a set, so that SIGINT/SIGTERM can
   send close 1001 to each and wait a bounded time for the closing
   handshakes (``close_websockets``). One line is logged when it ends.
-
-Hooks, for those who subclass:
-
-- ``WebSocketServer.server_bind`` binds a socket to each address of the
-  host (no reverse DNS lookup);
-- ``WebSocketRequestHandler.is_websocket_request`` decides which path a
-  request takes; ``handle_websocket`` runs the handshake and the handler;
-- ``WebSocketServer.close_websockets(code)`` closes every open WebSocket
-  (used on SIGINT/SIGTERM with 1001).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import errno
 import http
@@ -88,7 +82,7 @@ if __name__ == "__main__" and not __package__:
 from mod_pywebsocket import (
     _pywebsocket3_alias,
     _standalone_admission,
-    _standalone_cgi,
+    _standalone_files,
     _standalone_h2,
     _standalone_http,
     _standalone_io,
@@ -98,10 +92,11 @@ from mod_pywebsocket import (
     handshake,
 )
 from mod_pywebsocket._message_assembler import MessageBudget
-from mod_pywebsocket._standalone_options import _TLS_MODULES, build_parser
+from mod_pywebsocket._standalone_options import _TLS_MODULES, ServerOptions, build_parser
 from mod_pywebsocket._stream_base import StreamBase
 
 __all__ = [
+    "ServerOptions",
     "ThreadMonitor",
     "WebSocketRequestHandler",
     "WebSocketServer",
@@ -112,13 +107,15 @@ __all__ = [
     "parse_options",
 ]
 
-_LOGGER = logging.getLogger("mod_pywebsocket.standalone")
+# Run as ``python -m`` or as a script, this module is ``__main__``: its logger
+# keeps the module's import name all the same.
+_LOGGER = logging.getLogger(__name__ if __name__ != "__main__" else "mod_pywebsocket.standalone")
 
 # 0.7.9's names for the --tls-module values; TLS always uses the ssl module here.
 _TLS_BY_STANDARD_MODULE, _TLS_BY_PYOPENSSL = _TLS_MODULES
 
 _DEFAULT_LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
-_SERVER_SOFTWARE = "mod_pywebsocket"
+_SERVER_SOFTWARE = _standalone_files.SERVER_SOFTWARE
 # How long a closed WebSocket connection waits for the client to close TCP
 # after our FIN, so that unread client bytes never turn our close into a reset.
 _LINGER_SECONDS = 2.0
@@ -130,11 +127,6 @@ _SHUTDOWN_WAIT_SECONDS = 5.0
 _MAX_REFUSED = 256
 _RETRY_AFTER_SECONDS = 5
 _BASIC_AUTH_REALM = "mod_pywebsocket"
-_MAX_LOCAL_REDIRECTS = 5
-# A request body has --handshake-timeout seconds, plus one for each this many
-# bytes received (mod_reqtimeout's MinRate): a client that sends one byte now
-# and then cannot hold its thread for ever, whatever length it announces.
-_MIN_BODY_RATE = 500
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _VERSION_NAMES = {
     common.VERSION_HYBI13: "13",
@@ -183,6 +175,38 @@ def _describe_close(request: Any) -> str:
     return "no closing handshake"
 
 
+def _log_websocket_end(request: Any, client_address: Any, path: str, duration: float) -> None:
+    """Log the one line that says how a WebSocket went, when it has ended."""
+    version = getattr(request, "ws_version", None)
+    accepted = getattr(request, "ws_extensions", None)
+    _LOGGER.info(
+        "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
+        _peer(client_address),
+        getattr(request, "ws_resource", path),
+        duration,
+        _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
+        getattr(request, "ws_protocol", None) or "none",
+        common.format_extensions(accepted) if accepted else "none",
+        _describe_close(request),
+    )
+
+
+def _linger(sock: Any) -> None:
+    """Half-close ``sock``, then read until the client closes (bounded in time and size)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(_LINGER_SECONDS)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        drained = 0
+        while drained < _LINGER_MAX_BYTES and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass
+
+
 def _release_stream(request: Any) -> None:
     """Break the request <-> ``ws_stream`` cycle of a connection that ended (nothing of it waits for the collector)."""
     stream = getattr(request, "ws_stream", None)
@@ -220,8 +244,43 @@ class _StandaloneRequest(_standalone_http.StandaloneRequestBase):
         self._use_tls = use_tls
 
 
-class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves WebSocket upgrades through the dispatcher, and files and CGI scripts from the document root.
+class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
+    """Serves one connection's requests: WebSocket upgrades through the dispatcher, the rest as files and CGI.
+
+    One instance per HTTP/1.x connection, made by the server with the
+    connected socket (a TLS socket with ``--tls``), as socketserver's
+    handlers are; its ``handle`` answers requests until the connection
+    closes. Files, CGI scripts and request bodies are its base class's
+    (``FileRequestHandler``, on ``http.server.SimpleHTTPRequestHandler``);
+    this class reads each request head, admits the request, and runs the
+    WebSocket path. Over HTTP/2 the same class serves the streams that are
+    no WebSocket, reading and writing memory.
+
+    Hooks a subclass may override (each calls the next one down):
+
+    - ``handle_one_request()``: read one request head within
+      ``--handshake-timeout`` (line length, line count and head size
+      capped), check its Host header (RFC 9112 §3.2; with ``--strict`` and
+      ``-V``/``-P`` its host and port) and Basic authentication, then call
+      ``do_<method>`` (501 for other methods). A request for a handler's
+      resource is an opening handshake whatever its method.
+    - ``do_GET()``: ``handle_websocket()`` if ``is_websocket_request()``,
+      else the base class's ``do_GET`` (a file or a CGI script);
+      ``do_HEAD()`` and ``do_POST()`` are the base class's.
+    - ``is_websocket_request()``: True if a handler serves the resource or
+      the request asks for an upgrade to WebSocket (or is a HyBi-00 one).
+    - ``handle_websocket()``: run the opening handshake
+      (``handshake.do_handshake``), then the handler
+      (``WebSocketServer.run_handler``); a failed handshake is answered
+      with its HTTP error.
+    - ``is_cgi()``: True if ``path`` names a CGI script that runs
+      (pywebsocket's name; the base class's).
+    - ``setup()``, ``log_message()``, ``version_string()``: as in
+      ``http.server``; the socket is read and written through one
+      ``SocketConnection`` and logs go to the ``logging`` module.
+
+    Attributes besides ``http.server``'s: ``raw_request_lines``, the request
+    line and header lines as received (bytes, line ends included).
 
     Args:
         request: the connected socket (a TLS socket with ``--tls``).
@@ -229,41 +288,9 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         server: the server.
     """
 
-    server: WebSocketServer
-    protocol_version = "HTTP/1.1"
-    # Answer unparsable request lines with a real status line, not HTTP/0.9.
-    default_request_version = "HTTP/1.0"
-    # Replies leave as soon as they are written, or together (SocketConnection.hold_writes).
-    disable_nagle_algorithm = True
-
     def __init__(self, request: Any, client_address: Any, server: WebSocketServer) -> None:
         self.raw_request_lines: list[bytes] = []
-        self.requestline = ""
-        self.request_version = self.default_request_version
-        self.command = None  # type: ignore[assignment]
-        super().__init__(request, client_address, server, directory=server.options.document_root)
-
-    def setup(self) -> None:
-        """Read and write the socket through one ``SocketConnection`` (``rfile`` and ``wfile`` alike)."""
-        self.connection = self.request
-        if self.disable_nagle_algorithm:
-            with contextlib.suppress(OSError):
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        self.rfile = self.wfile = _standalone_io.SocketConnection(self.connection, self.client_address)  # type: ignore[assignment]
-
-    def version_string(self) -> str:
-        """Return the Server header's value."""
-        return _SERVER_SOFTWARE
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Log through the logging module instead of writing to stderr (the access log)."""
-        if _LOGGER.isEnabledFor(logging.INFO):
-            _LOGGER.info("%s - %s", _peer(self.client_address), format % args)
-
-    def log_error(self, *args: Any) -> None:
-        """Log protocol errors (bad request lines and the like): ``log_error(format, *values)``."""
-        message = args[0] % args[1:] if args else ""
-        _LOGGER.warning("%s - %s", _peer(self.client_address), message)
+        super().__init__(request, client_address, server)
 
     # Reading the request.
 
@@ -273,12 +300,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         The head must arrive within ``--handshake-timeout``; on a timeout or
         an early EOF the connection is closed without an answer.
         """
-        self.close_connection = True
-        self.command = None  # type: ignore[assignment]
-        self.request_version = self.default_request_version
-        self.requestline = ""
-        self.path = ""
-        self._body: bytes | None = None
+        self.new_request()
         deadlines = self.server.deadlines
         deadlines.arm(self.connection, self.client_address, self.server.options.handshake_timeout)
         try:
@@ -318,7 +340,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.close_connection = head.close_connection
         return True
 
-    # Answering it.
+    # Admitting it.
 
     def _answer(self) -> None:
         if not self._host_is_valid() or not self._is_authorized():
@@ -334,40 +356,12 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         getattr(self, "do_" + self.command)()
 
     def _host_is_valid(self) -> bool:
-        """Check the Host header; answer 400 or 403 if wrong.
-
-        RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
-        code to any HTTP/1.1 request message that lacks a Host header field
-        and to any request message that contains more than one Host header
-        field line or a Host header field with an invalid field value." With
-        ``--strict`` and ``-V``/``-P`` it must also name that host and port.
-        """
-        options = self.server.options
+        """Check the Host header (``_standalone_http.check_host``); answer 400 or 403 if wrong."""
         values = self.headers.get_all("Host") or []
-        if (
-            len(values) > 1
-            or (not values and self.request_version != "HTTP/1.0")
-            or (values and not _standalone_http.host_is_valid(values[0]))
-        ):
-            self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
-            return False
-        if not options.strict or (options.validation_host is None and options.validation_port is None):
-            return True
-        parsed = _standalone_http.split_host(values[0]) if len(values) == 1 else None
-        if parsed is None:
-            self._send_plain_error(http.HTTPStatus.BAD_REQUEST, f"request needs one valid Host header, not {values!r}")
-            return False
-        host, port = parsed
-        if port is None:
-            port = common.DEFAULT_WEB_SOCKET_SECURE_PORT if options.use_tls else common.DEFAULT_WEB_SOCKET_PORT
-        expected_host = options.validation_host
-        if expected_host is not None and host.lower() != expected_host.strip("[]").lower():
-            self._send_plain_error(http.HTTPStatus.FORBIDDEN, f"host {host!r} is not {expected_host!r}")
-            return False
-        if options.validation_port is not None and port != options.validation_port:
-            self._send_plain_error(http.HTTPStatus.FORBIDDEN, f"port {port} is not {options.validation_port}")
-            return False
-        return True
+        error = _standalone_http.check_host(values, self.request_version, self.server.options)
+        if error is not None:
+            self._send_plain_error(*error)
+        return error is None
 
     def _is_authorized(self) -> bool:
         """With ``--basic-auth``: check the credential; answer 401 if it is missing or wrong."""
@@ -411,214 +405,7 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if websocket:
             self.handle_websocket()
         else:
-            self._serve_http()
-
-    def do_HEAD(self) -> None:
-        """Serve a CGI script or a file's headers."""
-        self._serve_http()
-
-    def do_POST(self) -> None:
-        """Run a CGI script; other resources answer 405."""
-        self._serve_http()
-
-    def _serve_http(self, redirects: int = 0) -> None:
-        url_path, _, query = self.path.split("#", 1)[0].partition("?")
-        try:
-            script = self._cgi_script(url_path)
-        except _standalone_cgi.CgiError as exc:
-            _LOGGER.info("%s - %s", _peer(self.client_address), exc)
-            self._send_plain_error(exc.status, str(exc))
-            return
-        if script is None and self.command == "POST":
-            self._send_plain_error(
-                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{self.path} is not a cgi script", [("Allow", "GET, HEAD")]
-            )
-            return
-        # RFC 9112 §6.3: whatever the method, a body the head announces is
-        # taken off the connection (or refused, and the connection closed)
-        # before the answer: else it would be read as the next request.
-        try:
-            self._read_body()
-        except _standalone_http.RequestError as exc:
-            _LOGGER.info("%s - %s", _peer(self.client_address), exc)
-            self._send_plain_error(exc.status, str(exc))
-            return
-        if script is not None:
-            self._run_cgi(script, query, redirects)
-            return
-        if self.path.startswith("//"):
-            # A directory redirect to "//host/" would send the client off-site.
-            self.path = "/" + self.path.lstrip("/")
-        if not self._inside_document_root(self.translate_path(self.path)):
-            # SPEC §11: nothing a client sends may read a file outside the
-            # document root; http.server follows symlinks and chokes on NUL.
-            self._send_plain_error(http.HTTPStatus.NOT_FOUND, f"{self.path} not found")
-            return
-        if self.command == "HEAD":
-            super().do_HEAD()
-        else:
             super().do_GET()
-
-    def _inside_document_root(self, path: str) -> bool:
-        """Return True if ``path``, symlinks resolved, lies inside the document root."""
-        if "\0" in path:
-            return False
-        root = os.path.realpath(self.directory)
-        return os.path.commonpath([os.path.realpath(path), root]) == root
-
-    def _cgi_script(self, url_path: str) -> _standalone_cgi.CgiScript | None:
-        """Return the CGI script ``url_path`` (no query) runs, or None to serve it as a file.
-
-        Raises:
-            CgiError: a bad path under a CGI prefix (404), or a script whose
-                real path leaves the document root (403).
-        """
-        cgi_paths = self.server.cgi_paths
-        if not cgi_paths or not _standalone_cgi.is_cgi_path(url_path, cgi_paths):
-            return None
-        return _standalone_cgi.find_script(
-            self.server.options.document_root, url_path, cgi_paths, self.server.is_executable
-        )
-
-    def is_cgi(self) -> bool:
-        """Return True if ``self.path`` names a CGI script that runs (pywebsocket's name).
-
-        A file under a CGI prefix that may not run is served as a plain file.
-        """
-        try:
-            return self._cgi_script(self.path.split("#", 1)[0].partition("?")[0]) is not None
-        except _standalone_cgi.CgiError:
-            return False
-
-    def _run_cgi(self, script: _standalone_cgi.CgiScript, query: str, redirects: int) -> None:
-        """Run ``script`` and stream its output to the client (``_standalone_cgi`` says how)."""
-        options = self.server.options
-        try:
-            body = self._read_body() if self.command == "POST" else b""
-            env = self._cgi_environment(script, query)
-            with _standalone_cgi.CgiProcess(script, env, body, options.cgi_timeout) as process:
-                output = _standalone_cgi.read_output(process)
-                if output.local_redirect is None:
-                    framing = _standalone_cgi.choose_framing(output, self.request_version)
-                    self.send_response(output.head.status, output.head.reason)
-                    for name, value in (*output.head.headers, *framing.headers):
-                        self.send_header(name, value)
-                    self.end_headers()
-                    write = self.wfile.write_parts  # type: ignore[attr-defined]
-                    if not _standalone_cgi.send_body(process, output, framing, write, send=self.command != "HEAD"):
-                        self.close_connection = True
-                    return
-        except (_standalone_cgi.CgiError, _standalone_http.RequestError) as exc:
-            level = logging.WARNING if exc.status >= 500 else logging.INFO
-            _LOGGER.log(level, "%s - %s", _peer(self.client_address), exc)
-            self._send_plain_error(exc.status, str(exc))
-            return
-        if redirects >= _MAX_LOCAL_REDIRECTS:
-            self._send_plain_error(http.HTTPStatus.INTERNAL_SERVER_ERROR, "too many cgi local redirects")
-            return
-        # RFC 3875 §6.2.2: serve the new path as if it had been requested
-        # (with GET: the request body was for the first script).
-        self.path = output.local_redirect
-        if self.command == "POST":
-            self.command = "GET"
-        self._serve_http(redirects + 1)
-
-    def _read_body(self) -> bytes:
-        """Read the request body, once, framed as RFC 9112 §6.3 says; later calls return it again.
-
-        A client that expects ``100 Continue`` (HTTP/1.1) gets it before the
-        body is read; one that expects anything else gets 417. The body
-        must arrive within ``--handshake-timeout`` seconds plus one per 500
-        bytes received. A chunked body is decoded, and the header fields then say so
-        as RFC 9112 §7.1.3 does: ``Content-Length`` its length, no
-        ``Transfer-Encoding`` (a CGI script sees ``CONTENT_LENGTH``).
-
-        Raises:
-            RequestError: 400 (bad framing), 411 (a POST without
-                Content-Length or chunked), 413 (over ``--max-request-body``),
-                417, 431 or 501 when the body cannot be taken.
-            IncompleteRequest: the client closed the connection early.
-            OSError: reading failed, timed out or passed its deadline.
-        """
-        if self._body is not None:
-            return self._body
-        options = self.server.options
-        headers = self.headers
-        framing = _standalone_http.body_framing(headers, self.request_version, options.max_request_body)
-        if framing == 0 and self.command == "POST" and headers.get("Content-Length") is None:
-            raise _standalone_http.RequestError(http.HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
-        expectations = [value.strip().lower() for value in headers.get_all("Expect") or []]
-        if self.request_version == "HTTP/1.1" and expectations:
-            # RFC 9110 §10.1.1; an HTTP/1.0 client's expectation is ignored.
-            if any(value != "100-continue" for value in expectations):
-                raise _standalone_http.RequestError(
-                    http.HTTPStatus.EXPECTATION_FAILED, f"unsupported expectation {', '.join(expectations)!r}"
-                )
-            if framing != 0:
-                self.send_response_only(http.HTTPStatus.CONTINUE)
-                self.end_headers()
-                self.wfile.flush()
-        if framing == 0:
-            self._body = b""
-            return self._body
-        deadlines = self.server.deadlines
-        deadlines.arm(self.connection, self.client_address, options.handshake_timeout, "request body")
-        try:
-            body = _standalone_http.read_body(
-                self.rfile,
-                framing,
-                options.max_request_body,
-                options.max_line_length,
-                options.max_header_count,
-                lambda size: deadlines.extend(self.connection, size / _MIN_BODY_RATE),
-            )
-        finally:
-            deadlines.disarm(self.connection)
-        if framing == _standalone_http.CHUNKED:
-            del headers["Transfer-Encoding"]
-            del headers["Trailer"]
-            headers["Content-Length"] = str(len(body))
-        self._body = body
-        return body
-
-    def _cgi_environment(self, script: _standalone_cgi.CgiScript, query: str) -> dict[str, str]:
-        options = self.server.options
-        server_name = self.server.server_name
-        host = self.headers.get("Host")
-        parsed = _standalone_http.split_host(host) if host else None
-        if parsed is not None:
-            server_name = parsed[0]
-        credential = options.basic_auth_credential if options.basic_auth else None
-        return _standalone_cgi.build_environment(
-            script,
-            document_root=options.document_root,
-            method=self.command,
-            query=query,
-            protocol=self.request_version,
-            headers=list(self.headers.items()),
-            server_name=server_name,
-            server_port=self.server.server_port,
-            server_software=_SERVER_SOFTWARE,
-            remote_addr=str(self.client_address[0]),
-            remote_port=int(self.client_address[1]),
-            https=options.use_tls,
-            remote_user=credential.split(":", 1)[0] if credential else None,
-            request_uri=self.path,
-            base=os.environ,
-        )
-
-    def _send_plain_error(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
-        body = (message + "\n").encode("utf-8", "replace")
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.close_connection = True
 
     # WebSockets.
 
@@ -658,8 +445,8 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
                 connection.hold_writes(None)
             server.write_watch.unwatch(connection)
             if _LOGGER.isEnabledFor(logging.INFO):
-                self._log_websocket_end(request, time.monotonic() - started)
-            self._linger()
+                _log_websocket_end(request, self.client_address, self.path, time.monotonic() - started)
+            _linger(self.connection)
 
     def _refuse_websocket(self, exc: Exception) -> None:
         """Log a failed opening handshake and answer it as ``handshake.failure_reply`` says."""
@@ -679,36 +466,6 @@ class WebSocketRequestHandler(http.server.SimpleHTTPRequestHandler):
         if reply.status is not None:
             message = str(exc) if isinstance(exc, common.WebSocketException) else "internal server error"
             self._send_plain_error(reply.status, message, reply.headers)
-
-    def _log_websocket_end(self, request: Any, duration: float) -> None:
-        version = getattr(request, "ws_version", None)
-        accepted = getattr(request, "ws_extensions", None)
-        _LOGGER.info(
-            "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
-            _peer(self.client_address),
-            getattr(request, "ws_resource", self.path),
-            duration,
-            _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
-            getattr(request, "ws_protocol", None) or "none",
-            common.format_extensions(accepted) if accepted else "none",
-            _describe_close(request),
-        )
-
-    def _linger(self) -> None:
-        """Half-close, then read until the client closes (bounded in time and size)."""
-        sock = self.connection
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            sock.settimeout(_LINGER_SECONDS)
-            deadline = time.monotonic() + _LINGER_SECONDS
-            drained = 0
-            while drained < _LINGER_MAX_BYTES and time.monotonic() < deadline:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                drained += len(data)
-        except OSError:
-            pass
 
 
 class ThreadMonitor(threading.Thread):
@@ -754,10 +511,13 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     them. This is the embedding API of pywebsocket3's ``WebSocketServer``,
     as WPT's ``tools/serve/serve.py`` uses it (docs/standalone.md).
 
-    The options object is used as given, and completed where it lacks
-    something (an object built by hand, as embedders of pywebsocket3 do):
-    a missing attribute takes the command line's default, and these
-    pywebsocket3 attributes are honoured too:
+    The options are read once into a frozen ``ServerOptions``
+    (``options``), which is all the server, its handlers, CGI, HTTP/2 and
+    admission read afterwards; the object given is kept, unchanged, as
+    ``websocket_server_options`` (pywebsocket's name). An object built by
+    hand, as embedders of pywebsocket3 do, may lack attributes: they take
+    the command line's defaults; and these pywebsocket3 attributes are
+    honoured too:
 
     - ``cgi_directories``: the CGI URL path prefixes, instead of
       ``cgi_paths`` (WPT sets ``[]``);
@@ -767,9 +527,24 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
       may also be the header value ``Basic <base64 of user:password>``;
     - ``handler_encoding``, ``tls_client_cert_optional``: as the options.
 
+    Hooks a subclass may override, besides socketserver's:
+
+    - ``server_bind()``: bind a socket to each address of the host, all on
+      one port (no reverse DNS lookup); ``server_activate()`` listens on
+      each;
+    - ``process_request(request, client_address)``: admit a connection
+      (``--max-connections``; 503 over it) and start its thread, which
+      does the TLS handshake and runs ``RequestHandlerClass``
+      (``WebSocketRequestHandler``) on it;
+    - ``run_handler(request)``: run an open WebSocket's handler (HTTP/1.1
+      and HTTP/2), counted among the open ones;
+    - ``close_websockets(code, wait)``: close every open WebSocket (on
+      SIGINT/SIGTERM with 1001).
+
     Args:
-        options: an ``argparse.Namespace`` from ``parse_options`` or
-            ``_parse_args_and_config``, or any object with their attributes.
+        options: a ``ServerOptions``, or an ``argparse.Namespace`` from
+            ``parse_options`` or ``_parse_args_and_config`` (perhaps
+            changed since), or any object with some of their attributes.
         dispatcher: the handler dispatcher; built from the options if None.
 
     Raises:
@@ -784,19 +559,17 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, options: Any, dispatcher: dispatch.Dispatcher | None = None) -> None:
-        _complete_options(options)
-        self.options = options
-        cgi_directories = getattr(options, "cgi_directories", None)
-        self.cgi_paths: list[str] = (
-            _standalone_options.normalize_cgi_paths(cgi_directories)
-            if cgi_directories is not None
-            else list(options.cgi_paths)
-        )
-        is_executable = getattr(options, "is_executable_method", None)
-        self.is_executable: Callable[[str], object] | None = is_executable
+    def __init__(
+        self, options: ServerOptions | argparse.Namespace, dispatcher: dispatch.Dispatcher | None = None
+    ) -> None:
+        # The object as given, under pywebsocket's name (code written for it reads its own attributes there).
+        self.websocket_server_options = options
+        self.options = _standalone_options.complete_options(_standalone_options.to_server_options(options))
+        options = self.options
+        self.cgi_paths: list[str] = list(options.cgi_paths)
+        self.is_executable: Callable[[str], object] | None = options.is_executable_method
         self.dispatcher = dispatcher if dispatcher is not None else create_dispatcher(options)
-        context = getattr(options, "ssl_context", None)
+        context = options.ssl_context
         if context is None and options.use_tls:
             context = create_ssl_context(options)
         if options.http2:
@@ -1028,7 +801,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 except (OSError, ValueError) as exc:
                     _LOGGER.info("%s - TLS handshake failed: %s", _peer(client_address), exc)
                     return
-            if self.options.http2 and _standalone_h2.speaks_http2(conn, context is not None, self.options.handshake_timeout):
+            if self.options.http2 and _standalone_h2.speaks_http2(
+                conn, context is not None, self.options.handshake_timeout
+            ):
                 _standalone_h2.serve(self, conn, client_address)
                 return
             handler_class: Any = self.RequestHandlerClass
@@ -1137,7 +912,7 @@ def _bind_hint(error: OSError, address: tuple[Any, ...]) -> str:
     return ""
 
 
-def _exposure_warning(options: Any) -> str | None:
+def _exposure_warning(options: ServerOptions | argparse.Namespace) -> str | None:
     """Return the warning for a server that listens on every interface, or None when it does not."""
     if (options.server_host or "").strip("[]") not in ("", "0.0.0.0", "::"):
         return None
@@ -1168,51 +943,28 @@ def _listening_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
     return addresses
 
 
-def _complete_options(options: Any) -> None:
-    """Give an options object what ``WebSocketServer`` reads, in place.
-
-    Attributes it lacks take the command line's defaults; directories are
-    made absolute (the handler root relative to the document root);
-    pywebsocket3's ``use_basic_auth`` turns ``basic_auth`` on, and its
-    ``Basic <base64>`` form of the credential is decoded.
-    """
-    for action in build_parser().long_options.values():
-        if not hasattr(options, action.dest):
-            setattr(options, action.dest, action.default)
-    options.document_root = os.path.abspath(options.document_root)
-    options.websock_handlers = os.path.join(options.document_root, options.websock_handlers or options.document_root)
-    options.basic_auth = bool(options.basic_auth or getattr(options, "use_basic_auth", False))
-    credential = options.basic_auth_credential
-    if options.basic_auth and credential is None:
-        options.basic_auth_credential = "test:test"
-    elif isinstance(credential, str) and credential.startswith("Basic "):
-        with contextlib.suppress(ValueError):
-            decoded = base64.b64decode(credential[len("Basic ") :], validate=True).decode("utf-8")
-            if ":" in decoded:
-                options.basic_auth_credential = decoded
-
-
-def create_dispatcher(options: Any) -> dispatch.Dispatcher:
+def create_dispatcher(options: ServerOptions | argparse.Namespace) -> dispatch.Dispatcher:
     """Build the dispatcher from the options, with the handler map's aliases."""
+    options = _standalone_options.complete_options(_standalone_options.to_server_options(options))
     dispatcher = dispatch.Dispatcher(
-        options.websock_handlers,
+        options.websock_handlers or options.document_root,
         options.scan_dir,
         options.allow_handlers_outside_root_dir,
-        handler_encoding=getattr(options, "handler_encoding", None),
-        reload=getattr(options, "reload", False),
+        handler_encoding=options.handler_encoding,
+        reload=options.reload,
     )
     if options.websock_handlers_map_file:
         _alias_handlers(dispatcher, options.websock_handlers_map_file)
     return dispatcher
 
 
-def _log_resources(dispatcher: dispatch.Dispatcher, options: Any) -> None:
+def _log_resources(dispatcher: dispatch.Dispatcher, options: ServerOptions) -> None:
     """Log how many resources the handlers serve (each one at DEBUG); warn when there is none."""
     resources = dispatcher.resources()
     root = options.scan_dir or options.websock_handlers
     failed = len(dispatcher.source_warnings())
     problems = f"; {failed} problem{'s' if failed > 1 else ''} loading handlers (warnings above)" if failed else ""
-    reload = getattr(options, "reload", False)
+    reload = options.reload
     if resources:
         _LOGGER.info(
             "serving %d WebSocket resource%s from %s%s%s",
@@ -1256,7 +1008,7 @@ def _no_password() -> bytes:
     raise ValueError("the private key is encrypted; give an unencrypted key")
 
 
-def create_ssl_context(options: Any) -> ssl.SSLContext:
+def create_ssl_context(options: ServerOptions | argparse.Namespace) -> ssl.SSLContext:
     """Return the server's TLS context: TLS 1.2 or newer, client certificates with ``--tls-client-auth``.
 
     With ``--tls-client-cert-optional`` too, a client may send no
@@ -1265,15 +1017,17 @@ def create_ssl_context(options: Any) -> ssl.SSLContext:
     Raises:
         OSError: a file cannot be read.
         ssl.SSLError: a file is not a valid certificate, key or CA bundle.
-        ValueError: the private key is encrypted.
+        ValueError: the private key is encrypted, or a file is not given.
     """
+    options = _standalone_options.to_server_options(options)
+    if options.certificate is None:
+        raise ValueError("--tls needs --private-key and --certificate")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     context.load_cert_chain(options.certificate, options.private_key, password=_no_password)
     if options.tls_client_auth:
-        optional = getattr(options, "tls_client_cert_optional", False)
-        context.verify_mode = ssl.CERT_OPTIONAL if optional else ssl.CERT_REQUIRED
+        context.verify_mode = ssl.CERT_OPTIONAL if options.tls_client_cert_optional else ssl.CERT_REQUIRED
         context.load_verify_locations(cafile=options.tls_client_ca)
     return context
 
@@ -1325,7 +1079,7 @@ def _build_option_parser() -> _standalone_options.OptionParser:
     return build_parser()
 
 
-def _configure_logging(options: argparse.Namespace) -> None:
+def _configure_logging(options: ServerOptions | argparse.Namespace) -> None:
     """Send the log to stderr or the rotated log file, at the chosen level.
 
     Raises:
@@ -1354,7 +1108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     On a signal: stop accepting, send close 1001 to every open WebSocket,
     wait up to 5 seconds for the closing handshakes, return 0.
     """
-    options = parse_options(argv)
+    options = _standalone_options.to_server_options(parse_options(argv))
     try:
         _configure_logging(options)
     except OSError as exc:

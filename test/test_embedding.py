@@ -247,8 +247,8 @@ def test_options_built_by_hand_with_pywebsocket3_names_are_honoured(site):
         with ws_connect(f"ws://alice:s3cret@127.0.0.1:{server.server_port}/echo") as ws:
             ws.send("by hand")
             assert ws.recv(timeout=TIMEOUT) == "by hand"
-        assert options.max_message_size == 64 * 1024 * 1024
-        assert options.handler_encoding is None
+        assert server.options.max_message_size == 64 * 1024 * 1024
+        assert server.options.handler_encoding is None
     finally:
         stop(server)
 
@@ -322,7 +322,7 @@ def test_localhost_listens_on_127_0_0_1_and_ipv6_loopback(site):
 
 
 def test_address_that_cannot_be_bound_is_skipped_with_a_warning(site, monkeypatch, caplog):
-    caplog.set_level(logging.WARNING, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.WARNING, logger="mod_pywebsocket")
 
     def with_a_foreign_address(host, port):
         # 192.0.2.1 (TEST-NET-1) is no address of this machine: binding it fails.
@@ -525,7 +525,7 @@ def test_bad_compatibility_option_values_get_one_error_line_and_status_2(capsys,
 
 
 def test_options_without_effect_are_logged_once_each(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     server = embedded_server(["-d", EXAMPLE_DIR, "--tls-module", "ssl", "--deflate-log-level", "debug"])
     stop(server)
     lines = [record.getMessage() for record in caplog.records if "accepted for compatibility" in record.getMessage()]
@@ -538,7 +538,7 @@ def test_options_without_effect_are_logged_once_each(caplog):
 
 
 def test_options_without_effect_are_not_logged_when_absent(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     stop(embedded_server(["-d", EXAMPLE_DIR]))
     assert "accepted for compatibility" not in caplog.text
 

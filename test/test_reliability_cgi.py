@@ -384,7 +384,7 @@ def test_send_body_frames_and_bounds_what_the_script_writes(
     given = CgiOutput(CgiHead(200, "OK", [], length, None), body, False, None)
     framing = CgiFraming([], length, chunked, close)
     sent: list[bytes] = []
-    with caplog.at_level(logging.WARNING, logger="mod_pywebsocket.standalone"):
+    with caplog.at_level(logging.WARNING, logger="mod_pywebsocket"):
         assert _standalone_cgi.send_body(process, given, framing, sent.extend, send=send) is kept
     assert sent == written
     assert log in caplog.text

@@ -140,7 +140,7 @@ def test_cgi_local_redirect_serves_the_new_path(site):
 
 
 def test_cgi_stderr_and_exit_status_are_logged(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, "-x", "/cgi-bin") as server:
         assert get(server.port, "/cgi-bin/respond.py?stderr")[0] == 200
     assert "cgi script /cgi-bin/respond.py: a line for the log" in caplog.text

@@ -121,7 +121,7 @@ def test_unwritable_log_file_exits_2(tmp_path):
 
 
 def test_websocket_end_is_logged_with_peer_resource_version_extensions_duration_and_code(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         with ws_connect(server.url("/echo"), subprotocols=["chat"]) as ws:
             ws.send("x")
@@ -139,7 +139,7 @@ def test_websocket_end_is_logged_with_peer_resource_version_extensions_duration_
 
 
 def test_websocket_end_log_line_says_when_the_server_started_the_close(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         with ws_connect(server.url("/info")) as ws:  # sends one message and returns: the server closes
             json.loads(ws.recv(timeout=TIMEOUT))
@@ -154,7 +154,7 @@ def test_websocket_end_log_line_says_when_the_server_started_the_close(site, cap
 
 
 def test_plain_http_requests_get_access_log_lines(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         get(server.port, "/index.html")
         get(server.port, "/missing.html")
@@ -172,7 +172,7 @@ def test_handler_error_is_logged_with_its_traceback(site, caplog):
 
 
 def test_thread_monitor_logs_the_thread_count(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, "--thread-monitor-interval-in-sec", "0.1"):
         deadline = time.monotonic() + TIMEOUT
         while caplog.text.count("threads alive") < 2 and time.monotonic() < deadline:
@@ -181,7 +181,7 @@ def test_thread_monitor_logs_the_thread_count(site, caplog):
 
 
 def test_thread_monitor_of_0_7_9_alone_logs_the_thread_count_until_stopped(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     monitor = standalone.ThreadMonitor(0.05)
     monitor.start()
     deadline = time.monotonic() + TIMEOUT
@@ -200,7 +200,7 @@ def test_tls_probes_of_0_7_9_choose_the_ssl_module():
 
 
 def test_thread_monitor_is_off_by_default(site, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site) as server:
         assert server.server.options.thread_monitor_interval_in_sec == 0
         time.sleep(0.3)

@@ -43,7 +43,7 @@ def startup_log(caplog) -> list[tuple[str, str]]:
 
 
 def test_start_logs_the_resource_count_at_info_and_each_resource_at_debug(caplog):
-    caplog.set_level(logging.DEBUG, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.DEBUG, logger="mod_pywebsocket")
     with running_server("-d", EXAMPLE_DIR):
         pass
     log = startup_log(caplog)
@@ -52,7 +52,7 @@ def test_start_logs_the_resource_count_at_info_and_each_resource_at_debug(caplog
 
 
 def test_start_without_any_handler_warns_that_every_websocket_request_gets_404(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", str(tmp_path)):
         pass
     message = (
@@ -80,7 +80,7 @@ def test_handler_file_with_a_syntax_error_is_warned_about_once_and_counted(tmp_p
 
 
 def test_404_for_an_unknown_resource_logs_the_resources_that_are_served(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", EXAMPLE_DIR) as server:
         status, _, _ = exchange(server.port, upgrade_request("/ecko"))
     assert status == 404
@@ -94,7 +94,7 @@ def test_404_for_an_unknown_resource_logs_the_resources_that_are_served(caplog):
 
 def test_404_for_a_handler_that_did_not_load_logs_its_file_and_error(tmp_path, caplog):
     (tmp_path / "broken_wsh.py").write_text("def x(:\n")
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", str(tmp_path)) as server:
         status, body, _ = exchange(server.port, upgrade_request("/broken"))
     assert status == 404 and body.endswith(b"\r\n\r\nno handler for /broken\n")
@@ -106,7 +106,7 @@ def test_404_for_a_handler_that_did_not_load_logs_its_file_and_error(tmp_path, c
 
 
 def test_hixie75_request_without_allow_draft75_gets_400_and_a_log_line_naming_the_option(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     request = b"GET /echo HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nHost: 127.0.0.1\r\nOrigin: x\r\n\r\n"
     with running_server("-d", EXAMPLE_DIR) as server:
         status, _, _ = exchange(server.port, request)
@@ -120,7 +120,7 @@ def test_hixie75_request_without_allow_draft75_gets_400_and_a_log_line_naming_th
 
 
 def test_start_with_reload_and_no_handler_yet_says_that_new_ones_will_load(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", str(tmp_path), "--reload"):
         pass
     message = (
@@ -141,7 +141,7 @@ def test_reload_serves_a_handler_file_added_and_then_changed_after_start(tmp_pat
 
 
 def test_start_with_reload_says_so(caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", EXAMPLE_DIR, "--reload"):
         pass
     assert startup_log(caplog)[0] == (

@@ -81,7 +81,7 @@ def test_client_certificate_signed_by_the_ca_is_accepted(site, pki):
 
 @pytest.mark.parametrize("certificate", [None, "stranger"], ids=["no-certificate", "other-ca"])
 def test_client_without_a_trusted_certificate_is_refused_and_server_keeps_serving(site, pki, caplog, certificate):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, *pki.server_args(client_auth=True)) as server:
         # With TLS 1.3 the client may finish its handshake before the server
         # refuses its certificate: the refusal then shows as a closed connection.
@@ -105,7 +105,7 @@ def test_ca_certificate_is_the_0_7_spelling_of_tls_client_ca(site, pki):
 
 
 def test_plain_http_to_the_tls_port_is_logged_and_disturbs_nobody(site, pki, caplog):
-    caplog.set_level(logging.INFO, logger="mod_pywebsocket.standalone")
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     with running_server("-d", site, *pki.server_args()) as server:
         with ws_connect(server.url("/echo", "wss"), ssl=pki.client_context()) as ws:
             assert roundtrip(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""

@@ -1,4 +1,4 @@
-"""Tests for util.py: masking, hex dumps, loggers."""
+"""Tests for util.py and the private modules behind it: masking, hex dumps, loggers, DEFLATE."""
 
 from __future__ import annotations
 
@@ -13,7 +13,28 @@ import zlib
 
 import pytest
 
-from mod_pywebsocket import util
+from mod_pywebsocket import _deflate, _deflate_stream, _diagnostics, _masking, util
+
+
+# Each util name and the private module that defines it.
+HOMES = {
+    _masking: ["mask", "RepeatedXorMasker", "NoopMasker", "MASK_IMPLEMENTATION", "NO_ACCELERATOR_ENV"],
+    _diagnostics: ["hexify", "shorten", "get_stack_trace", "prepend_message_to_exception", "get_class_logger"],
+    _deflate: ["DeflateSizeError", "BUDGET_STEP", "_Deflater", "_Inflater", "_RFC1979Deflater", "_RFC1979Inflater"],
+    _deflate_stream: ["DeflateConnection", "DeflateRequest", "DeflateSocket"],
+}
+DEFINED_IN_UTIL = ["pack_byte", "md5_hash", "sha1_hash", "get_script_interp", "drain_received_data"]
+
+
+@pytest.mark.parametrize(("home", "name"), [(home, name) for home, names in HOMES.items() for name in names])
+def test_util_reexports_the_object_its_home_module_defines(home, name):
+    assert getattr(util, name) is getattr(home, name)
+
+
+def test_util_all_lists_exactly_the_public_names_it_had_before_the_split():
+    moved = {name for names in HOMES.values() for name in names if not name.startswith("_")}
+    old_all = moved - {"MASK_IMPLEMENTATION", "NO_ACCELERATOR_ENV", "BUDGET_STEP"} | set(DEFINED_IN_UTIL)
+    assert sorted(util.__all__) == sorted(old_all)
 
 
 def reference_mask(data: bytes, key: bytes) -> bytes:
@@ -22,7 +43,7 @@ def reference_mask(data: bytes, key: bytes) -> bytes:
 
 # util.mask uses the accelerator when websockets is installed (it is, for the
 # tests); _mask_pure is what runs everywhere else. Both must agree.
-MASKS = [pytest.param(util.mask, id="mask"), pytest.param(util._mask_pure, id="pure")]
+MASKS = [pytest.param(util.mask, id="mask"), pytest.param(_masking._mask_pure, id="pure")]
 
 
 @pytest.mark.parametrize("mask", MASKS)

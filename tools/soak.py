@@ -174,7 +174,7 @@ class ApacheServer:
     """A private Apache + mod_python (test/httpd.py) serving example/ handlers."""
 
     def __init__(self, clients: int) -> None:
-        from test import httpd  # noqa: PLC0415  (only --apache needs it, and pytest with it)
+        from test import httpd  # only --apache needs it (and pytest with it)
 
         httpd.find_apache()  # raises ApacheUnavailable with a clear message
         workers = clients + 128

@@ -54,7 +54,7 @@ def _handshakers(allow_draft75: bool, strict: bool) -> list[tuple[str, Any]]:
     return chain
 
 
-def do_handshake(request: Any, dispatcher: Any, allowDraft75: bool = False, strict: bool = False) -> None:  # noqa: N803
+def do_handshake(request: Any, dispatcher: Any, allowDraft75: bool = False, strict: bool = False) -> None:
     """Perform the opening handshake of ``request`` and set ``request.ws_stream``.
 
     Args:

@@ -8,10 +8,11 @@ name for this module.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
-from mod_pywebsocket import common, extensions, http_header_util, util
+from mod_pywebsocket import common, extensions, http_header_util
 from mod_pywebsocket._stream_hybi import Stream, StreamOptions
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "validate_mandatory_header",
     "validate_subprotocol",
 ]
+
+_LOGGER = logging.getLogger(__name__)
 
 # RFC 6455 §4.4: the Sec-WebSocket-Version value that answers an unsupported version.
 _SUPPORTED_VERSIONS_VALUE = ", ".join(str(version) for version in common.SUPPORTED_HYBI_VERSIONS)
@@ -215,7 +218,7 @@ def validate_subprotocol(subprotocol: str) -> None:
 
 
 def format_header(name: str, value: str) -> str:
-    """Return ``'name: value\\r\\n'``."""
+    r"""Return ``'name: value\r\n'``."""
     return f"{name}: {value}\r\n"
 
 
@@ -292,7 +295,8 @@ class HandshakerBase:
     ``_process_extensions(stream_options)``.
 
     Attributes for subclasses: ``_request``, ``_dispatcher`` and
-    ``_logger`` (named after the subclass).
+    ``_logger`` (this module's logger; the package's
+    subclasses log through their own module's).
 
     Args:
         request: the request (SPEC §3): ``method``, ``uri``, ``headers_in``
@@ -302,7 +306,7 @@ class HandshakerBase:
     """
 
     def __init__(self, request: Any, dispatcher: Any) -> None:
-        self._logger = util.get_class_logger(self)
+        self._logger = _LOGGER
         self._request = request
         self._dispatcher = dispatcher
 
@@ -360,7 +364,7 @@ class HandshakerBase:
             self._set_protocol()
             self._parse_extensions()
             self._set_accept()
-            self._logger.debug("%s handshake for %s", self._protocol_rfc(), request.ws_resource)
+            _LOGGER.debug("%s handshake for %s", self._protocol_rfc(), request.ws_resource)
             request.ws_extension_processors = self._get_extension_processors_requested()
             # 0.7.9's entry points set this; handlers and embedders may read it.
             # Nothing in this package does: the stream gets its callback below.

@@ -8,10 +8,14 @@ HTTP/2 server to send. No I/O.
 
 from __future__ import annotations
 
+import logging
+
 from mod_pywebsocket import common
 from mod_pywebsocket.handshake._base import HandshakeException, HandshakerBase
 
 __all__ = ["Handshaker", "build_response_headers"]
+
+_LOGGER = logging.getLogger(__name__)
 
 _BAD_REQUEST = common.HTTP_STATUS_BAD_REQUEST
 # RFC 9110 §15.5.6 "405 Method Not Allowed"; 501 for a :protocol we do not speak.
@@ -40,6 +44,7 @@ def build_response_headers(
     return fields
 
 
+# RFC 9113 §8.2.2: connection-specific header fields, which HTTP/2 forbids.
 _CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
 
 
@@ -101,7 +106,7 @@ class Handshaker(HandshakerBase):
         extension_value = common.format_extensions(accepted) if accepted else None
         request.status = 200
         request.headers_out = build_response_headers(request.ws_protocol, extension_value, request.extra_headers)
-        self._logger.debug(
+        _LOGGER.debug(
             "answering 200 for %s (version %d, protocol %r)",
             request.ws_resource,
             request.ws_version,

@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 from typing import Any
 
 from mod_pywebsocket import common
-from mod_pywebsocket._stream_hybi import Stream, StreamOptions
-from mod_pywebsocket.extensions import get_extension_processor
-from mod_pywebsocket.handshake._base import (
+
+# 0.7.9's handshake.hybi module namespace had these names; handler code reaches them there.
+from mod_pywebsocket._stream_hybi import Stream, StreamOptions  # noqa: F401
+from mod_pywebsocket.extensions import get_extension_processor  # noqa: F401
+from mod_pywebsocket.handshake._base import (  # noqa: F401
     HandshakeException,
     HandshakerBase,
     VersionException,
@@ -29,6 +32,8 @@ from mod_pywebsocket.handshake._base import (
 )
 
 __all__ = ["Handshaker", "build_response", "compute_accept", "compute_accept_from_unicode"]
+
+_LOGGER = logging.getLogger(__name__)
 
 _BAD_REQUEST = common.HTTP_STATUS_BAD_REQUEST
 
@@ -133,6 +138,6 @@ class Handshaker(HandshakerBase):
         extension_value = common.format_extensions(accepted) if accepted else None
         response = build_response(self._accept, request.ws_protocol, extension_value, request.extra_headers)
         request.connection.write(response)
-        self._logger.debug(
+        _LOGGER.debug(
             "sent 101 for %s (version %d, protocol %r)", request.ws_resource, request.ws_version, request.ws_protocol
         )

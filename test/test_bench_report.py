@@ -1,0 +1,47 @@
+"""The benchmark's report (bench/report.py): the committed figures render again byte for byte, medians skip noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import BENCH
+from bench.report import fmt, report_from_json, summarize
+from bench.scenarios import Result
+
+COMMITTED = BENCH / "results"
+
+
+def test_from_json_renders_the_committed_results_md_and_json_again(tmp_path: Path) -> None:
+    assert report_from_json([COMMITTED / "results.json"], tmp_path) == 0
+
+    assert (tmp_path / "results.md").read_bytes() == (COMMITTED / "results.md").read_bytes()
+    assert (tmp_path / "results.json").read_bytes() == (COMMITTED / "results.json").read_bytes()
+
+
+def test_summary_leaves_out_measurements_taken_while_other_processes_were_busy() -> None:
+    results = [
+        Result("pipe1", "ours", 0, 100.0, {"foreign_cpu": 0.1}),
+        Result("pipe1", "ours", 1, 300.0, {"foreign_cpu": 0.2}),
+        Result("pipe1", "ours", 2, 5.0, {"foreign_cpu": 0.9}),
+        Result("pipe1", "ours", 3, None, {}, "OSError: refused"),
+    ]
+
+    entry = summarize(results)[("pipe1", "ours")]
+
+    assert (entry["median"], entry["min"], entry["max"]) == (200.0, 100.0, 300.0)
+    assert (entry["n"], entry["measured"], entry["noisy"]) == (2, 3, False)
+    assert entry["errors"] == ["OSError: refused"]
+
+
+def test_summary_marks_an_entry_noisy_when_no_measurement_was_clean() -> None:
+    results = [Result("big", "ws-sync", rep, value, {"foreign_cpu": 0.5}) for rep, value in enumerate([4.0, 2.0])]
+
+    entry = summarize(results)[("big", "ws-sync")]
+
+    assert (entry["median"], entry["n"], entry["noisy"]) == (3.0, 2, True)
+
+
+def test_figures_are_shown_with_the_digits_of_the_tables() -> None:
+    shown = [fmt(None), fmt(123456.0), fmt(2545.4), fmt(36.94), fmt(3.14159), fmt(1.5, "×")]
+
+    assert shown == ["—", "123.5k", "2545", "36.9", "3.14", "1.50"]
