@@ -128,6 +128,18 @@ class RunningServer:
         self._thread.join(5)
 
 
+def serve_in_thread(server: standalone.WebSocketServer) -> standalone.WebSocketServer:
+    """Serve ``server`` in a daemon thread; `stop_server` ends it."""
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+def stop_server(server: standalone.WebSocketServer) -> None:
+    """Stop a server `serve_in_thread` started, and close its sockets."""
+    server.shutdown()
+    server.server_close()
+
+
 @contextlib.contextmanager
 def running_server(*args: str) -> Iterator[RunningServer]:
     """Run a standalone server with the given options for the block's duration."""
