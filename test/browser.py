@@ -34,9 +34,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_client_connect
 
 __all__ = [
+    "BUTTON_IDS",
+    "CONSOLE_TIMEOUT",
     "SKIP_PREFIX",
     "BrowserError",
     "BrowserUnavailable",
@@ -45,7 +48,16 @@ __all__ = [
     "JavascriptError",
     "Page",
     "find_chromium",
+    "click",
+    "connect",
+    "entries",
+    "enabled_buttons",
+    "fact",
+    "fill",
+    "js",
     "require_chromium",
+    "state",
+    "wait_entry",
 ]
 
 SKIP_PREFIX = "BROWSER NOT RUN:"
@@ -125,7 +137,7 @@ class CdpSession:
         # websockets wants connect() used as a context manager: keep it open in an ExitStack.
         self._stack = contextlib.ExitStack()
         self._ws: ClientConnection = self._stack.enter_context(
-            connect(url, open_timeout=10, close_timeout=10, max_size=None, proxy=None, compression=None)
+            ws_client_connect(url, open_timeout=10, close_timeout=10, max_size=None, proxy=None, compression=None)
         )
         self._ids = itertools.count(1)
         self._events: list[dict[str, Any]] = []
@@ -433,3 +445,71 @@ class Chromium:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# -- example/console.html -------------------------------------------------------
+
+CONSOLE_TIMEOUT = 15.0
+# Every log entry of the console as a plain object of its data-* attributes.
+ENTRIES_JS = "Array.from(document.querySelectorAll('#log li'), (li) => Object.assign({}, li.dataset))"
+BUTTON_IDS = ("connect", "disconnect", "send-text", "send-hex", "send-file", "close")
+
+
+def js(value: Any) -> str:
+    return json.dumps(value)
+
+
+def entries(page: Page) -> list[dict[str, str]]:
+    result: list[dict[str, str]] = page.evaluate(ENTRIES_JS)
+    return result
+
+
+def wait_entry(page: Page, start: int = 0, timeout: float = CONSOLE_TIMEOUT, **wanted: str) -> dict[str, str]:
+    """Wait for a log entry at index ``start`` or later whose attributes match ``wanted``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = entries(page)
+        for entry in found[start:]:
+            if all(entry.get(key) == value for key, value in wanted.items()):
+                return entry
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no log entry with {wanted} after index {start}; the log: {found}")
+        time.sleep(0.05)
+
+
+def state(page: Page) -> str:
+    return str(page.evaluate("document.getElementById('state').dataset.state"))
+
+
+def enabled_buttons(page: Page) -> set[str]:
+    disabled = page.evaluate(f"{js(BUTTON_IDS)}.map((id) => document.getElementById(id).disabled)")
+    return {name for name, off in zip(BUTTON_IDS, disabled) if not off}
+
+
+def fill(page: Page, element_id: str, value: str) -> None:
+    """Set a field's value the way typing does (an input event follows)."""
+    page.evaluate(
+        f"(() => {{ const e = document.getElementById({js(element_id)}); e.value = {js(value)};"
+        " e.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+
+
+def click(page: Page, element_id: str) -> None:
+    page.evaluate(f"document.getElementById({js(element_id)}).click()")
+
+
+def fact(page: Page, element_id: str) -> str:
+    return str(page.evaluate(f"document.getElementById({js(element_id)}).dataset.value"))
+
+
+def connect(page: Page, url: str, protocols: str = "") -> int:
+    """Connect with the keyboard (Enter in the URL field); return the log index of the open event."""
+    assert state(page) == "CLOSED"
+    fill(page, "url", url)
+    fill(page, "protocols", protocols)
+    start = len(entries(page))
+    page.focus("#url")
+    page.press_enter()
+    wait_entry(page, start, kind="open")
+    assert state(page) == "OPEN"
+    return start

@@ -1,18 +1,34 @@
-"""Shared fixtures: a standalone server running in a thread of the test process."""
+"""Shared fixtures: a standalone server in a thread of the test process, a site, a PKI; the markers."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from mod_pywebsocket import standalone
+from test import httpd
+from test.pki import Pki
+from test.servers import make_site
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = str(httpd.REPO_ROOT)
 EXAMPLE_DIR = os.path.join(REPO_ROOT, "example")
+# The resources of example/, sorted: one per *_wsh.py file.
+EXAMPLE_RESOURCES = [
+    "/abort",
+    "/abort_handshake",
+    "/bench",
+    "/close",
+    "/cookie",
+    "/echo",
+    "/echo_noext",
+    "/internal_error",
+    "/origin_check",
+]
 
 # The test files of ``pytest -m fast`` (README, "Tests"): the codecs, the
 # handshakes, the dispatcher, the API, and the servers run in this process;
@@ -42,6 +58,23 @@ FAST_MODULES = frozenset(
 )
 
 
+# Whole test files that need something beyond Python (Apache, Chromium, the
+# Autobahn|Testsuite) or take minutes. Tests of that kind in other files carry
+# the marker themselves (e.g. test_robustness.py's "through Apache" tests).
+# pytest -m "not apache and not browser and not autobahn and not slow" runs the rest.
+MODULE_MARKERS: dict[str, tuple[str, ...]] = {
+    "test_apache.py": ("apache",),
+    "test_h2_apache.py": ("apache",),
+    "test_h2_apache_conformance.py": ("apache",),
+    "test_h2_apache_robustness.py": ("apache",),
+    "test_browser.py": ("browser",),
+    "test_autobahn.py": ("autobahn",),
+    "test_fuzz.py": ("slow",),
+    "test_packaging.py": ("slow",),
+    "test_reliability_memory.py": ("slow",),
+}
+
+
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """Accept pyproject's ``timeout`` even without pytest-timeout, which reads it when installed.
 
@@ -67,10 +100,12 @@ def pytest_ignore_collect(collection_path: os.PathLike[str], config: pytest.Conf
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of ``FAST_MODULES`` with ``fast``, before ``-m`` selects."""
+    """Mark the tests of ``FAST_MODULES`` with ``fast`` and those of ``MODULE_MARKERS``, before ``-m`` selects."""
     for item in items:
         if item.path.name in FAST_MODULES:
             item.add_marker(pytest.mark.fast)
+        for name in MODULE_MARKERS.get(item.path.name, ()):
+            item.add_marker(name)
 
 
 class RunningServer:
@@ -93,6 +128,18 @@ class RunningServer:
         self._thread.join(5)
 
 
+def serve_in_thread(server: standalone.WebSocketServer) -> standalone.WebSocketServer:
+    """Serve ``server`` in a daemon thread; `stop_server` ends it."""
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+def stop_server(server: standalone.WebSocketServer) -> None:
+    """Stop a server `serve_in_thread` started, and close its sockets."""
+    server.shutdown()
+    server.server_close()
+
+
 @contextlib.contextmanager
 def running_server(*args: str) -> Iterator[RunningServer]:
     """Run a standalone server with the given options for the block's duration."""
@@ -108,3 +155,15 @@ def example_server() -> Iterator[RunningServer]:
     """A standalone server on the bundled examples (``-d example``)."""
     with running_server("-d", EXAMPLE_DIR) as server:
         yield server
+
+
+@pytest.fixture
+def site(tmp_path: pathlib.Path) -> str:
+    """A fresh copy of test/testdata/site (``servers.make_site``): files, CGI scripts and three handlers."""
+    return make_site(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The test CA, a server certificate for 127.0.0.1 and ::1, and client certificates (one session's)."""
+    return Pki(tmp_path_factory.mktemp("pki"))

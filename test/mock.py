@@ -1,4 +1,4 @@
-"""Small working fakes for tests: a connection, a request, a dispatcher.
+"""Small working fakes for tests: a connection, a request, a dispatcher, mod_python's objects.
 
 They are typed against the duck types of SPEC §3 (``common.ConnectionLike``
 and ``common.RequestLike``); nothing here patches real code.
@@ -10,6 +10,24 @@ import email.message
 from typing import Any
 
 from mod_pywebsocket._connection import BufferedConnection, ReceiveBuffer
+
+__all__ = [
+    "BufferedFakeConnection",
+    "FakeConnection",
+    "FakeDispatcher",
+    "FakeMpConnection",
+    "FakeMpRequest",
+    "FakeRequest",
+    "replace_header",
+]
+
+
+def replace_header(headers: list[tuple[str, str]], name: str, value: str | None) -> list[tuple[str, str]]:
+    """Return ``headers`` with ``name`` (any case) set to ``value`` at the end; None removes it."""
+    result = [(n, v) for n, v in headers if n.lower() != name.lower()]
+    if value is not None:
+        result.append((name, value))
+    return result
 
 
 class FakeConnection:
@@ -205,3 +223,48 @@ class FakeDispatcher:
         """Record the call and return the preset answer."""
         self.calls.append("passive_closing_handshake")
         return self._passive_closing
+
+
+# mod_python's objects, for the adapters of headerparserhandler.
+
+
+class FakeMpConnection:
+    """Behaves like mod_python's connection: short reads, None at EOF."""
+
+    def __init__(self, chunks: list[bytes | Exception | None]) -> None:
+        self.chunks = list(chunks)
+        self.read_sizes: list[int] = []
+        self.written: list[bytes] = []
+        self.write_error: Exception | None = None
+        self.client_ip = "192.0.2.7"
+        self.client_addr = ("192.0.2.7", 4242)
+        self.keepalive = 0
+
+    def read(self, size: int) -> bytes | None:
+        self.read_sizes.append(size)
+        chunk = self.chunks.pop(0)
+        if isinstance(chunk, Exception):
+            raise chunk
+        if chunk is None:
+            return None
+        if len(chunk) > size:
+            self.chunks.insert(0, chunk[size:])
+            chunk = chunk[:size]
+        return chunk
+
+    def write(self, data: bytes) -> None:
+        if self.write_error is not None:
+            raise self.write_error
+        self.written.append(data)
+
+
+class FakeMpRequest:
+    """The attributes of mod_python's request are defined on its type."""
+
+    status = 200
+    assbackwards = 0
+    uri = "/path"
+    unparsed_uri = "/path?query"
+
+    def __init__(self, connection: FakeMpConnection) -> None:
+        self.connection = connection

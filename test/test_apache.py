@@ -39,22 +39,31 @@ from websockets.exceptions import (
     ConnectionClosedOK,
     InvalidStatus,
 )
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from mod_pywebsocket import headerparserhandler
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
-from test import httpd
+from test import httpd, mock, wire
+from test.servers import APACHE_HANDLERS
+from test.servers import HANDLERS as HANDLERS_ROOT
+from test.wire import (
+    SAMPLE_ACCEPT,
+    SAMPLE_KEY,
+    TIMEOUT,
+    FrameReader,
+    client_frame,
+    open_socket,
+    read_head,
+    read_until_eof,
+    request_info,
+    upgrade_request,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-HANDLERS = Path(__file__).resolve().parent / "testdata" / "apache_handlers"
+HANDLERS = Path(APACHE_HANDLERS)
 PROBE_DIR = HANDLERS / "probe"
 
-# RFC 6455 §1.3: the sample key and the accept value computed from it.
-SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-
-TIMEOUT = 10.0
 
 
 # -- fixtures and helpers ----------------------------------------------------
@@ -83,71 +92,16 @@ def httpd_factory() -> Iterator[httpd.HttpdFactory]:
 
 
 def ws_connect(server: httpd.Httpd, path: str, **kwargs: Any) -> ClientConnection:
-    """Open a WebSocket with timeouts, no proxy, no pings and no compression."""
+    """Open a WebSocket to ``path`` on ``server`` without compression or pings (``kwargs`` win)."""
     kwargs.setdefault("compression", None)
-    kwargs.setdefault("open_timeout", TIMEOUT)
-    kwargs.setdefault("close_timeout", TIMEOUT)
     kwargs.setdefault("ping_interval", None)
-    kwargs.setdefault("max_size", None)
-    kwargs.setdefault("proxy", None)
-    return connect(server.ws_url(path), **kwargs)
+    return wire.ws_connect(server.ws_url(path), **kwargs)
 
 
 def open_raw(server: httpd.Httpd, data: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    sock = open_socket(server.port)
     sock.sendall(data)
     return sock
-
-
-def recv_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """Read an HTTP response head; return it and the bytes read after it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"EOF before the end of the response head: {data!r}")
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head + b"\r\n\r\n", rest
-
-
-def recv_exactly(sock: socket.socket, count: int, already: bytes = b"") -> tuple[bytes, bytes]:
-    data = already
-    while len(data) < count:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"EOF after {len(data)} of {count} bytes: {data!r}")
-        data += chunk
-    return data[:count], data[count:]
-
-
-def recv_until_eof(sock: socket.socket, already: bytes = b"") -> bytes:
-    data = already
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-
-
-def upgrade_request(path: str, version: str = "13", key: str = SAMPLE_KEY, extra: str = "") -> bytes:
-    lines = [
-        f"GET {path} HTTP/1.1",
-        "Host: 127.0.0.1",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Version: {version}",
-    ]
-    if key:
-        lines.append(f"Sec-WebSocket-Key: {key}")
-    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1")
-
-
-def masked_frame(opcode: int, payload: bytes, mask: bytes = b"\x37\xfa\x21\x3d") -> bytes:
-    """Build one final, masked client frame (payload under 126 bytes)."""
-    assert len(payload) < 126
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
 
 
 def http_get(server: httpd.Httpd, path: str) -> tuple[int, bytes]:
@@ -310,12 +264,12 @@ def test_client_close_code_and_reason_are_sent_back(server: httpd.Httpd) -> None
 def test_closing_handshake_ends_tcp_without_an_apache_response(server: httpd.Httpd) -> None:
     sock = open_raw(server, upgrade_request("/echo"))
     with sock:
-        head, rest = recv_head(sock)
+        head, rest = read_head(sock)
         assert head.startswith(b"HTTP/1.1 101 ")
         assert (f"Sec-WebSocket-Accept: {SAMPLE_ACCEPT}\r\n").encode() in head
-        sock.sendall(masked_frame(0x8, struct.pack("!H", 1000)))
+        sock.sendall(client_frame(0x8, struct.pack("!H", 1000)))
         started = time.monotonic()
-        tail = recv_until_eof(sock, rest)
+        tail = rest + read_until_eof(sock)
         elapsed = time.monotonic() - started
     # The close reply and then EOF: no "HTTP/1.1 200" from Apache, and no
     # wait for KeepAliveTimeout (5 s in the harness).
@@ -400,7 +354,7 @@ def test_unsupported_version_gets_400_with_supported_versions(server: httpd.Http
 def test_missing_key_gets_400(server: httpd.Httpd) -> None:
     sock = open_raw(server, upgrade_request("/echo", key=""))
     with sock:
-        head, _ = recv_head(sock)
+        head, _ = read_head(sock)
     assert head.startswith(b"HTTP/1.1 400 ")
 
 
@@ -413,7 +367,7 @@ def test_repeated_key_or_version_header_gets_400(server: httpd.Httpd, repeated: 
     # mod_python's headers_in holds both lines; the handshake must see them.
     sock = open_raw(server, upgrade_request("/echo", extra=repeated))
     with sock:
-        head, _ = recv_head(sock)
+        head, _ = read_head(sock)
     assert head.startswith(b"HTTP/1.1 400 ")
 
 
@@ -426,7 +380,7 @@ def test_handler_refusing_the_extra_handshake_gets_403(server: httpd.Httpd) -> N
 def test_raw_handshake_written_by_the_handler_is_all_the_client_gets(server: httpd.Httpd) -> None:
     sock = open_raw(server, upgrade_request("/raw_abort"))
     with sock:
-        received = recv_until_eof(sock)
+        received = read_until_eof(sock)
     assert received == b"HTTP/1.1 418 I'm a teapot\r\nX-Raw-Handshake: yes\r\n\r\nraw body"
 
 
@@ -495,14 +449,14 @@ def test_handler_exception_drops_tcp_without_close_frame_or_error_page(
     server = single_child_server
     sock = open_raw(server, upgrade_request("/raise"))
     with sock:
-        head, rest = recv_head(sock)
+        head, rest = read_head(sock)
         assert head.startswith(b"HTTP/1.1 101 ")
-        frame, rest = recv_exactly(sock, 2, rest)
-        assert frame[0] == 0x81
-        text, rest = recv_exactly(sock, frame[1], rest)
+        reader = FrameReader(sock, rest)
+        first, text = reader.raw_frame()
+        assert first == 0x81
         assert text.startswith(b"pid=")
-        sock.sendall(masked_frame(0x1, b"boom"))
-        tail = recv_until_eof(sock, rest)
+        sock.sendall(client_frame(0x1, b"boom"))
+        tail = reader.read_to_eof()
     assert tail == b""
     server.wait_for_log(r"RuntimeError: raise_wsh fails on purpose")
 
@@ -712,10 +666,11 @@ def test_hybi00_handshake_reads_the_challenge_and_echoes(server: httpd.Httpd) ->
     ).digest()
     sock = open_raw(server, request + HYBI00_CHALLENGE)
     with sock:
-        head, rest = recv_head(sock)
-        body, rest = recv_exactly(sock, 16, rest)
+        head, rest = read_head(sock)
+        reader = FrameReader(sock, rest)
+        body = reader.read_exactly(16)
         sock.sendall(b"\x00hello hybi-00\xff")
-        echoed, rest = recv_exactly(sock, 15, rest)
+        echoed = reader.read_exactly(15)
     assert head.startswith(b"HTTP/1.1 101 ")
     assert b"Sec-WebSocket-Location: ws://127.0.0.1" in head
     assert body == expected == b"fQJ,fN/4F4!~K~MH"
@@ -731,7 +686,7 @@ HIXIE75_REQUEST = (
 def test_hixie75_is_refused_without_allow_draft75(server: httpd.Httpd) -> None:
     sock = open_raw(server, HIXIE75_REQUEST)
     with sock:
-        head, _ = recv_head(sock)
+        head, _ = read_head(sock)
     assert head.startswith(b"HTTP/1.1 400 ")
 
 
@@ -739,9 +694,9 @@ def test_hixie75_works_with_allow_draft75_on(httpd_factory: httpd.HttpdFactory) 
     server = httpd_factory(HANDLERS, options={"mod_pywebsocket.allow_draft75": "on"})
     sock = open_raw(server, HIXIE75_REQUEST)
     with sock:
-        head, rest = recv_head(sock)
+        head, rest = read_head(sock)
         sock.sendall(b"\x00hello hixie-75\xff")
-        echoed, _ = recv_exactly(sock, 16, rest)
+        echoed = FrameReader(sock, rest).read_exactly(16)
     assert head.startswith(b"HTTP/1.1 101 ")
     assert b"WebSocket-Location: ws://127.0.0.1/echo\r\n" in head  # Host: has no port
     assert echoed == b"\x00hello hixie-75\xff"
@@ -754,14 +709,11 @@ def test_sample_key_constants_match_rfc_6455() -> None:
 
 # -- the standalone server's test handlers, through Apache --------------------
 
-SHARED_HANDLERS = Path(__file__).resolve().parent / "testdata" / "handlers"
-
-
 @pytest.fixture(scope="module")
 def shared_handlers_server() -> Iterator[httpd.Httpd]:
     """Apache on test/testdata/handlers (the standalone tests' handlers), hixie-75 allowed."""
     httpd.require_apache()
-    instance = httpd.Httpd(SHARED_HANDLERS, options={"mod_pywebsocket.allow_draft75": "On"})
+    instance = httpd.Httpd(HANDLERS_ROOT, options={"mod_pywebsocket.allow_draft75": "On"})
     instance.start()
     try:
         yield instance
@@ -779,13 +731,6 @@ def test_receive_message_after_a_private_frame_read_gets_the_next_message(
         assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
 
 
-def request_info(head: bytes) -> Any:
-    """Return what testdata/handlers/request_info_wsh.py put in its X-Request-Info response header."""
-    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
-    assert match, head
-    return json.loads(match.group(1))
-
-
 def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handlers_server: httpd.Httpd) -> None:
     offers = (
         'x-custom; a="b c"; d="e\\"f", '
@@ -795,10 +740,9 @@ def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handl
     request = upgrade_request("/request_info", extra=f"Sec-WebSocket-Extensions: {offers}\r\n")
     sock = open_raw(shared_handlers_server, request)
     with sock:
-        head, rest = recv_head(sock)
-        sock.sendall(masked_frame(0x1, b"echo me"))
-        header, rest = recv_exactly(sock, 2, rest)
-        payload, _ = recv_exactly(sock, header[1], rest)
+        head, rest = read_head(sock)
+        sock.sendall(client_frame(0x1, b"echo me"))
+        first, payload = FrameReader(sock, rest).raw_frame()
     assert head.startswith(b"HTTP/1.1 101 ")
     assert b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n" in head
     assert request_info(head)["ws_requested_extensions"] == [
@@ -807,7 +751,7 @@ def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handl
         ["permessage-deflate", [["server_max_window_bits", "10"]]],
     ]
     # The echo is compressed (RSV1 set): the third offer is in use.
-    assert header[0] == 0xC1
+    assert first == 0xC1
     assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == b"echo me"
 
 
@@ -817,9 +761,9 @@ def test_quoted_extension_parameters_make_only_their_offer_unusable(shared_handl
 def test_absolute_form_http_target_reaches_the_handler(shared_handlers_server: httpd.Httpd) -> None:
     sock = open_raw(shared_handlers_server, upgrade_request("http://127.0.0.1/request_info?x=1"))
     with sock:
-        head, rest = recv_head(sock)
-        sock.sendall(masked_frame(0x1, b"echo me"))
-        echoed, _ = recv_exactly(sock, 9, rest)
+        head, rest = read_head(sock)
+        sock.sendall(client_frame(0x1, b"echo me"))
+        echoed = FrameReader(sock, rest).read_exactly(9)
     assert head.startswith(b"HTTP/1.1 101 ")
     info = request_info(head)
     # uri and unparsed_uri are mod_python's own values.
@@ -844,7 +788,7 @@ def test_absolute_form_targets_of_the_legacy_protocols_get_locations_from_host(
     hixie75 = HIXIE75_REQUEST.replace(b"GET /echo ", b"GET http://127.0.0.1/request_info?x=1 ")
     for request, location in [(hybi00, b"Sec-WebSocket-Location"), (hixie75, b"WebSocket-Location")]:
         with open_raw(shared_handlers_server, request) as sock:
-            head, _ = recv_head(sock)
+            head, _ = read_head(sock)
         assert head.startswith(b"HTTP/1.1 101 "), head
         assert b"\r\n" + location + b": ws://127.0.0.1/request_info?x=1\r\n" in head
         assert request_info(head)["ws_resource"] == "/request_info?x=1"
@@ -858,7 +802,7 @@ def test_apache_itself_answers_400_to_absolute_form_of_other_schemes_than_http(
     # any module runs, so mod_pywebsocket cannot accept ws:// targets there.
     sock = open_raw(shared_handlers_server, upgrade_request(f"{scheme}://127.0.0.1/request_info"))
     with sock:
-        head, _ = recv_head(sock)
+        head, _ = read_head(sock)
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"X-Request-Info" not in head
 
@@ -866,55 +810,13 @@ def test_apache_itself_answers_400_to_absolute_form_of_other_schemes_than_http(
 # -- the adapters, without Apache ----------------------------------------------
 
 
-class FakeMpConnection:
-    """Behaves like mod_python's connection: short reads, None at EOF."""
-
-    def __init__(self, chunks: list[bytes | Exception | None]) -> None:
-        self.chunks = list(chunks)
-        self.read_sizes: list[int] = []
-        self.written: list[bytes] = []
-        self.write_error: Exception | None = None
-        self.client_ip = "192.0.2.7"
-        self.client_addr = ("192.0.2.7", 4242)
-        self.keepalive = 0
-
-    def read(self, size: int) -> bytes | None:
-        self.read_sizes.append(size)
-        chunk = self.chunks.pop(0)
-        if isinstance(chunk, Exception):
-            raise chunk
-        if chunk is None:
-            return None
-        if len(chunk) > size:
-            self.chunks.insert(0, chunk[size:])
-            chunk = chunk[:size]
-        return chunk
-
-    def write(self, data: bytes) -> None:
-        if self.write_error is not None:
-            raise self.write_error
-        self.written.append(data)
-
-
-class FakeMpRequest:
-    """The attributes of mod_python's request are defined on its type."""
-
-    status = 200
-    assbackwards = 0
-    uri = "/path"
-    unparsed_uri = "/path?query"
-
-    def __init__(self, connection: FakeMpConnection) -> None:
-        self.connection = connection
-
-
 def test_connection_read_loops_over_short_reads_to_the_exact_length() -> None:
-    connection = headerparserhandler._ApacheConnection(FakeMpConnection([b"ab", b"c", b"defg"]))
+    connection = headerparserhandler._ApacheConnection(mock.FakeMpConnection([b"ab", b"c", b"defg"]))
     assert connection.read(7) == b"abcdefg"
 
 
 def test_connection_read_keeps_what_mod_python_gave_beyond_the_length() -> None:
-    fake = FakeMpConnection([b"0123456789"])
+    fake = mock.FakeMpConnection([b"0123456789"])
     connection = headerparserhandler._ApacheConnection(fake)
     assert [connection.read(3), connection.read(0), connection.read(7)] == [b"012", b"", b"3456789"]
     assert fake.read_sizes == [64 * 1024]
@@ -922,7 +824,7 @@ def test_connection_read_keeps_what_mod_python_gave_beyond_the_length() -> None:
 
 def test_connection_read_caps_what_it_asks_mod_python_for() -> None:
     size = 3 * 1024 * 1024
-    fake = FakeMpConnection([b"x" * size])
+    fake = mock.FakeMpConnection([b"x" * size])
     connection = headerparserhandler._ApacheConnection(fake)
     assert connection.read(size) == b"x" * size
     assert fake.read_sizes == [1024 * 1024] * 3
@@ -934,13 +836,14 @@ def test_connection_read_caps_what_it_asks_mod_python_for() -> None:
     ids=["none-at-eof", "empty-bytes", "oserror-on-reset"],
 )
 def test_connection_read_turns_eof_and_errors_into_connection_terminated(failure: object) -> None:
-    connection = headerparserhandler._ApacheConnection(FakeMpConnection([b"ab", failure]))  # type: ignore[list-item]
+    fake = mock.FakeMpConnection([b"ab", failure])  # type: ignore[list-item]
+    connection = headerparserhandler._ApacheConnection(fake)
     with pytest.raises(ConnectionTerminatedException):
         connection.read(3)
 
 
 def test_connection_read_some_returns_buffered_bytes_first() -> None:
-    fake = FakeMpConnection([b"abcdef", b"gh", None])
+    fake = mock.FakeMpConnection([b"abcdef", b"gh", None])
     connection = headerparserhandler._ApacheConnection(fake)
     assert connection.read(2) == b"ab"
     assert connection.read_some(100) == b"cdef"
@@ -951,7 +854,7 @@ def test_connection_read_some_returns_buffered_bytes_first() -> None:
 
 
 def test_connection_write_goes_straight_through_and_counts_bytes() -> None:
-    fake = FakeMpConnection([])
+    fake = mock.FakeMpConnection([])
     connection = headerparserhandler._ApacheConnection(fake)
     connection.write(b"abc")
     connection.write(b"de")
@@ -963,7 +866,7 @@ def test_connection_write_goes_straight_through_and_counts_bytes() -> None:
 
 
 def test_connection_delegates_to_mod_python_and_offers_remote_addr() -> None:
-    fake = FakeMpConnection([])
+    fake = mock.FakeMpConnection([])
     connection = headerparserhandler._ApacheConnection(fake)
     connection.keepalive = 2
     assert fake.keepalive == 2
@@ -973,7 +876,7 @@ def test_connection_delegates_to_mod_python_and_offers_remote_addr() -> None:
 
 
 def test_request_proxy_writes_mod_python_attributes_through_and_keeps_new_ones() -> None:
-    real = FakeMpRequest(FakeMpConnection([]))
+    real = mock.FakeMpRequest(mock.FakeMpConnection([]))
     proxy = headerparserhandler._ApacheRequest(real)
     proxy.status = 101
     proxy.assbackwards = 1
@@ -990,7 +893,7 @@ def test_request_proxy_writes_mod_python_attributes_through_and_keeps_new_ones()
 
 
 def test_request_proxy_is_hashable_by_identity() -> None:
-    real = FakeMpRequest(FakeMpConnection([]))
+    real = mock.FakeMpRequest(mock.FakeMpConnection([]))
     first = headerparserhandler._ApacheRequest(real)
     second = headerparserhandler._ApacheRequest(real)
     table = {first: "first", second: "second"}

@@ -9,29 +9,14 @@ Reports go to reports/autobahn*/ (index.html lists every case).
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-_TOOL = Path(__file__).resolve().parent.parent / 'tools' / 'autobahn.py'
-_REPORTS = _TOOL.parent.parent / 'reports'
+from tools import autobahn
 
-
-def _load_tool():
-    """Imports tools/autobahn.py, which is not inside a package."""
-    name = 'autobahn_harness'
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _TOOL)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-autobahn = _load_tool()
+_REPORTS = autobahn.REPO / 'reports'
 
 
 def _ensure_testsuite() -> None:
@@ -73,13 +58,14 @@ def test_autobahn_all_sections():
     _run_and_check('all', _REPORTS / 'autobahn-full', timeout=3400)
 
 
+@pytest.mark.apache
 @pytest.mark.timeout(900)
 def test_autobahn_sections_1_to_10_through_apache():
     from test import httpd
 
     httpd.require_apache()
     _ensure_testsuite()
-    example = _TOOL.parent.parent / 'example'
+    example = autobahn.REPO / 'example'
     with httpd.Httpd(example, document_root=example) as server:
         _run_and_check('1-10', _REPORTS / 'autobahn-apache', timeout=800,
                        url=server.ws_url('/echo'), agent='mod_pywebsocket-apache')

@@ -14,14 +14,26 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
 
 from test import httpd
-from test.browser import Chromium, Page, require_chromium
+from test.browser import (
+    CONSOLE_TIMEOUT,
+    Chromium,
+    Page,
+    click,
+    connect,
+    enabled_buttons,
+    entries,
+    fact,
+    fill,
+    require_chromium,
+    state,
+    wait_entry,
+)
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
 
 pytestmark = pytest.mark.timeout(240)
@@ -29,11 +41,7 @@ pytestmark = pytest.mark.timeout(240)
 ARTIFACTS = os.path.join(REPO_ROOT, "test-artifacts")
 DOCS_SCREENSHOT = os.path.join(REPO_ROOT, "docs", "console.png")
 UPDATE_SCREENSHOT_ENV = "MOD_PYWEBSOCKET_UPDATE_SCREENSHOT"
-TIMEOUT = 15.0
-
-# Every log entry of the console as a plain object of its data-* attributes.
-ENTRIES_JS = "Array.from(document.querySelectorAll('#log li'), (li) => Object.assign({}, li.dataset))"
-BUTTON_IDS = ("connect", "disconnect", "send-text", "send-hex", "send-file", "close")
+TIMEOUT = CONSOLE_TIMEOUT
 
 
 # -- fixtures -------------------------------------------------------------------
@@ -68,7 +76,7 @@ class Site(NamedTuple):
     base: str  # http://127.0.0.1:PORT
 
 
-@pytest.fixture(params=["standalone", "apache"])
+@pytest.fixture(params=["standalone", pytest.param("apache", marks=pytest.mark.apache)])
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     """A server with example/ as its document root and handler root."""
     if request.param == "standalone":
@@ -81,70 +89,6 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
 
 
 # -- helpers --------------------------------------------------------------------
-
-
-def js(value: Any) -> str:
-    return json.dumps(value)
-
-
-def entries(page: Page) -> list[dict[str, str]]:
-    result: list[dict[str, str]] = page.evaluate(ENTRIES_JS)
-    return result
-
-
-def wait_entry(page: Page, start: int = 0, timeout: float = TIMEOUT, **wanted: str) -> dict[str, str]:
-    """Wait for a log entry at index ``start`` or later whose attributes match ``wanted``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = entries(page)
-        for entry in found[start:]:
-            if all(entry.get(key) == value for key, value in wanted.items()):
-                return entry
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no log entry with {wanted} after index {start}; the log: {found}")
-        time.sleep(0.05)
-
-
-def state(page: Page) -> str:
-    return str(page.evaluate("document.getElementById('state').dataset.state"))
-
-
-def wait_state(page: Page, name: str) -> None:
-    page.wait_for(f"document.getElementById('state').dataset.state === {js(name)}", timeout=TIMEOUT)
-
-
-def enabled_buttons(page: Page) -> set[str]:
-    disabled = page.evaluate(f"{js(BUTTON_IDS)}.map((id) => document.getElementById(id).disabled)")
-    return {name for name, off in zip(BUTTON_IDS, disabled) if not off}
-
-
-def fill(page: Page, element_id: str, value: str) -> None:
-    """Set a field's value the way typing does (an input event follows)."""
-    page.evaluate(
-        f"(() => {{ const e = document.getElementById({js(element_id)}); e.value = {js(value)};"
-        " e.dispatchEvent(new Event('input', {bubbles: true})); })()"
-    )
-
-
-def click(page: Page, element_id: str) -> None:
-    page.evaluate(f"document.getElementById({js(element_id)}).click()")
-
-
-def fact(page: Page, element_id: str) -> str:
-    return str(page.evaluate(f"document.getElementById({js(element_id)}).dataset.value"))
-
-
-def connect(page: Page, url: str, protocols: str = "") -> int:
-    """Connect with the keyboard (Enter in the URL field); return the log index of the open event."""
-    assert state(page) == "CLOSED"
-    fill(page, "url", url)
-    fill(page, "protocols", protocols)
-    start = len(entries(page))
-    page.focus("#url")
-    page.press_enter()
-    wait_entry(page, start, kind="open")
-    assert state(page) == "OPEN"
-    return start
 
 
 def handshake_response_headers(page: Page, url: str) -> dict[str, str]:

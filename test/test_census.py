@@ -20,24 +20,6 @@ from tools import census
 
 _WPT_SERVE = "web-platform-tests/wpt tools/serve/serve.py"
 
-# (original, module, name) -> why we differ on purpose. Each entry's test is
-# an expected failure: if the difference goes away, the entry must go too.
-_UNUSED_CLOSE_ARGUMENTS = (
-    "0.7.9 names StreamHixie75.close_connection's ignored arguments unused_code and unused_reason; ours "
-    "calls them code and reason, as Stream.close_connection does, so a handler's "
-    "close_connection(code=..., reason=...) works whatever the protocol. Positional calls are unchanged."
-)
-DELIBERATE_DIFFERENCES: dict[tuple[str, str, str], str] = {
-    ("mod_pywebsocket-0.7.9", "_stream_hixie75", "StreamHixie75.close_connection"): _UNUSED_CLOSE_ARGUMENTS,
-    ("mod_pywebsocket-0.7.9", "handshake.hybi00", "StreamHixie75.close_connection"): _UNUSED_CLOSE_ARGUMENTS,
-    ("mod_pywebsocket-0.7.9", "stream", "StreamHixie75.close_connection"): _UNUSED_CLOSE_ARGUMENTS,
-    ("mod_pywebsocket-0.7.9", "util", "wrap_popen3_for_win"): (
-        "It replaced os.popen3 with a wrapper that runs #! scripts through Cygwin; Python 3 has no os.popen3 "
-        "(removed in 3.0), so there is nothing to wrap. 0.7.9's standalone was its only caller; ours runs CGI "
-        "scripts with subprocess, and util.get_script_interp is kept."
-    ),
-}
-
 # (our module, name) -> how we resolve a name both originals define, differently.
 # SPEC §12: handler files written against either must work unchanged, so
 # where one original's form is not a subset of the other's we take both.
@@ -67,8 +49,8 @@ def _cases() -> list[object]:
         for module, name in census.cases(original):
             key = (original.key, module, name)
             marks = []
-            if key in DELIBERATE_DIFFERENCES:
-                marks.append(pytest.mark.xfail(strict=True, reason=DELIBERATE_DIFFERENCES[key]))
+            if key in census.DELIBERATE_DIFFERENCES:
+                marks.append(pytest.mark.xfail(strict=True, reason=census.DELIBERATE_DIFFERENCES[key]))
             params.append(pytest.param(original, module, name, marks=marks, id=f"{original.key}:{module}:{name}"))
     return params
 
@@ -80,7 +62,7 @@ def test_name_exists_with_compatible_signature(original, module, name):
 
 def test_every_deliberate_difference_names_a_census_entry():
     known = {(original.key, module, name) for original in census.ORIGINALS for module, name in census.cases(original)}
-    assert set(DELIBERATE_DIFFERENCES) - known == set()
+    assert set(census.DELIBERATE_DIFFERENCES) - known == set()
 
 
 def test_every_disagreement_between_the_originals_is_resolved_in_the_table():

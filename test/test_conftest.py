@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -37,10 +38,32 @@ def test_every_fast_module_exists():
 
 @pytest.mark.parametrize(
     ("marked", "unmarked"),
-    [("test_stream.py", "test_standalone.py"), ("test_dispatch.py", "test_apache.py")],
+    [("test_stream.py", "test_standalone_limits.py"), ("test_dispatch.py", "test_apache.py")],
 )
 def test_fast_marker_selects_the_fast_modules_only(marked, unmarked):
     result = pytest_run("-q", "--collect-only", "-m", "fast", f"test/{marked}", f"test/{unmarked}")
     assert result.returncode == 0, result.stdout + result.stderr
     selected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
     assert selected == {f"test/{marked}"}
+
+
+def test_one_marker_expression_leaves_out_apache_browser_autobahn_and_slow_files():
+    files = ["test_apache.py", "test_browser.py", "test_autobahn.py", "test_fuzz.py", "test_msgutil.py"]
+    expression = "not apache and not browser and not autobahn and not slow"
+    result = pytest_run("-q", "--collect-only", "-m", expression, *(f"test/{name}" for name in files))
+    assert result.returncode == 0, result.stdout + result.stderr
+    selected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
+    assert selected == {"test/test_msgutil.py"}
+
+
+def test_no_test_module_imports_another():
+    """Shared pieces live in test/wire.py, servers.py, pki.py, h2client.py, h2_cases.py, mock.py or conftest.py."""
+    here = os.path.join(REPO_ROOT, "test")
+    statement = r"^\s*(from test\.test_\w+ import|import test\.test_|from \.test_)"
+    pattern = re.compile(statement + r"|[\"']test\.test_\w+[\"']", re.M)
+    offenders = []
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), encoding="utf-8") as source:
+                offenders += [f"{name}: {match.group(0).strip()}" for match in pattern.finditer(source.read())]
+    assert offenders == []

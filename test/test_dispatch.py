@@ -12,8 +12,7 @@ import pytest
 from mod_pywebsocket import dispatch, handshake
 from mod_pywebsocket._stream_hybi import Stream, StreamOptions
 from test import mock
-
-HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
+from test.servers import HANDLERS
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from mod_pywebsocket.handshake import hybi00
 from mod_pywebsocket.handshake.hybi import compute_accept
 from test import mock
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
+from test.servers import LEGACY_HANDLERS
 
-LEGACY_HANDLERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "legacy_handlers")
 CLIENT_PATH = os.path.join(REPO_ROOT, "example", "echo_client.py")
 TIMEOUT = 10
 VERSIONS = ["hybi13", "hybi08", "hybi00", "hixie75"]

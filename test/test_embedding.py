@@ -33,20 +33,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from mod_pywebsocket import _standalone_options, dispatch, standalone
 from pywebsocket3 import standalone as pywebsocket  # the import WPT's serve.py does
-from test.conftest import EXAMPLE_DIR, REPO_ROOT
-from test.test_standalone import TIMEOUT, Pki, assert_option_error, get, make_site, ws_connect
+from test.conftest import EXAMPLE_DIR, REPO_ROOT, serve_in_thread, stop_server
+from test.servers import assert_option_error
+from test.wire import TIMEOUT, get, ws_connect
 
 PACKAGE_DIR = os.path.join(REPO_ROOT, "mod_pywebsocket")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def site(tmp_path) -> str:
-    return make_site(tmp_path)
 
 
 # The real resolver, for the stand-ins that replace it in some tests.
@@ -143,14 +134,7 @@ def embedded_server(args: list[str], **attributes) -> standalone.WebSocketServer
     options, _ = pywebsocket._parse_args_and_config(["-H", "127.0.0.1", "-p", "0", *args])
     for name, value in attributes.items():
         setattr(options, name, value)
-    server = pywebsocket.WebSocketServer(options)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server
-
-
-def stop(server: standalone.WebSocketServer) -> None:
-    server.shutdown()
-    server.server_close()
+    return serve_in_thread(pywebsocket.WebSocketServer(options))
 
 
 def test_cgi_directories_replace_cgi_paths(site):
@@ -160,17 +144,17 @@ def test_cgi_directories_replace_cgi_paths(site):
     try:
         assert get(server.server_port, "/scripts/hello.sh")[2] == b"hello from /scripts/hello.sh\n"
     finally:
-        stop(server)
+        stop_server(server)
     server = embedded_server(["-d", site, "-x", "/scripts"], cgi_directories=[], is_executable_method=None)
     try:
         assert get(server.server_port, "/scripts/hello.sh")[2] == script_source
     finally:
-        stop(server)
+        stop_server(server)
     server = embedded_server(["-d", site], cgi_directories=["/scripts/"])
     try:
         assert get(server.server_port, "/scripts/hello.sh")[2] == b"hello from /scripts/hello.sh\n"
     finally:
-        stop(server)
+        stop_server(server)
 
 
 @pytest.mark.parametrize(
@@ -189,7 +173,7 @@ def test_is_executable_method_decides_whether_a_cgi_script_runs(site, verdict, b
     try:
         status, _, served = get(server.server_port, "/scripts/hello.sh")
     finally:
-        stop(server)
+        stop_server(server)
     with open(os.path.join(site, "scripts", "hello.sh"), "rb") as source:
         assert (status, served) == (200, body if body is not None else source.read())
     assert asked == [os.path.join(site, "scripts", "hello.sh")]
@@ -247,8 +231,7 @@ def test_options_built_by_hand_with_pywebsocket3_names_are_honoured(site):
         cgi_directories=[],
         is_executable_method=None,
     )
-    server = standalone.WebSocketServer(options)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = serve_in_thread(standalone.WebSocketServer(options))
     try:
         assert get(server.server_port, "/index.html")[0] == 401
         with pytest.raises(InvalidStatus):
@@ -259,7 +242,7 @@ def test_options_built_by_hand_with_pywebsocket3_names_are_honoured(site):
         assert server.options.max_message_size == 64 * 1024 * 1024
         assert server.options.handler_encoding is None
     finally:
-        stop(server)
+        stop_server(server)
 
 
 # Several listening sockets.
@@ -295,7 +278,7 @@ def assert_both_sockets_serve_on_one_port(server: standalone.WebSocketServer) ->
 
 
 def assert_stopped(server: standalone.WebSocketServer) -> None:
-    stop(server)
+    stop_server(server)
     assert [item[0].fileno() for item in server._sockets] == [-1, -1]
     assert refuses_connections(server.server_port, "127.0.0.1")
     assert refuses_connections(server.server_port, "::1")
@@ -322,8 +305,7 @@ def localhost_is_dual_stack() -> bool:
 @pytest.mark.skipif(not localhost_is_dual_stack(), reason="localhost does not resolve to both 127.0.0.1 and ::1 here")
 def test_localhost_listens_on_127_0_0_1_and_ipv6_loopback(site):
     options, _ = pywebsocket._parse_args_and_config(["-H", "localhost", "-p", "0", "-d", site])
-    server = pywebsocket.WebSocketServer(options)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = serve_in_thread(pywebsocket.WebSocketServer(options))
     try:
         assert_both_sockets_serve_on_one_port(server)
     finally:
@@ -343,7 +325,7 @@ def test_address_that_cannot_be_bound_is_skipped_with_a_warning(site, monkeypatc
         assert [item[1][4][0] for item in server._sockets] == ["127.0.0.1"]
         assert get(server.server_port, "/index.html")[0] == 200
     finally:
-        stop(server)
+        stop_server(server)
     assert re.search(r"WARNING .*cannot listen on 192\.0\.2\.1:0: ", caplog.text)
 
 
@@ -536,7 +518,7 @@ def test_bad_compatibility_option_values_get_one_error_line_and_status_2(capsys,
 def test_options_without_effect_are_logged_once_each(caplog):
     caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     server = embedded_server(["-d", EXAMPLE_DIR, "--tls-module", "ssl", "--deflate-log-level", "debug"])
-    stop(server)
+    stop_server(server)
     lines = [record.getMessage() for record in caplog.records if "accepted for compatibility" in record.getMessage()]
     assert lines == [
         "--deflate-log-level debug is accepted for compatibility and has no effect: "
@@ -548,7 +530,7 @@ def test_options_without_effect_are_logged_once_each(caplog):
 
 def test_options_without_effect_are_not_logged_when_absent(caplog):
     caplog.set_level(logging.INFO, logger="mod_pywebsocket")
-    stop(embedded_server(["-d", EXAMPLE_DIR]))
+    stop_server(embedded_server(["-d", EXAMPLE_DIR]))
     assert "accepted for compatibility" not in caplog.text
 
 
@@ -593,7 +575,7 @@ def test_handler_encoding_option_reaches_the_handlers(tmp_path):
         with ws_connect(f"ws://127.0.0.1:{server.server_port}/cafe") as ws:
             assert ws.recv(timeout=TIMEOUT) == "caf\xe9"
     finally:
-        stop(server)
+        stop_server(server)
 
 
 # --tls-client-cert-optional.
@@ -616,4 +598,4 @@ def test_tls_client_cert_optional_lets_clients_without_a_certificate_in(pki, cer
             refusals = (ssl.SSLError, ConnectionError, EOFError, InvalidHandshake, ConnectionClosed)
             assert isinstance(info.value, refusals), repr(info.value)
     finally:
-        stop(server)
+        stop_server(server)

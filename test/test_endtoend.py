@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -17,44 +15,27 @@ import zlib
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.test_robustness import (
+from test.servers import HANDLERS, cli_server
+from test.wire import (
     HIXIE75,
     KEY1,
     KEY2,
     KEY3,
+    TIMEOUT,
     FrameReader,
     client_frame,
     exchange,
     hybi00_request,
     open_socket,
     read_head,
+    request_info,
+    roundtrip,
     status_of,
     upgrade_request,
+    ws_connect,
 )
-
-HANDLERS = os.path.join(os.path.dirname(__file__), "testdata", "handlers")
-TIMEOUT = 10
-
-
-def ws_connect(url: str, **kwargs):
-    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None, **kwargs)
-
-
-def raw_request(port: int, request: bytes, read_until_close: bool = True) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        sock.sendall(request)
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-            if not read_until_close and b"\r\n\r\n" in b"".join(chunks):
-                break
-        return b"".join(chunks)
 
 
 def test_text_and_binary_round_trip(example_server):
@@ -130,7 +111,7 @@ def test_unknown_resource_gets_404(example_server):
 
 
 def test_unsupported_version_gets_400_with_supported_versions(example_server):
-    response = raw_request(
+    response = roundtrip(
         example_server.port,
         b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n",
@@ -152,7 +133,7 @@ def test_unsupported_version_gets_400_with_supported_versions(example_server):
     ids=["bad-key", "plain-get-to-handler", "fragment", "garbage-request-line"],
 )
 def test_malformed_handshake_gets_400_and_server_keeps_serving(example_server, request_bytes):
-    response = raw_request(example_server.port, request_bytes)
+    response = roundtrip(example_server.port, request_bytes)
     assert response.startswith(b"HTTP/1.") and b" 400 " in response.split(b"\r\n", 1)[0]
     with ws_connect(example_server.url("/echo")) as ws:
         ws.send("still here")
@@ -189,7 +170,7 @@ def test_static_file_is_served_and_directory_escape_is_not(example_server):
     with urllib.request.urlopen(f"http://127.0.0.1:{example_server.port}/echo_wsh.py", timeout=TIMEOUT) as response:
         with open(os.path.join(EXAMPLE_DIR, "echo_wsh.py"), "rb") as source:
             assert response.read() == source.read()
-    escaped = raw_request(example_server.port, b"GET /../README.md HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    escaped = roundtrip(example_server.port, b"GET /../README.md HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert escaped.startswith(b"HTTP/1.0 404 ") or escaped.startswith(b"HTTP/1.1 404 ")
 
 
@@ -251,28 +232,8 @@ def test_handler_map_file_aliases_a_resource(tmp_path):
             assert ws.recv(timeout=TIMEOUT) == "via alias"
 
 
-def start_cli(log_path, *args: str) -> tuple[subprocess.Popen, int]:
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0", *args],
-            cwd=REPO_ROOT,
-            stderr=log,
-        )
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        with open(log_path) as log:
-            match = re.search(r"listening on (\S+):(\d+)", log.read())
-        if match:
-            return process, int(match.group(2))
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise AssertionError("server did not report its port")
-
-
 def test_command_line_server_serves_examples_and_stops_on_sigterm_with_1001(tmp_path):
-    process, port = start_cli(tmp_path / "server.log", "-d", "example")
-    try:
+    with cli_server(tmp_path, "-d", "example") as (process, port, _):
         with ws_connect(f"ws://127.0.0.1:{port}/echo") as ws:
             ws.send("cli")
             assert ws.recv(timeout=TIMEOUT) == "cli"
@@ -281,10 +242,6 @@ def test_command_line_server_serves_examples_and_stops_on_sigterm_with_1001(tmp_
                 ws.recv(timeout=TIMEOUT)
             assert info.value.rcvd.code == 1001
         assert process.wait(TIMEOUT) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.parametrize(
@@ -356,13 +313,6 @@ QUOTED_OFFERS_AS_PARSED = [
 ]
 
 
-def request_info(head: bytes) -> dict:
-    """Return what test/testdata/handlers/request_info_wsh.py put in its response header."""
-    match = re.search(rb"\r\nX-Request-Info: ([^\r]*)\r\n", head)
-    assert match, head
-    return json.loads(match.group(1))
-
-
 def test_quoted_extension_parameters_make_only_their_offer_unusable():
     with running_server("-d", HANDLERS) as server, open_socket(server.port) as sock:
         sock.sendall(upgrade_request("/request_info", extra=f"Sec-WebSocket-Extensions: {QUOTED_OFFERS}\r\n"))
@@ -422,7 +372,7 @@ def test_hixie75_handshake_with_absolute_form_target_builds_location_from_host(h
 
 def test_file_request_with_absolute_form_target_serves_the_file(handlers_server):
     request = b"GET http://127.0.0.1/counter_wsh.py HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    answer = raw_request(handlers_server.port, request)
+    answer = roundtrip(handlers_server.port, request)
     with open(os.path.join(HANDLERS, "counter_wsh.py"), "rb") as source:
         assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\n" + source.read())
 

@@ -16,29 +16,12 @@ import urllib.request
 
 import pytest
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
-from websockets.sync.client import connect
 
 from mod_pywebsocket import dispatch
-from test.conftest import EXAMPLE_DIR, running_server
+from test.conftest import EXAMPLE_DIR, EXAMPLE_RESOURCES, running_server
+from test.wire import TIMEOUT, ws_connect
 
-TIMEOUT = 10
 HANDLER_MAP = os.path.join(EXAMPLE_DIR, "handler_map.txt")
-RESOURCES = [
-    "/abort",
-    "/abort_handshake",
-    "/bench",
-    "/close",
-    "/cookie",
-    "/echo",
-    "/echo_noext",
-    "/internal_error",
-    "/origin_check",
-]
-
-
-def ws_connect(url: str, **kwargs):
-    kwargs.setdefault("proxy", None)
-    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, **kwargs)
 
 
 def handshake_request(resource: str, *extra_lines: str, version: int = 13) -> bytes:
@@ -68,7 +51,7 @@ def raw_exchange(port: int, request: bytes) -> bytes:
 def test_every_example_handler_loads_without_warnings():
     dispatcher = dispatch.Dispatcher(EXAMPLE_DIR)
     assert dispatcher.source_warnings() == []
-    assert [r for r in RESOURCES if dispatcher.get_handler_suite(r) is None] == []
+    assert [r for r in EXAMPLE_RESOURCES if dispatcher.get_handler_suite(r) is None] == []
 
 
 # -- echo_wsh.py and close_wsh.py (more in test_endtoend.py) --------------------
@@ -277,7 +260,7 @@ def test_handler_map_lines_are_alias_then_existing_resource():
     with open(HANDLER_MAP, encoding="utf-8") as lines:
         mappings = [line.split("#", 1)[0].split() for line in lines]
     mappings = [fields for fields in mappings if fields]
-    assert mappings and all(len(fields) == 2 and fields[1] in RESOURCES for fields in mappings)
+    assert mappings and all(len(fields) == 2 and fields[1] in EXAMPLE_RESOURCES for fields in mappings)
 
 
 # -- console.html and benchmark.html as files -------------------------------------

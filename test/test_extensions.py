@@ -16,15 +16,7 @@ from mod_pywebsocket._stream_hybi import Frame, Stream, StreamOptions, serialize
 from mod_pywebsocket.stream import InvalidFrameException, MessageTooBigException
 from test import mock
 from test.conftest import running_server
-from test.test_robustness import (
-    TIMEOUT,
-    FrameReader,
-    client_frame,
-    open_socket,
-    read_head,
-    status_of,
-    upgrade_request,
-)
+from test.wire import TIMEOUT, FrameReader, client_frame, open_socket, read_head, status_of, upgrade_request
 
 KEY = b"\x00\x00\x00\x00"  # a zero mask keeps the RFC vectors readable
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -20,16 +20,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from test.conftest import REPO_ROOT, RunningServer, running_server
-from test.test_robustness import (
+from test.servers import ROBUST_HANDLERS
+from test.wire import (
+    wait_until,
     KEY1,
     KEY2,
     KEY3,
-    ROBUST_HANDLERS,
     TIMEOUT,
     FrameReader,
     client_frame,
@@ -54,15 +55,6 @@ HANDSHAKE_TIMEOUT = 3
 
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def vanish(sock: socket.socket, how: str) -> None:
@@ -377,7 +369,7 @@ _ = FrameReader  # re-exported for readers of this module
 
 def test_ten_second_soak_with_100_clients_loses_and_corrupts_nothing():
     result = subprocess.run(
-        [sys.executable, "tools/soak.py", "--clients", "100", "--duration", "10", "--json"],
+        [sys.executable, "-m", "tools.soak", "--clients", "100", "--duration", "10", "--json"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

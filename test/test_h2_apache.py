@@ -3,7 +3,7 @@
 Each server comes from test/httpd.py with ``http2=True`` (mod_http2,
 ``H2WebSockets on``, mpm event), once on cleartext (prior-knowledge ``h2c``)
 and once on TLS (ALPN ``h2``, a certificate from the test CA of
-test_standalone.py). The client is the independent Node.js one
+test/pki.py). The client is the independent Node.js one
 (test/h2ws_client.js, through test/h2ws.py); the handlers are the ones
 test_apache.py uses, unchanged. Without Apache, mod_http2 or Node.js the
 tests skip with a reason that says so. The last section checks the HTTP/2
@@ -28,11 +28,12 @@ import pytest
 from mod_pywebsocket import headerparserhandler
 from mod_pywebsocket._stream_base import ConnectionTerminatedException
 from test import h2ws, httpd
-from test.browser import Chromium, require_chromium
+from test.browser import Chromium, click, connect, fact, require_chromium, wait_entry
 from test.conftest import EXAMPLE_DIR
-from test.test_apache import HANDLERS, TIMEOUT, FakeMpConnection, FakeMpRequest, ws_connect
-from test.test_browser import click, connect, fact, wait_entry
-from test.test_standalone import Pki
+from test.mock import FakeMpConnection, FakeMpRequest
+from test.servers import APACHE_HANDLERS
+from test.pki import Pki
+from test.wire import TIMEOUT, ws_connect
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,16 +44,10 @@ OPENED_OVER_HTTP2 = r"WebSocket connection to {} from 127\.0\.0\.1 opened \(HTTP
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """The test CA and a server certificate for 127.0.0.1."""
-    return Pki(tmp_path_factory.mktemp("h2-pki"))
-
-
-@pytest.fixture(scope="module")
 def h2c_server() -> Iterator[httpd.Httpd]:
     """Apache with mod_http2 on cleartext: HTTP/1.1 and prior-knowledge h2c."""
     httpd.require_http2()
-    instance = httpd.Httpd(HANDLERS, mpm="event", http2=True)
+    instance = httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True)
     instance.start()
     try:
         yield instance
@@ -64,7 +59,9 @@ def h2c_server() -> Iterator[httpd.Httpd]:
 def h2_server(pki: Pki) -> Iterator[httpd.Httpd]:
     """Apache with mod_http2 and mod_ssl: HTTP/1.1 and h2 by ALPN, on TLS."""
     httpd.require_http2()
-    instance = httpd.Httpd(HANDLERS, mpm="event", http2=True, tls=(pki.path("server.pem"), pki.path("server.key")))
+    instance = httpd.Httpd(
+        APACHE_HANDLERS, mpm="event", http2=True, tls=(pki.path("server.pem"), pki.path("server.key"))
+    )
     instance.start()
     try:
         yield instance
@@ -240,7 +237,7 @@ def test_idle_stream_outlives_debians_default_reqtimeout() -> None:
         "RequestReadTimeout header=20-40,MinRate=500 body=10,MinRate=500\n"
     )
     script: list[dict[str, Any]] = [{"sleep": 13000}, {"text": "after 13 s"}, {"recv": 1}, *CLOSE]
-    with httpd.Httpd(HANDLERS, mpm="event", http2=True, extra_config=reqtimeout) as server:
+    with httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True, extra_config=reqtimeout) as server:
         stream = run(Site(server, None), "/echo", script, timeout=30).stream
     assert (stream.messages, stream.close) == (["after 13 s"], (1000, ""))
 
@@ -248,7 +245,7 @@ def test_idle_stream_outlives_debians_default_reqtimeout() -> None:
 def test_idle_stream_ends_after_apaches_timeout() -> None:
     httpd.require_http2()
     closed = r"WebSocket connection to /echo\?idle from \S+ closed \(close code received: None\)"
-    with httpd.Httpd(HANDLERS, mpm="event", http2=True, timeout=2) as server:
+    with httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True, timeout=2) as server:
         stream = run(Site(server, None), "/echo?idle", [{"sleep": 6000}], timeout=15).stream
         server.wait_for_log(closed)
     # The handler's read fails after Timeout; the stream ends without a close frame.
@@ -283,10 +280,10 @@ def test_a_seventh_stream_waits_until_one_of_six_open_ones_ends(h2c_server: http
 
 def test_http11_websocket_clients_are_still_served(site: Site) -> None:
     start = len(site.httpd.error_log_text())
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"compression": None, "ping_interval": None}
     if site.ca is not None:
         kwargs["ssl"] = ssl.create_default_context(cafile=site.ca)
-    with ws_connect(site.httpd, "/echo?over=http11", **kwargs) as ws:
+    with ws_connect(site.httpd.ws_url("/echo?over=http11"), **kwargs) as ws:
         ws.send("over HTTP/1.1")
         assert ws.recv(timeout=TIMEOUT) == "over HTTP/1.1"
     site.httpd.wait_for_log(r"to /echo\?over=http11 from \S+ opened \(HTTP/1\.1, version 13", start=start)
@@ -307,14 +304,14 @@ def test_worker_mpm_serves_websocket_streams_too() -> None:
     httpd.require_http2()
     payload = bytes(range(256)) * 4096
     script: list[dict[str, Any]] = [{"text": "worker"}, {"binary": h2ws.binary(payload)}, {"recv": 2}, *CLOSE]
-    with httpd.Httpd(HANDLERS, mpm="worker", http2=True) as server:
+    with httpd.Httpd(APACHE_HANDLERS, mpm="worker", http2=True) as server:
         result = run(Site(server, None), "/echo", script, streams=3, timeout=30)
     assert [(s.status, s.messages, s.close) for s in result.streams] == [(200, ["worker", payload], (1000, ""))] * 3
 
 
 def test_http2_harness_refuses_prefork() -> None:
     with pytest.raises(ValueError, match=r"does not support mpm prefork \(AH10034\)"):
-        httpd.Httpd(HANDLERS, http2=True)
+        httpd.Httpd(APACHE_HANDLERS, http2=True)
 
 
 def test_example_apache_snippet_turns_on_websockets_over_http2_with_mod_http2_loaded() -> None:
@@ -337,6 +334,7 @@ def test_example_apache_snippet_turns_on_websockets_over_http2_with_mod_http2_lo
 # -- a browser -----------------------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_chromium_opens_wss_from_console_html_as_a_stream_of_its_http2_connection(pki: Pki) -> None:
     chromium = require_chromium()
     httpd.require_http2()

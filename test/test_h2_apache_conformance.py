@@ -1,10 +1,10 @@
 """The HTTP/2 conformance table (Autobahn sections 1-10 over RFC 8441) through Apache's mod_http2.
 
-``test_h2_conformance.CASES`` and ``check_case`` come with the standalone
-server's HTTP/2 mode; here every case runs against example/echo_wsh.py
+The table is ``h2_cases.CASES``, which test_h2_conformance.py runs against
+the standalone server; here every case runs against example/echo_wsh.py
 under a private Apache (test/httpd.py, mpm event, mod_http2 with
-``H2WebSockets on``), over cleartext h2c and over TLS h2. Without the
-table, Apache, mod_http2 or Node.js the module skips and says which.
+``H2WebSockets on``), over cleartext h2c and over TLS h2. Without h2,
+Apache, mod_http2 or Node.js the module skips and says which.
 """
 
 from __future__ import annotations
@@ -16,20 +16,12 @@ import pytest
 
 from test import httpd
 from test.conftest import EXAMPLE_DIR
-from test.test_standalone import Pki
+from test.h2_cases import CASES, check_case
+from test.pki import Pki
 
-conformance = pytest.importorskip(
-    "test.test_h2_conformance",
-    reason="HTTP/2 CONFORMANCE NOT RUN: test/test_h2_conformance.py (the table) is missing",
-)
+pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """The test CA and a server certificate for 127.0.0.1."""
-    return Pki(tmp_path_factory.mktemp("h2-apache-pki"))
 
 
 @pytest.fixture(scope="module", params=["h2c", "h2"])
@@ -41,7 +33,7 @@ def apache_echo(request: pytest.FixtureRequest, pki: Pki) -> Iterator[tuple[str,
         yield server.url("/echo"), ({"ca": pki.path("ca.pem")} if tls else {})
 
 
-@pytest.mark.parametrize("case", conformance.CASES, ids=[case.id for case in conformance.CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_conformance_over_http2_through_apache(apache_echo: tuple[str, dict[str, Any]], case: Any) -> None:
     url, client = apache_echo
-    conformance.check_case(url, case, **client)
+    check_case(url, case, **client)

@@ -19,21 +19,16 @@ from typing import Any
 import pytest
 
 from test import h2ws, httpd
-from test.test_apache import HANDLERS
+from test.servers import APACHE_HANDLERS, ROBUST_HANDLERS
 
-standalone_h2 = pytest.importorskip(
-    "test.test_h2_standalone",
-    reason="HTTP/2 NOT RUN: the raw HTTP/2 client (test/test_h2_standalone.py, or its h2 package) is missing",
-)
-import h2.errors  # present: test_h2_standalone imported it
+pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
+import h2.errors
 import h2.events
 
-H2Client = standalone_h2.H2Client
-masked_text_frame = standalone_h2.masked_text_frame
+from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works
 
 pytestmark = pytest.mark.timeout(120)
 
-ROBUST_HANDLERS = HANDLERS.parent / "robust_handlers"
 TIMEOUT = 10.0
 EXTENDED_CONNECT = [
     (":method", "CONNECT"),
@@ -47,17 +42,8 @@ EXTENDED_CONNECT = [
 def server() -> Iterator[httpd.Httpd]:
     """Apache with mod_http2 on cleartext, serving test_apache.py's handlers."""
     httpd.require_http2()
-    with httpd.Httpd(HANDLERS, mpm="event", http2=True) as instance:
+    with httpd.Httpd(APACHE_HANDLERS, mpm="event", http2=True) as instance:
         yield instance
-
-
-def stream_data(client: Any, stream_id: int) -> bytes:
-    return b"".join(e.data for e in client.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
-
-
-def echo_still_works(client: Any, stream_id: int, text: str) -> None:
-    client.data(stream_id, masked_text_frame(text))
-    client.pump(lambda c: text.encode() in stream_data(c, stream_id))
 
 
 def closed_count(server: httpd.Httpd, path: str, start: int) -> int:
@@ -103,15 +89,7 @@ def wait_closed(server: httpd.Httpd, path: str, start: int, count: int) -> None:
 def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(
     server: httpd.Httpd, headers: list[tuple[str, str]], status: str
 ) -> None:
-    client = H2Client(server.port)
-    try:
-        good = client.websocket("/echo")
-        assert client.response(good)[":status"] == "200"
-        bad = client.request(headers)
-        assert client.response(bad)[":status"] == status
-        echo_still_works(client, good, "still here")
-    finally:
-        client.close()
+    assert_refused_beside_a_websocket(server.port, headers, status)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -25,7 +24,8 @@ import pytest
 from mod_pywebsocket import _standalone_h2
 from test import h2ws
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.test_standalone import Pki, make_site
+from test.servers import ROBUST_HANDLERS as HANDLERS
+from test.servers import make_site
 
 pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
 import h2.config
@@ -34,13 +34,9 @@ import h2.errors
 import h2.events
 import h2.settings
 
+from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works, stream_bytes
+
 TIMEOUT = 10.0
-HANDLERS = os.path.join(REPO_ROOT, "test", "testdata", "h2_handlers")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
@@ -64,134 +60,12 @@ def any_server(request, pki) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{scheme}://127.0.0.1:{server.port}", ({"ca": pki.path("ca.pem")} if tls else {})
 
 
-class H2Client:
-    """A raw HTTP/2 client on the h2 library, for requests Node would not send."""
-
-    def __init__(
-        self,
-        port: int,
-        context: ssl.SSLContext | None = None,
-        settings: dict[int, int] | None = None,
-        acknowledge: bool = True,
-    ) -> None:
-        self.acknowledge = acknowledge
-        raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
-        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-        self.conn = h2.connection.H2Connection(config)
-        if settings:
-            self.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)
-        self.conn.initiate_connection()
-        self.events: list[Any] = []
-        self.closed = False
-        self.flush()
-
-    def flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data:
-            self.sock.sendall(data)
-
-    def pump(self, until, timeout: float = TIMEOUT) -> None:
-        """Receive until ``until(self)`` is true (or the connection ends)."""
-        deadline = time.monotonic() + timeout
-        while not until(self):
-            if self.closed:
-                return
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; events so far: {self.events}")
-            try:
-                data = self.sock.recv(65536)
-            except (ConnectionResetError, BrokenPipeError):
-                data = b""
-            if not data:
-                self.closed = True
-                return
-            events = self.conn.receive_data(data)
-            self.events.extend(events)
-            if self.acknowledge:
-                for event in events:
-                    if isinstance(event, h2.events.DataReceived):
-                        self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            self.flush()
-
-    def remote_settings(self) -> dict[int, int]:
-        self.pump(lambda c: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in c.events))
-        return {code: self.conn.remote_settings[code] for code in self.conn.remote_settings}
-
-    def request(self, headers: list[tuple[str, str]], end: bool = False) -> int:
-        self.remote_settings()
-        stream_id = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(stream_id, headers, end_stream=end)
-        self.flush()
-        return stream_id
-
-    def websocket(self, path: str = "/echo", extra: list[tuple[str, str]] = ()) -> int:
-        return self.request(
-            [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", path),
-             (":authority", "127.0.0.1"), ("sec-websocket-version", "13"), *extra]
-        )  # fmt: skip
-
-    def response(self, stream_id: int) -> dict[str, str]:
-        def found(c: H2Client) -> bool:
-            return any(
-                getattr(e, "stream_id", None) == stream_id
-                and isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset))
-                for e in c.events
-            )
-
-        self.pump(found)
-        for event in self.events:
-            if getattr(event, "stream_id", None) == stream_id and isinstance(event, h2.events.ResponseReceived):
-                return dict(event.headers)
-        raise AssertionError(f"no response on stream {stream_id}: {self.events}")
-
-    def body(self, stream_id: int) -> bytes:
-        def ended(c: H2Client) -> bool:
-            return any(
-                getattr(e, "stream_id", None) == stream_id
-                and isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
-                for e in c.events
-            )
-
-        self.pump(ended)
-        return b"".join(
-            e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
-        )
-
-    def data(self, stream_id: int, payload: bytes, end: bool = False) -> None:
-        size = self.conn.max_outbound_frame_size
-        for start in range(0, max(len(payload), 1), size):
-            last = start + size >= len(payload)
-            self.conn.send_data(stream_id, payload[start : start + size], end_stream=end and last)
-        self.flush()
-
-    def goaway(self) -> Any:
-        self.pump(lambda c: any(isinstance(e, h2.events.ConnectionTerminated) for e in c.events))
-        return next((e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)), None)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def open_websockets(running: Any, count: int) -> int:
     """Wait (up to TIMEOUT) until the server counts ``count`` open WebSockets; return its count."""
     deadline = time.monotonic() + TIMEOUT
     while running.server.open_websocket_count() != count and time.monotonic() < deadline:
         time.sleep(0.01)
     return int(running.server.open_websocket_count())
-
-
-def stream_bytes(client: H2Client, stream_id: int) -> bytes:
-    """The DATA the client has received so far on a stream."""
-    return b"".join(e.data for e in client.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
-
-
-def masked_text_frame(text: str) -> bytes:
-    """An RFC 6455 text frame as a client sends it (mask key 0, so the payload reads as is)."""
-    payload = text.encode()
-    assert len(payload) < 126
-    return bytes([0x81, 0x80 | len(payload)]) + b"\x00\x00\x00\x00" + payload
 
 
 # Echo through the independent client.
@@ -293,10 +167,10 @@ def test_four_mib_messages_cross_the_flow_control_windows_both_ways(any_server):
 
 
 def test_data_the_handler_does_not_read_is_not_acknowledged(h2c_server):
-    # /flood never reads: the client may send one stream window (1 MiB), then must wait.
+    # /flood_forever never reads: the client may send one stream window (1 MiB), then must wait.
     client = H2Client(h2c_server.port)
     try:
-        stream_id = client.websocket("/flood")
+        stream_id = client.websocket("/flood_forever")
         assert client.response(stream_id)[":status"] == "200"
         assert client.conn.local_flow_control_window(stream_id) == 1 << 20
         client.data(stream_id, bytes(1 << 20))
@@ -449,8 +323,7 @@ def test_a_connection_without_streams_is_dropped_after_the_handshake_timeout_and
             idle.pump(lambda c: False)
             assert idle.closed and time.monotonic() - started < 3
             time.sleep(0.5)
-            busy.data(stream_id, masked_text_frame("still open"))
-            busy.pump(lambda c: b"still open" in stream_bytes(c, stream_id))
+            echo_still_works(busy, stream_id, "still open")
         finally:
             idle.close()
             busy.close()
@@ -574,16 +447,7 @@ def test_shutdown_closes_http2_websockets_with_1001(h2c_server):
     ids=["plain-connect", "other-protocol", "no-version", "version-12", "no-handler"],
 )
 def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(h2c_server, headers, status):
-    client = H2Client(h2c_server.port)
-    try:
-        good = client.websocket("/echo")
-        assert client.response(good)[":status"] == "200"
-        bad = client.request(headers)
-        assert client.response(bad)[":status"] == status
-        client.data(good, masked_text_frame("still here"))
-        client.pump(lambda c: b"still here" in stream_bytes(c, good))
-    finally:
-        client.close()
+    assert_refused_beside_a_websocket(h2c_server.port, headers, status)
 
 
 @pytest.mark.parametrize(
@@ -661,8 +525,7 @@ def test_reset_mid_message_ends_that_handler_only(h2c_server, caplog):
         client.data(doomed, bytes([0x01, 0x80 | 100]) + b"\x00\x00\x00\x00" + b"x" * 50)
         client.conn.reset_stream(doomed, h2.errors.ErrorCodes.CANCEL)
         client.flush()
-        client.data(kept, masked_text_frame("kept"))
-        client.pump(lambda c: b"kept" in stream_bytes(c, kept))
+        echo_still_works(client, kept, "kept")
         assert open_websockets(h2c_server, 1) == 1
     finally:
         client.close()
@@ -691,7 +554,7 @@ def test_client_that_opens_many_streams_and_never_reads_holds_no_one_else_up(h2c
     # The client's windows stay at 65535 bytes per stream and for the connection: it never acknowledges.
     client = H2Client(h2c_server.port, acknowledge=False)
     try:
-        ids = [client.websocket("/flood") for _ in range(50)]
+        ids = [client.websocket("/flood_forever") for _ in range(50)]
         for stream_id in ids:
             assert client.response(stream_id)[":status"] == "200"
         received = sum(len(e.data) for e in client.events if isinstance(e, h2.events.DataReceived))
@@ -736,6 +599,7 @@ def test_more_streams_than_the_limit_end_the_connection_and_the_server_serves_on
 # A real browser.
 
 
+@pytest.mark.browser
 def test_chromium_loads_the_console_over_h2_and_its_websocket_runs_over_http2(pki, caplog):
     from test.browser import Chromium, require_chromium
 

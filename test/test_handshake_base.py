@@ -725,19 +725,6 @@ def test_failure_reply_sends_no_status_after_part_of_a_response(exc):
     assert handshake.failure_reply(exc, response_started=True).status is None
 
 
-def test_do_handshake_answers_a_failure_without_status_with_400_instead_of_trying_the_next_protocol():
-    # A HyBi-00 request whose extra handshake raises HandshakeException
-    # without a status: the failure is the answer, not "try Hixie-75".
-    from test.test_handshake_hybi00 import make_request
-
-    def refuse(request):
-        raise HandshakeException("refused")
-
-    with pytest.raises(HandshakeException, match="^refused$") as info:
-        handshake.do_handshake(make_request(), mock.FakeDispatcher(refuse), allowDraft75=True)
-    assert info.value.status == 400
-
-
 def test_do_handshake_answers_400_when_no_protocol_recognises_the_request():
     request = mock.FakeRequest(headers={"Host": "example.com", "Upgrade": "websocket", "Connection": "Upgrade"})
     with pytest.raises(HandshakeException, match="no protocol version accepts the request") as info:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -13,9 +12,8 @@ from mod_pywebsocket.handshake import draft75
 from mod_pywebsocket.handshake._base import AbortedByUserException, HandshakeException
 from test import mock
 from test.conftest import running_server
-
-LEGACY_HANDLERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "legacy_handlers")
-TIMEOUT = 10
+from test.servers import LEGACY_HANDLERS
+from test.wire import TIMEOUT, read_until_eof, recv_exactly
 
 # draft-hixie-thewebsocketprotocol-75 §1.2: the sample handshake.
 SAMPLE_HEADERS = [
@@ -43,13 +41,6 @@ SAMPLE_RESPONSE = (
     b"WebSocket-Protocol: sample\r\n"
     b"\r\n"
 )
-
-
-def replace_header(headers, name, value):
-    result = [(n, v) for n, v in headers if n.lower() != name.lower()]
-    if value is not None:
-        result.append((name, value))
-    return result
 
 
 def make_request(headers=SAMPLE_HEADERS, uri="/demo", raw_lines=None, data=b"", **kwargs):
@@ -171,14 +162,14 @@ def test_do_handshake_over_tls_with_query_answers_a_wss_location():
 
 
 def test_do_handshake_without_protocol_sends_no_protocol_header():
-    request = make_request(replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", None))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", None))
     do_handshake(request)
     assert request.ws_protocol is None
     assert request.connection.written == [SAMPLE_RESPONSE.replace(b"WebSocket-Protocol: sample\r\n", b"")]
 
 
 def test_do_handshake_accepts_a_protocol_with_spaces():
-    request = make_request(replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", "chat v2"))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "WebSocket-Protocol", "chat v2"))
     do_handshake(request)
     assert b"WebSocket-Protocol: chat v2\r\n" in request.connection.written[0]
 
@@ -252,7 +243,7 @@ def test_do_handshake_handler_refusal_propagates_and_nothing_is_written(error):
 def test_do_handshake_of_another_protocols_request_is_not_mine(change):
     headers = SAMPLE_HEADERS
     for name, value in change.items():
-        headers = replace_header(headers, name, value)
+        headers = mock.replace_header(headers, name, value)
     request = make_request(headers)
     with pytest.raises(HandshakeException, match="not a Hixie-75 request") as info:
         do_handshake(request)
@@ -279,7 +270,7 @@ def test_do_handshake_with_two_upgrade_headers_is_not_mine():
 def test_do_handshake_with_malformed_request_returns_400(change, error):
     headers = SAMPLE_HEADERS
     for name, value in change.items():
-        headers = replace_header(headers, name, value)
+        headers = mock.replace_header(headers, name, value)
     request = make_request(headers)
     dispatcher = mock.FakeDispatcher()
     with pytest.raises(HandshakeException, match=error) as info:
@@ -307,8 +298,8 @@ def test_do_handshake_with_bad_request_line_returns_400(kwargs, error):
 
 
 def test_do_handshake_non_strict_accepts_any_case_and_header_order():
-    headers = replace_header(
-        replace_header(SAMPLE_HEADERS, "Upgrade", "websocket"), "Connection", "keep-alive, upgrade"
+    headers = mock.replace_header(
+        mock.replace_header(SAMPLE_HEADERS, "Upgrade", "websocket"), "Connection", "keep-alive, upgrade"
     )
     lines = [SAMPLE_LINES[0], SAMPLE_LINES[4], b"upgrade: websocket\r\n", *SAMPLE_LINES[5:]]
     request = make_request(headers, raw_lines=lines)
@@ -342,7 +333,7 @@ def test_do_handshake_strict_without_raw_lines_checks_the_parsed_spelling():
     ("name", "value"), [("Upgrade", "websocket"), ("Connection", "upgrade"), ("Connection", "Upgrade, close")]
 )
 def test_do_handshake_strict_without_raw_lines_rejects_other_spelling_with_400(name, value):
-    request = make_request(replace_header(SAMPLE_HEADERS, name, value))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, name, value))
     with pytest.raises(HandshakeException, match=f"for header {name} but found") as info:
         do_handshake(request, strict=True)
     assert info.value.status == 400
@@ -399,23 +390,6 @@ def hixie75_response(port: int, resource: str = "/echo") -> bytes:
     )
 
 
-def recv_exactly(sock: socket.socket, length: int) -> bytes:
-    data = b""
-    while len(data) < length:
-        chunk = sock.recv(length - len(data))
-        if not chunk:
-            raise AssertionError(f"EOF after {data!r}")
-        data += chunk
-    return data
-
-
-def recv_until_eof(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def test_standalone_with_allow_draft75_echoes_over_a_raw_socket():
@@ -437,7 +411,7 @@ def test_standalone_hixie75_server_side_end_closes_tcp_without_a_close_frame():
             response = hixie75_response(port, "/info")
             assert recv_exactly(sock, len(response)) == response
             info = f"-1|ws://127.0.0.1:{port}/info|http://example.com|None|/info".encode()
-            assert recv_until_eof(sock) == b"\x00" + info + b"\xff"
+            assert read_until_eof(sock) == b"\x00" + info + b"\xff"
 
 
 def test_standalone_without_allow_draft75_answers_400():
@@ -445,7 +419,7 @@ def test_standalone_without_allow_draft75_answers_400():
         port = server.port
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(hixie75_request(port))
-            assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 ")
+            assert read_until_eof(sock).startswith(b"HTTP/1.1 400 ")
 
 
 def test_standalone_strict_accepts_the_drafts_header_order():
@@ -462,7 +436,7 @@ def test_standalone_strict_rejects_headers_out_of_order_with_400():
         port = server.port
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(hixie75_request(port, swap_host_and_origin=True))
-            reply = recv_until_eof(sock)
+            reply = read_until_eof(sock)
             assert reply.startswith(b"HTTP/1.1 400 ")
             assert b"line 4 is 'Origin: http://example.com" in reply
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 
@@ -15,9 +14,8 @@ from mod_pywebsocket.handshake import hybi00
 from mod_pywebsocket.handshake._base import AbortedByUserException, HandshakeException
 from test import mock
 from test.conftest import running_server
-
-LEGACY_HANDLERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "legacy_handlers")
-TIMEOUT = 10
+from test.servers import LEGACY_HANDLERS
+from test.wire import TIMEOUT, read_until_eof, recv_exactly
 
 # draft-hixie-thewebsocketprotocol-76 §1.3 (and §5.2): the sample handshake.
 SAMPLE_KEY1 = "4 @1  46546xW%0l 1 5"
@@ -48,14 +46,6 @@ CHALLENGE_VECTORS = [
     (SAMPLE_KEY1, SAMPLE_KEY2, SAMPLE_KEY3, SAMPLE_RESPONSE_BODY),
     ("18x 6]8vM;54 *(5:  {   U1]8  z [  8", "1_ tx7X d  <  nw  334J702) 7]o}` 0", b"Tm[K T2u", b"fQJ,fN/4F4!~K~MH"),
 ]
-
-
-def replace_header(headers, name, value):
-    """Return ``headers`` with ``name`` set to ``value`` (None removes it)."""
-    result = [(n, v) for n, v in headers if n.lower() != name.lower()]
-    if value is not None:
-        result.append((name, value))
-    return result
 
 
 def make_request(headers=SAMPLE_HEADERS, data=SAMPLE_KEY3, uri="/demo", connection=None, **kwargs):
@@ -141,7 +131,7 @@ def test_validate_legacy_subprotocol_rejects_non_printable_or_empty(protocol):
 
 @pytest.mark.parametrize(("key1", "key2", "key3", "body"), CHALLENGE_VECTORS)
 def test_do_handshake_writes_the_exact_response_in_one_write(key1, key2, key3, body):
-    headers = replace_header(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", key1), "Sec-WebSocket-Key2", key2)
+    headers = mock.replace_header(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", key1), "Sec-WebSocket-Key2", key2)
     request = make_request(headers, key3)
     do_handshake(request)
     assert request.connection.written == [SAMPLE_RESPONSE[: -len(SAMPLE_RESPONSE_BODY)] + body]
@@ -191,15 +181,15 @@ def test_do_handshake_over_tls_answers_a_wss_location():
 
 
 def test_do_handshake_without_protocol_sends_no_protocol_header():
-    request = make_request(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Protocol", None))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Protocol", None))
     do_handshake(request)
     assert request.ws_protocol is None
     assert b"Sec-WebSocket-Protocol" not in request.connection.written[0]
 
 
 def test_do_handshake_accepts_lower_case_upgrade_and_connection_lists():
-    headers = replace_header(SAMPLE_HEADERS, "Upgrade", "websocket")
-    headers = replace_header(headers, "Connection", "keep-alive, upgrade")
+    headers = mock.replace_header(SAMPLE_HEADERS, "Upgrade", "websocket")
+    headers = mock.replace_header(headers, "Connection", "keep-alive, upgrade")
     request = make_request(headers)
     do_handshake(request)
     assert request.connection.written == [SAMPLE_RESPONSE]
@@ -361,7 +351,7 @@ def test_do_handshake_with_a_reset_while_reading_the_challenge_raises_connection
 
 
 def test_do_handshake_without_key1_is_not_mine():
-    request = make_request(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", None))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", None))
     with pytest.raises(HandshakeException, match="not a HyBi-00 request") as info:
         do_handshake(request)
     assert info.value.status is None
@@ -389,7 +379,7 @@ def test_do_handshake_without_key1_is_not_mine():
 def test_do_handshake_with_malformed_request_returns_400(change, error):
     headers = SAMPLE_HEADERS
     for name, value in change.items():
-        headers = replace_header(headers, name, value)
+        headers = mock.replace_header(headers, name, value)
     request = make_request(headers)
     dispatcher = mock.FakeDispatcher()
     with pytest.raises(HandshakeException, match=error) as info:
@@ -434,32 +424,26 @@ def test_handshake_chain_picks_hybi00_for_a_key1_request():
 
 
 def test_handshake_chain_answers_400_for_a_malformed_hybi00_request():
-    request = make_request(replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", "nospaces1"))
+    request = make_request(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", "nospaces1"))
     with pytest.raises(HandshakeException) as info:
         handshake.do_handshake(request, mock.FakeDispatcher())
+    assert info.value.status == 400
+
+
+def test_do_handshake_answers_a_failure_without_status_with_400_instead_of_trying_the_next_protocol():
+    # A HyBi-00 request whose extra handshake raises HandshakeException
+    # without a status: the failure is the answer, not "try Hixie-75".
+    def refuse(request):
+        raise HandshakeException("refused")
+
+    with pytest.raises(HandshakeException, match="^refused$") as info:
+        handshake.do_handshake(make_request(), mock.FakeDispatcher(refuse), allowDraft75=True)
     assert info.value.status == 400
 
 
 # End to end, over a socket to the standalone server.
 
 
-def recv_exactly(sock: socket.socket, length: int) -> bytes:
-    data = b""
-    while len(data) < length:
-        chunk = sock.recv(length - len(data))
-        if not chunk:
-            raise AssertionError(f"EOF after {data!r}")
-        data += chunk
-    return data
-
-
-def recv_until_eof(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def sample_request(port: int, resource: str = "/echo", key1: str = SAMPLE_KEY1) -> bytes:
@@ -503,7 +487,7 @@ def test_standalone_echo_over_a_raw_socket(legacy_server):
         sock.sendall(b"\x00Hello\xff\x00h\xc3\xa9llo\xff")
         assert recv_exactly(sock, 15) == b"\x00Hello\xff\x00h\xc3\xa9llo\xff"
         sock.sendall(b"\xff\x00")
-        assert recv_until_eof(sock) == b"\xff\x00"
+        assert read_until_eof(sock) == b"\xff\x00"
 
 
 def test_standalone_reads_a_challenge_sent_late_and_in_pieces(legacy_server):
@@ -528,21 +512,21 @@ def test_standalone_server_closes_with_0xff_0x00_and_waits_for_the_client(legacy
         info = f"0|ws://127.0.0.1:{port}/info?x=1|http://example.com|sample|/info?x=1".encode()
         assert recv_exactly(sock, len(info) + 4) == b"\x00" + info + b"\xff\xff\x00"
         sock.sendall(b"\xff\x00")
-        assert recv_until_eof(sock) == b""
+        assert read_until_eof(sock) == b""
 
 
 def test_standalone_malformed_key_gets_400(legacy_server):
     port = legacy_server.port
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(sample_request(port, key1="1 2 3") + SAMPLE_KEY3)
-        assert recv_until_eof(sock).startswith(b"HTTP/1.1 400 ")
+        assert read_until_eof(sock).startswith(b"HTTP/1.1 400 ")
 
 
 def test_standalone_handler_may_write_its_own_response_from_the_challenge(legacy_server):
     port = legacy_server.port
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(sample_request(port, "/raw") + SAMPLE_KEY3)
-        assert recv_until_eof(sock) == (
+        assert read_until_eof(sock) == (
             b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n"
             b"Upgrade: WebSocket\r\n"
             b"Connection: Upgrade\r\n"

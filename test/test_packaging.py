@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 
 from mod_pywebsocket import __version__, _pywebsocket3_alias
 from test.conftest import EXAMPLE_DIR, REPO_ROOT
-from test.test_robustness import ServerProcess
+from test.servers import ServerProcess
 
 TIMEOUT = 10.0
 BUILD_TIMEOUT = 120.0

@@ -41,16 +41,8 @@ import pytest
 from mod_pywebsocket import dispatch
 from test import httpd
 from test.conftest import running_server
-from test.test_robustness import (
-    ROBUST_HANDLERS,
-    TIMEOUT,
-    echo_works,
-    open_socket,
-    read_until_eof,
-    start_apache,
-    status_of,
-    upgrade_request,
-)
+from test.servers import ROBUST_HANDLERS, start_apache
+from test.wire import TIMEOUT, echo_works, open_socket, read_until_eof, status_of, upgrade_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -317,6 +309,7 @@ def world_readable_tree() -> Iterator[Tree]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.apache
 def test_apache_never_loads_or_runs_a_handler_outside_the_root(world_readable_tree):
     tree = world_readable_tree
     factory = httpd.HttpdFactory()

@@ -21,7 +21,7 @@ import tracemalloc
 import zlib
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from mod_pywebsocket import _standalone_admission, _standalone_options, common, stream
@@ -29,18 +29,8 @@ from mod_pywebsocket._message_assembler import UNCOUNTED_BYTES, MessageAssembler
 from mod_pywebsocket._stream_hybi import FrameHeader, StreamOptions
 from mod_pywebsocket.extensions import PerMessageDeflateCodec
 from test.conftest import EXAMPLE_DIR, running_server
-from test.test_robustness import (
-    ServerProcess,
-    client_frame,
-    deflate_bomb,
-    echo_works,
-    open_socket,
-    read_head,
-    read_until_eof,
-    status_of,
-    ws_open,
-)
-from test.test_standalone import Pki
+from test.servers import ServerProcess
+from test.wire import client_frame, deflate_bomb, echo_works, open_socket, read_head, read_until_eof, status_of, ws_open
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -416,11 +406,6 @@ def test_thousands_of_silent_connections_do_not_keep_clients_from_their_503(capl
         assert echo_works(server.port)
     assert len(records(caplog, "WARNING", "4 connections are being served (--max-connections)")) == 1
     assert records(caplog, "INFO", "admitting connections again; ")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return Pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_tls_connection_over_the_limit_gets_503_after_its_tls_handshake(pki):

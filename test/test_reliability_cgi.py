@@ -23,10 +23,10 @@ import pytest
 from mod_pywebsocket import _standalone_cgi
 from mod_pywebsocket._standalone_cgi import CgiError, CgiFraming, CgiHead, CgiOutput, CgiScript
 from test.conftest import running_server
-from test.test_robustness import ServerProcess, open_socket, read_head, read_until_eof, status_of
+from test.servers import SITE, ServerProcess
+from test.wire import FrameReader, header_fields, open_socket, read_head, read_until_eof, status_of
 
 TIMEOUT = 10.0
-CGI_DATA = Path(__file__).resolve().parent / "testdata" / "cgi"
 # The body out.py writes: this pattern, repeated and cut to the size asked for.
 PATTERN = bytes(range(256))
 
@@ -133,9 +133,9 @@ def read_pid(path: Path, seconds: float = TIMEOUT) -> int:
 
 @pytest.fixture
 def site(tmp_path) -> Iterator[Path]:
-    """A document root with testdata/cgi and the scripts above in /cgi-bin; kills what they left running."""
+    """A document root with testdata/site and the scripts above in /cgi-bin; kills what they left running."""
     root = tmp_path / "site"
-    shutil.copytree(CGI_DATA, root)
+    shutil.copytree(SITE, root)
     for name, source in (("out.py", OUT_SCRIPT), ("heads.py", HEADS_SCRIPT), ("echo_length.py", ECHO_LENGTH_SCRIPT)):
         path = root / "cgi-bin" / name
         path.write_text(source)
@@ -151,50 +151,17 @@ def request(target: str, *, method: str = "GET", version: str = "HTTP/1.1", extr
     return f"{method} {target} {version}\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode("latin-1")
 
 
-def header_fields(head: bytes) -> dict[str, list[str]]:
-    fields: dict[str, list[str]] = {}
-    for line in head.decode("latin-1").split("\r\n")[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            fields.setdefault(name.lower(), []).append(value.strip())
-    return fields
-
-
-def read_exact(sock: socket.socket, data: bytes, count: int, deadline: float) -> tuple[bytes, bytes]:
-    """Return ``count`` bytes (``data`` first, then from ``sock``) and what was read beyond them."""
-    buffer = bytearray(data)
-    while len(buffer) < count:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        piece = sock.recv(1 << 20)
-        if not piece:
-            raise EOFError(f"connection closed after {len(buffer)} of {count} bytes")
-        buffer += piece
-    return bytes(buffer[:count]), bytes(buffer[count:])
-
-
-def read_line(sock: socket.socket, data: bytes, deadline: float) -> tuple[bytes, bytes]:
-    while b"\r\n" not in data:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        piece = sock.recv(65536)
-        if not piece:
-            raise EOFError("connection closed within a chunk line")
-        data += piece
-    line, _, rest = data.partition(b"\r\n")
-    return line, rest
-
-
-def read_chunked(sock: socket.socket, data: bytes, deadline: float) -> tuple[bytes, bytes]:
-    """Decode a chunked body strictly (hex sizes, CRLF after each chunk, no trailer); return it and the rest."""
+def read_chunked(reader: FrameReader) -> bytes:
+    """Decode a chunked body strictly (hex sizes, CRLF after each chunk, no trailer)."""
     body = bytearray()
     while True:
-        line, data = read_line(sock, data, deadline)
+        line = reader.read_through(b"\r\n")[:-2]
         assert line and all(char in b"0123456789ABCDEF" for char in line), line
         size = int(line, 16)
         if size == 0:
-            end, data = read_exact(sock, data, 2, deadline)
-            assert end == b"\r\n"
-            return bytes(body), data
-        piece, data = read_exact(sock, data, size + 2, deadline)
+            assert reader.read_exactly(2) == b"\r\n"
+            return bytes(body)
+        piece = reader.read_exactly(size + 2)
         assert piece.endswith(b"\r\n")
         body += piece[:-2]
 
@@ -203,25 +170,19 @@ def get_response(
     sock: socket.socket, data: bytes = b"", *, head_only: bool = False
 ) -> tuple[int, dict[str, list[str]], bytes, bytes]:
     """Read one response framed by Content-Length or chunked; return status, fields, body and what followed."""
-    deadline = time.monotonic() + TIMEOUT
-    while b"\r\n\r\n" not in data:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        piece = sock.recv(65536)
-        if not piece:
-            raise EOFError(f"connection closed within a response head: {data!r}")
-        data += piece
-    head, _, rest = data.partition(b"\r\n\r\n")
+    reader = FrameReader(sock, data)
+    head = reader.read_through(b"\r\n\r\n")[:-4]
     fields = header_fields(head)
     status = status_of(head)
     assert status is not None, head
     if head_only:
-        return status, fields, b"", rest
+        return status, fields, b"", bytes(reader.buffer)
     if fields.get("transfer-encoding") == ["chunked"]:
         assert "content-length" not in fields
-        body, rest = read_chunked(sock, rest, deadline)
+        body = read_chunked(reader)
     else:
-        body, rest = read_exact(sock, rest, int(fields["content-length"][0]), deadline)
-    return status, fields, body, rest
+        body = reader.read_exactly(int(fields["content-length"][0]))
+    return status, fields, body, bytes(reader.buffer)
 
 
 # The pure parts.

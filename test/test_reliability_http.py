@@ -16,7 +16,6 @@ import io
 import re
 import select
 import socket
-import threading
 import time
 
 import pytest
@@ -25,8 +24,8 @@ from hypothesis import strategies as st
 
 from mod_pywebsocket import _standalone_http, common, http_header_util
 from test.conftest import running_server
-from test.test_robustness import open_socket, read_head, read_until_eof, status_of, upgrade_request
-from test.test_standalone import make_site
+from test.wire import open_socket, read_head, read_until_eof, status_of, upgrade_request
+from test.servers import make_site
 
 pytestmark = pytest.mark.timeout(120)
 

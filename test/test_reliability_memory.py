@@ -26,11 +26,13 @@ import pytest
 
 from mod_pywebsocket import _standalone_io
 from test.conftest import REPO_ROOT, RunningServer, running_server
-from test.test_robustness import (
+from test.pki import Pki
+from test.servers import ROBUST_HANDLERS
+from test.wire import (
+    wait_until,
     KEY1,
     KEY2,
     KEY3,
-    ROBUST_HANDLERS,
     TIMEOUT,
     FrameReader,
     client_frame,
@@ -42,7 +44,6 @@ from test.test_robustness import (
     upgrade_request,
     ws_open,
 )
-from test.test_standalone import Pki
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,15 +53,6 @@ CONNECTION_COUNT = 10
 # How long the server may take to let a stalled client go: the deadline, the
 # watch's look (a quarter of it), and some slack for a loaded machine.
 DROP_BOUND = WRITE_TIMEOUT + 3.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def open_small_window_socket(port: int, context: ssl.SSLContext | None = None) -> socket.socket:
@@ -319,7 +311,7 @@ def test_the_c_library_trim_is_found_on_glibc():
 def test_rss_comes_back_near_idle_after_200_clients_leave():
     """A 10-second soak of 200 clients: once they left, the server's RSS is near its idle figure again."""
     result = subprocess.run(
-        [sys.executable, "tools/soak.py", "--clients", "200", "--duration", "10", "--settle", "5", "--json"],
+        [sys.executable, "-m", "tools.soak", "--clients", "200", "--duration", "10", "--settle", "5", "--json"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -2,9 +2,8 @@
 
 Every bad input gets its documented answer (SPEC §4, §5, §11) within a
 bounded time, and the server keeps serving afterwards. The raw-socket client
-helpers at the top are shared with test_faults.py and test_paths.py; they are
-written independently of mod_pywebsocket's codec so that a codec bug cannot
-hide itself.
+is test/wire.py, written independently of mod_pywebsocket's codec so that a
+codec bug cannot hide itself.
 """
 
 from __future__ import annotations
@@ -12,245 +11,44 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import random
-import re
 import socket
 import struct
-import subprocess
-import sys
-import tempfile
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from test import httpd
 from test.conftest import running_server
+from test.servers import ROBUST_HANDLERS, ServerProcess, start_apache
+from test.wire import (
+    ANSWER_BOUND,
+    HIXIE75,
+    KEY1,
+    KEY2,
+    KEY3,
+    SAMPLE_ACCEPT,
+    SAMPLE_KEY,
+    TIMEOUT,
+    FrameReader,
+    client_frame,
+    deflate_bomb,
+    echo_works,
+    exchange,
+    hybi00_request,
+    open_socket,
+    read_head,
+    read_until_eof,
+    status_of,
+    upgrade_request,
+    ws_open,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-ROBUST_HANDLERS = str(Path(__file__).resolve().parent / "testdata" / "robust_handlers")
-TIMEOUT = 10.0
-# How long any single bad request may take to be answered (or closed).
-ANSWER_BOUND = 5.0
-SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-
-
-# -- raw client helpers (shared with test_faults.py and test_paths.py) --------
-
-
-def upgrade_request(
-    resource: str = "/echo",
-    *,
-    key: str = SAMPLE_KEY,
-    version: str = "13",
-    extra: str = "",
-    host: str = "127.0.0.1",
-) -> bytes:
-    """Return a valid RFC 6455 opening handshake request, with ``extra`` header lines appended."""
-    return (
-        f"GET {resource} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n{extra}\r\n"
-    ).encode("latin-1")
-
-
-def open_socket(port: int, timeout: float = TIMEOUT) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-
-def read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
-    """Read up to the end of an HTTP response head; return it and what followed.
-
-    Returns what was read so far (possibly b'') if the peer closed first.
-    """
-    data = b""
-    while b"\r\n\r\n" not in data:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data, b""
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head + b"\r\n\r\n", rest
-
-
-def status_of(head: bytes) -> int | None:
-    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
-    return int(match.group(1)) if match else None
-
-
-def read_until_eof(sock: socket.socket, deadline: float) -> bytes:
-    data = b""
-    while True:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-
-
-def exchange(
-    port: int, data: bytes, *, shutdown_write: bool = False, bound: float = ANSWER_BOUND
-) -> tuple[int | None, bytes, float]:
-    """Send ``data`` and read the answer.
-
-    Returns:
-        ``(status, bytes received, seconds)``. status is None when the
-        server closed the connection without a byte of answer. For an error
-        status the connection must also be closed by the server (read to EOF).
-    """
-    started = time.monotonic()
-    deadline = started + bound
-    with open_socket(port) as sock:
-        try:
-            sock.sendall(data)
-            if shutdown_write:
-                sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server may answer and close before reading it all
-        head, rest = read_head(sock, deadline)
-        status = status_of(head)
-        if status is None or status >= 400:
-            rest += read_until_eof(sock, deadline)
-        return status, head + rest, time.monotonic() - started
-
-
-def mask_payload(payload: bytes, key: bytes) -> bytes:
-    if not payload:
-        return b""
-    repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(payload), "big")
-
-
-def client_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv1: bool = False,
-    mask: bool = True,
-    length: int | None = None,
-) -> bytes:
-    """Build a client frame; ``length`` overrides the length field (the payload is sent as given)."""
-    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-    size = len(payload) if length is None else length
-    mask_bit = 0x80 if mask else 0
-    if size < 126:
-        header = struct.pack("!BB", first, mask_bit | size)
-    elif size < 0x10000:
-        header = struct.pack("!BBH", first, mask_bit | 126, size)
-    else:
-        header = struct.pack("!BBQ", first, mask_bit | 127, size)
-    if not mask:
-        return header + payload
-    key = os.urandom(4)
-    return header + key + mask_payload(payload, key)
-
-
-class FrameReader:
-    """Reads the server's (unmasked) frames from a socket."""
-
-    def __init__(self, sock: socket.socket, already: bytes = b"") -> None:
-        self.sock = sock
-        self.buffer = bytearray(already)
-
-    def _fill(self, count: int, deadline: float) -> None:
-        while len(self.buffer) < count:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise EOFError(f"EOF with {len(self.buffer)} of {count} bytes")
-            self.buffer += chunk
-
-    def _take(self, count: int, deadline: float) -> bytes:
-        self._fill(count, deadline)
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-    def frame(self, timeout: float = TIMEOUT) -> tuple[bool, int, bytes]:
-        """Return ``(fin, opcode, payload)`` of the next frame (EOFError at EOF)."""
-        first, payload = self.raw_frame(timeout)
-        return bool(first & 0x80), first & 0x0F, payload
-
-    def raw_frame(self, timeout: float = TIMEOUT) -> tuple[int, bytes]:
-        """Return the first header byte (FIN, RSV1-3, opcode) and the unmasked payload of the next frame."""
-        deadline = time.monotonic() + timeout
-        first, second = self._take(2, deadline)
-        length = second & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", self._take(2, deadline))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", self._take(8, deadline))
-        key = self._take(4, deadline) if second & 0x80 else None
-        payload = self._take(length, deadline)
-        if key is not None:
-            payload = mask_payload(payload, key)
-        return first, payload
-
-    def close_code(self, timeout: float = TIMEOUT) -> int | None:
-        """Skip data frames; return the code of the server's close frame, 1005 for an empty one,
-        1006 when TCP ends (EOF or reset) without a close frame."""
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                _, opcode, payload = self.frame(max(0.05, deadline - time.monotonic()))
-                if opcode == 0x8:
-                    return struct.unpack("!H", payload[:2])[0] if payload else 1005
-        except (EOFError, ConnectionResetError):
-            return 1006
-
-
-def ws_open(port: int, resource: str = "/echo", extra: str = "") -> tuple[socket.socket, FrameReader]:
-    """Open an RFC 6455 connection over a raw socket; return it and a reader."""
-    sock = open_socket(port)
-    try:
-        sock.sendall(upgrade_request(resource, extra=extra))
-        head, rest = read_head(sock, time.monotonic() + TIMEOUT)
-        assert status_of(head) == 101, head
-    except BaseException:
-        sock.close()
-        raise
-    return sock, FrameReader(sock, rest)
-
-
-def echo_works(port: int, resource: str = "/echo", timeout: float = TIMEOUT) -> bool:
-    """Tell whether a fresh connection echoes a text and a binary message within ``timeout``."""
-    with connect(
-        f"ws://127.0.0.1:{port}{resource}",
-        open_timeout=timeout,
-        close_timeout=timeout,
-        compression=None,
-        proxy=None,
-        ping_interval=None,
-    ) as ws:
-        ws.send("still serving \u00e9")
-        text = ws.recv(timeout=timeout)
-        ws.send(b"\x00\xff")
-        data = ws.recv(timeout=timeout)
-    return text == "still serving \u00e9" and data == b"\x00\xff"
-
-
-def hybi00_request(key1: str, key2: str, *, resource: str = "/echo", extra: str = "") -> bytes:
-    return (
-        f"GET {resource} HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nHost: 127.0.0.1\r\n"
-        f"Origin: http://127.0.0.1\r\nSec-WebSocket-Key1: {key1}\r\nSec-WebSocket-Key2: {key2}\r\n{extra}\r\n"
-    ).encode("latin-1")
-
-
-# draft-hixie-thewebsocketprotocol-76 §1.3: a valid pair of keys.
-KEY1 = "4 @1  46546xW%0l 1 5"
-KEY2 = "12998 5 Y3 1  .P00"
-KEY3 = b"^n:ds[4U"
-
-HIXIE75 = (
-    b"GET /echo HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nHost: 127.0.0.1\r\n"
-    b"Origin: http://127.0.0.1\r\n\r\n"
-)
+CLOSE = None  # the server closes without answering
+LONG = 9000  # over the default --max-line-length of 8192
 
 
 def _replace_header(name: str, line: str | None) -> bytes:
@@ -277,9 +75,6 @@ def _hybi00_with(lines: str) -> bytes:
 def _with_request_line(line: bytes) -> bytes:
     return line + b"\r\n" + upgrade_request().split(b"\r\n", 1)[1]
 
-
-CLOSE = None  # the server closes without answering
-LONG = 9000  # over the default --max-line-length of 8192
 
 # (id, request bytes, half-close after sending, expected status or CLOSE).
 BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
@@ -490,27 +285,6 @@ def test_hixie75_with_allow_draft75_still_works_after_the_bad_ones(draft75_serve
 
 # -- the same through Apache and mod_python -------------------------------------
 
-# Fixed ports for Apache come from the range this project's tests may use.
-APACHE_PORTS = range(17000, 17500)
-
-
-def start_apache(
-    factory: httpd.HttpdFactory, handler_root: str = ROBUST_HANDLERS, ports: range = APACHE_PORTS, **kwargs
-) -> httpd.Httpd:
-    """Start an Apache on a free port of ``ports`` (skips without Apache)."""
-    httpd.require_apache()
-    error: Exception | None = None
-    for port in random.sample(ports, 10):
-        try:
-            return factory(handler_root, port=port, **kwargs)
-        except httpd.HttpdError as exc:
-            if not re.search(r"could not bind|Address already in use|make_sock", str(exc)):
-                raise
-            error = exc
-    assert error is not None
-    raise error
-
-
 # The cases mod_pywebsocket answers itself behind Apache (Apache answers the
 # HTTP-level ones, such as a bad request line, with its own statuses).
 APACHE_SUBSET = {
@@ -570,6 +344,7 @@ def test_apache_subset_names_corpus_cases():
 _CASES = {case[0]: case for case in BAD_HANDSHAKES}
 
 
+@pytest.mark.apache
 @pytest.mark.parametrize(
     ("request_bytes", "half_close", "expected"),
     [
@@ -592,7 +367,6 @@ def test_bad_handshake_through_apache_gets_its_status_and_apache_keeps_serving(
 # its answer; both entry points use it. Each row goes through both servers and
 # must get the same status and the same Sec-WebSocket-* header fields.
 TABLE_APACHE_PORTS = range(19600, 19700)
-SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3, for SAMPLE_KEY
 SUPPORTED_VERSIONS = {"sec-websocket-version": "13, 8"}
 
 # (id, request bytes, status or CLOSE, the answer's Sec-WebSocket-* fields).
@@ -644,7 +418,7 @@ def websocket_fields(head: bytes) -> dict[str, str]:
     return fields
 
 
-@pytest.fixture(scope="module", params=["standalone", "apache"])
+@pytest.fixture(scope="module", params=["standalone", pytest.param("apache", marks=pytest.mark.apache)])
 def table_server(request) -> Iterator[object]:
     """The robustness handlers served by the standalone server, then by Apache (skips without Apache)."""
     if request.param == "standalone":
@@ -756,93 +530,6 @@ def test_message_over_max_message_size_closes_with_1009(small_limit_server, frag
             sock.sendall(client_frame(0x2 if index == 0 else 0x0, piece, fin=last))
         assert reader.close_code() == 1009
     assert echo_works(small_limit_server.port)
-
-
-class ServerProcess:
-    """The standalone server as a subprocess (its RSS can be measured apart from the tests').
-
-    ``python3 -m mod_pywebsocket.standalone -H 127.0.0.1 -p 0 ...`` (or
-    ``command -H 127.0.0.1 -p 0 ...``, run in ``cwd`` with ``env``) logs
-    ``listening on HOST:PORT``; the log goes to a file, never to a pipe
-    that could fill up and block the server.
-    """
-
-    def __init__(
-        self,
-        *args: str,
-        startup: float = 15.0,
-        command: Sequence[str] = (sys.executable, "-m", "mod_pywebsocket.standalone"),
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self._log = tempfile.NamedTemporaryFile(prefix="robust-server-", suffix=".log", delete=False)  # noqa: SIM115
-        self.log_path = self._log.name
-        self.process = subprocess.Popen(
-            [*command, "-H", "127.0.0.1", "-p", "0", *args],
-            cwd=cwd or str(Path(__file__).resolve().parent.parent),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-        )
-        self.pid = self.process.pid
-        deadline = time.monotonic() + startup
-        while True:
-            match = re.search(r"listening on [^\s]+:(\d+)", self.log_text())
-            if match:
-                self.port = int(match.group(1))
-                break
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"server did not start:\n{self.log_text()}")
-            time.sleep(0.05)
-
-    def log_text(self) -> str:
-        with open(self.log_path, encoding="utf-8", errors="replace") as log:
-            return log.read()
-
-    def status_kib(self, field: str) -> int:
-        """Return a ``/proc/PID/status`` memory field (VmRSS, VmHWM) in KiB."""
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise AssertionError(f"no {field} for pid {self.pid}")
-
-    def thread_count(self) -> int:
-        return len(os.listdir(f"/proc/{self.pid}/task"))
-
-    def fd_count(self) -> int:
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log_path)
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def deflate_bomb(inflated_size: int, chunk: int = 1 << 20) -> bytes:
-    """Return raw DEFLATE data (sync-flushed, 00 00 ff ff removed) of ``inflated_size`` zero bytes."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    zeros = bytes(chunk)
-    parts = [compressor.compress(zeros) for _ in range(inflated_size // chunk)]
-    parts.append(compressor.flush(zlib.Z_SYNC_FLUSH))
-    data = b"".join(parts)
-    assert data.endswith(b"\x00\x00\xff\xff")
-    return data[:-4]
 
 
 BOMB_SIZE = 256 * 1024 * 1024
@@ -1136,6 +823,7 @@ def test_bad_frame_closes_with_its_code_and_server_keeps_serving(robust_server, 
 # -- handler faults and vanishing clients through Apache --------------------------------
 
 
+@pytest.mark.apache
 def test_handler_raising_in_transfer_data_through_apache_drops_tcp_without_a_500_page(apache_server):
     sock, reader = ws_open(apache_server.port, "/raise_transfer")
     with sock:
@@ -1146,6 +834,7 @@ def test_handler_raising_in_transfer_data_through_apache_drops_tcp_without_a_500
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 def test_handler_that_raises_in_passive_closing_through_apache_drops_tcp(apache_server):
     sock, reader = ws_open(apache_server.port, "/raise_passive")
     with sock:
@@ -1155,6 +844,7 @@ def test_handler_that_raises_in_passive_closing_through_apache_drops_tcp(apache_
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 def test_garbage_handshake_through_apache_sends_only_the_garbage(apache_server):
     with open_socket(apache_server.port) as sock:
         sock.sendall(upgrade_request("/garbage_handshake"))
@@ -1162,6 +852,7 @@ def test_garbage_handshake_through_apache_sends_only_the_garbage(apache_server):
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 @pytest.mark.parametrize("how", ["fin", "rst"])
 def test_clients_vanishing_mid_frame_through_apache_leave_it_serving(apache_server, how):
     for _ in range(5):
@@ -1173,6 +864,7 @@ def test_clients_vanishing_mid_frame_through_apache_leave_it_serving(apache_serv
     assert echo_works(apache_server.port)
 
 
+@pytest.mark.apache
 @pytest.mark.parametrize(("data", "code"), [pytest.param(*case[1:], id=case[0]) for case in BAD_FRAMES[::3]])
 def test_bad_frame_through_apache_closes_with_its_code(apache_server, data, code):
     sock, reader = ws_open(apache_server.port)

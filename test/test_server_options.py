@@ -6,14 +6,13 @@ import argparse
 import base64
 import dataclasses
 import os
-import threading
 
 import pytest
-from websockets.sync.client import connect
 
 from mod_pywebsocket import _standalone_options, standalone
 from mod_pywebsocket.standalone import ServerOptions
-from test.conftest import EXAMPLE_DIR
+from test.conftest import EXAMPLE_DIR, serve_in_thread, stop_server
+from test.wire import ws_connect
 
 TIMEOUT = 10.0
 FIELDS = {field.name: field for field in dataclasses.fields(ServerOptions)}
@@ -22,14 +21,7 @@ NOT_OPTIONS = {"is_executable_method", "ssl_context"}
 
 
 def serve(options: object) -> standalone.WebSocketServer:
-    server = standalone.WebSocketServer(options)  # type: ignore[arg-type]
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server
-
-
-def stop(server: standalone.WebSocketServer) -> None:
-    server.shutdown()
-    server.server_close()
+    return serve_in_thread(standalone.WebSocketServer(options))  # type: ignore[arg-type]
 
 
 def test_server_options_is_exported_by_standalone_and_pywebsocket3():
@@ -43,11 +35,11 @@ def test_server_options_is_exported_by_standalone_and_pywebsocket3():
 def test_server_options_built_directly_serve_an_echo():
     server = serve(ServerOptions(server_host="127.0.0.1", port=0, document_root=EXAMPLE_DIR))
     try:
-        with connect(f"ws://127.0.0.1:{server.server_port}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+        with ws_connect(f"ws://127.0.0.1:{server.server_port}/echo") as ws:
             ws.send("built by hand")
             assert ws.recv(timeout=TIMEOUT) == "built by hand"
     finally:
-        stop(server)
+        stop_server(server)
     assert server.options.websock_handlers == EXAMPLE_DIR
 
 

@@ -6,13 +6,12 @@ import http
 import http.client
 import http.server
 import re
-import threading
 
 import pytest
 
 from mod_pywebsocket import _standalone_files, _standalone_http, standalone
 from mod_pywebsocket.standalone import ServerOptions, WebSocketRequestHandler
-from test.conftest import EXAMPLE_DIR
+from test.conftest import EXAMPLE_DIR, serve_in_thread, stop_server
 
 TIMEOUT = 10.0
 UPGRADE = {
@@ -68,12 +67,11 @@ class NoWebSockets(WebSocketRequestHandler):
 def test_a_subclass_overriding_is_websocket_request_sends_the_request_to_the_files(handler_class, status):
     server = standalone.WebSocketServer(ServerOptions(server_host="127.0.0.1", port=0, document_root=EXAMPLE_DIR))
     server.RequestHandlerClass = handler_class
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    serve_in_thread(server)
     try:
         assert get_status(server.server_port, "/echo", UPGRADE) == status
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)
 
 
 # The Host check (RFC 9112 §3.2, and --strict with -V/-P), without a socket.

@@ -21,6 +21,7 @@ import pytest
 from mod_pywebsocket._standalone_io import SEND_PIECE, SocketConnection, WriteFlusher, WriteWatch
 from mod_pywebsocket.stream import ConnectionTerminatedException
 from test.conftest import EXAMPLE_DIR, running_server
+from test.wire import recv_exactly
 
 KEY = b"\x37\xfa\x21\x3d"
 
@@ -45,15 +46,6 @@ def slow_flusher() -> Iterator[WriteFlusher]:
 
 def readable(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0])
-
-
-def recv_exactly(sock: socket.socket, length: int) -> bytes:
-    data = b""
-    while len(data) < length:
-        chunk = sock.recv(length - len(data))
-        assert chunk, f"EOF after {data!r}"
-        data += chunk
-    return data
 
 
 # Reading.

@@ -19,22 +19,12 @@ import pytest
 from websockets.sync.client import connect
 
 from mod_pywebsocket import __version__, standalone
-from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
-from test.test_robustness import exchange, upgrade_request
+from test.conftest import EXAMPLE_DIR, EXAMPLE_RESOURCES, REPO_ROOT, running_server
+from test.servers import option_error, run_cli
+from test.wire import exchange, upgrade_request
 
 TIMEOUT = 10.0
 PROG = "mod_pywebsocket.standalone"
-EXAMPLE_RESOURCES = [
-    "/abort",
-    "/abort_handshake",
-    "/bench",
-    "/close",
-    "/cookie",
-    "/echo",
-    "/echo_noext",
-    "/internal_error",
-    "/origin_check",
-]
 HANDLER = """
 def web_socket_do_extra_handshake(request):
     pass
@@ -43,26 +33,6 @@ def web_socket_do_extra_handshake(request):
 def web_socket_transfer_data(request):
     request.ws_stream.send_message({reply!r})
 """
-
-
-def run_cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", PROG, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def option_error(capsys, args: list[str]) -> str:
-    """Return the one error line ``parse_options(args)`` prints before exiting with status 2."""
-    with pytest.raises(SystemExit) as info:
-        standalone.parse_options(args)
-    assert info.value.code == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    return line
 
 
 def startup_log(caplog) -> list[tuple[str, str]]:

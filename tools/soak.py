@@ -10,11 +10,11 @@ that every echo is byte-identical. It samples the server's RSS once a second
 and says whether it stayed flat after the warm-up, and whether it came back
 near its idle figure once the clients left.
 
-    .venv/bin/python tools/soak.py                          # 1000 clients, 60 s, standalone
-    .venv/bin/python tools/soak.py --duration 300           # the 5-minute soak (docs/robustness.md)
-    .venv/bin/python tools/soak.py --duration 300 --server-env GLIBC_TUNABLES=glibc.malloc.tcache_count=0
-    .venv/bin/python tools/soak.py --apache                 # 200 clients, 60 s, Apache
-    .venv/bin/python tools/soak.py --clients 100 --duration 10 --json
+    .venv/bin/python -m tools.soak                          # 1000 clients, 60 s, standalone
+    .venv/bin/python -m tools.soak --duration 300           # the 5-minute soak (docs/robustness.md)
+    .venv/bin/python -m tools.soak --duration 300 --server-env GLIBC_TUNABLES=glibc.malloc.tcache_count=0
+    .venv/bin/python -m tools.soak --apache                 # 200 clients, 60 s, Apache
+    .venv/bin/python -m tools.soak --clients 100 --duration 10 --json
 
 Figures printed at the end: messages, bytes, lost (sent but never echoed),
 corrupted (echoed differently), connection errors, the RSS when idle before
@@ -24,7 +24,8 @@ left, "back near idle" when it gave back at least 90% of what the load took
 (peak minus idle) or is within 16 MiB of idle. The exit status is 0 when
 nothing was lost or corrupted and every client connected and closed cleanly,
 else 1 (2 for a bad option). Everything stays on 127.0.0.1 and is bounded by
-``--duration``.
+``--duration``. Run it as a module from the repository root (``--apache``
+imports ``test.httpd``).
 """
 
 from __future__ import annotations
@@ -173,8 +174,7 @@ class ApacheServer:
     """A private Apache + mod_python (test/httpd.py) serving example/ handlers."""
 
     def __init__(self, clients: int) -> None:
-        sys.path.insert(0, str(REPO_ROOT))
-        from test import httpd
+        from test import httpd  # only --apache needs it (and pytest with it)
 
         httpd.find_apache()  # raises ApacheUnavailable with a clear message
         workers = clients + 128

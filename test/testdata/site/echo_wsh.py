@@ -1,4 +1,4 @@
-"""Echo every message back, text as text and binary as binary, until the client closes."""
+"""Echo every message back, text as text and binary as binary; choose the first subprotocol offered."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 
 def web_socket_do_extra_handshake(request: Any) -> None:
-    pass
+    if getattr(request, "ws_requested_protocols", None):
+        request.ws_protocol = request.ws_requested_protocols[0]
 
 
 def web_socket_transfer_data(request: Any) -> None:
