@@ -65,7 +65,6 @@ HANDLERS = Path(APACHE_HANDLERS)
 PROBE_DIR = HANDLERS / "probe"
 
 
-
 # -- fixtures and helpers ----------------------------------------------------
 
 
@@ -708,6 +707,7 @@ def test_sample_key_constants_match_rfc_6455() -> None:
 
 
 # -- the standalone server's test handlers, through Apache --------------------
+
 
 @pytest.fixture(scope="module")
 def shared_handlers_server() -> Iterator[httpd.Httpd]:

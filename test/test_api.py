@@ -37,18 +37,46 @@ PUBLIC_NAMES = {
     "handshake._base": ["AbortedByUserException", "HandshakeException", "VersionException"],
     "handshake.hybi": ["Handshaker", "compute_accept", "compute_accept_from_unicode"],
     "stream": [
-        "Stream", "StreamOptions", "Frame", "FragmentedFrameBuilder", "StreamHixie75", "create_header",
-        "create_text_frame", "create_binary_frame", "create_close_frame", "create_ping_frame",
-        "create_pong_frame", "create_closing_handshake_body", "ConnectionTerminatedException",
-        "InvalidFrameException", "BadOperationException", "UnsupportedFrameException", "InvalidUTF8Exception",
+        "Stream",
+        "StreamOptions",
+        "Frame",
+        "FragmentedFrameBuilder",
+        "StreamHixie75",
+        "create_header",
+        "create_text_frame",
+        "create_binary_frame",
+        "create_close_frame",
+        "create_ping_frame",
+        "create_pong_frame",
+        "create_closing_handshake_body",
+        "ConnectionTerminatedException",
+        "InvalidFrameException",
+        "BadOperationException",
+        "UnsupportedFrameException",
+        "InvalidUTF8Exception",
     ],
     "msgutil": [
-        "send_message", "receive_message", "close_connection", "send_ping", "MessageReceiver", "MessageSender",
-        "ConnectionTerminatedException", "InvalidFrameException", "BadOperationException",
-        "UnsupportedFrameException", "InvalidUTF8Exception",
+        "send_message",
+        "receive_message",
+        "close_connection",
+        "send_ping",
+        "MessageReceiver",
+        "MessageSender",
+        "ConnectionTerminatedException",
+        "InvalidFrameException",
+        "BadOperationException",
+        "UnsupportedFrameException",
+        "InvalidUTF8Exception",
     ],
-    "util": ["RepeatedXorMasker", "NoopMasker", "hexify", "pack_byte", "get_stack_trace", "get_class_logger",
-             "prepend_message_to_exception"],
+    "util": [
+        "RepeatedXorMasker",
+        "NoopMasker",
+        "hexify",
+        "pack_byte",
+        "get_stack_trace",
+        "get_class_logger",
+        "prepend_message_to_exception",
+    ],
     "common": ["ExtensionParameter", "parse_extensions", "format_extensions", "ExtensionParsingException"],
     "dispatch": ["Dispatcher", "DispatchException"],
     "extensions": ["ExtensionProcessorInterface", "get_extension_processor"],
@@ -76,6 +104,7 @@ def test_pywebsocket3_submodules_are_the_same_objects(module):
 
 def test_pywebsocket3_attribute_access_matches():
     import pywebsocket3.msgutil
+
     from pywebsocket3 import handshake as alias_handshake
 
     assert pywebsocket3.msgutil.send_message is mod_pywebsocket.msgutil.send_message
@@ -86,8 +115,12 @@ def test_exception_hierarchy_keeps_0_7_bases():
     from mod_pywebsocket import common, stream
 
     assert issubclass(stream.InvalidFrameException, stream.ConnectionTerminatedException)
-    for exception in (stream.ConnectionTerminatedException, stream.BadOperationException,
-                      stream.UnsupportedFrameException, stream.InvalidUTF8Exception):
+    for exception in (
+        stream.ConnectionTerminatedException,
+        stream.BadOperationException,
+        stream.UnsupportedFrameException,
+        stream.InvalidUTF8Exception,
+    ):
         assert issubclass(exception, common.WebSocketException)
 
 

@@ -74,9 +74,25 @@ def test_the_census_covers_every_module_of_spec_section_2():
         assert set(census.load(original)["modules"]) == set(original.modules)
     ours = {module for original in census.ORIGINALS for module in original.modules.values()}
     assert ours == {
-        "", "common", "util", "http_header_util", "memorizingfile", "handshake", "handshake._base",
-        "handshake.base", "handshake.hybi", "handshake.hybi00", "_stream_base", "_stream_hybi",
-        "_stream_hixie75", "stream", "extensions", "dispatch", "msgutil", "headerparserhandler", "standalone",
+        "",
+        "common",
+        "util",
+        "http_header_util",
+        "memorizingfile",
+        "handshake",
+        "handshake._base",
+        "handshake.base",
+        "handshake.hybi",
+        "handshake.hybi00",
+        "_stream_base",
+        "_stream_hybi",
+        "_stream_hixie75",
+        "stream",
+        "extensions",
+        "dispatch",
+        "msgutil",
+        "headerparserhandler",
+        "standalone",
     }
 
 
@@ -128,8 +144,15 @@ def _f10(op, fin): ...
         ("(a, b=1)", _f4, (), ["takes 1 positional arguments, the original 2", "takes no keyword 'b'"]),
         ("(a, b=1)", _f5, (), ["argument 2 ('b') is required, the original's has a default"]),
         ("(a)", _f5, (), ["requires argument 'b', which the original does not take"]),
-        ("(a, b=1)", _f6, (), ["argument 'a' is at position 2, the original's at 1",
-                               "argument 'b' is at position 1, the original's at 2"]),
+        (
+            "(a, b=1)",
+            _f6,
+            (),
+            [
+                "argument 'a' is at position 2, the original's at 1",
+                "argument 'b' is at position 1, the original's at 2",
+            ],
+        ),
         ("(a, b=1)", _f7, (), ["takes 1 positional arguments, the original 2"]),
         ("(a, b=1, *rest, **options)", _f8, (), []),
         ("(a, *rest)", _f1, (), ["takes no *args"]),
@@ -159,8 +182,12 @@ class _Probe:
         ({"kind": "constant", "value": "ws"}, b"ws", False, ["is b'ws', the original's 'ws'"]),
         ({"kind": "constant", "value": {"bytes": "\u00ff"}}, b"\xff", False, []),
         ({"kind": "constant", "expr": "hashlib.md5"}, object(), True, []),
-        ({"kind": "class", "signature": "()", "attributes": {"attribute": 3, "other": None}}, _Probe, False,
-         ["has no class attribute 'other'"]),
+        (
+            {"kind": "class", "signature": "()", "attributes": {"attribute": 3, "other": None}},
+            _Probe,
+            False,
+            ["has no class attribute 'other'"],
+        ),
     ],
 )
 def test_entry_problems_checks_kind_value_and_class_attributes(entry, obj, python2, expected):

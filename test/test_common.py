@@ -35,9 +35,23 @@ def test_opcodes_and_versions():
 
 @pytest.mark.parametrize(
     ("code", "valid"),
-    [(999, False), (1000, True), (1003, True), (1004, False), (1005, False), (1006, False), (1007, True),
-     (1011, True), (1014, True), (1015, False), (1016, False), (2999, False), (3000, True), (4999, True),
-     (5000, False)],
+    [
+        (999, False),
+        (1000, True),
+        (1003, True),
+        (1004, False),
+        (1005, False),
+        (1006, False),
+        (1007, True),
+        (1011, True),
+        (1014, True),
+        (1015, False),
+        (1016, False),
+        (2999, False),
+        (3000, True),
+        (4999, True),
+        (5000, False),
+    ],
 )
 def test_is_valid_close_code(code, valid):
     assert common.is_valid_close_code(code) is valid
@@ -103,7 +117,7 @@ def test_parse_extensions_rejects_malformed_values(header):
 def test_parse_extensions_without_quoted_strings_takes_tokens_only_as_0_7_9_did():
     (parsed,) = common.parse_extensions("foo; bar=baz; q", allow_quoted_string=False)
     assert parsed.get_parameters() == [("bar", "baz"), ("q", None)]
-    with pytest.raises(common.ExtensionParsingException, match="^no valid parameter value for 'bar' at position 9$"):
+    with pytest.raises(common.ExtensionParsingException, match=r"^no valid parameter value for 'bar' at position 9$"):
         common.parse_extensions('foo; bar="baz"', allow_quoted_string=False)
     with pytest.raises(common.ExtensionParsingException):
         common.parse_extensions('foo; bar="baz"', False)  # 0.7.9 passed it positionally
@@ -251,7 +265,7 @@ def test_parse_request_target_gives_path_and_query(target, resource):
 
 @pytest.mark.parametrize("target", ["ftp://host/echo", "urn:echo", "http:/echo", "ws:///echo", "ws://host:x/echo"])
 def test_parse_request_target_refuses_absolute_form_naming_no_resource_here(target):
-    with pytest.raises(ValueError, match="^absolute-form request-target .* is not a ws, wss, http or https URI"):
+    with pytest.raises(ValueError, match=r"^absolute-form request-target .* is not a ws, wss, http or https URI"):
         http_header_util.parse_request_target(target)
 
 
@@ -268,8 +282,19 @@ def test_loglevel_fine_sits_between_notset_and_debug():
 @pytest.mark.parametrize(
     ("code", "sendable"),
     [
-        (999, False), (1000, True), (1004, True), (1005, False), (1006, False), (1014, True), (1015, False),
-        (1016, True), (2999, True), (3000, True), (4999, True), (5000, False), (65535, False),
+        (999, False),
+        (1000, True),
+        (1004, True),
+        (1005, False),
+        (1006, False),
+        (1014, True),
+        (1015, False),
+        (1016, True),
+        (2999, True),
+        (3000, True),
+        (4999, True),
+        (5000, False),
+        (65535, False),
     ],
 )
 def test_is_sendable_close_code_allows_1000_to_4999_but_the_pseudo_codes(code, sendable):

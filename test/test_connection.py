@@ -58,10 +58,10 @@ def test_plain_connection_completes_short_reads_and_never_reads_ahead():
 
 def test_plain_connection_read_at_eof_raises_and_keeps_what_came():
     connection = PlainConnection(ReadWriteOnly(b"abc"))
-    with pytest.raises(ConnectionTerminatedException, match="^connection closed after 3 of 8 bytes$"):
+    with pytest.raises(ConnectionTerminatedException, match=r"^connection closed after 3 of 8 bytes$"):
         connection.read(8)
     assert connection.read(3) == b"abc"
-    with pytest.raises(ConnectionTerminatedException, match="^connection closed by peer$"):
+    with pytest.raises(ConnectionTerminatedException, match=r"^connection closed by peer$"):
         connection.read(1)
     assert connection.read_some(4) == b""
     assert connection.peek(4) == b""
@@ -104,7 +104,7 @@ def test_large_read_returns_exactly_the_bytes_asked_for(chunk):
 
 def test_large_read_at_eof_raises_and_keeps_what_came():
     connection = mock.BufferedFakeConnection(b"z" * 100000)
-    with pytest.raises(ConnectionTerminatedException, match="^connection closed after 100000 of 200000 bytes$"):
+    with pytest.raises(ConnectionTerminatedException, match=r"^connection closed after 100000 of 200000 bytes$"):
         connection.read(200000)
     assert connection.buffered() == 100000
 
@@ -156,5 +156,5 @@ def test_deflate_connection_over_a_read_write_object_inflates_and_deflates():
 
 def test_deflate_connection_read_at_eof_raises_connection_terminated():
     connection = util.DeflateConnection(mock.BufferedFakeConnection(b""))
-    with pytest.raises(ConnectionTerminatedException, match="^connection closed by peer$"):
+    with pytest.raises(ConnectionTerminatedException, match=r"^connection closed by peer$"):
         connection.read(1)

@@ -169,7 +169,12 @@ def test_normalize_path_makes_absolute_real_slash_separated_paths(tmp_path):
 
 def test_path_to_resource_converter_maps_handler_files_under_the_base(tmp_path):
     base = os.path.realpath(tmp_path)
-    spellings = [str(tmp_path), str(tmp_path) + "///", str(tmp_path / "x" / ".." / "."), str(tmp_path).replace("/", "\\")]
+    spellings = [
+        str(tmp_path),
+        str(tmp_path) + "///",
+        str(tmp_path / "x" / ".." / "."),
+        str(tmp_path).replace("/", "\\"),
+    ]
     for spelling in spellings:
         converter = dispatch._create_path_to_resource_converter(spelling)
         assert converter(base + "/h_wsh.py") == "/h"
@@ -230,7 +235,7 @@ def test_source_handler_file_registers_the_module_only_when_it_loads(monkeypatch
 
 
 def test_handler_handshake_exception_without_status_becomes_403(dispatcher):
-    with pytest.raises(handshake.HandshakeException, match="^refused$") as info:
+    with pytest.raises(handshake.HandshakeException, match=r"^refused$") as info:
         dispatcher.do_extra_handshake(stream_request("/raise?refuse_without_status"))
     assert info.value.status == 403
 
@@ -245,9 +250,7 @@ def test_passive_reply_with_a_code_that_must_not_be_sent_closes_with_1011(dispat
 
 def test_passive_reply_echoing_1005_sends_an_empty_close(dispatcher):
     empty_close = b"\x88\x80\x00\x00\x00\x00"
-    request = stream_request(
-        "/passive", empty_close, lambda request: (request.ws_close_code, request.ws_close_reason)
-    )
+    request = stream_request("/passive", empty_close, lambda request: (request.ws_close_code, request.ws_close_reason))
     dispatcher.transfer_data(request)
     assert request.ws_close_code == 1005
     assert request.connection.written == [b"\x88\x00"]

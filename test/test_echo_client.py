@@ -100,8 +100,30 @@ def test_parse_args_defaults():
 
 def test_parse_args_accepts_short_and_long_options():
     options = echo_client.parse_args(
-        ["-s", "h", "-p", "1", "-r", "/r", "-o", "o", "-t", "-m", "a,b", "-c", "3000", "-v"]
-        + ["--protocol-version", "hixie75", "--protocols", "x", "--close-reason", "bye", "--timeout", "0.5"]
+        [
+            "-s",
+            "h",
+            "-p",
+            "1",
+            "-r",
+            "/r",
+            "-o",
+            "o",
+            "-t",
+            "-m",
+            "a,b",
+            "-c",
+            "3000",
+            "-v",
+            "--protocol-version",
+            "hixie75",
+            "--protocols",
+            "x",
+            "--close-reason",
+            "bye",
+            "--timeout",
+            "0.5",
+        ]
     )
     assert (options.server_host, options.server_port, options.resource, options.origin) == ("h", 1, "/r", "o")
     assert (options.use_tls, options.message, options.close_code, options.verbose) == (True, "a,b", 3000, True)

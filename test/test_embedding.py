@@ -159,7 +159,12 @@ def test_cgi_directories_replace_cgi_paths(site):
 
 @pytest.mark.parametrize(
     ("verdict", "body"),
-    [(True, b"hello from /scripts/hello.sh\n"), (False, None), ("/bin/sh", b"hello from /scripts/hello.sh\n"), (None, None)],
+    [
+        (True, b"hello from /scripts/hello.sh\n"),
+        (False, None),
+        ("/bin/sh", b"hello from /scripts/hello.sh\n"),
+        (None, None),
+    ],
 )
 def test_is_executable_method_decides_whether_a_cgi_script_runs(site, verdict, body):
     # A script that may not run is served as a plain file (its source), as pywebsocket did.

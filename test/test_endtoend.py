@@ -278,23 +278,21 @@ def test_long_options_accept_underscore_spelling():
 
 
 def test_receive_message_after_a_private_frame_read_gets_the_next_message():
-    with running_server("-d", HANDLERS) as server:
-        with ws_connect(server.url("/raw_frame")) as ws:
-            ws.send("first")
-            ws.send(b"\x00second")
-            assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
-            assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
+    with running_server("-d", HANDLERS) as server, ws_connect(server.url("/raw_frame")) as ws:
+        ws.send("first")
+        ws.send(b"\x00second")
+        assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=1 rsv=000 payload=b'first'"
+        assert ws.recv(timeout=TIMEOUT) == "message b'\\x00second'"
 
 
 def test_continuation_of_a_first_fragment_read_privately_closes_with_1002():
     # The handler took the first fragment itself: receive_message has no
     # message to continue (as in pywebsocket3).
-    with running_server("-d", HANDLERS) as server:
-        with ws_connect(server.url("/raw_frame")) as ws:
-            ws.send(["frag", "ment"])
-            assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=0 rsv=000 payload=b'frag'"
-            with pytest.raises(ConnectionClosed) as info:
-                ws.recv(timeout=TIMEOUT)
+    with running_server("-d", HANDLERS) as server, ws_connect(server.url("/raw_frame")) as ws:
+        ws.send(["frag", "ment"])
+        assert ws.recv(timeout=TIMEOUT) == "frame opcode=1 fin=0 rsv=000 payload=b'frag'"
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=TIMEOUT)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1002
 
 

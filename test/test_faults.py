@@ -27,7 +27,6 @@ import pytest
 from test.conftest import REPO_ROOT, RunningServer, running_server
 from test.servers import ROBUST_HANDLERS
 from test.wire import (
-    wait_until,
     KEY1,
     KEY2,
     KEY3,
@@ -40,6 +39,7 @@ from test.wire import (
     read_head,
     status_of,
     upgrade_request,
+    wait_until,
     ws_open,
 )
 
@@ -107,9 +107,7 @@ def _accounting(server: RunningServer) -> Iterator[None]:
     threads_before = threading.active_count()
     fds_before = fd_count()
     yield
-    settled = wait_until(
-        lambda: threading.active_count() <= threads_before and fd_count() <= fds_before, SETTLE_BOUND
-    )
+    settled = wait_until(lambda: threading.active_count() <= threads_before and fd_count() <= fds_before, SETTLE_BOUND)
     assert settled, (
         f"threads {threading.active_count()} (before {threads_before}), fds {fd_count()} (before {fds_before}), "
         f"{server.server.connection_count()} connections, {server.server.open_websocket_count()} websockets"

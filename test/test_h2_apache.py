@@ -31,8 +31,8 @@ from test import h2ws, httpd
 from test.browser import Chromium, click, connect, fact, require_chromium, wait_entry
 from test.conftest import EXAMPLE_DIR
 from test.mock import FakeMpConnection, FakeMpRequest
-from test.servers import APACHE_HANDLERS
 from test.pki import Pki
+from test.servers import APACHE_HANDLERS
 from test.wire import TIMEOUT, ws_connect
 
 pytestmark = pytest.mark.timeout(120)

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from test.h2_cases import CASES, check_case
 from test.conftest import EXAMPLE_DIR, running_server
+from test.h2_cases import CASES, check_case
 
 pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installed (requirements/test.txt)")
+
 
 @pytest.fixture(scope="module", params=["h2c", "h2"])
 def echo_url(request, pki) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -253,9 +253,16 @@ def test_cgi_post_over_http2_gets_its_body_and_environment(tmp_path):
         try:
             body = b"name=value&x=" + b"y" * 100000
             stream_id = client.request(
-                [(":method", "POST"), (":scheme", "http"), (":path", "/cgi-bin/env.py?q=1"), (":authority", "127.0.0.1"),
-                 ("content-type", "application/x-www-form-urlencoded"), ("cookie", "a=1"), ("cookie", "b=2")]
-            )  # fmt: skip
+                [
+                    (":method", "POST"),
+                    (":scheme", "http"),
+                    (":path", "/cgi-bin/env.py?q=1"),
+                    (":authority", "127.0.0.1"),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("cookie", "a=1"),
+                    ("cookie", "b=2"),
+                ]
+            )
             client.data(stream_id, body, end=True)
             response = client.response(stream_id)
             report = json.loads(client.body(stream_id))

@@ -317,7 +317,7 @@ def test_do_handshake_strict_rejects_headers_out_of_order_with_400():
     lines = [SAMPLE_LINES[0], SAMPLE_LINES[3], *SAMPLE_LINES[1:3], *SAMPLE_LINES[4:]]
     request = make_request(raw_lines=lines)
     dispatcher = mock.FakeDispatcher()
-    with pytest.raises(HandshakeException, match="line 2 is 'Host: example.com") as info:
+    with pytest.raises(HandshakeException, match=r"line 2 is 'Host: example.com") as info:
         do_handshake(request, dispatcher, strict=True)
     assert info.value.status == 400
     assert dispatcher.calls == []
@@ -388,8 +388,6 @@ def hixie75_response(port: int, resource: str = "/echo") -> bytes:
         + f"WebSocket-Location: ws://127.0.0.1:{port}{resource}\r\n".encode()
         + b"\r\n"
     )
-
-
 
 
 def test_standalone_with_allow_draft75_echoes_over_a_raw_socket():

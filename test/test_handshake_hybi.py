@@ -158,13 +158,13 @@ def test_unsupported_version_gets_400_with_supported_versions(version):
 
 
 def test_repeated_version_header_gets_400():
-    headers = list(request_headers().items()) + [("Sec-WebSocket-Version", "8")]
+    headers = [*list(request_headers().items()), ("Sec-WebSocket-Version", "8")]
     with pytest.raises(VersionException, match="several versions requested"):
         handshake.do_handshake(make_request(headers=headers), mock.FakeDispatcher())
 
 
 def test_repeated_key_header_gets_400():
-    headers = list(request_headers().items()) + [("Sec-WebSocket-Key", SAMPLE_KEY)]
+    headers = [*list(request_headers().items()), ("Sec-WebSocket-Key", SAMPLE_KEY)]
     with pytest.raises(HandshakeException, match="appears 2 times") as info:
         handshake.do_handshake(make_request(headers=headers), mock.FakeDispatcher())
     assert info.value.status == 400
@@ -189,7 +189,7 @@ def test_handler_selects_subprotocol_sent_back_exactly():
 
 
 def test_protocols_from_repeated_headers_are_joined():
-    headers = list(request_headers().items()) + [("Sec-WebSocket-Protocol", "a"), ("Sec-WebSocket-Protocol", "b")]
+    headers = [*list(request_headers().items()), ("Sec-WebSocket-Protocol", "a"), ("Sec-WebSocket-Protocol", "b")]
     request = make_request(headers=headers)
     handshake.do_handshake(request, mock.FakeDispatcher(lambda r: setattr(r, "ws_protocol", "b")))
     assert request.ws_requested_protocols == ["a", "b"]
@@ -250,7 +250,7 @@ def test_handshake_exception_from_handler_without_status_gets_400_and_no_second_
         raise HandshakeException("go away")
 
     dispatcher = mock.FakeDispatcher(refuse)
-    with pytest.raises(HandshakeException, match="^go away$") as info:
+    with pytest.raises(HandshakeException, match=r"^go away$") as info:
         handshake.do_handshake(make_request(), dispatcher)
     assert info.value.status == 400
     assert dispatcher.calls == ["do_extra_handshake"]
@@ -318,7 +318,7 @@ def test_unusable_offers_alone_leave_the_handshake_without_extensions():
 
 @pytest.mark.parametrize("value", ['x; a="open', 'x; a="\\\r"', 'x; a="b"c'])
 def test_malformed_quoted_string_in_extensions_header_gets_400(value):
-    with pytest.raises(HandshakeException, match="^bad Sec-WebSocket-Extensions header: ") as info:
+    with pytest.raises(HandshakeException, match=r"^bad Sec-WebSocket-Extensions header: ") as info:
         handshake.do_handshake(make_request(Sec_WebSocket_Extensions=value), mock.FakeDispatcher())
     assert info.value.status == 400
 
@@ -353,7 +353,7 @@ def test_absolute_form_target_without_path_is_the_root_resource():
 def test_absolute_form_target_naming_no_resource_here_gets_400(target):
     request = make_request(uri=target)
     dispatcher = mock.FakeDispatcher()
-    with pytest.raises(HandshakeException, match="^absolute-form request-target ") as info:
+    with pytest.raises(HandshakeException, match=r"^absolute-form request-target ") as info:
         handshake.do_handshake(request, dispatcher)
     assert info.value.status == 400
     assert dispatcher.calls == []

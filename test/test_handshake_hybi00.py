@@ -131,7 +131,9 @@ def test_validate_legacy_subprotocol_rejects_non_printable_or_empty(protocol):
 
 @pytest.mark.parametrize(("key1", "key2", "key3", "body"), CHALLENGE_VECTORS)
 def test_do_handshake_writes_the_exact_response_in_one_write(key1, key2, key3, body):
-    headers = mock.replace_header(mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", key1), "Sec-WebSocket-Key2", key2)
+    headers = mock.replace_header(
+        mock.replace_header(SAMPLE_HEADERS, "Sec-WebSocket-Key1", key1), "Sec-WebSocket-Key2", key2
+    )
     request = make_request(headers, key3)
     do_handshake(request)
     assert request.connection.written == [SAMPLE_RESPONSE[: -len(SAMPLE_RESPONSE_BODY)] + body]
@@ -436,14 +438,12 @@ def test_do_handshake_answers_a_failure_without_status_with_400_instead_of_tryin
     def refuse(request):
         raise HandshakeException("refused")
 
-    with pytest.raises(HandshakeException, match="^refused$") as info:
+    with pytest.raises(HandshakeException, match=r"^refused$") as info:
         handshake.do_handshake(make_request(), mock.FakeDispatcher(refuse), allowDraft75=True)
     assert info.value.status == 400
 
 
 # End to end, over a socket to the standalone server.
-
-
 
 
 def sample_request(port: int, resource: str = "/echo", key1: str = SAMPLE_KEY1) -> bytes:

@@ -162,7 +162,7 @@ def test_directory_listing_never_shows_outside_names(tree):
         for target in ("/", "/%2e%2e/", "/../", "/handlers/../../"):
             status, response = http_get(server.port, target)
             assert status in (200, 404), (target, response[:200])
-            assert b"secret.txt\"" not in response or b"link_to_secret.txt" in response
+            assert b'secret.txt"' not in response or b"link_to_secret.txt" in response
             assert b"outside_wsh.py" not in response
 
 
@@ -249,9 +249,7 @@ def test_absolute_resource_name_of_the_outside_handler_is_404(tree):
 
 
 def test_handler_outside_the_root_is_loaded_only_when_allowed(tree):
-    with running_server(
-        "-d", str(tree.docroot), "-w", "handlers", "--allow-handlers-outside-root-dir"
-    ) as server:
+    with running_server("-d", str(tree.docroot), "-w", "handlers", "--allow-handlers-outside-root-dir") as server:
         assert tree.handler_was_loaded()
         status, response = ws_get(server.port, "/evil")
         assert status == 101

@@ -305,7 +305,7 @@ def test_deflate_clients_cannot_make_the_server_hold_more_than_its_budget(extens
                 sock, frames = ws_open(server.port, extra=f"Sec-WebSocket-Extensions: {extension}\r\n")
                 sockets.append((sock, frames))
                 sock.sendall(client_frame(BINARY, fragment, fin=fin, rsv1=True))
-            for sock, frames in sockets:
+            for _, frames in sockets:
                 codes.append(frames.close_code())
             grown_mib = (server.status_kib("VmHWM") - before) / 1024
         finally:
@@ -379,9 +379,10 @@ def descriptors_for_2000():
 
 
 def test_thousands_of_silent_connections_do_not_keep_clients_from_their_503(caplog, descriptors_for_2000):
-    with caplog.at_level(logging.INFO), running_server(
-        "-d", EXAMPLE_DIR, "--max-connections", "4", "--handshake-timeout", "60"
-    ) as server:
+    with (
+        caplog.at_level(logging.INFO),
+        running_server("-d", EXAMPLE_DIR, "--max-connections", "4", "--handshake-timeout", "60") as server,
+    ):
         silent = silent_connections(server.port, 4)
         try:
             wait_for(lambda: server.server.connection_count() == 4, what="the served slots to fill")

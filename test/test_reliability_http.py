@@ -11,6 +11,7 @@ client meant, never one for bytes of a body.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import re
@@ -24,8 +25,8 @@ from hypothesis import strategies as st
 
 from mod_pywebsocket import _standalone_http, common, http_header_util
 from test.conftest import running_server
-from test.wire import open_socket, read_head, read_until_eof, status_of, upgrade_request
 from test.servers import make_site
+from test.wire import open_socket, read_head, read_until_eof, status_of, upgrade_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,7 +113,7 @@ def test_consume_token_takes_exactly_the_token_characters():
         ("foo=1", "unexpected character at position 3 in 'foo=1'"),
         ("; foo", "unexpected character at position 0 in '; foo'"),
         (" , ,", "no extension in ' , ,'"),
-        ("a " * 100 + "b", "unexpected character at position 2 in " + repr(("a " * 40)) + "... (201 characters)"),
+        ("a " * 100 + "b", "unexpected character at position 2 in " + repr("a " * 40) + "... (201 characters)"),
     ],
 )
 def test_parse_extensions_says_where_a_value_goes_wrong(header, message):
@@ -152,10 +153,8 @@ def test_parse_extensions_cost_grows_linearly_with_the_value(element):
     large = (element * 30000)[:-1]
 
     def parse(value: str) -> None:
-        try:
+        with contextlib.suppress(common.ExtensionParsingException):
             common.parse_extensions(value)
-        except common.ExtensionParsingException:
-            pass
 
     parse(small)  # warm up
     small_cost = min(cpu_seconds(parse, small) for _ in range(5))
@@ -193,26 +192,39 @@ DESYNC_SHAPES = [
     # Bodies the server takes off the connection and drops (a file needs none).
     ("get-content-length-body", get_with(HOST + LENGTH, SMUGGLED), [200, 200]),
     ("get-content-length-zero", get_with(HOST + b"Content-Length: 0\r\n"), [200, 200]),
-    ("get-content-length-leading-zeros", get_with(HOST + b"Content-Length: 00%d\r\n" % len(SMUGGLED), SMUGGLED),
-     [200, 200]),
+    (
+        "get-content-length-leading-zeros",
+        get_with(HOST + b"Content-Length: 00%d\r\n" % len(SMUGGLED), SMUGGLED),
+        [200, 200],
+    ),
     ("get-content-length-same-value-twice", get_with(HOST + LENGTH + LENGTH, SMUGGLED), [200, 200]),
-    ("get-content-length-list-of-one-value",
-     get_with(HOST + b"Content-Length: %d, %d\r\n" % (len(SMUGGLED), len(SMUGGLED)), SMUGGLED), [200, 200]),
+    (
+        "get-content-length-list-of-one-value",
+        get_with(HOST + b"Content-Length: %d, %d\r\n" % (len(SMUGGLED), len(SMUGGLED)), SMUGGLED),
+        [200, 200],
+    ),
     ("get-chunked-body", get_with(HOST + CHUNKED, CHUNKED_SMUGGLED), [200, 200]),
     ("get-chunked-in-capitals", get_with(HOST + b"Transfer-Encoding: Chunked\r\n", CHUNKED_SMUGGLED), [200, 200]),
-    ("get-chunked-in-two-fields", get_with(HOST + b"Transfer-Encoding:\r\n" + CHUNKED, CHUNKED_SMUGGLED),
-     [200, 200]),
-    ("chunk-extensions", get_with(HOST + CHUNKED, chunk(SMUGGLED, b' ; a=b;c = "d;e"') + b"0;x\r\n\r\n"),
-     [200, 200]),
+    ("get-chunked-in-two-fields", get_with(HOST + b"Transfer-Encoding:\r\n" + CHUNKED, CHUNKED_SMUGGLED), [200, 200]),
+    ("chunk-extensions", get_with(HOST + CHUNKED, chunk(SMUGGLED, b' ; a=b;c = "d;e"') + b"0;x\r\n\r\n"), [200, 200]),
     ("chunk-size-leading-zeros", get_with(HOST + CHUNKED, b"000" + chunk(SMUGGLED) + b"000\r\n\r\n"), [200, 200]),
-    ("chunk-trailer-fields", get_with(HOST + CHUNKED, chunk(SMUGGLED) + b"0\r\nX-Sum: 1\r\nX-B: 2\r\n\r\n"),
-     [200, 200]),
-    ("http-1.0-keep-alive-with-body",
-     get_with(b"Connection: keep-alive\r\n" + LENGTH, SMUGGLED, version=b"HTTP/1.0"), [200, 200]),
+    (
+        "chunk-trailer-fields",
+        get_with(HOST + CHUNKED, chunk(SMUGGLED) + b"0\r\nX-Sum: 1\r\nX-B: 2\r\n\r\n"),
+        [200, 200],
+    ),
+    (
+        "http-1.0-keep-alive-with-body",
+        get_with(b"Connection: keep-alive\r\n" + LENGTH, SMUGGLED, version=b"HTTP/1.0"),
+        [200, 200],
+    ),
     # Lengths that cannot be trusted: 400 and close (RFC 9112 §6.3, 5).
     ("content-length-two-values", get_with(HOST + b"Content-Length: 0\r\n" + LENGTH, SMUGGLED), [400]),
-    ("content-length-list-of-two-values", get_with(HOST + b"Content-Length: 0, %d\r\n" % len(SMUGGLED), SMUGGLED),
-     [400]),
+    (
+        "content-length-list-of-two-values",
+        get_with(HOST + b"Content-Length: 0, %d\r\n" % len(SMUGGLED), SMUGGLED),
+        [400],
+    ),
     ("content-length-plus", get_with(HOST + b"Content-Length: +%d\r\n" % len(SMUGGLED), SMUGGLED), [400]),
     ("content-length-plus-zero", get_with(HOST + b"Content-Length: +0\r\n", SMUGGLED), [400]),
     ("content-length-negative", get_with(HOST + b"Content-Length: -1\r\n", SMUGGLED), [400]),
@@ -302,8 +314,9 @@ def test_desync_table_has_every_shape_once():
     assert len(names) == len(set(names)) and len(names) >= 50
 
 
-@pytest.mark.parametrize(("request_bytes", "expected"), [case[1:] for case in DESYNC_SHAPES],
-                         ids=[case[0] for case in DESYNC_SHAPES])
+@pytest.mark.parametrize(
+    ("request_bytes", "expected"), [case[1:] for case in DESYNC_SHAPES], ids=[case[0] for case in DESYNC_SHAPES]
+)
 def test_each_request_gets_exactly_one_answer(framing_server, request_bytes, expected):
     with open_socket(framing_server.port) as sock:
         sock.sendall(request_bytes + FOLLOWING)
@@ -430,10 +443,9 @@ def handshake_cpu_seconds(port: int, request_bytes: bytes) -> tuple[float, int |
     """
     started = time.process_time()
     with open_socket(port) as sock:
-        try:
+        # Answered and closed before all of it was sent.
+        with contextlib.suppress(OSError):
             sock.sendall(request_bytes)
-        except OSError:
-            pass  # answered and closed before all of it was sent
         head, _ = read_head(sock, time.monotonic() + 60)
         try:
             sock.sendall(CLOSE_FRAME)
@@ -474,10 +486,9 @@ def test_huge_handshake_parsed_whole_costs_at_most_ten_times_a_normal_handshake_
 def test_request_head_over_max_head_size_gets_431_before_the_rest_is_read(framing_server):
     started = time.process_time()
     with open_socket(framing_server.port) as sock:
-        try:
+        # Answered and closed before all of it was sent.
+        with contextlib.suppress(OSError):
             sock.sendall(HUGE_HANDSHAKE)
-        except OSError:
-            pass  # answered and closed before all of it was sent
         head, _ = read_head(sock, time.monotonic() + TIMEOUT)
     assert status_of(head) == 431
     assert time.process_time() - started < 0.5
@@ -548,7 +559,7 @@ def test_body_framing_follows_rfc_9112_section_6_3(fields, version, expected):
 
 CHUNKED_BODIES = [
     (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
-    (b"5;ext\r\nhello\r\n6 ; a = \"b\\\"c\"\r\n world\r\n0\r\nT: 1\r\n\r\n", b"hello world"),
+    (b'5;ext\r\nhello\r\n6 ; a = "b\\"c"\r\n world\r\n0\r\nT: 1\r\n\r\n', b"hello world"),
     (b"A\r\n0123456789\r\n00\r\n\r\n", b"0123456789"),
     (b"0\r\n\r\n", b""),
 ]

@@ -29,7 +29,6 @@ from test.conftest import REPO_ROOT, RunningServer, running_server
 from test.pki import Pki
 from test.servers import ROBUST_HANDLERS
 from test.wire import (
-    wait_until,
     KEY1,
     KEY2,
     KEY3,
@@ -42,6 +41,7 @@ from test.wire import (
     read_head,
     status_of,
     upgrade_request,
+    wait_until,
     ws_open,
 )
 

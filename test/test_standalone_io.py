@@ -122,11 +122,11 @@ def test_read_at_eof_raises_connection_terminated_and_keeps_what_came(pair):
     connection, client = pair
     client.sendall(b"abc")
     client.shutdown(socket.SHUT_WR)
-    with pytest.raises(ConnectionTerminatedException, match="^connection closed after 3 of 10 bytes$"):
+    with pytest.raises(ConnectionTerminatedException, match=r"^connection closed after 3 of 10 bytes$"):
         connection.read(10)
     assert connection.buffered() == 3
     assert connection.read(3) == b"abc"
-    with pytest.raises(ConnectionTerminatedException, match="^connection closed by peer$"):
+    with pytest.raises(ConnectionTerminatedException, match=r"^connection closed by peer$"):
         connection.read(1)
 
 

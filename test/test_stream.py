@@ -29,6 +29,7 @@ from mod_pywebsocket._stream_hybi import (
     parse_frame,
     serialize_frame,
 )
+from mod_pywebsocket.extensions import PerMessageDeflateCodec
 from mod_pywebsocket.stream import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -36,7 +37,6 @@ from mod_pywebsocket.stream import (
     InvalidUTF8Exception,
     MessageTooBigException,
 )
-from mod_pywebsocket.extensions import PerMessageDeflateCodec
 from test import mock
 
 KEY = b"\x37\xfa\x21\x3d"  # the masking key of RFC 6455 §5.7
@@ -760,10 +760,10 @@ def test_private_receive_frame_still_checks_the_frame_and_its_size():
     options = StreamOptions()
     options.max_message_size = 4
     stream, _ = make_stream(client_frame(2, b"12345"), options=options)
-    with pytest.raises(MessageTooBigException, match="^frame payload of 5 bytes exceeds the limit of 4$"):
+    with pytest.raises(MessageTooBigException, match=r"^frame payload of 5 bytes exceeds the limit of 4$"):
         stream._receive_frame()
     stream, _ = make_stream(b"\x81\x03abc")
-    with pytest.raises(InvalidFrameException, match="^mask bit is 0, expected 1$"):
+    with pytest.raises(InvalidFrameException, match=r"^mask bit is 0, expected 1$"):
         stream._receive_frame()
 
 
@@ -881,7 +881,7 @@ def test_assembler_finish_with_the_last_piece_refuses_invalid_utf8_in_text_only(
     asm = assembler()
     asm.start(header(opcode, 2))
     if opcode == 1:
-        with pytest.raises(InvalidUTF8Exception, match="^text message is not valid UTF-8: "):
+        with pytest.raises(InvalidUTF8Exception, match=r"^text message is not valid UTF-8: "):
             asm.finish(b"\xc3(")
     else:
         assert asm.finish(b"\xc3(") == b"\xc3("
@@ -924,7 +924,7 @@ def test_assembler_fails_at_the_first_invalid_utf8_piece_not_at_the_end():
     asm = assembler()
     asm.start(header(1, 10, fin=0))
     asm.feed(b"ok", False)
-    with pytest.raises(InvalidUTF8Exception, match="^text message is not valid UTF-8: 'utf-8' codec can't decode"):
+    with pytest.raises(InvalidUTF8Exception, match=r"^text message is not valid UTF-8: 'utf-8' codec can't decode"):
         asm.feed(b"\xff", False)
 
 
@@ -974,7 +974,7 @@ def test_assembler_refuses_a_message_over_the_limit_before_its_payload():
     asm = assembler(max_message_size=10)
     asm.start(header(2, 6, fin=0))
     asm.feed(b"x" * 6, False)
-    with pytest.raises(MessageTooBigException, match="^message of at least 12 bytes exceeds the limit of 10$"):
+    with pytest.raises(MessageTooBigException, match=r"^message of at least 12 bytes exceeds the limit of 10$"):
         asm.start(header(0, 6))
     asm.start(header(0, 4))  # the refused frame counted for nothing
     asm.feed(b"y" * 4, True)
@@ -998,14 +998,14 @@ def test_assembler_refuses_a_message_that_inflates_past_the_limit():
     compressed = PerMessageDeflateCodec(None, False).compress(b"\x00" * 1000, True)
     asm = assembler(max_message_size=100, deflate=True)
     asm.start(header(2, len(compressed), rsv1=1))
-    with pytest.raises(MessageTooBigException, match="^compressed message inflates past the limit of 100 bytes$"):
+    with pytest.raises(MessageTooBigException, match=r"^compressed message inflates past the limit of 100 bytes$"):
         asm.feed(compressed, True)
 
 
 def test_assembler_refuses_invalid_compressed_data():
     asm = assembler(deflate=True)
     asm.start(header(2, 2, rsv1=1))
-    with pytest.raises(InvalidFrameException, match="^invalid compressed data: "):
+    with pytest.raises(InvalidFrameException, match=r"^invalid compressed data: "):
         asm.feed(b"\xff\xff", True)
 
 

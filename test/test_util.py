@@ -15,7 +15,6 @@ import pytest
 
 from mod_pywebsocket import _deflate, _deflate_stream, _diagnostics, _masking, util
 
-
 # Each util name and the private module that defines it.
 HOMES = {
     _masking: ["mask", "RepeatedXorMasker", "NoopMasker", "MASK_IMPLEMENTATION", "NO_ACCELERATOR_ENV"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -38,22 +39,20 @@ async def _serve(host: str, port: int) -> None:
     # No size limit: Autobahn section 9 sends messages of up to 16 MiB.
     async with serve(_echo, host, port, max_size=None) as server:
         bound_host, bound_port = server.sockets[0].getsockname()[:2]
-        logging.info('listening on %s:%d', bound_host, bound_port)
+        logging.info("listening on %s:%d", bound_host, bound_port)
         await server.serve_forever()
 
 
 def main() -> None:
     """Parses the command line and serves."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('-H', '--host', default='127.0.0.1')
-    parser.add_argument('-p', '--port', type=int, default=0)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=0)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
-    try:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args.host, args.port))
-    except KeyboardInterrupt:
-        pass
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

@@ -84,6 +84,7 @@ DELIBERATE_DIFFERENCES: dict[tuple[str, str, str], str] = {
     ),
 }
 
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Original:
     """One original release: where to get it and how its modules map onto ours."""
@@ -107,8 +108,18 @@ class Original:
 
 
 _COMMON_MODULES = [
-    "", "common", "util", "http_header_util", "memorizingfile", "handshake", "handshake.hybi",
-    "stream", "extensions", "dispatch", "msgutil", "standalone",
+    "",
+    "common",
+    "util",
+    "http_header_util",
+    "memorizingfile",
+    "handshake",
+    "handshake.hybi",
+    "stream",
+    "extensions",
+    "dispatch",
+    "msgutil",
+    "standalone",
 ]
 
 ORIGINALS = [
@@ -118,10 +129,18 @@ ORIGINALS = [
         package="mod_pywebsocket",
         sha256="98b7cf8f66df70777460466bf6bd3dcacec5683066ecab656d3e3fbb16943d86",
         python2=True,
-        modules={name: name for name in [
-            *_COMMON_MODULES, "handshake._base", "handshake.hybi00", "_stream_base", "_stream_hybi",
-            "_stream_hixie75", "headerparserhandler",
-        ]},
+        modules={
+            name: name
+            for name in [
+                *_COMMON_MODULES,
+                "handshake._base",
+                "handshake.hybi00",
+                "_stream_base",
+                "_stream_hybi",
+                "_stream_hixie75",
+                "headerparserhandler",
+            ]
+        },
     ),
     Original(
         key="pywebsocket3-4.0.2",
@@ -132,15 +151,14 @@ ORIGINALS = [
         # pywebsocket3 moved the stream exceptions into their own module; here
         # they live in _stream_base (and stream/msgutil re-export them, as in
         # both originals). Its stream.py is our stream (facade of _stream_hybi).
-        modules={**{name: name for name in [*_COMMON_MODULES, "handshake.base"]},
-                 "_stream_exceptions": "_stream_base"},
+        modules={**{name: name for name in [*_COMMON_MODULES, "handshake.base"]}, "_stream_exceptions": "_stream_base"},
     ),
 ]
 
 # Underscore names that embedders call, which the originals' own files don't
 # show. Key: (original, "module:name") or (original, "Class.method").
 _WPT = "web-platform-tests/wpt"
-_WPT_SERVE_079 = (_WPT + " tools/serve/serve.py (WebSocketDaemon, while it imported mod_pywebsocket.standalone)")
+_WPT_SERVE_079 = _WPT + " tools/serve/serve.py (WebSocketDaemon, while it imported mod_pywebsocket.standalone)"
 _WPT_H2 = _WPT + " tools/wptserve/wptserve/ws_h2_handshake.py (WsH2Handshaker overrides it)"
 _LAUNCHERS = "the originals' `python standalone.py` entry (`_main(sys.argv[1:])`) and launchers calling it"
 EMBEDDER_USES: dict[tuple[str, str], str] = {
@@ -162,8 +180,14 @@ EMBEDDER_USES: dict[tuple[str, str], str] = {
 # websockets/handlers/*_wsh.py: request.ws_stream._receive_frame().
 HANDLER_METHODS = {
     name: "SPEC §12 (real handler files, e.g. " + _WPT + " websockets/handlers/*_wsh.py)"
-    for name in ["_receive_frame", "_receive_frame_as_frame_object", "_get_message_from_frame",
-                 "_process_close_message", "_send_pong", "_write"]
+    for name in [
+        "_receive_frame",
+        "_receive_frame_as_frame_object",
+        "_get_message_from_frame",
+        "_process_close_message",
+        "_send_pong",
+        "_write",
+    ]
 }
 # Required parameters that callers pass by keyword (optional ones are always
 # checked by name): function name -> parameter names.
@@ -182,7 +206,7 @@ EXTERNAL_INITS = {
 # Runs under Python 2.7 and 3: dumps every .py file of an sdist as JSON
 # syntax trees. Python 2 str (and identifiers) become JSON text; Python 3
 # bytes become {"_type": "bytes"}.
-_DUMP_AST = r'''
+_DUMP_AST = r"""
 import ast, json, sys, tarfile
 
 def dump(node):
@@ -208,7 +232,7 @@ for member in archive.getmembers():
         trees[parts[1]] = dump(ast.parse(archive.extractfile(member).read(), parts[1]))
 archive.close()
 json.dump(trees, sys.stdout, sort_keys=True)
-'''
+"""
 
 Node = dict[str, Any]
 
@@ -280,8 +304,10 @@ def _signature(arguments: Node, drop_first: bool) -> str:
     positional = [*arguments.get("posonlyargs", []), *arguments["args"]]
     defaults = arguments["defaults"]
     first_default = len(positional) - len(defaults)
-    params = [name(arg) + ("=" + _text(defaults[i - first_default]) if i >= first_default else "")
-              for i, arg in enumerate(positional)]
+    params = [
+        name(arg) + ("=" + _text(defaults[i - first_default]) if i >= first_default else "")
+        for i, arg in enumerate(positional)
+    ]
     if drop_first:
         params = params[1:]
     if arguments.get("vararg"):
@@ -326,7 +352,7 @@ class _Package:
         prefix = original.package + "/"
         for path, tree in trees.items():
             if path.startswith(prefix):
-                name = path[len(prefix):-len(".py")].replace("/", ".")
+                name = path[len(prefix) : -len(".py")].replace("/", ".")
                 name = "" if name == "__init__" else name.removesuffix(".__init__")
                 self.modules[name] = _Module(name, tree)
         for module in self.modules.values():
@@ -335,7 +361,7 @@ class _Package:
     def package_module(self, dotted: str | None, level: int = 0, here: str = "") -> str | None:
         """Returns the module name inside the package for an import, else None."""
         if level:
-            base = here.split(".")[: -level] if here else []
+            base = here.split(".")[:-level] if here else []
             dotted = ".".join([*base, dotted] if dotted else base)
             return dotted if dotted in self.modules else None
         if dotted is None:
@@ -343,7 +369,7 @@ class _Package:
         if dotted == self.original.package:
             return ""
         if dotted.startswith(self.original.package + "."):
-            return dotted[len(self.original.package) + 1:]
+            return dotted[len(self.original.package) + 1 :]
         return None
 
     def _bind(self, module: _Module) -> None:
@@ -418,8 +444,13 @@ class _Package:
             return -self.value(module, node["operand"], depth + 1)
         if kind == "BinOp":
             left, right = self.value(module, node["left"], depth + 1), self.value(module, node["right"], depth + 1)
-            operators = {"Add": lambda: left + right, "Sub": lambda: left - right, "Mult": lambda: left * right,
-                         "LShift": lambda: left << right, "BitOr": lambda: left | right}
+            operators = {
+                "Add": lambda: left + right,
+                "Sub": lambda: left - right,
+                "Mult": lambda: left * right,
+                "LShift": lambda: left << right,
+                "BitOr": lambda: left | right,
+            }
             if node["op"]["_type"] in operators:
                 return operators[node["op"]["_type"]]()
             raise _Unknown("operator")
@@ -565,8 +596,12 @@ def _describe_class(package: _Package, module: str, node: Node, uses: _Uses) -> 
             method["used_by"] = why
         methods[name] = method
     if init is None:
-        external = [text for module_node in package.mro(module, node)
-                    for text, found in package.bases(*module_node) if found is None] or ["object"]
+        external = [
+            text
+            for module_node in package.mro(module, node)
+            for text, found in package.bases(*module_node)
+            if found is None
+        ] or ["object"]
         first = external[0]
         if first not in EXTERNAL_INITS and first.endswith(("Exception", "Error")):
             first = "Exception"
@@ -626,8 +661,12 @@ def _describe(package: _Package, module: str, name: str, uses: _Uses) -> dict[st
         return None
     if binding[0] == "def":
         decorators = [_text(d) for d in binding[1]["decorator_list"]]
-        return {"kind": "function", "signature": _signature(binding[1]["args"], drop_first=False),
-                **({"decorators": decorators} if decorators else {}), **entry}
+        return {
+            "kind": "function",
+            "signature": _signature(binding[1]["args"], drop_first=False),
+            **({"decorators": decorators} if decorators else {}),
+            **entry,
+        }
     if binding[0] == "class":
         return {**_describe_class(package, where, binding[1], uses), **entry}
     value = binding[1]
@@ -694,7 +733,7 @@ def python27(explicit: str | None = None) -> str:
     """
     if explicit:
         return explicit
-    from tools import autobahn  # noqa: PLC0415  (one finder for it, not two)
+    from tools import autobahn
 
     try:
         return autobahn._python27()
@@ -731,8 +770,19 @@ def cached_sdists(directory: Path = SDIST_CACHE, fetch: bool = True) -> Path:
         raise CensusError(f"{', '.join(original.sdist for original in missing)} not in {directory}")
     if missing:
         directory.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                   "-d", str(directory), *(original.requirement for original in missing)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(directory),
+            *(original.requirement for original in missing),
+        ]
         try:
             result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -791,7 +841,7 @@ class _Param:
 
 
 def _parse_signature(text: str) -> list[_Param]:
-    import ast  # noqa: PLC0415
+    import ast
 
     arguments = ast.parse(f"def f{text}: pass").body[0].args  # type: ignore[attr-defined]
     kind = inspect.Parameter
@@ -837,17 +887,23 @@ def signature_problems(original: str, ours: inspect.Signature, by_keyword: froze
     my_index = {p.name: i for i, p in enumerate(my_positional)}
     for index, param in enumerate(their_positional):
         if param.name in my_index and my_index[param.name] != index:
-            problems.append(f"argument {param.name!r} is at position {my_index[param.name] + 1}, "
-                            f"the original's at {index + 1}")
+            problems.append(
+                f"argument {param.name!r} is at position {my_index[param.name] + 1}, the original's at {index + 1}"
+            )
     for param in theirs:
         named = param.kind is kind.KEYWORD_ONLY or (
-            param.kind is kind.POSITIONAL_OR_KEYWORD and (param.has_default or param.name in by_keyword))
+            param.kind is kind.POSITIONAL_OR_KEYWORD and (param.has_default or param.name in by_keyword)
+        )
         if named and param.name not in my_keywords and not my_var_keyword:
             problems.append(f"takes no keyword {param.name!r}")
-        if param.kind is kind.KEYWORD_ONLY and param.has_default and param.name in my_keywords:
-            if my_keywords[param.name].default is kind.empty:
-                problems.append(f"keyword {param.name!r} is required, the original's has a default")
-    for extra in my_positional[len(their_positional):]:
+        if (
+            param.kind is kind.KEYWORD_ONLY
+            and param.has_default
+            and param.name in my_keywords
+            and my_keywords[param.name].default is kind.empty
+        ):
+            problems.append(f"keyword {param.name!r} is required, the original's has a default")
+    for extra in my_positional[len(their_positional) :]:
         if extra.default is kind.empty:
             problems.append(f"requires argument {extra.name!r}, which the original does not take")
     their_names = {p.name for p in theirs}
@@ -878,8 +934,11 @@ def _same_value(expected: Any, actual: Any, python2: bool) -> bool:
     if isinstance(expected, dict) and "bytes" in expected:
         return bool(actual == expected["bytes"].encode("latin-1"))
     if isinstance(expected, list):
-        return (isinstance(actual, (list, tuple)) and len(actual) == len(expected)
-                and all(_same_value(e, a, python2) for e, a in zip(expected, actual)))
+        return (
+            isinstance(actual, (list, tuple))
+            and len(actual) == len(expected)
+            and all(_same_value(e, a, python2) for e, a in zip(expected, actual))
+        )
     if python2 and isinstance(expected, str) and isinstance(actual, bytes):
         # A Python 2 str is either text or bytes in Python 3.
         return actual == expected.encode("latin-1")
@@ -970,8 +1029,11 @@ def _shapes(original: Original) -> dict[tuple[str, str], dict[str, Any]]:
     shapes = {}
     for info in data["modules"].values():
         for name, entry in info["names"].items():
-            shape = {"kind": entry["kind"], "signature": _parameters(entry.get("signature")),
-                     "attributes": entry.get("attributes")}
+            shape = {
+                "kind": entry["kind"],
+                "signature": _parameters(entry.get("signature")),
+                "attributes": entry.get("attributes"),
+            }
             value = entry.get("value", entry.get("expr"))
             if python2 and isinstance(value, str):
                 value = {"text or bytes": value}  # a Python 2 str
@@ -981,7 +1043,9 @@ def _shapes(original: Original) -> dict[tuple[str, str], dict[str, Any]]:
             shapes[(info["ours"], name)] = shape
             for method, described in entry.get("methods", {}).items():
                 shapes[(info["ours"], f"{name}.{method}")] = {
-                    "kind": described.get("kind"), "signature": _parameters(described.get("signature"))}
+                    "kind": described.get("kind"),
+                    "signature": _parameters(described.get("signature")),
+                }
     return shapes
 
 
@@ -1016,8 +1080,10 @@ def report() -> int:
         found = [(module, name, problems(original, module, name)) for module, name in checked]
         bad = [(module, name, errors) for module, name, errors in found if errors]
         deliberate = [item for item in bad if (original.key, item[0], item[1]) in DELIBERATE_DIFFERENCES]
-        print(f"{original.key}: {len(checked)} names checked, {len(bad)} missing or incompatible"
-              f" ({len(deliberate)} deliberate, {len(bad) - len(deliberate)} not)")
+        print(
+            f"{original.key}: {len(checked)} names checked, {len(bad)} missing or incompatible"
+            f" ({len(deliberate)} deliberate, {len(bad) - len(deliberate)} not)"
+        )
         for module, name, errors in bad:
             mark = "deliberate" if (original.key, module, name) in DELIBERATE_DIFFERENCES else "MISSING"
             print(f"  {mark}: {module or '(package)'}: {name}: {'; '.join(errors)}")

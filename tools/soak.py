@@ -122,9 +122,23 @@ class StandaloneServer:
     def __init__(self, clients: int, env: dict[str, str] | None = None) -> None:
         self._log = tempfile.NamedTemporaryFile(prefix="soak-server-", suffix=".log", delete=False)  # noqa: SIM115
         command = [
-            sys.executable, "-m", "mod_pywebsocket.standalone", "-H", "127.0.0.1", "-p", "0",
-            "-d", str(EXAMPLE_DIR), "-q", "1024", "--max-connections", str(clients + 100),
-            "--log-level", "warning", "--thread-monitor-interval-in-sec", "0",
+            sys.executable,
+            "-m",
+            "mod_pywebsocket.standalone",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-d",
+            str(EXAMPLE_DIR),
+            "-q",
+            "1024",
+            "--max-connections",
+            str(clients + 100),
+            "--log-level",
+            "warning",
+            "--thread-monitor-interval-in-sec",
+            "0",
         ]
         # The "listening on" line is INFO: log at info until it is seen? Simpler: ask the
         # server for it at info and keep the log in a file (never a pipe that could fill).

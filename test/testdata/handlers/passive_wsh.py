@@ -10,4 +10,4 @@ def web_socket_transfer_data(request):
 
 
 def web_socket_passive_closing_handshake(request):
-    return 4000, "passive:%d" % request.ws_close_code
+    return 4000, f"passive:{request.ws_close_code:d}"

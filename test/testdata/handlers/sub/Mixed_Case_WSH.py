@@ -1,5 +1,7 @@
 """Loaded although its suffix is upper case; serves /sub/Mixed_Case."""
 
+from __future__ import annotations
+
 
 def web_socket_do_extra_handshake(request):
     request.visited = "sub/Mixed_Case"
