@@ -22,7 +22,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
-from mod_pywebsocket import _standalone_options, standalone
+from mod_pywebsocket import _standalone_options, common, standalone
 from test.conftest import EXAMPLE_DIR, REPO_ROOT, running_server
 from test.servers import cli_server, killed_at_exit, run_cli
 from test.wire import TIMEOUT, get, ws_connect
@@ -208,5 +208,8 @@ def test_thread_monitor_is_off_by_default(site, caplog):
 
 
 def test_options_module_log_levels_match_logging():
-    for name, number in _standalone_options.LOG_LEVELS.items():
+    # "fine" is pywebsocket's own level (below DEBUG); logging names it FINE only once the server configured logging.
+    levels = dict(_standalone_options.LOG_LEVELS)
+    assert levels.pop("fine") == common.LOGLEVEL_FINE == 9
+    for name, number in levels.items():
         assert logging.getLevelName(number) == {"warn": "WARNING"}.get(name, name.upper())
