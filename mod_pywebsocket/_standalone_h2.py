@@ -616,16 +616,9 @@ class _Stream:
         finally:
             # RFC 8441 §5.2: END_STREAM is the TCP FIN of the WebSocket.
             self.end()
-            if _LOGGER.isEnabledFor(logging.INFO):
-                _LOGGER.info(
-                    "%s - websocket %s over HTTP/2 ended after %.3f s: protocol %s, extensions %s, close code %s",
-                    peer,
-                    request.ws_resource,
-                    time.monotonic() - started,
-                    request.ws_protocol or "none",
-                    common.format_extensions(request.ws_extensions) if request.ws_extensions else "none",
-                    request.ws_close_code,
-                )
+            _standalone_http.log_websocket_end(
+                request, self.owner.client_address, path, time.monotonic() - started, " over HTTP/2"
+            )
 
     def _authorized(self) -> bool:
         options = self.owner.server.options

@@ -41,7 +41,9 @@ __all__ = [
     "basic_auth_matches",
     "body_framing",
     "check_host",
+    "describe_close",
     "host_is_valid",
+    "log_websocket_end",
     "peer",
     "read_body",
     "read_request_head",
@@ -53,6 +55,13 @@ _LOGGER = logging.getLogger(__name__)
 _SEPARATORS = re.compile(r"[ \t]+")
 _HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _DEADLINE_POLL_SECONDS = 0.1
+# How the line at a WebSocket's end names the protocol version.
+_VERSION_NAMES = {
+    common.VERSION_HYBI13: "13",
+    common.VERSION_HYBI08: "8",
+    common.VERSION_HYBI00: "hybi-00",
+    common.VERSION_HIXIE75: "hixie-75",
+}
 # RFC 9112 §6.2: Content-Length = 1*DIGIT. Leading zeros are allowed; more
 # than 18 other digits is more than any body limit (and than int() takes).
 _CONTENT_LENGTH = re.compile(r"0*([0-9]{1,18})")
@@ -586,3 +595,37 @@ class DeadlineWatch:
                     self._expire(sock)
                     expired.append(entry)
         return expired
+
+
+def describe_close(request: Any) -> str:
+    """Say how a WebSocket's closing handshake went, for the line logged at its end."""
+    code = getattr(request, "ws_close_code", None)
+    closed_by = getattr(getattr(request, "ws_stream", None), "closed_by", None)
+    if closed_by == "client":
+        return f"closed by the client with code {code}"
+    if closed_by == "server":
+        if code is None:
+            return "closed by the server, no close frame from the client"
+        return f"closed by the server, the client answered code {code}"
+    if getattr(request, "client_terminated", False) or getattr(request, "server_terminated", False):
+        return "closed (this protocol has no close codes)"
+    return "no closing handshake"
+
+
+def log_websocket_end(request: Any, client_address: object, path: str, duration: float, transport: str = "") -> None:
+    """Log the one line that says how a WebSocket went, when it has ended (``transport``: e.g. " over HTTP/2")."""
+    if not _LOGGER.isEnabledFor(logging.INFO):
+        return
+    version = getattr(request, "ws_version", None)
+    accepted = getattr(request, "ws_extensions", None)
+    _LOGGER.info(
+        "%s - websocket %s%s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
+        peer(client_address),
+        getattr(request, "ws_resource", path),
+        transport,
+        duration,
+        _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
+        getattr(request, "ws_protocol", None) or "none",
+        common.format_extensions(accepted) if accepted else "none",
+        describe_close(request),
+    )

@@ -128,12 +128,6 @@ _MAX_REFUSED = 256
 _RETRY_AFTER_SECONDS = 5
 _BASIC_AUTH_REALM = "mod_pywebsocket"
 _SUPPORTED_METHODS = frozenset({"GET", "HEAD", "POST"})
-_VERSION_NAMES = {
-    common.VERSION_HYBI13: "13",
-    common.VERSION_HYBI08: "8",
-    common.VERSION_HYBI00: "hybi-00",
-    common.VERSION_HIXIE75: "hixie-75",
-}
 
 
 def _import_ssl() -> bool:
@@ -158,37 +152,6 @@ def _shutdown_socket(sock: Any) -> None:
     """
     with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def _describe_close(request: Any) -> str:
-    """Say how a WebSocket's closing handshake went, for the line logged at its end."""
-    code = getattr(request, "ws_close_code", None)
-    closed_by = getattr(getattr(request, "ws_stream", None), "closed_by", None)
-    if closed_by == "client":
-        return f"closed by the client with code {code}"
-    if closed_by == "server":
-        if code is None:
-            return "closed by the server, no close frame from the client"
-        return f"closed by the server, the client answered code {code}"
-    if getattr(request, "client_terminated", False) or getattr(request, "server_terminated", False):
-        return "closed (this protocol has no close codes)"
-    return "no closing handshake"
-
-
-def _log_websocket_end(request: Any, client_address: Any, path: str, duration: float) -> None:
-    """Log the one line that says how a WebSocket went, when it has ended."""
-    version = getattr(request, "ws_version", None)
-    accepted = getattr(request, "ws_extensions", None)
-    _LOGGER.info(
-        "%s - websocket %s ended after %.3f s: version %s, protocol %s, extensions %s, %s",
-        _peer(client_address),
-        getattr(request, "ws_resource", path),
-        duration,
-        _VERSION_NAMES.get(version, str(version)) if isinstance(version, int) else version,
-        getattr(request, "ws_protocol", None) or "none",
-        common.format_extensions(accepted) if accepted else "none",
-        _describe_close(request),
-    )
 
 
 def _linger(sock: Any) -> None:
@@ -444,8 +407,7 @@ class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
             with contextlib.suppress(OSError):
                 connection.hold_writes(None)
             server.write_watch.unwatch(connection)
-            if _LOGGER.isEnabledFor(logging.INFO):
-                _log_websocket_end(request, self.client_address, self.path, time.monotonic() - started)
+            _standalone_http.log_websocket_end(request, self.client_address, self.path, time.monotonic() - started)
             _linger(self.connection)
 
     def _refuse_websocket(self, exc: Exception) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -647,3 +648,25 @@ def test_websocket_over_http2_counts_against_the_incoming_memory_budget(caplog):
         within = h2ws.run(base + "/echo", script).stream
         assert within.messages == [b"w" * 700_000]
     assert "a message asking for 2000000 more is refused with 1013" in caplog.text
+
+
+def test_the_line_at_a_websockets_end_over_http2_says_who_closed_it(h2c_server, caplog):
+    caplog.set_level(logging.INFO, logger="mod_pywebsocket")
+    client = H2Client(h2c_server.port)
+    try:
+        stream = client.websocket("/echo")
+        assert client.response(stream)[":status"] == "200"
+        # A masked close frame with code 1000 (a zero mask leaves the payload as it is).
+        client.data(stream, b"\x88\x82\x00\x00\x00\x00\x03\xe8")
+        client.flush()
+        deadline = time.monotonic() + TIMEOUT
+        while "over HTTP/2 ended" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        client.close()
+    [line] = [record.getMessage() for record in caplog.records if "over HTTP/2 ended" in record.getMessage()]
+    assert re.fullmatch(
+        r"127\.0\.0\.1:\d+ - websocket /echo over HTTP/2 ended after \d+\.\d{3} s: version 13, protocol none, "
+        r"extensions none, closed by the client with code 1000",
+        line,
+    ), line
