@@ -25,13 +25,8 @@ pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installe
 import h2.errors
 import h2.events
 
-from test.h2client import (
-    PROTOCOL_ON_GET,
-    H2Client,
-    assert_refused_beside_a_websocket,
-    echo_still_works,
-    reset_mid_message,
-)
+from test import h2client
+from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works, reset_mid_message
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -101,7 +96,7 @@ def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(
 @pytest.mark.parametrize(
     "headers",
     [
-        PROTOCOL_ON_GET,
+        h2client.PROTOCOL_ON_GET,
         [*EXTENDED_CONNECT, ("sec-websocket-version", "13")],
         # Only mod_http2 may put an Upgrade header on an HTTP/2 request (RFC 9113 §8.2.2).
         [
