@@ -105,29 +105,19 @@ class H2Client:
              (":authority", "127.0.0.1"), ("sec-websocket-version", "13"), *extra]
         )  # fmt: skip
 
-    def response(self, stream_id: int) -> dict[str, str]:
-        def found(c: H2Client) -> bool:
-            return any(
-                getattr(e, "stream_id", None) == stream_id
-                and isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset))
-                for e in c.events
-            )
+    def pump_stream(self, stream_id: int, *kinds: type) -> None:
+        """Receive until an event of one of ``kinds`` arrives on ``stream_id`` (or the connection ends)."""
+        self.pump(lambda c: any(getattr(e, "stream_id", None) == stream_id and isinstance(e, kinds) for e in c.events))
 
-        self.pump(found)
+    def response(self, stream_id: int) -> dict[str, str]:
+        self.pump_stream(stream_id, h2.events.ResponseReceived, h2.events.StreamReset)
         for event in self.events:
             if getattr(event, "stream_id", None) == stream_id and isinstance(event, h2.events.ResponseReceived):
                 return dict(event.headers)
         raise AssertionError(f"no response on stream {stream_id}: {self.events}")
 
     def body(self, stream_id: int) -> bytes:
-        def ended(c: H2Client) -> bool:
-            return any(
-                getattr(e, "stream_id", None) == stream_id
-                and isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
-                for e in c.events
-            )
-
-        self.pump(ended)
+        self.pump_stream(stream_id, h2.events.StreamEnded, h2.events.StreamReset)
         return b"".join(
             e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
         )

@@ -120,7 +120,7 @@ def test_malformed_request_is_a_stream_error_and_the_connection_serves_on(
         client.conn.config.validate_outbound_headers = False
         client.conn.config.normalize_outbound_headers = False
         bad = client.request(headers)
-        client.pump(lambda c: any(isinstance(e, h2.events.StreamReset) and e.stream_id == bad for e in c.events))
+        client.pump_stream(bad, h2.events.StreamReset)
         reset = next(e for e in client.events if isinstance(e, h2.events.StreamReset) and e.stream_id == bad)
         assert reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
         echo_still_works(client, good, "still here")

@@ -301,7 +301,7 @@ def test_streams_count_against_max_connections_and_beyond_are_refused(caplog):
             first, second = client.websocket("/echo"), client.websocket("/echo")
             assert client.response(first)[":status"] == client.response(second)[":status"] == "200"
             third = client.websocket("/echo")
-            client.pump(lambda c: any(isinstance(e, h2.events.StreamReset) and e.stream_id == third for e in c.events))
+            client.pump_stream(third, h2.events.StreamReset)
             reset = next(e for e in client.events if isinstance(e, h2.events.StreamReset))
             assert (reset.stream_id, reset.error_code) == (third, h2.errors.ErrorCodes.REFUSED_STREAM)
             # A stream's end gives its place back.
