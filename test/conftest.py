@@ -49,6 +49,7 @@ FAST_MODULES = frozenset(
         "test_handshake_hybi.py",
         "test_handshake_http2.py",
         "test_handshake_hybi00.py",
+        "test_handshake_legacy.py",
         "test_handshake_header_values.py",
         "test_headerparserhandler.py",
         "test_http_header_util_parsing_state.py",

@@ -12,12 +12,29 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 
 from test.wire import TIMEOUT, client_frame
 
-__all__ = ["H2Client", "assert_refused_beside_a_websocket", "echo_still_works", "stream_bytes"]
+__all__ = [
+    "PROTOCOL_ON_GET",
+    "H2Client",
+    "assert_refused_beside_a_websocket",
+    "echo_still_works",
+    "reset_mid_message",
+    "stream_bytes",
+]
+
+# A malformed request every server must refuse: :protocol on a GET (RFC 8441 §4: it belongs to CONNECT).
+PROTOCOL_ON_GET = [
+    (":method", "GET"),
+    (":protocol", "websocket"),
+    (":scheme", "http"),
+    (":path", "/echo"),
+    (":authority", "127.0.0.1"),
+]
 
 
 class H2Client:
@@ -88,29 +105,19 @@ class H2Client:
              (":authority", "127.0.0.1"), ("sec-websocket-version", "13"), *extra]
         )  # fmt: skip
 
-    def response(self, stream_id: int) -> dict[str, str]:
-        def found(c: H2Client) -> bool:
-            return any(
-                getattr(e, "stream_id", None) == stream_id
-                and isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset))
-                for e in c.events
-            )
+    def pump_stream(self, stream_id: int, *kinds: type) -> None:
+        """Receive until an event of one of ``kinds`` arrives on ``stream_id`` (or the connection ends)."""
+        self.pump(lambda c: any(getattr(e, "stream_id", None) == stream_id and isinstance(e, kinds) for e in c.events))
 
-        self.pump(found)
+    def response(self, stream_id: int) -> dict[str, str]:
+        self.pump_stream(stream_id, h2.events.ResponseReceived, h2.events.StreamReset)
         for event in self.events:
             if getattr(event, "stream_id", None) == stream_id and isinstance(event, h2.events.ResponseReceived):
                 return dict(event.headers)
         raise AssertionError(f"no response on stream {stream_id}: {self.events}")
 
     def body(self, stream_id: int) -> bytes:
-        def ended(c: H2Client) -> bool:
-            return any(
-                getattr(e, "stream_id", None) == stream_id
-                and isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
-                for e in c.events
-            )
-
-        self.pump(ended)
+        self.pump_stream(stream_id, h2.events.StreamEnded, h2.events.StreamReset)
         return b"".join(
             e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
         )
@@ -152,3 +159,19 @@ def assert_refused_beside_a_websocket(port: int, headers: list[tuple[str, str]],
         echo_still_works(client, good, "still here")
     finally:
         client.close()
+
+
+def reset_mid_message(client: H2Client, doomed_path: str = "/echo", kept_path: str = "/echo") -> tuple[int, int]:
+    """Open two WebSockets, then reset the first in the middle of a message; return both stream ids.
+
+    The first gets half of a 100-byte text frame, then RST_STREAM CANCEL; the
+    second is left open, for the test to check that it still works.
+    """
+    doomed = client.websocket(doomed_path)
+    kept = client.websocket(kept_path)
+    assert client.response(doomed)[":status"] == "200"
+    assert client.response(kept)[":status"] == "200"
+    client.data(doomed, bytes([0x01, 0x80 | 100]) + b"\x00\x00\x00\x00" + b"x" * 50)
+    client.conn.reset_stream(doomed, h2.errors.ErrorCodes.CANCEL)
+    client.flush()
+    return doomed, kept

@@ -30,7 +30,21 @@ def replace_header(headers: list[tuple[str, str]], name: str, value: str | None)
     return result
 
 
-class FakeConnection:
+class _Recorder:
+    """What both fake connections record: each write, the read calls; and the addresses they report."""
+
+    def _start_recording(self) -> None:
+        self.written: list[bytes] = []
+        self.remote_addr = ("127.0.0.1", 54321)
+        self.local_addr = ("127.0.0.1", 80)
+        self.read_calls = 0
+
+    def written_bytes(self) -> bytes:
+        """Return everything written, joined."""
+        return b"".join(self.written)
+
+
+class FakeConnection(_Recorder):
     """A plain connection (like mod_python's, or an embedder's) that serves preset bytes and records writes.
 
     It has only ``read`` and ``write`` (and ``read_some``, which the stream
@@ -50,10 +64,7 @@ class FakeConnection:
         self._data = bytearray(data)
         self._chunk = chunk
         self._partial_reads = partial_reads
-        self.written: list[bytes] = []
-        self.remote_addr = ("127.0.0.1", 54321)
-        self.local_addr = ("127.0.0.1", 80)
-        self.read_calls = 0
+        self._start_recording()
 
     def feed(self, data: bytes) -> None:
         """Append bytes for later reads."""
@@ -92,12 +103,8 @@ class FakeConnection:
         """Return the bytes not read yet."""
         return bytes(self._data)
 
-    def written_bytes(self) -> bytes:
-        """Return everything written, joined."""
-        return b"".join(self.written)
 
-
-class BufferedFakeConnection(BufferedConnection):
+class BufferedFakeConnection(_Recorder, BufferedConnection):
     """A ``BufferedConnection`` over preset bytes, reading ahead like the standalone server's.
 
     Its receive takes everything left (at most 64 KiB, or ``chunk``), so a
@@ -117,10 +124,7 @@ class BufferedFakeConnection(BufferedConnection):
         super().__init__()
         self._incoming = bytearray(data)
         self._chunk = chunk
-        self.written: list[bytes] = []
-        self.remote_addr = ("127.0.0.1", 54321)
-        self.local_addr = ("127.0.0.1", 80)
-        self.read_calls = 0
+        self._start_recording()
 
     def _receive_into(self, view: ReceiveBuffer) -> int:
         length = len(view) if self._chunk is None else min(len(view), self._chunk)
@@ -153,10 +157,6 @@ class BufferedFakeConnection(BufferedConnection):
     def peek_buffered(self) -> bytes:
         """Return what was received and not read yet."""
         return self._data[self._pos :]
-
-    def written_bytes(self) -> bytes:
-        """Return everything written, joined."""
-        return b"".join(self.written)
 
 
 class FakeRequest:

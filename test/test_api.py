@@ -9,28 +9,7 @@ import sys
 import pytest
 
 import mod_pywebsocket
-
-MODULES = [
-    "common",
-    "util",
-    "http_header_util",
-    "memorizingfile",
-    "handshake",
-    "handshake._base",
-    "handshake.base",
-    "handshake.hybi",
-    "handshake.hybi00",
-    "handshake.draft75",
-    "_stream_base",
-    "_stream_hybi",
-    "_stream_hixie75",
-    "stream",
-    "extensions",
-    "dispatch",
-    "msgutil",
-    "headerparserhandler",
-    "standalone",
-]
+from test.layout import SPEC_MODULES
 
 PUBLIC_NAMES = {
     "handshake": ["do_handshake", "AbortedByUserException", "HandshakeException", "VersionException"],
@@ -84,7 +63,7 @@ PUBLIC_NAMES = {
 }
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", SPEC_MODULES)
 def test_module_imports_without_mod_python(module, monkeypatch):
     monkeypatch.setitem(sys.modules, "mod_python", None)
     importlib.import_module("mod_pywebsocket." + module)
@@ -97,7 +76,7 @@ def test_public_names_are_importable(module, names):
     assert missing == []
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", SPEC_MODULES)
 def test_pywebsocket3_submodules_are_the_same_objects(module):
     assert importlib.import_module("pywebsocket3." + module) is importlib.import_module("mod_pywebsocket." + module)
 

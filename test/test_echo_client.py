@@ -63,11 +63,13 @@ def run_imported(port: int, *args: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def run_subprocess(port: int, *args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_client_script(*args: str, stdin: str = "", cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the echo client as a script (``python echo_client.py``) with ``args``, without our PYTHONPATH."""
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     env.pop("PYTHONPATH", None)
     return subprocess.run(
-        [sys.executable, CLIENT_PATH, "-s", "127.0.0.1", "-p", str(port), "--timeout", str(TIMEOUT), *args],
+        [sys.executable, CLIENT_PATH, "--timeout", str(TIMEOUT), *args],
+        input=stdin,
         check=False,
         capture_output=True,
         text=True,
@@ -76,6 +78,10 @@ def run_subprocess(port: int, *args: str, cwd: str | None = None) -> subprocess.
         cwd=cwd,
         env=env,
     )
+
+
+def run_subprocess(port: int, *args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return run_client_script("-s", "127.0.0.1", "-p", str(port), *args, cwd=cwd)
 
 
 # Options and the pure helpers.
@@ -433,21 +439,6 @@ def test_parse_args_rejects_a_bad_url_or_a_url_with_server_options(capsys, args,
         echo_client.parse_args(args)
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {error}")
-
-
-def run_client_script(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONIOENCODING="utf-8")
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [sys.executable, CLIENT_PATH, "--timeout", str(TIMEOUT), *args],
-        input=stdin,
-        check=False,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        env=env,
-    )
 
 
 def test_client_script_takes_a_url_as_its_argument(example_server):

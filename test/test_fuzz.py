@@ -46,6 +46,7 @@ from mod_pywebsocket._stream_hybi import (
 from mod_pywebsocket.handshake import hybi, hybi00
 from mod_pywebsocket.handshake._base import HandshakeException, parse_token_list
 from test import mock
+from test.grammar import reference_list
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -451,19 +452,7 @@ quotable_values = st.text(
 
 def reference_parse_token_list(data):
     """RFC 2616 ``1#token`` read character by character (what parse_token_list must agree with)."""
-    state = http_header_util.ParsingState(data)
-    found = []
-    while True:
-        http_header_util.consume_lwses(state)
-        token = http_header_util.consume_token(state)
-        if token is not None:
-            found.append(token)
-        http_header_util.consume_lwses(state)
-        if http_header_util.peek(state) is None:
-            break
-        if not http_header_util.consume_string(state, ","):
-            return "error"
-    return found or "error"
+    return reference_list(data, http_header_util.consume_token)
 
 
 @FAST

@@ -25,7 +25,8 @@ pytest.importorskip("h2", reason="HTTP/2 NOT RUN: the h2 package is not installe
 import h2.errors
 import h2.events
 
-from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works
+from test import h2client
+from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works, reset_mid_message
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -95,13 +96,7 @@ def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(
 @pytest.mark.parametrize(
     "headers",
     [
-        [
-            (":method", "GET"),
-            (":protocol", "websocket"),
-            (":scheme", "http"),
-            (":path", "/echo"),
-            (":authority", "127.0.0.1"),
-        ],
+        h2client.PROTOCOL_ON_GET,
         [*EXTENDED_CONNECT, ("sec-websocket-version", "13")],
         # Only mod_http2 may put an Upgrade header on an HTTP/2 request (RFC 9113 §8.2.2).
         [
@@ -125,7 +120,7 @@ def test_malformed_request_is_a_stream_error_and_the_connection_serves_on(
         client.conn.config.validate_outbound_headers = False
         client.conn.config.normalize_outbound_headers = False
         bad = client.request(headers)
-        client.pump(lambda c: any(isinstance(e, h2.events.StreamReset) and e.stream_id == bad for e in c.events))
+        client.pump_stream(bad, h2.events.StreamReset)
         reset = next(e for e in client.events if isinstance(e, h2.events.StreamReset) and e.stream_id == bad)
         assert reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
         echo_still_works(client, good, "still here")
@@ -149,14 +144,7 @@ def test_reset_mid_message_ends_that_handler_only(server: httpd.Httpd) -> None:
     start = len(server.error_log_text())
     client = H2Client(server.port)
     try:
-        doomed = client.websocket("/echo?doomed")
-        kept = client.websocket("/echo?kept")
-        assert client.response(doomed)[":status"] == "200"
-        assert client.response(kept)[":status"] == "200"
-        # Half of a 100-byte text frame, then RST_STREAM CANCEL.
-        client.data(doomed, bytes([0x01, 0x80 | 100]) + b"\x00\x00\x00\x00" + b"x" * 50)
-        client.conn.reset_stream(doomed, h2.errors.ErrorCodes.CANCEL)
-        client.flush()
+        _, kept = reset_mid_message(client, "/echo?doomed", "/echo?kept")
         wait_closed(server, "/echo?doomed", start, 1)
         echo_still_works(client, kept, "kept")
         assert closed_count(server, "/echo?kept", start) == 0

@@ -35,7 +35,14 @@ import h2.errors
 import h2.events
 import h2.settings
 
-from test.h2client import H2Client, assert_refused_beside_a_websocket, echo_still_works, stream_bytes
+from test.h2client import (
+    PROTOCOL_ON_GET,
+    H2Client,
+    assert_refused_beside_a_websocket,
+    echo_still_works,
+    reset_mid_message,
+    stream_bytes,
+)
 
 TIMEOUT = 10.0
 
@@ -295,7 +302,7 @@ def test_streams_count_against_max_connections_and_beyond_are_refused(caplog):
             first, second = client.websocket("/echo"), client.websocket("/echo")
             assert client.response(first)[":status"] == client.response(second)[":status"] == "200"
             third = client.websocket("/echo")
-            client.pump(lambda c: any(isinstance(e, h2.events.StreamReset) and e.stream_id == third for e in c.events))
+            client.pump_stream(third, h2.events.StreamReset)
             reset = next(e for e in client.events if isinstance(e, h2.events.StreamReset))
             assert (reset.stream_id, reset.error_code) == (third, h2.errors.ErrorCodes.REFUSED_STREAM)
             # A stream's end gives its place back.
@@ -461,14 +468,7 @@ def test_bad_extended_connect_gets_its_status_and_other_streams_go_on(h2c_server
 @pytest.mark.parametrize(
     "headers",
     [
-        # :protocol on a GET (RFC 8441 §4: it belongs to CONNECT).
-        [
-            (":method", "GET"),
-            (":protocol", "websocket"),
-            (":scheme", "http"),
-            (":path", "/echo"),
-            (":authority", "127.0.0.1"),
-        ],
+        PROTOCOL_ON_GET,
         # :protocol without :path (RFC 8441 §4 requires :scheme and :path).
         [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":authority", "127.0.0.1")],
     ],
@@ -525,14 +525,7 @@ def test_reset_mid_message_ends_that_handler_only(h2c_server, caplog):
     caplog.set_level(logging.INFO, logger="mod_pywebsocket")
     client = H2Client(h2c_server.port)
     try:
-        doomed = client.websocket("/echo")
-        kept = client.websocket("/echo")
-        assert client.response(doomed)[":status"] == "200"
-        assert client.response(kept)[":status"] == "200"
-        # Half of a 100-byte text frame, then RST_STREAM CANCEL.
-        client.data(doomed, bytes([0x01, 0x80 | 100]) + b"\x00\x00\x00\x00" + b"x" * 50)
-        client.conn.reset_stream(doomed, h2.errors.ErrorCodes.CANCEL)
-        client.flush()
+        doomed, kept = reset_mid_message(client)
         echo_still_works(client, kept, "kept")
         assert open_websockets(h2c_server, 1) == 1
     finally:

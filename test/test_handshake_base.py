@@ -631,25 +631,29 @@ class H2Client:
         self.sock.close()
 
 
-def check_echo(frames: list[Any], data_frames: list[bytes]) -> None:
-    assert [(frame.opcode, frame.data) for frame in frames] == [
-        (Opcode.TEXT, b"Hello, HTTP/2"),
-        (Opcode.BINARY, b"\x00\xff" * 100),
-        (Opcode.CLOSE, b"\x03\xe8"),
-    ]
-    # RFC 7692 §6: the echoes were compressed (RSV1 on), the close frame not.
-    assert [data[:1] for data in data_frames] == [b"\xc1", b"\xc2", b"\x88"]
+def check_echo_over_http2(port: int) -> None:
+    """Open the echo WebSocket over HTTP/2 at ``port``, echo two messages and close: each frame as expected."""
+    client = H2Client(port)
+    try:
+        assert client.open(CONNECT_FIELDS) == EXPECTED_RESPONSE_HEADERS
+        frames = client.echo_and_close()
+        assert [(frame.opcode, frame.data) for frame in frames] == [
+            (Opcode.TEXT, b"Hello, HTTP/2"),
+            (Opcode.BINARY, b"\x00\xff" * 100),
+            (Opcode.CLOSE, b"\x03\xe8"),
+        ]
+        # RFC 7692 §6: the echoes were compressed (RSV1 on), the close frame not.
+        assert [data[:1] for data in client.data_frames] == [b"\xc1", b"\xc2", b"\x88"]
+    finally:
+        # Its GOAWAY ends wptserve's connection loop too (it does not notice EOF).
+        client.close()
 
 
 def test_rfc8441_websocket_over_a_real_http2_stream_echoes_through_a_handler_file():
     server = H2WebSocketServer(EXAMPLE_DIR)
-    client = H2Client(server.port)
     try:
-        headers = client.open(CONNECT_FIELDS)
-        assert headers == EXPECTED_RESPONSE_HEADERS
-        check_echo(client.echo_and_close(), client.data_frames)
+        check_echo_over_http2(server.port)
     finally:
-        client.close()
         server.stop()
 
 
@@ -681,14 +685,9 @@ def test_wptserves_own_http2_server_runs_a_websocket_through_this_package():
         ws_doc_root=EXAMPLE_DIR,
     )
     httpd.start()
-    client = H2Client(httpd.port)
     try:
-        headers = client.open(CONNECT_FIELDS)
-        assert headers == EXPECTED_RESPONSE_HEADERS
-        check_echo(client.echo_and_close(), client.data_frames)
+        check_echo_over_http2(httpd.port)
     finally:
-        # The GOAWAY ends wptserve's connection loop (it does not notice EOF).
-        client.close()
         httpd.stop()
 
 

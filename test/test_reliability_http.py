@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from mod_pywebsocket import _standalone_http, common, http_header_util
 from test.conftest import running_server
+from test.grammar import Refused, reference_list
 from test.servers import make_site
 from test.wire import open_socket, read_head, read_until_eof, status_of, upgrade_request
 
@@ -42,40 +43,34 @@ def reference_parse_extensions(data: str, allow_quoted_string: bool = True):
     What ``common.parse_extensions`` must agree with: the elements, or
     "error" where it raises.
     """
-    state = http_header_util.ParsingState(data)
-    found = []
-    while True:
-        http_header_util.consume_lwses(state)
+
+    def extension(state):
         name = http_header_util.consume_token(state)
-        if name is not None:
-            parameters = []
-            while True:
-                http_header_util.consume_lwses(state)
-                if not http_header_util.consume_string(state, ";"):
-                    break
-                http_header_util.consume_lwses(state)
-                parameter = http_header_util.consume_token(state)
-                if parameter is None:
-                    return "error"
-                http_header_util.consume_lwses(state)
-                if not http_header_util.consume_string(state, "="):
-                    parameters.append((parameter, None))
-                    continue
-                http_header_util.consume_lwses(state)
-                if allow_quoted_string:
-                    value = http_header_util.consume_token_or_quoted_string(state)
-                else:
-                    value = http_header_util.consume_token(state)
-                if value is None:
-                    return "error"
-                parameters.append((parameter, value))
-            found.append((name, parameters))
-        http_header_util.consume_lwses(state)
-        if http_header_util.peek(state) is None:
-            break
-        if not http_header_util.consume_string(state, ","):
-            return "error"
-    return found or "error"
+        if name is None:
+            return None
+        parameters = []
+        while True:
+            http_header_util.consume_lwses(state)
+            if not http_header_util.consume_string(state, ";"):
+                return (name, parameters)
+            http_header_util.consume_lwses(state)
+            parameter = http_header_util.consume_token(state)
+            if parameter is None:
+                raise Refused
+            http_header_util.consume_lwses(state)
+            if not http_header_util.consume_string(state, "="):
+                parameters.append((parameter, None))
+                continue
+            http_header_util.consume_lwses(state)
+            if allow_quoted_string:
+                value = http_header_util.consume_token_or_quoted_string(state)
+            else:
+                value = http_header_util.consume_token(state)
+            if value is None:
+                raise Refused
+            parameters.append((parameter, value))
+
+    return reference_list(data, extension)
 
 
 extension_text = st.text(alphabet='ab=;,"\\ \t\r\n\x00\x7f\xe9', max_size=30)
