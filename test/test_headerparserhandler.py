@@ -180,7 +180,7 @@ def test_dispatcher_built_by_another_thread_while_waiting_for_the_lock_is_used(a
     # The state a second thread finds once the first released the lock: a dispatcher, and (here) no log handler yet.
     ready = dispatch.Dispatcher(HANDLERS)
     headerparserhandler._dispatchers[(HANDLERS, None, True)] = ready
-    assert headerparserhandler._set_up(websocket_request("/blank")) == (ready, False)
+    assert headerparserhandler._set_up(websocket_request("/blank")) == (ready, False, False)
     assert isinstance(headerparserhandler._log_handler, ApacheLogHandler)
 
 
