@@ -344,8 +344,7 @@ class _ApacheConnection(BufferedConnection):
         # While holding: the lock ordering writes, the bytes kept back, and
         # whether a receive is under way (then nothing is kept back).
         self._hold_lock: threading.Lock | None = None
-        self._held: list[bytes] = []
-        self._held_size = 0
+        self._held = bytearray()
         self._receiving = False
         super().__init__()
 
@@ -394,24 +393,22 @@ class _ApacheConnection(BufferedConnection):
         if lock is None:
             self._send_now(data)
             return
-        if type(data) is not bytes:
-            data = bytes(data)  # the caller may reuse its buffer before it leaves
         with lock:
-            self._held.append(data)
-            self._held_size += len(data)
-            if self._held_size < _HOLD_LIMIT and not self._receiving and self.buffered():
+            held = self._held
+            held += data
+            # Unread input (self.buffered(), inlined: this runs for every message).
+            if len(held) < _HOLD_LIMIT and not self._receiving and self._pos < len(self._data):
                 return
             self._send_held()
 
     def _send_held(self) -> None:
         """Send the held bytes in one write (lock held)."""
         held = self._held
-        if not held:
-            return
-        data = held[0] if len(held) == 1 else b"".join(held)
-        self._held = []
-        self._held_size = 0
-        self._send_now(data)
+        if held:
+            # mod_python's write takes bytes, not a bytearray.
+            data = bytes(held)
+            held.clear()
+            self._send_now(data)
 
     def _send_now(self, data: bytes) -> None:
         object.__setattr__(self, "bytes_written", self.bytes_written + len(data))
