@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,21 +57,6 @@ def handler_options(**extra: str) -> list[tuple[str, str]]:
     return [(headerparserhandler.OPTION_HANDLER_ROOT, HANDLERS)] + [
         (f"mod_pywebsocket.{name}", value) for name, value in extra.items()
     ]
-
-
-@pytest.fixture
-def apache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Install the fake mod_python; give the module a fresh process state; restore the root logger after."""
-    module = fake_mod_python.install(monkeypatch)
-    monkeypatch.setattr(headerparserhandler, "_dispatchers", {})
-    monkeypatch.setattr(headerparserhandler, "_log_handler", None)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield module
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def serve(request: FakeRequest) -> int:

@@ -16,17 +16,13 @@ import pytest
 from mod_pywebsocket import common, headerparserhandler
 from test import fake_mod_python
 from test.fake_mod_python import FakeConnection, FakeRequest
-from test.test_headerparserhandler import (
-    CLIENT_CLOSE_1001,
-    RESPONSE_101,
-    SERVER_CLOSE_1000,
-    apache,  # noqa: F401  # the fixture, used through pytestmark
-    messages,
-    upgrade_headers,
-)
-from test.wire import client_frame
+from test.wire import SAMPLE_ACCEPT, client_frame, header_fields, parse_response, upgrade_request
 
 pytestmark = pytest.mark.usefixtures("apache")
+
+# What the tests' client sends to close (1001), and the server's answer (1000).
+CLIENT_CLOSE_1001 = client_frame(common.OPCODE_CLOSE, b"\x03\xe9")
+SERVER_CLOSE_1000 = client_frame(common.OPCODE_CLOSE, b"\x03\xe8", mask=False)
 
 ECHO = """
 def web_socket_do_extra_handshake(request):
@@ -111,10 +107,23 @@ def handlers(tmp_path: Path) -> Path:
 def request_for(
     handlers: Path, resource: str, connection: FakeConnection, hold: str | None = "On", protocol: str = "HTTP/1.1"
 ) -> FakeRequest:
+    """Apache's request for an RFC 6455 handshake (with RFC 6455's sample key) to ``resource``."""
     options = [(headerparserhandler.OPTION_HANDLER_ROOT, str(handlers))]
     if hold is not None:
         options.append((headerparserhandler.OPTION_HOLD_REPLIES, hold))
-    return FakeRequest(resource, upgrade_headers(), options, connection, protocol=protocol)
+    fields = [(name, value) for name, values in header_fields(upgrade_request(resource)).items() for value in values]
+    return FakeRequest(resource, fields, options, connection, protocol=protocol)
+
+
+def is_101(data: bytes) -> bool:
+    """Tell whether ``data`` is the whole 101 answering RFC 6455's sample key."""
+    status, fields, rest = parse_response(data)
+    return (status, fields["sec-websocket-accept"], rest) == (101, [SAMPLE_ACCEPT], b"")
+
+
+def messages(request: FakeRequest, level: int) -> list[str]:
+    """What went to the error log at ``level``."""
+    return [message for message, at in request.logged if at == level]
 
 
 def serve(request: FakeRequest) -> int:
@@ -129,7 +138,8 @@ REPLIES = [reply(b"one"), reply(b"two"), reply(b"three")]
 def test_without_the_option_every_reply_is_its_own_write(handlers, value):
     connection = FakeConnection(PIPELINED)
     assert serve(request_for(handlers, "/echo", connection, hold=value)) == fake_mod_python.DONE
-    assert connection.written == [RESPONSE_101, *REPLIES, SERVER_CLOSE_1000]
+    assert is_101(connection.written[0])
+    assert connection.written[1:] == [*REPLIES, SERVER_CLOSE_1000]
 
 
 @pytest.mark.parametrize("value", ["On", "yes", "ON"])
@@ -137,7 +147,8 @@ def test_replies_to_messages_read_in_one_go_leave_in_one_write(handlers, value):
     connection = FakeConnection(PIPELINED)
     assert serve(request_for(handlers, "/echo", connection, hold=value)) == fake_mod_python.DONE
     # The 101 is never held; the replies and the close wait for the input to run out.
-    assert connection.written == [RESPONSE_101, b"".join(REPLIES) + SERVER_CLOSE_1000]
+    assert is_101(connection.written[0])
+    assert connection.written[1:] == [b"".join(REPLIES) + SERVER_CLOSE_1000]
 
 
 class LoggingConnection(FakeConnection):
@@ -165,8 +176,10 @@ def test_held_replies_leave_before_a_read_that_waits_for_the_peer(handlers):
     connection = LoggingConnection(one + two + CLIENT_CLOSE_1001, chunk=len(one) + 3)
     assert serve(request_for(handlers, "/echo", connection)) == fake_mod_python.DONE
     rest = (two + CLIENT_CLOSE_1001)[3:]
-    assert connection.events == [
-        ("write", RESPONSE_101),
+    kind, head = connection.events[0]
+    assert kind == "write"
+    assert is_101(head)
+    assert connection.events[1:] == [
         ("read", one + two[:3]),
         # "two" is partly here, so the reply to "one" waited; it leaves before the read that completes "two".
         ("write", reply(b"one")),
@@ -184,7 +197,8 @@ def test_held_bytes_leave_once_they_reach_64_kib(handlers):
     assert serve(request_for(handlers, "/echo4", connection)) == fake_mod_python.DONE
     # One read brings everything; the third 32004-byte reply takes the held bytes past 65536.
     replies = [reply(payload * 4) for payload in messages_in]
-    assert connection.written == [RESPONSE_101, b"".join(replies), SERVER_CLOSE_1000]
+    assert is_101(connection.written[0])
+    assert connection.written[1:] == [b"".join(replies), SERVER_CLOSE_1000]
 
 
 def test_what_is_held_when_the_handler_ends_leaves_then(handlers):
@@ -192,7 +206,8 @@ def test_what_is_held_when_the_handler_ends_leaves_then(handlers):
     request = request_for(handlers, "/reply_then_abort", connection)
     assert serve(request) == fake_mod_python.DONE
     # "two" was never read, so the reply to "one" stayed held until the handler was done.
-    assert connection.written == [RESPONSE_101, reply(b"one")]
+    assert is_101(connection.written[0])
+    assert connection.written[1:] == [reply(b"one")]
 
 
 def test_a_failed_write_of_the_held_bytes_at_the_end_is_logged_at_debug(handlers):
@@ -202,7 +217,8 @@ def test_a_failed_write_of_the_held_bytes_at_the_end_is_logged_at_debug(handlers
     request = request_for(handlers, "/reply_then_abort", connection)
     request.server.loglevel = fake_mod_python.APLOG_DEBUG
     assert serve(request) == fake_mod_python.DONE
-    assert connection.written == [RESPONSE_101]
+    assert len(connection.written) == 1
+    assert is_101(connection.written[0])
     assert (
         "mod_pywebsocket.headerparserhandler: WebSocket connection to /reply_then_abort ended before its last"
         " bytes left: connection write failed: Broken pipe"
@@ -238,7 +254,8 @@ def test_a_send_from_another_thread_while_the_reader_waits_mid_frame_is_not_held
     connection = BlockingConnection(text(b"go") + text(b"more")[:3])
     assert serve(request_for(handlers, "/tick", connection)) == fake_mod_python.DONE
     assert connection.tick_came_while_blocked
-    assert connection.written == [RESPONSE_101, reply(b"tick")]
+    assert is_101(connection.written[0])
+    assert connection.written[1:] == [reply(b"tick")]
 
 
 def test_http2_stream_data_is_held_the_same_way(handlers):
@@ -253,7 +270,7 @@ def test_a_bad_value_answers_500_and_says_why(handlers):
     connection = FakeConnection()
     request = request_for(handlers, "/echo", connection, hold="sometimes")
     assert serve(request) == 500
-    assert messages(request) == [
+    assert messages(request, fake_mod_python.APLOG_ERR) == [
         "mod_pywebsocket: PythonOption mod_pywebsocket.hold_replies must be On or Off (Yes/No also work),"
         " not 'sometimes'"
     ]
