@@ -349,9 +349,8 @@ class _ApacheConnection(BufferedConnection):
         super().__init__()
 
     def start_holding(self) -> None:
-        """Keep sends back while more input is buffered, as said above."""
-        if self._hold_lock is None:
-            self._hold_lock = threading.Lock()
+        """Keep sends back while more input is buffered, as said above (once, before any frame)."""
+        self._hold_lock = threading.Lock()
 
     def stop_holding(self) -> None:
         """Send what is held now, and every later send at once.
