@@ -393,12 +393,17 @@ class _ApacheConnection(BufferedConnection):
             self._send_now(data)
             return
         with lock:
+            # More input waits to be read (self.buffered(), inlined: this runs for every message).
+            waiting = not self._receiving and self._pos < len(self._data)
             held = self._held
-            held += data
-            # Unread input (self.buffered(), inlined: this runs for every message).
-            if len(held) < _HOLD_LIMIT and not self._receiving and self._pos < len(self._data):
-                return
-            self._send_held()
+            if waiting or held:
+                held += data
+                if waiting and len(held) < _HOLD_LIMIT:
+                    return
+                # mod_python's write takes bytes, not a bytearray.
+                data = bytes(held)
+                held.clear()
+            self._send_now(data)
 
     def _send_held(self) -> None:
         """Send the held bytes in one write (lock held)."""
