@@ -23,7 +23,7 @@ sent while more input is already buffered waits, and what waited leaves in
 one write before the next read that would block (or at 64 KiB, or when the
 handler returns): the replies to pipelined messages leave together. It is
 off by default because a reply also waits while a handler with unread input
-does something else than read (see `_ApacheConnection`).
+does something other than read (see `_ApacheConnection`).
 
 Over HTTP/2 (RFC 8441, mod_http2 with ``H2WebSockets on``, threaded MPM):
 mod_http2 turns an extended CONNECT stream into an internal ``GET`` with
@@ -398,12 +398,10 @@ class _ApacheConnection(BufferedConnection):
             held = self._held
             if waiting or held:
                 held += data
-                if waiting and len(held) < _HOLD_LIMIT:
-                    return
-                # mod_python's write takes bytes, not a bytearray.
-                data = bytes(held)
-                held.clear()
-            self._send_now(data)
+                if not waiting or len(held) >= _HOLD_LIMIT:
+                    self._send_held()
+            else:
+                self._send_now(data)
 
     def _send_held(self) -> None:
         """Send the held bytes in one write (lock held)."""
