@@ -368,14 +368,17 @@ class _ApacheConnection(BufferedConnection):
         lock = self._hold_lock
         if lock is None:
             return self._read_into(view)
+        # object.__setattr__: the flag flips twice per receive, and this
+        # class's own __setattr__ costs a Python call each time.
         with lock:
             # About to block: what was held must not wait for the peer.
-            self._send_held()
-            self._receiving = True
+            if self._held:
+                self._send_held()
+            object.__setattr__(self, "_receiving", True)
         try:
             return self._read_into(view)
         finally:
-            self._receiving = False
+            object.__setattr__(self, "_receiving", False)
 
     def _read_into(self, view: ReceiveBuffer) -> int:
         try:
