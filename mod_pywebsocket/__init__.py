@@ -25,7 +25,10 @@ Under Apache with mod_python, add to httpd.conf::
 
 With mod_http2 under mpm event or worker, ``Protocols h2 h2c http/1.1`` and
 ``H2WebSockets on`` make the same handlers serve WebSockets over HTTP/2
-(RFC 8441) too (docs/apache.md, step 7).
+(RFC 8441) too (docs/apache.md, step 7). For clients that pipeline
+messages, ``PythonOption mod_pywebsocket.hold_replies On`` sends the replies
+to messages already received in one write (off by default: a handler that
+sends, then does something other than read, delays that reply).
 
 The package also answers to ``pywebsocket3``, the name of pywebsocket's
 Python 3 port: every ``pywebsocket3.X`` is the very module

@@ -16,6 +16,15 @@ suppressed. The `Dispatcher` and the logging bridge are set up on the first
 request, under a lock; importing this module has no side effects and works
 without mod_python.
 
+Each mod_python ``connection.write`` flushes, so each message sent is one
+trip through Apache's output filters and one TCP send. With ``PythonOption
+mod_pywebsocket.hold_replies On``, once the handshake is done, a message
+sent while more input is already buffered waits, and what waited leaves in
+one write before the next read that would block (or at 64 KiB, or when the
+handler returns): the replies to pipelined messages leave together. It is
+off by default because a reply also waits while a handler with unread input
+does something other than read (see `_ApacheConnection`).
+
 Over HTTP/2 (RFC 8441, mod_http2 with ``H2WebSockets on``, threaded MPM):
 mod_http2 turns an extended CONNECT stream into an internal ``GET`` with
 ``Upgrade: websocket``, ``Connection: Upgrade``, a ``Sec-WebSocket-Key`` of
@@ -54,6 +63,7 @@ OPTION_HANDLER_ROOT = "mod_pywebsocket.handler_root"
 OPTION_HANDLER_SCAN = "mod_pywebsocket.handler_scan"
 OPTION_ALLOW_DRAFT75 = "mod_pywebsocket.allow_draft75"
 OPTION_ALLOW_HANDLERS_OUTSIDE_ROOT_DIR = "mod_pywebsocket.allow_handlers_outside_root_dir"
+OPTION_HOLD_REPLIES = "mod_pywebsocket.hold_replies"
 
 _TRUE_WORDS = ("on", "yes")
 _FALSE_WORDS = ("off", "no")
@@ -64,6 +74,10 @@ _FALSE_WORDS = ("off", "no")
 # never ask for more than _MAX_READ_SIZE in one call.
 _READ_SIZE = 64 * 1024
 _MAX_READ_SIZE = 1024 * 1024
+
+# With hold_replies, held bytes go out once they reach this many, even while
+# more input waits to be read.
+_HOLD_LIMIT = 64 * 1024
 
 # Python logging level -> Apache log level (APLOG_* values from syslog.h).
 _APLOG_CRIT = 2
@@ -268,11 +282,12 @@ def _build_dispatcher(key: _DispatcherKey) -> dispatch.Dispatcher:
     return dispatcher
 
 
-def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool]:
+def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool, bool]:
     """Read this request's options; on first use, set up logging and load handlers.
 
     Returns:
-        The Dispatcher and whether hixie-75 is allowed.
+        The Dispatcher, whether hixie-75 is allowed and whether replies are
+        held (``hold_replies``).
 
     Raises:
         ConfigurationError: a missing handler_root, a bad option value, or a
@@ -281,6 +296,7 @@ def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool]:
     options = request.get_options()
     key = _dispatcher_key(options)
     allow_draft75 = parse_bool_option(OPTION_ALLOW_DRAFT75, options.get(OPTION_ALLOW_DRAFT75), False)
+    hold_replies = parse_bool_option(OPTION_HOLD_REPLIES, options.get(OPTION_HOLD_REPLIES), False)
     # Every request of the site comes here: take the lock only the first time.
     dispatcher = _dispatchers.get(key)
     if dispatcher is None or _log_handler is None:
@@ -289,7 +305,7 @@ def _set_up(request: Any) -> tuple[dispatch.Dispatcher, bool]:
             dispatcher = _dispatchers.get(key)
             if dispatcher is None:
                 dispatcher = _build_dispatcher(key)
-    return dispatcher, allow_draft75
+    return dispatcher, allow_draft75, hold_replies
 
 
 # -- the request and connection seen by the protocol layer -------------------
@@ -305,8 +321,19 @@ class _ApacheConnection(BufferedConnection):
     attribute (``client_ip``, ``local_addr``, ``keepalive``...) is
     mod_python's, read and set.
 
+    Holding replies (`start_holding`, the ``hold_replies`` option): a send
+    made while more input is already buffered is kept back, and the kept
+    bytes leave in one ``write`` when the next receive would block, when
+    they reach 64 KiB, or at `stop_holding`. So the replies to a burst of
+    pipelined messages leave together, and every write still happens on a
+    thread of the handler, under the lock that orders them: no thread of
+    ours ever touches mod_python's connection. The cost: a reply waits
+    while the handler, with unread input buffered, does something other
+    than read the stream.
+
     Attributes:
-        bytes_written: how many bytes went through ``write`` so far.
+        bytes_written: how many bytes went through ``write`` so far (held
+            bytes count when they are sent).
     """
 
     read_ahead = _READ_SIZE
@@ -314,9 +341,46 @@ class _ApacheConnection(BufferedConnection):
     def __init__(self, connection: Any) -> None:
         object.__setattr__(self, "_connection", connection)
         object.__setattr__(self, "bytes_written", 0)
+        # While holding: the lock ordering writes, the bytes kept back, and
+        # whether a receive is under way (then nothing is kept back).
+        self._hold_lock: threading.Lock | None = None
+        self._held = bytearray()
+        self._receiving = False
         super().__init__()
 
+    def start_holding(self) -> None:
+        """Keep sends back while more input is buffered, as said above (once, before any frame)."""
+        self._hold_lock = threading.Lock()
+
+    def stop_holding(self) -> None:
+        """Send what is held now, and every later send at once.
+
+        Raises:
+            ConnectionTerminatedException: the write failed.
+        """
+        lock = self._hold_lock
+        if lock is not None:
+            with lock:
+                self._hold_lock = None
+                self._send_held()
+
     def _receive_into(self, view: ReceiveBuffer) -> int:
+        lock = self._hold_lock
+        if lock is None:
+            return self._read_into(view)
+        # object.__setattr__: the flag flips twice per receive, and this
+        # class's own __setattr__ costs a Python call each time.
+        with lock:
+            # About to block: what was held must not wait for the peer.
+            if self._held:
+                self._send_held()
+            object.__setattr__(self, "_receiving", True)
+        try:
+            return self._read_into(view)
+        finally:
+            object.__setattr__(self, "_receiving", False)
+
+    def _read_into(self, view: ReceiveBuffer) -> int:
         try:
             data = self._connection.read(min(len(view), _MAX_READ_SIZE))
         except OSError as exc:
@@ -327,6 +391,31 @@ class _ApacheConnection(BufferedConnection):
         return len(data)
 
     def _send(self, data: bytes) -> None:
+        lock = self._hold_lock
+        if lock is None:
+            self._send_now(data)
+            return
+        with lock:
+            # More input waits to be read (self.buffered(), inlined: this runs for every message).
+            waiting = not self._receiving and self._pos < len(self._data)
+            held = self._held
+            if waiting or held:
+                held += data
+                if not waiting or len(held) >= _HOLD_LIMIT:
+                    self._send_held()
+            else:
+                self._send_now(data)
+
+    def _send_held(self) -> None:
+        """Send the held bytes in one write (lock held)."""
+        held = self._held
+        if held:
+            # mod_python's write takes bytes, not a bytearray.
+            data = bytes(held)
+            held.clear()
+            self._send_now(data)
+
+    def _send_now(self, data: bytes) -> None:
         object.__setattr__(self, "bytes_written", self.bytes_written + len(data))
         try:
             self._connection.write(data)
@@ -415,7 +504,7 @@ class _ApacheHttp2Connection(_ApacheConnection):
         object.__setattr__(self, "_head_sent", False)
         super().__init__(request.connection)
 
-    def _send(self, data: bytes) -> None:
+    def _send_now(self, data: bytes) -> None:
         if self._head_sent:
             self._send_data(data)
             return
@@ -548,7 +637,7 @@ def _refuse(request: Any, apache: Any, resource: str, exc: Exception, response_s
 def _handle(request: Any, apache: Any) -> int:
     """Do the work of `headerparserhandler`."""
     try:
-        dispatcher, allow_draft75 = _set_up(request)
+        dispatcher, allow_draft75, hold_replies = _set_up(request)
     except ConfigurationError as exc:
         request.log_error(f"mod_pywebsocket: {exc}", apache.APLOG_ERR)
         return int(apache.HTTP_INTERNAL_SERVER_ERROR)
@@ -579,8 +668,14 @@ def _handle(request: Any, apache: Any) -> int:
         getattr(wrapped, "ws_version", None),
         getattr(wrapped, "ws_protocol", None),
     )
+    connection = wrapped.connection
+    if hold_replies:
+        connection.start_holding()
     try:
         dispatcher.transfer_data(wrapped)
+        connection.stop_holding()
+    except ConnectionTerminatedException as exc:
+        _LOGGER.debug("WebSocket connection to %s ended before its last bytes left: %s", resource, exc)
     except BaseException:
         _LOGGER.exception("WebSocket connection to %s failed", resource)
     _LOGGER.info(

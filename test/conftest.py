@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pathlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from mod_pywebsocket import standalone
-from test import httpd
+from mod_pywebsocket import headerparserhandler, standalone
+from test import fake_mod_python, httpd
 from test.pki import Pki
 from test.servers import make_site
 
@@ -52,6 +54,7 @@ FAST_MODULES = frozenset(
         "test_handshake_legacy.py",
         "test_handshake_header_values.py",
         "test_headerparserhandler.py",
+        "test_headerparserhandler_hold.py",
         "test_http_header_util_parsing_state.py",
         "test_extension_processors.py",
         "test_msgutil.py",
@@ -171,6 +174,25 @@ def example_server() -> Iterator[RunningServer]:
 def site(tmp_path: pathlib.Path) -> str:
     """A fresh copy of test/testdata/site (``servers.make_site``): files, CGI scripts and three handlers."""
     return make_site(tmp_path)
+
+
+@pytest.fixture
+def apache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Install the fake mod_python of ``test/fake_mod_python.py`` for ``headerparserhandler``'s in-process tests.
+
+    The module gets a fresh process state (no Dispatcher, no log handler), and
+    the root logger's handlers and level are restored after the test.
+    """
+    module = fake_mod_python.install(monkeypatch)
+    monkeypatch.setattr(headerparserhandler, "_dispatchers", {})
+    monkeypatch.setattr(headerparserhandler, "_log_handler", None)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield module
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

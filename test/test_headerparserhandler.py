@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,21 +57,6 @@ def handler_options(**extra: str) -> list[tuple[str, str]]:
     return [(headerparserhandler.OPTION_HANDLER_ROOT, HANDLERS)] + [
         (f"mod_pywebsocket.{name}", value) for name, value in extra.items()
     ]
-
-
-@pytest.fixture
-def apache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Install the fake mod_python; give the module a fresh process state; restore the root logger after."""
-    module = fake_mod_python.install(monkeypatch)
-    monkeypatch.setattr(headerparserhandler, "_dispatchers", {})
-    monkeypatch.setattr(headerparserhandler, "_log_handler", None)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield module
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def serve(request: FakeRequest) -> int:
@@ -180,7 +164,7 @@ def test_dispatcher_built_by_another_thread_while_waiting_for_the_lock_is_used(a
     # The state a second thread finds once the first released the lock: a dispatcher, and (here) no log handler yet.
     ready = dispatch.Dispatcher(HANDLERS)
     headerparserhandler._dispatchers[(HANDLERS, None, True)] = ready
-    assert headerparserhandler._set_up(websocket_request("/blank")) == (ready, False)
+    assert headerparserhandler._set_up(websocket_request("/blank")) == (ready, False, False)
     assert isinstance(headerparserhandler._log_handler, ApacheLogHandler)
 
 

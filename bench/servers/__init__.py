@@ -122,16 +122,16 @@ class ProcessServer(Running):
 
 
 class ApacheServer(Running):
-    """Our mod_python deployment: test/httpd.py's private Apache, example/ as the handler root."""
+    """Our mod_python deployment: test/httpd.py's private Apache, example/ as the handler root, more PythonOptions."""
 
-    def __init__(self, pinning: Pinning) -> None:
-        self.name = "apache"
+    def __init__(self, pinning: Pinning, name: str = "apache", options: dict[str, str] | None = None) -> None:
+        self.name = name
         last: Exception | None = None
         low, _, high = os.environ.get("BENCH_APACHE_PORTS", _APACHE_PORTS).partition("-")
         for port in random.sample(range(int(low), int(high)), 10):
             if not httpd._port_looks_free(port):
                 continue
-            self.httpd = httpd.Httpd(REPO / "example", log_level="warn", port=port)
+            self.httpd = httpd.Httpd(REPO / "example", log_level="warn", port=port, options=options)
             try:
                 with pinning.as_server():
                     self.httpd.start()
@@ -203,6 +203,17 @@ SERVERS = {
             "mod_pywebsocket Apache+mod_python",
             lambda log_dir, pinning: ApacheServer(pinning),
             skip={"rss": _NO_APACHE_MANY, "c10k": _NO_APACHE_MANY},
+            peer=False,
+        ),
+        ServerSpec(
+            "apache-held",
+            "mod_pywebsocket Apache+mod_python, hold_replies On",
+            lambda log_dir, pinning: ApacheServer(pinning, "apache-held", {"mod_pywebsocket.hold_replies": "On"}),
+            skip={
+                "rss": _NO_APACHE_MANY,
+                "c10k": _NO_APACHE_MANY,
+                "handshake": "replies are held only after the handshake",
+            },
             peer=False,
         ),
         ServerSpec(
