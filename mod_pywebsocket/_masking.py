@@ -64,7 +64,7 @@ def _load_speedups() -> tuple[Callable[[bytes | bytearray | memoryview, bytes], 
     if os.environ.get(NO_ACCELERATOR_ENV):
         return None, f"{NO_ACCELERATOR_ENV} is set"
     try:
-        from mod_pywebsocket import _speedups
+        import mod_pywebsocket._speedups as _speedups
     except ImportError as exc:  # not built (no compiler), or built for another Python
         _LOGGER.debug("masking accelerator not importable", exc_info=True)
         return None, f"mod_pywebsocket._speedups is not importable: {exc}"
