@@ -64,6 +64,13 @@ def test_mask_is_its_own_inverse_and_accepts_memoryview_and_bytearray(mask):
 
 
 @pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("key", [b"", b"abc", b"abcde"])
+def test_mask_rejects_a_key_that_is_not_4_bytes(mask, key):
+    with pytest.raises(ValueError, match=rf"^masking key must be 4 bytes, not {len(key)}$"):
+        mask(b"data", key)
+
+
+@pytest.mark.parametrize("mask", MASKS)
 def test_rfc_example_unmasks_to_hello(mask):
     assert mask(b"\x7f\x9f\x4d\x51\x58", b"\x37\xfa\x21\x3d") == b"Hello"
 
