@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv-bench
 BENCH_ARGS ?=
 
-.PHONY: bench test test-fast lint format
+.PHONY: bench test test-fast lint format speedups
+# The benchmark measures the tree as a user gets it: with the C accelerator when it builds here.
 bench: $(VENV)/.installed
+	$(VENV)/bin/python setup.py -q build_ext --inplace
 	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 $(VENV)/.installed: requirements/bench.txt requirements/pywebsocket3.txt requirements/test.txt
@@ -30,3 +32,14 @@ lint:
 
 format:
 	.venv/bin/python -m ruff format .
+
+# `make speedups`: build the optional C accelerator (frame masking) in place, as
+# mod_pywebsocket/_speedups.*.so next to the sources, for $(PYTHON) (the .venv made from
+# it, the one make test uses, has the same version); the package uses it from then on
+# (docs/standalone.md, "The masking accelerator"). setup.py needs setuptools>=77, which
+# older venvs lack: the pinned one goes into .venv first. Without a C compiler or the
+# Python headers, setup.py says why and the package keeps masking in pure Python.
+speedups:
+	test -x .venv/bin/python || $(PYTHON) -m venv .venv
+	.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/test.txt setuptools
+	.venv/bin/python setup.py build_ext --inplace

@@ -1,17 +1,22 @@
 """Build script: the metadata lives in pyproject.toml.
 
-This file adds two things to the built package: the ``.pth`` file that
+This file adds three things to the built package: the ``.pth`` file that
 provides the ``pywebsocket3`` alias wherever no real pywebsocket3 is
-installed (docs/packaging.md), and a copy of ``example/`` as
+installed (docs/packaging.md), a copy of ``example/`` as
 ``mod_pywebsocket/examples/``, which the standalone server's ``--examples``
-serves once installed.
+serves once installed, and the optional C accelerator
+``mod_pywebsocket._speedups`` (frame masking), built when a C compiler and
+the Python headers are present; without them the build says why and goes
+on, and the package masks in pure Python (docs/standalone.md, "The masking
+accelerator"). In a checkout, ``python3 setup.py build_ext --inplace`` (or
+``make speedups``) builds it next to the sources.
 """
 
 from __future__ import annotations
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 # Installed at the top of site-packages; site runs this line at every
@@ -64,4 +69,7 @@ class BuildPyWithPth(build_py):
         return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME), *examples]
 
 
-setup(cmdclass={"build_py": BuildPyWithPth})
+# optional=True: a failed compilation (no compiler, no Python.h) is a warning, not an error.
+SPEEDUPS = Extension("mod_pywebsocket._speedups", ["mod_pywebsocket/_speedups.c"], optional=True)
+
+setup(cmdclass={"build_py": BuildPyWithPth}, ext_modules=[SPEEDUPS])

@@ -209,6 +209,18 @@ logger, and under mod_python the first request sends the root logger's
 records to Apache's error log. ``util.get_class_logger`` (a logger named
 after a class) is kept for handler files; the package does not use it.
 
+Speed
+-----
+
+The runtime needs only the standard library. One optional C extension of
+its own, ``mod_pywebsocket._speedups``, unmasks what clients send at memory
+speed; ``pip install`` builds it when a C compiler is present, and in a
+checkout ``make speedups`` (``python3 setup.py build_ext --inplace``) does.
+Without it, masking runs in pure Python. The standalone server, and under
+mod_python the first request, log at INFO which one runs
+(``util.MASK_IMPLEMENTATION``); ``MOD_PYWEBSOCKET_NO_ACCELERATOR=1`` keeps
+the pure-Python one (docs/standalone.md, "The masking accelerator").
+
 Modules: ``handshake`` (opening handshakes), ``stream`` and ``msgutil``
 (messages), ``dispatch`` (handler loading), ``common`` (constants),
 ``extensions`` (extension processors), ``standalone`` and

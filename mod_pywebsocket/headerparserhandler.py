@@ -47,7 +47,7 @@ import os
 import threading
 from typing import Any
 
-from mod_pywebsocket import common, dispatch, handshake, http_header_util
+from mod_pywebsocket import _masking, common, dispatch, handshake, http_header_util
 from mod_pywebsocket._connection import BufferedConnection, ConnectionTerminatedException, ReceiveBuffer
 
 __all__ = [
@@ -180,7 +180,7 @@ class ApacheLogHandler(logging.Handler):
 
 
 def _install_log_handler(request: Any) -> None:
-    """Forward Python logging to Apache, once per interpreter (lock held)."""
+    """Forward Python logging to Apache and log which masking runs, once per interpreter (lock held)."""
     global _log_handler
     if _log_handler is not None:
         return
@@ -193,6 +193,7 @@ def _install_log_handler(request: Any) -> None:
     if isinstance(aplog_level, int):
         root.setLevel(_python_level(aplog_level))
     _log_handler = handler
+    _masking.log_implementation()
 
 
 # -- options and the dispatcher ---------------------------------------------

@@ -80,6 +80,7 @@ if __name__ == "__main__" and not __package__:
         sys.path[0] = os.path.dirname(_PACKAGE_DIR)
 
 from mod_pywebsocket import (
+    _masking,
     _pywebsocket3_alias,
     _standalone_admission,
     _standalone_files,
@@ -1095,6 +1096,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (options.validation_host is not None or options.validation_port is not None) and not options.strict:
         _LOGGER.warning("--validation-host and --validation-port take effect only with --strict")
     _pywebsocket3_alias.warn_if_foreign_pywebsocket3()
+    _masking.log_implementation()
     for sock, _ in server._sockets:
         _LOGGER.info("listening on %s (%s)", _peer(sock.getsockname()), "TLS" if options.use_tls else "plain")
     exposure = _exposure_warning(options)

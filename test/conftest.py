@@ -62,6 +62,7 @@ FAST_MODULES = frozenset(
         "test_pywebsocket3_alias_loader.py",
         "test_server_options.py",
         "test_standalone_handlers.py",
+        "test_speedups.py",
         "test_standalone_startup.py",
         "test_stream.py",
         "test_stream_base_read_until.py",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mod_pywebsocket import dispatch, headerparserhandler
+from mod_pywebsocket import _masking, dispatch, headerparserhandler
 from mod_pywebsocket.headerparserhandler import ApacheLogHandler, ConfigurationError
 from mod_pywebsocket.msgutil import ConnectionTerminatedException
 from test import fake_mod_python
@@ -651,3 +651,13 @@ def test_entry_point_without_mod_python_raises_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mod_python", None)
     with pytest.raises(ImportError):
         headerparserhandler.headerparserhandler(FakeRequest())
+
+
+def test_first_request_logs_which_frame_masking_runs_and_later_ones_do_not(apache):
+    first = websocket_request("/nothing", loglevel=fake_mod_python.APLOG_INFO)
+    second = websocket_request("/nothing", loglevel=fake_mod_python.APLOG_INFO)
+    serve(first)
+    serve(second)
+    line = f"mod_pywebsocket._masking: frame masking: {_masking.MASK_IMPLEMENTATION} ({_masking._REASON})"
+    assert [entry for entry in first.logged if "frame masking" in entry[0]] == [(line, fake_mod_python.APLOG_INFO)]
+    assert [entry for entry in second.logged if "frame masking" in entry[0]] == []

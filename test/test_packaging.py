@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
@@ -495,3 +496,32 @@ def test_installed_command_prints_its_version(venv):
     result = venv.run("--version", program="pywebsocket-standalone")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"mod_pywebsocket {__version__} (Python ")
+
+
+def _c_compiler() -> str | None:
+    """The C compiler setup.py would run (Python's CC), if it is on PATH."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    return shutil.which(compiler[0]) if compiler else None
+
+
+@pytest.mark.packaging
+def test_sdist_carries_the_c_accelerator_source_and_no_binary(our_build):
+    with tarfile.open(our_build.sdist) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"mod_pywebsocket/_speedups.c", "mod_pywebsocket/_speedups.pyi"} <= names
+    assert [name for name in names if name.endswith((".so", ".pyd", ".o"))] == []
+
+
+@pytest.mark.packaging
+def test_installed_wheel_masks_with_the_c_accelerator_it_was_built_with(our_wheel, venv):
+    if _c_compiler() is None:
+        pytest.skip("no C compiler: the wheel was built without the accelerator")
+    with zipfile.ZipFile(our_wheel) as wheel:
+        speedups = sorted(name for name in wheel.namelist() if name.startswith("mod_pywebsocket/_speedups"))
+    assert speedups == [
+        "mod_pywebsocket/_speedups" + sysconfig.get_config_var("EXT_SUFFIX"),
+        "mod_pywebsocket/_speedups.pyi",
+    ]
+    venv.install(OURS)
+    result = venv.run("-c", "from mod_pywebsocket import util; print(util.MASK_IMPLEMENTATION)")
+    assert (result.stdout, result.stderr) == ("mod_pywebsocket._speedups\n", "")

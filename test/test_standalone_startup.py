@@ -7,6 +7,7 @@ lines that name the address, port or path involved, ``--examples``,
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -18,9 +19,9 @@ import sys
 import pytest
 from websockets.sync.client import connect
 
-from mod_pywebsocket import __version__, standalone
+from mod_pywebsocket import __version__, _masking, standalone
 from test.conftest import EXAMPLE_DIR, EXAMPLE_RESOURCES, REPO_ROOT, running_server
-from test.servers import option_error, run_cli
+from test.servers import ServerProcess, option_error, run_cli
 from test.wire import exchange, upgrade_request
 
 TIMEOUT = 10.0
@@ -250,6 +251,30 @@ def test_start_on_127_0_0_1_logs_no_warning(caplog):
     with running_server("-d", EXAMPLE_DIR):
         pass
     assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("no_accelerator", [False, True], ids=["default", "no-accelerator"])
+def test_start_logs_which_frame_masking_runs_before_listening(no_accelerator):
+    env = {key: value for key, value in os.environ.items() if key != _masking.NO_ACCELERATOR_ENV}
+    if importlib.util.find_spec("mod_pywebsocket._speedups") is not None:
+        expected = "frame masking: mod_pywebsocket._speedups (C extension)"
+    else:
+        expected = (
+            "frame masking: pure-python (mod_pywebsocket._speedups is not importable: "
+            "No module named 'mod_pywebsocket._speedups')"
+        )
+    if no_accelerator:
+        env[_masking.NO_ACCELERATOR_ENV] = "1"
+        expected = f"frame masking: pure-python ({_masking.NO_ACCELERATOR_ENV} is set)"
+    server = ServerProcess("-d", EXAMPLE_DIR, "--log-level", "info", env=env)
+    try:
+        lines = server.log_text().splitlines()
+    finally:
+        server.stop()
+    masking = [index for index, line in enumerate(lines) if "frame masking:" in line]
+    listening = [index for index, line in enumerate(lines) if "listening on" in line]
+    assert len(masking) == 1 and masking[0] < listening[0]
+    assert lines[masking[0]].endswith(f"[INFO] mod_pywebsocket._masking: {expected}"), lines[masking[0]]
 
 
 # --examples and --version.

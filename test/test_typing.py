@@ -29,7 +29,7 @@ def test_mod_pywebsocket_passes_mypy_strict(tmp_path):
 # The explicit uses of ``typing.Any`` in mod_pywebsocket/ (annotations, casts,
 # aliases; imports not counted). A change that removes some lowers this number
 # in the same commit; none may raise it.
-ANY_CEILING = 227
+ANY_CEILING = 225
 
 
 def count_any(source: str) -> int:

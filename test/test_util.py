@@ -40,8 +40,9 @@ def reference_mask(data: bytes, key: bytes) -> bytes:
     return bytes(b ^ key[i % 4] for i, b in enumerate(data))
 
 
-# util.mask uses the accelerator when websockets is installed (it is, for the
-# tests); _mask_pure is what runs everywhere else. Both must agree.
+# util.mask runs the C accelerator when it is built (tools/test.sh builds it;
+# test_speedups.py compares the two on random data); _mask_pure is what runs
+# everywhere else. Both must agree.
 MASKS = [pytest.param(util.mask, id="mask"), pytest.param(_masking._mask_pure, id="pure")]
 
 
@@ -63,29 +64,68 @@ def test_mask_is_its_own_inverse_and_accepts_memoryview_and_bytearray(mask):
 
 
 @pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("key", [b"", b"abc", b"abcde"])
+def test_mask_rejects_a_key_that_is_not_4_bytes(mask, key):
+    with pytest.raises(ValueError, match=rf"^masking key must be 4 bytes, not {len(key)}$"):
+        mask(b"data", key)
+
+
+@pytest.mark.parametrize("mask", MASKS)
 def test_rfc_example_unmasks_to_hello(mask):
     assert mask(b"\x7f\x9f\x4d\x51\x58", b"\x37\xfa\x21\x3d") == b"Hello"
 
 
-def _mask_implementation(env_value):
+def _mask_implementation(env_value, *, block_speedups=False):
+    """Import util in a fresh interpreter; return its MASK_IMPLEMENTATION, the masking log line and stderr."""
     env = {key: value for key, value in os.environ.items() if key != util.NO_ACCELERATOR_ENV}
     if env_value is not None:
         env[util.NO_ACCELERATOR_ENV] = env_value
-    code = "from mod_pywebsocket import util; print(util.MASK_IMPLEMENTATION)"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return result.stdout.strip(), result.stderr
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(name)s %(message)s')\n"
+        + ("sys.modules['mod_pywebsocket._speedups'] = None\n" if block_speedups else "")
+        + "from mod_pywebsocket import _masking, util\n"
+        "print(util.MASK_IMPLEMENTATION)\n"
+        "_masking.log_implementation()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.splitlines(), result.stderr
 
 
-def test_mask_uses_the_websockets_accelerator_when_installed_without_importing_the_package():
-    pytest.importorskip("websockets.speedups")
-    assert _mask_implementation(None) == ("websockets.speedups", "")
-    code = "import sys; from mod_pywebsocket import util; print('websockets' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+def test_mask_runs_the_c_accelerator_when_it_is_built_and_logs_so():
+    pytest.importorskip("mod_pywebsocket._speedups", reason="the C accelerator is not built (make speedups)")
+    assert _mask_implementation(None) == (
+        [
+            "mod_pywebsocket._speedups",
+            "mod_pywebsocket._masking frame masking: mod_pywebsocket._speedups (C extension)",
+        ],
+        "",
+    )
 
 
 def test_mask_stays_pure_python_when_the_environment_says_so():
-    assert _mask_implementation("1") == ("pure-python", "")
+    assert _mask_implementation("1") == (
+        ["pure-python", f"mod_pywebsocket._masking frame masking: pure-python ({util.NO_ACCELERATOR_ENV} is set)"],
+        "",
+    )
+
+
+def test_mask_falls_back_to_pure_python_when_the_c_accelerator_is_not_importable():
+    lines, stderr = _mask_implementation(None, block_speedups=True)
+    assert lines == [
+        "pure-python",
+        "mod_pywebsocket._masking frame masking: pure-python (mod_pywebsocket._speedups is not importable: "
+        "import of mod_pywebsocket._speedups halted; None in sys.modules)",
+    ]
+    assert stderr == ""
+
+
+def test_importing_the_masking_never_imports_websockets():
+    code = "import sys; from mod_pywebsocket import util; print('websockets' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "False"
 
 
 def test_repeated_xor_masker_keeps_key_position_across_calls():

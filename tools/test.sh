@@ -21,6 +21,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/test.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/test-no-deps.txt
+# The optional C accelerator, built in place when a compiler is present (else setup.py
+# warns and goes on): test/test_speedups.py compares it with the pure-Python masking,
+# which test/test_util.py runs either way.
+.venv/bin/python setup.py -q build_ext --inplace || echo "tools/test.sh: the C accelerator did not build; its tests skip" >&2
 
 # The full run (no arguments) is the CI gate: formatting and lint first, in
 # seconds (ruff, rules in pyproject.toml), then pytest under coverage; mypy
