@@ -66,26 +66,35 @@ def summarize(results: list[Result]) -> dict[tuple[str, str], dict[str, Any]]:
     return table
 
 
+def _times(factor: float, value: float | None) -> float | None:
+    """``factor * value``, or None when ``value`` was not measured."""
+    return None if value is None else factor * value
+
+
+# Issue 19's goals. "ours" is what `pip install` gives with a compiler (our own C
+# masking; nothing borrowed from websockets), "ours-pure" what it gives without one.
 TARGETS = [
     ("latency", "latency p50 ≤ 18 µs", lambda s: (s("ours", "latency"), 18.0, "<=")),
     ("pipe1", "64 in flight, 1 conn ≥ 140k msg/s", lambda s: (s("ours", "pipe1"), 140000.0, ">=")),
     ("pipe8", "64 in flight, 8 conns ≥ 140k msg/s", lambda s: (s("ours", "pipe8"), 140000.0, ">=")),
-    ("big", "1 MiB echo ≥ 1.0× websockets asyncio", lambda s: (s("ours", "big"), s("ws-asyncio", "big"), ">=")),
-    ("frag", "64 KiB in 16 fragments ≥ 8000 msg/s", lambda s: (s("ours", "frag"), 8000.0, ">=")),
-    ("handshake", "handshakes ≥ 6000/s", lambda s: (s("ours", "handshake"), 6000.0, ">=")),
-    ("rss", "RSS per open connection ≤ 20 KiB", lambda s: (s("ours", "rss"), 20.0, "<=")),
+    ("big", "1 MiB echo ≥ 1.5× websockets asyncio",
+     lambda s: (s("ours", "big"), _times(1.5, s("ws-asyncio", "big")), ">=")),
+    ("frag", "64 KiB in 16 fragments ≥ 1.2× websockets asyncio",
+     lambda s: (s("ours", "frag"), _times(1.2, s("ws-asyncio", "frag")), ">=")),
+    ("handshake", "handshakes ≥ 1.0× websockets asyncio",
+     lambda s: (s("ours", "handshake"), s("ws-asyncio", "handshake"), ">=")),
+    ("handshake", "goal: handshakes ≥ 1.2× websockets asyncio",
+     lambda s: (s("ours", "handshake"), _times(1.2, s("ws-asyncio", "handshake")), ">=")),
+    ("rss", "RSS per open connection ≤ the trivial thread server's",
+     lambda s: (s("ours", "rss"), s("trivial", "rss"), "<=")),
+    ("rss", "goal: RSS per open connection ≤ 20 KiB", lambda s: (s("ours", "rss"), 20.0, "<=")),
     ("c10k", "10,000 conns held: latency < 2× idle", lambda s: (s("ours", "c10k"), 2.0, "<")),
-    ("latency", "pure-Python masking: latency p50 ≤ 18 µs", lambda s: (s("ours-pure", "latency"), 18.0, "<=")),
-    ("pipe1", "pure-Python masking: 64 in flight, 1 conn ≥ 140k msg/s",
+    ("latency", "no compiler (pure-Python masking): latency p50 ≤ 18 µs",
+     lambda s: (s("ours-pure", "latency"), 18.0, "<=")),
+    ("pipe1", "no compiler (pure-Python masking): 64 in flight, 1 conn ≥ 140k msg/s",
      lambda s: (s("ours-pure", "pipe1"), 140000.0, ">=")),
-    ("pipe8", "pure-Python masking: 64 in flight, 8 conns ≥ 140k msg/s",
-     lambda s: (s("ours-pure", "pipe8"), 140000.0, ">=")),
-    ("big", "pure-Python masking: 1 MiB echo ≥ 1.0× websockets asyncio",
-     lambda s: (s("ours-pure", "big"), s("ws-asyncio", "big"), ">=")),
-    ("frag", "pure-Python masking: 64 KiB in 16 fragments ≥ 8000 msg/s",
-     lambda s: (s("ours-pure", "frag"), 8000.0, ">=")),
-    ("pipe1", "Apache echo rate ≥ 0.5× standalone (64 in flight, 1 conn)",
-     lambda s: (s("apache", "pipe1"), None if s("ours", "pipe1") is None else 0.5 * s("ours", "pipe1"), ">=")),
+    ("pipe1", "Apache with hold_replies: 64 in flight, 1 conn ≥ 0.5× standalone",
+     lambda s: (s("apache-held", "pipe1"), _times(0.5, s("ours", "pipe1")), ">=")),
     ("latency", "Apache echo rate ≥ 0.5× standalone (1 in flight: 1/p50)",
      lambda s: (None if s("apache", "latency") is None else 1e6 / s("apache", "latency"),
                 None if s("ours", "latency") is None else 0.5e6 / s("ours", "latency"), ">=")),
