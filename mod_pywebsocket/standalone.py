@@ -185,13 +185,50 @@ class _StandaloneRequest(_standalone_http.StandaloneRequestBase):
     the stream's options), ``message_budget`` (this connection's account of
     the ``--max-incoming-memory`` budget, copied there too, and closed when
     the WebSocket ends) and ``raw_request_lines`` (the request line and
-    header lines as received, for the Hixie-75 strict check).
+    header lines as received, for the Hixie-75 strict check; None once the
+    WebSocket is open).
     """
+
+    # Slots for what the server, the handshake and the stream set (a slot
+    # costs 8 bytes, a key of a per-instance dict about 50), and a dict for
+    # whatever else a handler sets.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_dispatcher",
+        "_use_tls",
+        "client_terminated",
+        "connection",
+        "extra_headers",
+        "headers_in",
+        "max_message_size",
+        "message_budget",
+        "method",
+        "protocol",
+        "raw_request_lines",
+        "server_terminated",
+        "unparsed_uri",
+        "uri",
+        "ws_challenge",
+        "ws_challenge_md5",
+        "ws_close_code",
+        "ws_close_reason",
+        "ws_deflate",
+        "ws_extension_processors",
+        "ws_extensions",
+        "ws_location",
+        "ws_origin",
+        "ws_protocol",
+        "ws_requested_extensions",
+        "ws_requested_protocols",
+        "ws_resource",
+        "ws_stream",
+        "ws_version",
+    )
 
     def __init__(
         self, handler: WebSocketRequestHandler, connection: _standalone_io.SocketConnection, use_tls: bool
     ) -> None:
-        self._handler = handler
         self.connection = connection
         self.uri = handler.path
         self.unparsed_uri = handler.path
@@ -203,7 +240,7 @@ class _StandaloneRequest(_standalone_http.StandaloneRequestBase):
         self.message_budget = handler.server.message_budget.account()
         # The request line and header lines exactly as received (bytes, line
         # ends included), for the Hixie-75 strict check (handshake/draft75.py).
-        self.raw_request_lines: list[bytes] | None = list(handler.raw_request_lines)
+        self.raw_request_lines: list[bytes] | None = handler.raw_request_lines
         self._use_tls = use_tls
 
 
@@ -396,6 +433,11 @@ class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
         # The WebSocket is open: an idle connection is normal from now on,
         # a client that does not read for --write-timeout is not.
         self.connection.settimeout(None)
+        # What only the handshake needed goes, and so do the receive buffer's
+        # pages, while the connection waits for its first message.
+        request.raw_request_lines = None
+        self.raw_request_lines = []
+        connection.release_idle_pages()
         server.write_watch.watch(connection)
         if server.ssl_context is None:
             connection.hold_writes(server.flusher)
