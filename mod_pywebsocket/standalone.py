@@ -17,7 +17,8 @@ How this works:
 
 - The server listens on one socket per address of ``--server-host``, all
   on one port. The accept loop (``serve_forever``) waits on all of them and
-  never waits on a client.
+  never waits on a client; the listening sockets do not block, and each
+  wake-up accepts every connection waiting (up to 32).
   ``process_request`` counts the connection against ``--max-connections``
   and starts its thread; a connection over the limit gets no thread: the
   refuser (``_standalone_admission.Refuser``) answers it 503 with
@@ -120,6 +121,10 @@ _SERVER_SOFTWARE = _standalone_files.SERVER_SOFTWARE
 # after our FIN, so that unread client bytes never turn our close into a reset.
 _LINGER_SECONDS = 2.0
 _LINGER_MAX_BYTES = 1 << 20
+# The most connections accepted per wake-up of the accept loop (one
+# select, then accept until none waits): under a burst of connections the
+# loop pays one select for many.
+_ACCEPT_BATCH = 32
 # How long shutdown waits for the closing handshakes of open WebSockets.
 _SHUTDOWN_WAIT_SECONDS = 5.0
 # Connections over --max-connections held at once while they get their 503;
@@ -670,9 +675,10 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.server_port = self.server_address[1]
 
     def server_activate(self) -> None:
-        """Listen on every bound socket."""
+        """Listen on every bound socket, in non-blocking mode (``serve_forever`` accepts until none waits)."""
         for sock, _ in self._sockets:
             sock.listen(self.request_queue_size)
+            sock.setblocking(False)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Accept connections on every listening socket until ``shutdown`` is called.
@@ -710,13 +716,23 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self._serving_stopped.wait()
 
     def _accept(self, listener: Any) -> None:
-        try:
-            request, client_address = listener.accept()
-        except OSError as exc:
-            if _standalone_admission.is_resource_error(exc):
-                self._accept_backoff.failed(exc)
-            # Else the client left before we accepted it.
-            return
+        """Accept the connections waiting on ``listener``: up to ``_ACCEPT_BATCH`` per wake-up, one if it blocks."""
+        batch = _ACCEPT_BATCH if listener.gettimeout() == 0.0 else 1
+        for _ in range(batch):
+            try:
+                request, client_address = listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if _standalone_admission.is_resource_error(exc):
+                    self._accept_backoff.failed(exc)
+                    return
+                continue  # the client left before we accepted it
+            self._accept_one(request, client_address)
+            if self._stop_serving:
+                return
+
+    def _accept_one(self, request: socket.socket, client_address: object) -> None:
         self._accept_backoff.succeeded()
         if not self.verify_request(request, client_address):
             self.shutdown_request(request)
