@@ -88,24 +88,31 @@ def test_request_takes_a_handlers_own_attributes_and_stays_hashable():
     assert getattr(request, "ws_stream", None) is None
 
 
-STATE_HANDLER = """
+def test_each_connection_runs_in_its_own_named_daemon_thread(tmp_path: pathlib.Path):
+    (tmp_path / "thread_wsh.py").write_text(THREAD_HANDLER, encoding="utf-8")
+    with running_server("-d", str(tmp_path)) as server:
+        names = []
+        for _ in range(2):
+            sock, reader = wire.ws_open(server.port, "/thread")
+            with sock:
+                sock.sendall(wire.client_frame(1, b"go"))
+                names.append(reader.frame()[2].decode())
+    first, second = (name.split(" ", 2) for name in names)
+    assert first[0] == second[0] == "connection"
+    assert first[1].startswith("127.0.0.1:") and first[1] != second[1]
+    assert first[2] == second[2] == "True"
+
+
+THREAD_HANDLER = """
+import threading
+
+
 def web_socket_do_extra_handshake(request):
-    request.lines_at_handshake = len(request.raw_request_lines)
+    pass
 
 
 def web_socket_transfer_data(request):
     request.ws_stream.receive_message()
-    request.ws_stream.send_message(
-        "%d %r" % (request.lines_at_handshake, request.raw_request_lines), binary=False
-    )
+    thread = threading.current_thread()
+    request.ws_stream.send_message("%s %s" % (thread.name, thread.daemon), binary=False)
 """
-
-
-def test_open_websocket_drops_the_raw_request_lines_after_the_handshake(tmp_path: pathlib.Path):
-    (tmp_path / "state_wsh.py").write_text(STATE_HANDLER, encoding="utf-8")
-    with running_server("-d", str(tmp_path)) as server:
-        sock, reader = wire.ws_open(server.port, "/state")
-        with sock:
-            sock.sendall(wire.client_frame(1, b"go"))
-            # The handshake saw the request line, 5 header lines and the empty line.
-            assert reader.frame() == (True, 1, b"7 None")
