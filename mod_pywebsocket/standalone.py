@@ -846,7 +846,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             # handler_class(...) as type.__call__ does it, minus the C-level
             # frame that call adds under everything the connection runs,
             # the WebSocket handler included (see _ConnectionThread).
-            handler = handler_class.__new__(handler_class)
+            handler = handler_class.__new__(handler_class, conn, client_address, self)
             handler.__init__(conn, client_address, self)
         except OSError as exc:
             _LOGGER.info("%s - connection failed: %s", _peer(client_address), exc)
