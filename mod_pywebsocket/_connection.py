@@ -16,8 +16,9 @@ Everything else (exact reads, ``read_some``, ``peek``, ``buffered``,
 ``read_ahead`` bytes more than the read needs (64 KiB for a socket, nothing
 for a connection its owner may also read directly), into one anonymous
 mapping per connection of which only the pages data was written to become
-resident. A read that needs more than 64 KiB beyond what is buffered goes
-straight into a buffer of its size.
+resident (``release_idle_pages`` gives them back before a long wait). A
+read that needs more than 64 KiB beyond what is buffered goes straight into
+a buffer of its size.
 
 ``as_buffered`` adapts a plain object with ``read(n)``/``write(data)`` (an
 embedder's connection, mod_python's raw one) once, where a stream or a
@@ -44,6 +45,9 @@ __all__ = [
 # largest read served through it: a read that needs more than this beyond
 # what is buffered goes straight into a buffer of its own size.
 RECEIVE_SIZE = 65536
+
+# Where the system can take back a mapping's pages (Linux, the BSDs, macOS).
+_MADV_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 
 # What ``_receive_into`` writes into: a view, or the receive mapping itself.
 ReceiveBuffer = Union[memoryview, mmap.mmap]
@@ -239,6 +243,19 @@ class BufferedConnection:
             OSError: sending failed.
         """
         self.write(b"".join(parts))
+
+    def release_idle_pages(self) -> bool:
+        """Give the receive mapping's resident pages back to the system if nothing is buffered.
+
+        For a connection about to wait, perhaps for long (an open WebSocket
+        after its handshake): the mapping stays, and the next receive
+        touches fresh zeroed pages. Returns True if pages were released.
+        """
+        buffer = self._recv_buffer
+        if buffer is None or self._pos < len(self._data) or _MADV_DONTNEED is None:
+            return False
+        buffer.madvise(_MADV_DONTNEED)
+        return True
 
     def close(self) -> None:
         """Drop the read buffers (whatever lies below is closed by its owner)."""

@@ -461,6 +461,8 @@ class StandaloneRequestBase:
     ``protocol`` and ``_use_tls``, and the other SPEC §3 attributes.
     """
 
+    __slots__ = ()  # a subclass may keep its attributes in slots
+
     connection: Any
     uri: str
     unparsed_uri: str

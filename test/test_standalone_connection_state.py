@@ -1,0 +1,118 @@
+"""What an open WebSocket keeps per connection under the standalone server (memory per idle connection)."""
+
+from __future__ import annotations
+
+import mmap
+import pathlib
+import types
+
+import pytest
+
+from mod_pywebsocket import standalone
+from mod_pywebsocket._connection import BufferedConnection
+from test import wire
+from test.conftest import running_server
+
+
+class Scripted(BufferedConnection):
+    """A buffered connection whose receives return the given chunks, then EOF."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        super().__init__()
+        self.chunks = list(chunks)
+
+    def _receive_into(self, view):
+        if not self.chunks:
+            return 0
+        chunk = self.chunks.pop(0)
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_release_idle_pages_without_a_receive_releases_nothing():
+    assert Scripted(b"abc").release_idle_pages() is False
+
+
+def test_release_idle_pages_keeps_pages_while_bytes_are_buffered():
+    connection = Scripted(b"abcdef")
+    assert connection.read(2) == b"ab"
+    assert connection.release_idle_pages() is False
+    assert connection.read(4) == b"cdef"
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_DONTNEED"), reason="no madvise(MADV_DONTNEED) here")
+def test_release_idle_pages_when_drained_then_reads_on_unchanged():
+    connection = Scripted(b"GET / HTTP/1.1\r\n\r\n", b"\x81\x00", b"next")
+    assert connection.readline() == b"GET / HTTP/1.1\r\n"
+    assert connection.readline() == b"\r\n"
+    assert connection.release_idle_pages() is True
+    assert connection.read(2) == b"\x81\x00"
+    assert connection.read(4) == b"next"
+
+
+def test_release_idle_pages_after_close_releases_nothing():
+    connection = Scripted(b"ab")
+    assert connection.read(2) == b"ab"
+    connection.close()
+    assert connection.release_idle_pages() is False
+
+
+def _request() -> standalone._StandaloneRequest:
+    options = types.SimpleNamespace(max_message_size=1 << 20)
+    server = types.SimpleNamespace(options=options, message_budget=types.SimpleNamespace(account=lambda: None))
+    handler = types.SimpleNamespace(
+        path="/echo?x=1", command="GET", request_version="HTTP/1.1", headers={}, raw_request_lines=[b"x"], server=server
+    )
+    return standalone._StandaloneRequest(handler, None, False)  # type: ignore[arg-type]
+
+
+def test_request_keeps_server_and_handshake_attributes_out_of_its_dict():
+    request = _request()
+    for name in ("ws_resource", "ws_origin", "ws_version", "ws_protocol", "ws_extensions", "ws_stream", "ws_deflate"):
+        setattr(request, name, None)
+    request.client_terminated = request.server_terminated = False
+    assert request.__dict__ == {}
+    assert (request.uri, request.unparsed_uri, request.method, request.protocol) == (
+        "/echo?x=1",
+        "/echo?x=1",
+        "GET",
+        "HTTP/1.1",
+    )
+
+
+def test_request_takes_a_handlers_own_attributes_and_stays_hashable():
+    request = _request()
+    request.counter = 3
+    assert request.__dict__ == {"counter": 3}
+    assert {request: 1}[request] == 1
+    assert getattr(request, "ws_stream", None) is None
+
+
+def test_each_connection_runs_in_its_own_named_daemon_thread(tmp_path: pathlib.Path):
+    (tmp_path / "thread_wsh.py").write_text(THREAD_HANDLER, encoding="utf-8")
+    with running_server("-d", str(tmp_path)) as server:
+        names = []
+        for _ in range(2):
+            sock, reader = wire.ws_open(server.port, "/thread")
+            with sock:
+                sock.sendall(wire.client_frame(1, b"go"))
+                names.append(reader.frame()[2].decode())
+    first, second = (name.split(" ", 2) for name in names)
+    assert first[0] == second[0] == "connection"
+    assert first[1].startswith("127.0.0.1:") and first[1] != second[1]
+    assert first[2] == second[2] == "True"
+
+
+THREAD_HANDLER = """
+import threading
+
+
+def web_socket_do_extra_handshake(request):
+    pass
+
+
+def web_socket_transfer_data(request):
+    request.ws_stream.receive_message()
+    thread = threading.current_thread()
+    request.ws_stream.send_message("%s %s" % (thread.name, thread.daemon), binary=False)
+"""
