@@ -62,6 +62,8 @@ FAST_MODULES = frozenset(
         "test_pywebsocket3_alias_loader.py",
         "test_server_options.py",
         "test_standalone_handlers.py",
+        "test_standalone_accept.py",
+        "test_standalone_connection_state.py",
         "test_speedups.py",
         "test_standalone_startup.py",
         "test_stream.py",
