@@ -16,6 +16,7 @@ import pytest
 from mod_pywebsocket import common, headerparserhandler
 from test import fake_mod_python
 from test.fake_mod_python import FakeConnection, FakeRequest
+from test.servers import ROBUST_HANDLERS
 from test.wire import SAMPLE_ACCEPT, client_frame, header_fields, parse_response, upgrade_request
 
 pytestmark = pytest.mark.usefixtures("apache")
@@ -24,30 +25,11 @@ pytestmark = pytest.mark.usefixtures("apache")
 CLIENT_CLOSE_1001 = client_frame(common.OPCODE_CLOSE, b"\x03\xe9")
 SERVER_CLOSE_1000 = client_frame(common.OPCODE_CLOSE, b"\x03\xe8", mask=False)
 
-ECHO = """
-def web_socket_do_extra_handshake(request):
-    pass
-
-def web_socket_transfer_data(request):
-    while True:
-        message = request.ws_stream.receive_message()
-        if message is None:
-            return
-        request.ws_stream.send_message(message, binary=isinstance(message, bytes))
-"""
-
-# Answers each message with four copies of it.
-ECHO4 = """
-def web_socket_do_extra_handshake(request):
-    pass
-
-def web_socket_transfer_data(request):
-    while True:
-        message = request.ws_stream.receive_message()
-        if message is None:
-            return
-        request.ws_stream.send_message(message * 4)
-"""
+# The shared echo handler, and one that answers each message with four copies of it (the same loop, another send).
+ECHO = Path(ROBUST_HANDLERS, "echo_wsh.py").read_text(encoding="utf-8")
+ECHO_SEND = "request.ws_stream.send_message(message, binary=isinstance(message, bytes))"
+assert ECHO_SEND in ECHO
+ECHO4 = ECHO.replace(ECHO_SEND, "request.ws_stream.send_message(message * 4)")
 
 # Replies to the first message, then the connection is dropped without a close frame.
 REPLY_THEN_ABORT = """
