@@ -674,11 +674,13 @@ def _handle(request: Any, apache: Any) -> int:
         connection.start_holding()
     try:
         dispatcher.transfer_data(wrapped)
+    except BaseException:
+        _LOGGER.exception("WebSocket connection to %s failed", resource)
+    # Replies still held leave now, also after a failure (only hold_replies holds any).
+    try:
         connection.stop_holding()
     except ConnectionTerminatedException as exc:
         _LOGGER.debug("WebSocket connection to %s ended before its last bytes left: %s", resource, exc)
-    except BaseException:
-        _LOGGER.exception("WebSocket connection to %s failed", resource)
     _LOGGER.info(
         "WebSocket connection to %s from %s closed (close code received: %s)",
         resource,
