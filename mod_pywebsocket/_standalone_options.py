@@ -70,6 +70,8 @@ NO_EFFECT = {
     "tls-module": "TLS always uses Python's ssl module",
 }
 _TLS_MODULES = ("ssl", "pyopenssl")
+# What --basic-auth accepts when no --basic-auth-credential is given (pywebsocket3's default too).
+DEFAULT_BASIC_AUTH_CREDENTIAL = "test:test"
 _BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 # Options that make no sense inside a config file.
 _NOT_IN_CONFIG = frozenset({"config", "help"})
@@ -189,7 +191,7 @@ def complete_options(options: ServerOptions) -> ServerOptions:
     document_root = os.path.abspath(options.document_root)
     credential = options.basic_auth_credential
     if options.basic_auth and credential is None:
-        credential = "test:test"
+        credential = DEFAULT_BASIC_AUTH_CREDENTIAL
     elif credential is not None and credential.startswith("Basic "):
         try:
             decoded = base64.b64decode(credential[len("Basic ") :], validate=True).decode("utf-8")
@@ -571,7 +573,7 @@ def build_parser() -> OptionParser:
         dest="basic_auth_credential",
         metavar="USER:PASSWORD",
         type=_credential,
-        help="the user:password --basic-auth accepts (default: test:test)",
+        help=f"the user:password --basic-auth accepts (default: {DEFAULT_BASIC_AUTH_CREDENTIAL})",
     )
 
     limits = parser.add_argument_group("limits")
@@ -908,7 +910,7 @@ def _check(parser: OptionParser, options: argparse.Namespace) -> None:
 
     if options.basic_auth:
         if options.basic_auth_credential is None:
-            options.basic_auth_credential = "test:test"
+            options.basic_auth_credential = DEFAULT_BASIC_AUTH_CREDENTIAL
     elif options.basic_auth_credential is not None:
         parser.error("--basic-auth-credential needs --basic-auth")
 
