@@ -685,9 +685,9 @@ class _Http2Request(_standalone_http.StandaloneRequestBase):
         self.uri = self.unparsed_uri = stream.pseudo.get(":path", "")
         self.method = stream.pseudo.get(":method", "")
         self.protocol = "HTTP/2"
-        headers = http.client.HTTPMessage()
+        headers = _standalone_http.RequestHeaders()
         for name, value in stream.fields:
-            headers[name] = value
+            headers.set_raw(name, value)
         authority = stream.pseudo.get(":authority")
         if authority is not None and "host" not in headers:
             headers["host"] = authority

@@ -37,6 +37,7 @@ __all__ = [
     "IncompleteRequest",
     "RequestError",
     "RequestHead",
+    "RequestHeaders",
     "StandaloneRequestBase",
     "basic_auth_matches",
     "body_framing",
@@ -192,7 +193,7 @@ def read_request_head(
             )
     request_line = lines[0].decode("latin-1").rstrip("\r\n")
     method, target, version = _parse_request_line(request_line)
-    headers = _parse_header_lines(lines[1:-1], request_line)
+    headers: http.client.HTTPMessage = _parse_header_lines(lines[1:-1], request_line)
     connection = {token.strip().lower() for value in headers.get_all("Connection", []) for token in value.split(",")}
     close = True if "close" in connection else version == "HTTP/1.0" and "keep-alive" not in connection
     return RequestHead(request_line, method, target, version, headers, lines, close)
@@ -223,8 +224,32 @@ def _parse_request_line(text: str) -> tuple[str, str, str]:
     return method, target, version
 
 
-def _parse_header_lines(lines: list[bytes], request_line: str) -> http.client.HTTPMessage:
-    headers = http.client.HTTPMessage()
+class RequestHeaders(http.client.HTTPMessage):
+    """A request's header fields: the ``http.client.HTTPMessage`` that ``http.server`` gives, with quicker lookups.
+
+    ``get``, ``[]`` and ``get_all`` give what ``HTTPMessage``'s give for
+    values decoded from bytes as ISO-8859-1 (all of ours: the email
+    policy's fetch step then returns each value as it is) without calling
+    that step per field: the opening handshake looks up about ten fields.
+    """
+
+    def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
+        """Return the first value of field ``name`` (case-insensitive), or ``failobj``."""
+        name = name.lower()
+        for key, value in self._headers:  # type: ignore[attr-defined]
+            if key.lower() == name:
+                return value
+        return failobj
+
+    def get_all(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
+        """Return every value of field ``name`` (case-insensitive), in order, or ``failobj`` if none."""
+        name = name.lower()
+        values = [value for key, value in self._headers if key.lower() == name]  # type: ignore[attr-defined]
+        return values or failobj
+
+
+def _parse_header_lines(lines: list[bytes], request_line: str) -> RequestHeaders:
+    headers = RequestHeaders()
     for line in lines:
         text = line.decode("latin-1").rstrip("\r\n")
         if text[:1] in (" ", "\t"):
@@ -234,7 +259,7 @@ def _parse_header_lines(lines: list[bytes], request_line: str) -> http.client.HT
         value = value.strip(" \t")
         if not colon or not _TOKEN.fullmatch(name) or "\r" in value or "\0" in value:
             raise RequestError(http.HTTPStatus.BAD_REQUEST, f"malformed header line {text!r}", request_line)
-        headers[name] = value
+        headers.set_raw(name, value)
     return headers
 
 

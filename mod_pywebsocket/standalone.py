@@ -89,6 +89,7 @@ from mod_pywebsocket import (
     _standalone_http,
     _standalone_io,
     _standalone_options,
+    _standalone_threads,
     common,
     dispatch,
     handshake,
@@ -475,30 +476,6 @@ class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
             self._send_plain_error(reply.status, message, reply.headers)
 
 
-class _ConnectionThread(threading.Thread):
-    """The thread of one connection: runs ``server._serve_connection``.
-
-    Memory: the deepest point a connection's C stack ever reached decides
-    how many of its stack pages stay resident for as long as it is open.
-    Each call that Python makes from C (``target(*args)``, a class
-    instantiated with an ``__init__`` in Python) adds an interpreter frame
-    of about 1.5 KiB under everything below it. ``run`` calls the server
-    directly, and ``_serve_connection`` calls the request handler's
-    ``__init__`` as a method: an open WebSocket then keeps two stack pages
-    (8 KiB) instead of three (CPython 3.11, x86-64).
-    """
-
-    def __init__(self, server: WebSocketServer, sock: socket.socket, client_address: object) -> None:
-        super().__init__(name=f"connection {_peer(client_address)}", daemon=True)
-        self._server = server
-        self._sock = sock
-        self._client_address = client_address
-
-    def run(self) -> None:
-        """Serve the connection."""
-        self._server._serve_connection(self._sock, self._client_address)
-
-
 class ThreadMonitor(threading.Thread):
     """Log how many threads are alive every ``interval_in_sec`` seconds (``--thread-monitor-interval-in-sec``).
 
@@ -522,8 +499,9 @@ class ThreadMonitor(threading.Thread):
                 _LOGGER.info("%d threads alive", threading.active_count())
             else:
                 _LOGGER.info(
-                    "%d threads alive, %d connections, %d websockets",
+                    "%d threads alive (%d idle, waiting for a connection), %d connections, %d websockets",
                     threading.active_count(),
+                    self._server.connection_threads.idle_count(),
                     self._server.connection_count(),
                     self._server.open_websocket_count(),
                 )
@@ -634,6 +612,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         )
         self.write_watch = _standalone_io.WriteWatch(options.write_timeout, _peer)
         self.heap_trimmer = _standalone_io.HeapTrimmer()
+        self.connection_threads = _standalone_threads.ConnectionThreads(self._serve_connection)
         self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
@@ -775,12 +754,15 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.refuser.close()
         self.write_watch.close()
         self.heap_trimmer.close()
+        self.connection_threads.close()
         if self._monitor is not None:
             self._monitor.stop()
             self._monitor.join(1.0)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Start the connection's thread, counted against ``--max-connections``; over it, answer 503.
+        """Run the connection on a thread of ``connection_threads``, counted against ``--max-connections``.
+
+        Over the limit, answer 503.
 
         A connection over the limit gets no thread: the refuser answers it
         503 with ``Retry-After`` as soon as its request starts to arrive.
@@ -804,9 +786,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             return
         if refused:
             _LOGGER.info("admitting connections again; %d were answered 503", refused)
-        thread = _ConnectionThread(self, request, client_address)
         try:
-            thread.start()
+            self.connection_threads.serve(request, client_address, f"connection {_peer(client_address)}")
         except RuntimeError as exc:  # no more threads
             _LOGGER.error("%s - cannot start a thread: %s", _peer(client_address), exc)
             self._release()
@@ -846,7 +827,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             handler_class: Any = self.RequestHandlerClass
             # handler_class(...) as type.__call__ does it, minus the C-level
             # frame that call adds under everything the connection runs,
-            # the WebSocket handler included (see _ConnectionThread).
+            # the WebSocket handler included (see _standalone_threads).
             handler = handler_class.__new__(handler_class, conn, client_address, self)
             handler.__init__(conn, client_address, self)
         except OSError as exc:
@@ -860,7 +841,10 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self.shutdown_request(conn)
             if conn is not sock:
                 sock.close()
-            self.heap_trimmer.connection_ended(idle=self.connection_count() == 0)
+            idle = self.connection_count() == 0
+            if idle:
+                self.connection_threads.shrink(_standalone_threads.SPARE_WHEN_IDLE)
+            self.heap_trimmer.connection_ended(idle=idle)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error of a connection with its traceback (not on stderr)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import http.client
 import io
 import re
 import select
@@ -517,6 +518,26 @@ def headers_of(*fields: str):
         100,
     )
     return head.headers
+
+
+def test_request_headers_look_up_as_http_client_parses_them():
+    fields = ["Host: a", "X-Twice: 1", "x-twice: 2", "Upgrade: websocket", "Latin: caf\xe9", "Empty:"]
+    ours = headers_of(*fields)
+    assert type(ours) is _standalone_http.RequestHeaders
+    raw = ("".join(f + "\r\n" for f in fields) + "\r\n").encode("latin-1")
+    theirs = http.client.parse_headers(io.BytesIO(raw))
+    for name in ("host", "X-TWICE", "upgrade", "latin", "empty", "absent"):
+        assert ours.get(name) == theirs.get(name)
+        assert ours[name] == theirs[name]
+        assert ours.get(name, "default") == theirs.get(name, "default")
+        assert ours.get_all(name) == theirs.get_all(name)
+        assert ours.get_all(name, []) == theirs.get_all(name, [])
+    assert ours.get_all("x-twice") == ["1", "2"]
+    assert ours.get_all("absent") is None
+    assert ours["latin"] == "caf\xe9"
+    assert list(ours.items()) == list(theirs.items())
+    ours["Added"] = "later"  # set as a handler would: found by the quick lookups too
+    assert ours.get("added") == "later" and ours.get_all("ADDED") == ["later"]
 
 
 @pytest.mark.parametrize(

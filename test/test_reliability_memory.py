@@ -199,6 +199,9 @@ CONNECTIONS: dict[str, Callable[[int], None]] = {
 }
 
 
+_THREAD = "mod_pywebsocket._standalone_threads._ConnectionThread"
+
+
 def census() -> collections.Counter[str]:
     """Count the live objects of mod_pywebsocket's classes, and sockets."""
     counts: collections.Counter[str] = collections.Counter()
@@ -238,7 +241,12 @@ def test_ended_connections_leave_no_cyclic_garbage_and_no_objects(kind):
         settle(server)
         # Everything a connection held goes when it ends, by reference counting
         # alone (its thread, and the accept loop, may hold it a moment longer).
-        assert wait_until(lambda: not census() - before, TIMEOUT), census() - before
+        # Its thread stays, idle, for the next connection: the only objects left.
+        idle = server.server.connection_threads.idle_count
+        assert wait_until(lambda: set(census() - before) <= {_THREAD} and census()[_THREAD] == idle(), TIMEOUT), (
+            census() - before,
+            idle(),
+        )
         assert gc.collect() == 0
 
 

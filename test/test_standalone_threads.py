@@ -1,0 +1,199 @@
+"""The standalone server's connection threads: a thread whose connection ended serves the next one.
+
+``ConnectionThreads`` is driven directly with a serving function that
+records which thread ran each connection; the last tests run a real
+server and WebSocket clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+
+from mod_pywebsocket import _standalone_threads
+from mod_pywebsocket._standalone_threads import ConnectionThreads
+from test.conftest import running_server
+from test.wire import TIMEOUT, wait_until, ws_connect
+
+
+class _Recorder:
+    """A serving function: notes (connection, thread, thread name), then waits for ``release`` if told to."""
+
+    def __init__(self) -> None:
+        self.served: list[tuple[object, threading.Thread, str]] = []
+        self.release: dict[object, threading.Event] = {}
+        self.done = threading.Semaphore(0)
+
+    def __call__(self, sock: object, address: object) -> None:
+        thread = threading.current_thread()
+        self.served.append((sock, thread, thread.name))
+        gate = self.release.get(sock)
+        if gate is not None:
+            assert gate.wait(TIMEOUT)
+        self.done.release()
+
+    def wait_done(self, count: int = 1) -> None:
+        for _ in range(count):
+            assert self.done.acquire(timeout=TIMEOUT)
+
+
+@pytest.fixture
+def recorder():
+    return _Recorder()
+
+
+@pytest.fixture
+def threads(recorder):
+    pool = ConnectionThreads(recorder, idle_seconds=TIMEOUT)
+    yield pool
+    pool.close()
+
+
+def test_a_connection_after_one_ended_runs_on_the_same_thread_named_for_it(threads, recorder):
+    threads.serve("first", ("127.0.0.1", 1), "connection 127.0.0.1:1")
+    recorder.wait_done()
+    assert wait_until(lambda: threads.idle_count() == 1)
+    threads.serve("second", ("127.0.0.1", 2), "connection 127.0.0.1:2")
+    recorder.wait_done()
+    (first, first_thread, first_name), (second, second_thread, second_name) = recorder.served
+    assert (first, second) == ("first", "second")
+    assert first_thread is second_thread
+    assert (first_name, second_name) == ("connection 127.0.0.1:1", "connection 127.0.0.1:2")
+    assert wait_until(lambda: threads.idle_count() == 1)
+
+
+def test_a_connection_while_every_thread_is_busy_gets_a_new_thread(threads, recorder):
+    recorder.release["busy"] = gate = threading.Event()
+    threads.serve("busy", None, "connection busy")
+    assert wait_until(lambda: len(recorder.served) == 1)
+    threads.serve("other", None, "connection other")
+    recorder.wait_done()
+    gate.set()
+    recorder.wait_done()
+    assert [sock for sock, _, _ in recorder.served] == ["busy", "other"]
+    assert recorder.served[0][1] is not recorder.served[1][1]
+    assert wait_until(lambda: threads.idle_count() == 2)
+
+
+def test_the_most_recently_idle_thread_serves_the_next_connection(threads, recorder):
+    recorder.release["a"] = gate_a = threading.Event()
+    recorder.release["b"] = gate_b = threading.Event()
+    threads.serve("a", None, "a")
+    threads.serve("b", None, "b")
+    assert wait_until(lambda: len(recorder.served) == 2)
+    gate_a.set()
+    recorder.wait_done()
+    assert wait_until(lambda: threads.idle_count() == 1)
+    gate_b.set()
+    recorder.wait_done()
+    assert wait_until(lambda: threads.idle_count() == 2)
+    threads.serve("c", None, "c")
+    recorder.wait_done()
+    by = {sock: thread for sock, thread, _ in recorder.served}
+    assert by["c"] is by["b"]
+    assert by["c"] is not by["a"]
+
+
+def test_a_thread_idle_for_idle_seconds_exits(recorder):
+    pool = ConnectionThreads(recorder, idle_seconds=0.05)
+    try:
+        pool.serve("only", None, "only")
+        recorder.wait_done()
+        first = recorder.served[0][1]
+        first.join(TIMEOUT)
+        assert not first.is_alive()
+        assert pool.idle_count() == 0
+        pool.serve("next", None, "next")
+        recorder.wait_done()
+        assert recorder.served[1][1] is not first
+    finally:
+        pool.close()
+
+
+def test_close_ends_idle_threads_at_once_and_busy_ones_when_their_connection_ends(recorder):
+    pool = ConnectionThreads(recorder, idle_seconds=TIMEOUT)
+    recorder.release["busy"] = gate = threading.Event()
+    pool.serve("idle", None, "idle")
+    recorder.wait_done()
+    pool.serve("busy", None, "busy")  # the idle thread takes it
+    assert wait_until(lambda: len(recorder.served) == 2)
+    pool.serve("third", None, "third")
+    recorder.wait_done()
+    assert wait_until(lambda: pool.idle_count() == 1)
+    busy_worker, idle_worker = recorder.served[1][1], recorder.served[2][1]
+    assert busy_worker is recorder.served[0][1]
+    assert idle_worker is not busy_worker
+    pool.close()
+    assert pool.idle_count() == 0
+    idle_worker.join(TIMEOUT)
+    assert not idle_worker.is_alive()
+    assert busy_worker.is_alive()
+    gate.set()
+    busy_worker.join(TIMEOUT)
+    assert not busy_worker.is_alive()
+    assert pool.idle_count() == 0
+
+
+def test_retire_gives_back_a_thread_only_if_it_is_still_idle(threads, recorder):
+    threads.serve("x", None, "x")
+    recorder.wait_done()
+    assert wait_until(lambda: threads.idle_count() == 1)
+    (worker,) = threads._idle
+    assert threads.retire(worker) is True
+    assert threads.idle_count() == 0
+    assert threads.retire(worker) is False  # taken already: it waits for its job
+    threads.park(worker)  # back, as after a job, so that close() ends it
+
+
+def test_shrink_ends_all_idle_threads_but_the_most_recently_idle(threads, recorder):
+    gates = {name: threading.Event() for name in "abcd"}
+    recorder.release.update(gates)
+    for name in "abcd":
+        threads.serve(name, None, name)
+    assert wait_until(lambda: len(recorder.served) == 4)
+    for ended, name in enumerate("abcd", 1):  # they end in this order: d is the most recently idle
+        gates[name].set()
+        recorder.wait_done()
+        assert wait_until(lambda ended=ended: threads.idle_count() == ended)
+    by = {sock: thread for sock, thread, _ in recorder.served}
+    threads.shrink(2)
+    assert threads.idle_count() == 2
+    for name in "ab":
+        by[name].join(TIMEOUT)
+        assert not by[name].is_alive()
+    assert by["c"].is_alive() and by["d"].is_alive()
+    threads.shrink(2)  # nothing beyond: no change
+    assert threads.idle_count() == 2
+
+
+def test_idle_seconds_default_is_a_minute():
+    assert _standalone_threads.IDLE_SECONDS == 60.0
+    assert ConnectionThreads(lambda sock, address: None).idle_seconds == 60.0
+
+
+def test_websocket_connections_one_after_another_share_one_server_thread(site):
+    with running_server("-d", site) as server:
+        for number in range(3):
+            with ws_connect(server.url("/echo")) as ws:
+                ws.send(str(number))
+                assert ws.recv(timeout=TIMEOUT) == str(number)
+            assert wait_until(lambda: server.server.connection_count() == 0)
+            assert wait_until(lambda: server.server.connection_threads.idle_count() == 1)
+    assert server.server.connection_threads.idle_count() == 0  # server_close ended it
+
+
+def test_idle_threads_beyond_the_spare_ones_exit_once_the_last_connection_ends(site):
+    count = _standalone_threads.SPARE_WHEN_IDLE + 4
+    with running_server("-d", site) as server, contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(ws_connect(server.url("/echo"))) for _ in range(count)]
+        for ws in clients[:-1]:  # all but one end: their threads wait idle
+            ws.close()
+        assert wait_until(lambda: server.server.connection_threads.idle_count() == count - 1)
+        clients[-1].close()
+        assert wait_until(lambda: server.server.connection_count() == 0)
+        # The last one's thread parks after shrinking the others.
+        assert wait_until(
+            lambda: server.server.connection_threads.idle_count() == _standalone_threads.SPARE_WHEN_IDLE + 1
+        )
