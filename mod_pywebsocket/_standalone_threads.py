@@ -10,13 +10,18 @@ accepting thread off the CPU once per connection. So a thread whose
 connection ended does not exit: it waits, idle, for the next connection,
 and ``ConnectionThreads.serve`` hands a new connection to the most
 recently idle thread (whose stack and caches are warm) with one lock
-release. A new thread is started only when none is idle. A thread idle for
-``IDLE_SECONDS`` exits; so do all idle ones at ``close``, and all but the
+release. A new thread is started only when none is idle.
+
+Idle threads exit: all of them at ``close``; all but the
 ``SPARE_WHEN_IDLE`` most recently idle when the server's last connection
-ends (``shrink``): an idle thread keeps its stack pages and glibc's cache
-of freed blocks (up to about 230 KiB after heavy traffic), which go back
-to the system only when it exits. Clients that connect one after the
-other keep reusing the spare ones.
+ends (``shrink``); and, while connections come and go, those idle for
+more than ``IDLE_SECONDS``, a few each time a thread becomes idle. An idle
+thread keeps its stack pages and glibc's cache of freed blocks (up to
+about 230 KiB after heavy traffic), which go back to the system only when
+it exits. Clients that connect one after the other keep reusing the spare
+ones. No idle thread waits with a timeout: 10,000 threads parked within a
+few seconds of each other would all wake within those seconds and fight
+for the GIL.
 
 This is how Apache's worker MPM and Java's cached thread pools treat their
 threads too. What a handler leaves in a ``threading.local`` (or a
@@ -35,16 +40,20 @@ three (CPython 3.11, x86-64).
 
 from __future__ import annotations
 
+import collections
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 __all__ = ["IDLE_SECONDS", "SPARE_WHEN_IDLE", "ConnectionThreads"]
 
-# How long a thread whose connection ended waits for another before it exits.
+# How long a thread may stay idle while connections come and go.
 IDLE_SECONDS = 60.0
 # How many idle threads stay when the server has no connection left (``shrink``).
 SPARE_WHEN_IDLE = 8
+# Most threads told to exit each time a thread becomes idle (exits are spread out).
+_RETIRED_PER_PARK = 2
 
 
 class _ConnectionThread(threading.Thread):
@@ -57,9 +66,10 @@ class _ConnectionThread(threading.Thread):
         # Released to hand this thread its next job (or None: exit).
         self.wake = threading.Lock()
         self.wake.acquire()
+        self.idle_since = 0.0
 
     def run(self) -> None:
-        """Serve the job given, then each job handed over while idle, until none comes."""
+        """Serve the job given, then each job handed over while idle, until None comes."""
         threads = self._threads
         serve = threads.serve_connection
         while self.job is not None:
@@ -70,11 +80,7 @@ class _ConnectionThread(threading.Thread):
             del sock, address
             if not threads.park(self):
                 return
-            if not self.wake.acquire(timeout=threads.idle_seconds):
-                if threads.retire(self):
-                    return
-                # Taken off the idle ones as it timed out: its wake-up comes at once.
-                self.wake.acquire()
+            self.wake.acquire()
 
 
 class ConnectionThreads:
@@ -82,16 +88,21 @@ class ConnectionThreads:
 
     Args:
         serve_connection: serves one connection, in the calling thread.
-        idle_seconds: how long an idle thread waits for a connection before it exits.
+        idle_seconds: how long a thread may stay idle while connections come and go.
+        clock: the time in seconds (``time.monotonic``).
     """
 
     def __init__(
-        self, serve_connection: Callable[[socket.socket, object], None], idle_seconds: float = IDLE_SECONDS
+        self,
+        serve_connection: Callable[[socket.socket, object], None],
+        idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.serve_connection = serve_connection
         self.idle_seconds = idle_seconds
+        self._clock = clock
         self._lock = threading.Lock()
-        self._idle: list[_ConnectionThread] = []  # the most recently idle last
+        self._idle: collections.deque[_ConnectionThread] = collections.deque()  # the most recently idle last
         self._closed = False
 
     def serve(self, sock: socket.socket, address: object, name: str) -> None:
@@ -114,13 +125,31 @@ class ConnectionThreads:
         with self._lock:
             return len(self._idle)
 
+    def park(self, thread: _ConnectionThread) -> bool:
+        """Put ``thread``, whose connection ended, among the idle ones; False: it is to exit.
+
+        Up to ``_RETIRED_PER_PARK`` threads idle for over ``idle_seconds`` exit.
+        """
+        now = self._clock()
+        stale = now - self.idle_seconds
+        retired: list[_ConnectionThread] = []
+        with self._lock:
+            if self._closed:
+                return False
+            while self._idle and len(retired) < _RETIRED_PER_PARK and self._idle[0].idle_since < stale:
+                retired.append(self._idle.popleft())
+            thread.idle_since = now
+            self._idle.append(thread)
+        for old in retired:
+            old.wake.release()
+        return True
+
     def shrink(self, keep: int) -> None:
         """Make all idle threads but the ``keep`` most recently idle exit now."""
+        retired: list[_ConnectionThread] = []
         with self._lock:
-            if len(self._idle) <= keep:
-                return
-            cut = len(self._idle) - keep
-            retired, self._idle = self._idle[:cut], self._idle[cut:]
+            while len(self._idle) > keep:
+                retired.append(self._idle.popleft())
         for thread in retired:
             thread.wake.release()
 
@@ -128,22 +157,7 @@ class ConnectionThreads:
         """Make the idle threads exit now, and the busy ones when their connection ends."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
+            idle = list(self._idle)
+            self._idle.clear()
         for thread in idle:
             thread.wake.release()
-
-    def park(self, thread: _ConnectionThread) -> bool:
-        """Put ``thread``, whose connection ended, among the idle ones; False: it is to exit."""
-        with self._lock:
-            if self._closed:
-                return False
-            self._idle.append(thread)
-            return True
-
-    def retire(self, thread: _ConnectionThread) -> bool:
-        """Take ``thread``, idle for ``idle_seconds``, off the idle ones; False: it was just handed a job."""
-        with self._lock:
-            if thread in self._idle:
-                self._idle.remove(thread)
-                return True
-            return False

@@ -96,18 +96,34 @@ def test_the_most_recently_idle_thread_serves_the_next_connection(threads, recor
     assert by["c"] is not by["a"]
 
 
-def test_a_thread_idle_for_idle_seconds_exits(recorder):
-    pool = ConnectionThreads(recorder, idle_seconds=0.05)
+def test_threads_idle_over_idle_seconds_exit_two_at_a_time_when_another_becomes_idle(recorder):
+    now = [100.0]
+    pool = ConnectionThreads(recorder, idle_seconds=60.0, clock=lambda: now[0])
     try:
-        pool.serve("only", None, "only")
+        gates = {name: threading.Event() for name in "abcd"}
+        recorder.release.update(gates)
+        for name in "abcd":
+            pool.serve(name, None, name)
+        assert wait_until(lambda: len(recorder.served) == 4)
+        for ended, name in enumerate("abc", 1):  # idle at 100 s
+            gates[name].set()
+            recorder.wait_done()
+            assert wait_until(lambda ended=ended: pool.idle_count() == ended)
+        by = {sock: thread for sock, thread, _ in recorder.served}
+        now[0] = 160.0  # not over 60 s yet: nobody exits
+        gates["d"].set()
         recorder.wait_done()
-        first = recorder.served[0][1]
-        first.join(TIMEOUT)
-        assert not first.is_alive()
-        assert pool.idle_count() == 0
-        pool.serve("next", None, "next")
+        assert wait_until(lambda: pool.idle_count() == 4)
+        assert all(by[name].is_alive() for name in "abcd")
+        now[0] = 160.5  # a, b, c over 60 s: the next one idle retires the two oldest
+        pool.serve("e", None, "e")  # d (the most recently idle) serves it
         recorder.wait_done()
-        assert recorder.served[1][1] is not first
+        assert recorder.served[-1][1] is by["d"]
+        assert wait_until(lambda: pool.idle_count() == 2)
+        for name in "ab":
+            by[name].join(TIMEOUT)
+            assert not by[name].is_alive()
+        assert by["c"].is_alive()
     finally:
         pool.close()
 
@@ -134,17 +150,6 @@ def test_close_ends_idle_threads_at_once_and_busy_ones_when_their_connection_end
     busy_worker.join(TIMEOUT)
     assert not busy_worker.is_alive()
     assert pool.idle_count() == 0
-
-
-def test_retire_gives_back_a_thread_only_if_it_is_still_idle(threads, recorder):
-    threads.serve("x", None, "x")
-    recorder.wait_done()
-    assert wait_until(lambda: threads.idle_count() == 1)
-    (worker,) = threads._idle
-    assert threads.retire(worker) is True
-    assert threads.idle_count() == 0
-    assert threads.retire(worker) is False  # taken already: it waits for its job
-    threads.park(worker)  # back, as after a job, so that close() ends it
 
 
 def test_shrink_ends_all_idle_threads_but_the_most_recently_idle(threads, recorder):
