@@ -27,6 +27,7 @@ import os
 import selectors
 import socket
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "BenchError",
     "Target",
     "big_echo",
+    "churn",
     "close_many",
     "connect",
     "deflate_echo",
@@ -775,6 +777,68 @@ def handshakes(target: Target, *, count: int = 1000, window: int = 32, batch: in
     return {"value": count / elapsed, "seconds": elapsed, "count": count, "client_cpu": cpu / elapsed}
 
 
+def churn(target: Target, *, count: int = 2000, clients: int = 8, warmup: int = 50) -> dict[str, float]:
+    """Connections one after another from ``clients`` threads, each opened, used for one 16-byte echo and closed.
+
+    What a browser test suite run in parallel does: a new WebSocket per
+    test, closed at its end. The figure is connections per second.
+    """
+    for _ in range(warmup):
+        _churn_cycle(target)
+    left = [count]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            while True:
+                with lock:
+                    if left[0] <= 0:
+                        return
+                    left[0] -= 1
+                _churn_cycle(target)
+        except BaseException as exc:  # reported below, in the measuring thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, name=f"churn client {n}") for n in range(clients)]
+    cpu0, started = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise BenchError(f"{len(errors)} churn clients failed; first: {errors[0]!r}")
+    return {
+        "value": count / elapsed,
+        "seconds": elapsed,
+        "count": count,
+        "clients": clients,
+        "client_cpu": (time.process_time() - cpu0) / elapsed,
+    }
+
+
+_CHURN_PAYLOAD = b"0123456789abcdef"
+_CHURN_REPLY = server_frame(OP_TEXT, _CHURN_PAYLOAD)
+
+
+def _churn_cycle(target: Target) -> None:
+    conn = connect(target)
+    try:
+        sock = conn.sock
+        sock.sendall(mask_frame(OP_TEXT, _CHURN_PAYLOAD, conn.mask_key))
+        reply = conn.leftover
+        while len(reply) < len(_CHURN_REPLY):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise BenchError("server closed the connection")
+            reply += chunk
+        if reply != _CHURN_REPLY:
+            raise BenchError(f"unexpected reply {reply[:40]!r}")
+    finally:
+        close(conn)
+
+
 # -- command line ------------------------------------------------------------------------------
 
 SCENARIOS: dict[str, Callable[..., dict[str, float]]] = {
@@ -785,6 +849,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, float]]] = {
     "frag": fragmented_echo,
     "deflate": deflate_echo,
     "handshake": handshakes,
+    "churn": churn,
 }
 
 

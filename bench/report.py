@@ -249,6 +249,7 @@ def write_reports(
         "frag": ["mb_per_s", "client_cpu", "server_cpu_whole_run"],
         "deflate": ["mb_per_s", "ratio", "client_cpu", "server_cpu_whole_run"],
         "handshake": ["client_cpu", "server_cpu_whole_run"],
+        "churn": ["clients", "client_cpu", "server_cpu_whole_run"],
         "rss": ["rss_before_kib", "rss_after_kib", "threads", "open_rate"],
         "c10k": ["idle_p50", "held_p50", "held_p99", "open_rate", "rss_kib"],
     }
@@ -376,7 +377,8 @@ def report_from_json(paths: list[Path], out: Path | None) -> int:
             }
         )
     if len(paths) == 1:
-        meta.pop("sources")
+        # One file: its own header again (with the runs it was merged from, if it was).
+        meta = dict(json.loads(paths[0].read_text(encoding="utf-8"))["meta"])
     servers = [s for s in SERVERS if any(r.server == s for r in results)]
     scenarios = [s for s in SCENARIOS if any(r.scenario == s for r in results)]
     out_dir = (out or paths[-1].parent).resolve()

@@ -70,6 +70,10 @@ def _run_handshake(server: Running, p: Params) -> dict[str, Any]:
     return loadgen.handshakes(server.target, count=count, window=32)
 
 
+def _run_churn(server: Running, p: Params) -> dict[str, Any]:
+    return loadgen.churn(server.target, count=p.pick(2000, 300))
+
+
 def _warm(server: Running) -> None:
     held: list[loadgen.Connection] = []
     try:
@@ -172,6 +176,14 @@ SCENARIOS = {
         ),
         Scenario(
             "handshake", "opening handshakes, 1000 conns (32 at once)", "/s", True, _run_handshake, profile_gil=True
+        ),
+        Scenario(
+            "churn",
+            "connect, one 16-byte echo, close; 8 clients in a loop",
+            "/s",
+            True,
+            _run_churn,
+            profile_gil=True,
         ),
         Scenario(
             "rss",
