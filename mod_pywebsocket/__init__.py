@@ -103,7 +103,9 @@ returns the next message. A first fragment read that way starts no message:
 its continuation reaching ``receive_message`` is a protocol error (1002).
 
 Handlers are loaded once and shared by every connection, each of which runs
-on its own thread: keep per-connection state on the request object.
+on its own thread: keep per-connection state on the request object. The
+standalone server, like Apache's worker MPM, runs a later connection on
+the thread of one that ended, so a ``threading.local`` is no place for it.
 
 The request object
 ------------------

@@ -20,7 +20,9 @@ How this works:
   never waits on a client; the listening sockets do not block, and each
   wake-up accepts every connection waiting (up to 32).
   ``process_request`` counts the connection against ``--max-connections``
-  and starts its thread; a connection over the limit gets no thread: the
+  and runs it on a thread of ``connection_threads``: an idle one whose
+  connection ended, else a new one (``_standalone_threads``); a
+  connection over the limit gets no thread: the
   refuser (``_standalone_admission.Refuser``) answers it 503 with
   ``Retry-After`` as soon as its request starts. When ``accept`` fails for lack of file
   descriptors, accepting pauses (``AcceptBackoff``) instead of spinning.
@@ -542,7 +544,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
       one port (no reverse DNS lookup); ``server_activate()`` listens on
       each;
     - ``process_request(request, client_address)``: admit a connection
-      (``--max-connections``; 503 over it) and start its thread, which
+      (``--max-connections``; 503 over it) and run it on a thread (an
+      idle one if any, see ``_standalone_threads``), which
       does the TLS handshake and runs ``RequestHandlerClass``
       (``WebSocketRequestHandler``) on it;
     - ``run_handler(request)``: run an open WebSocket's handler (HTTP/1.1

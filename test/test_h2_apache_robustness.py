@@ -185,7 +185,8 @@ def test_streams_that_are_never_read_hold_no_one_else_up_and_end_with_the_connec
                 client.websocket("/flood")
             # mod_http2 runs at most 6 of them (docs/apache.md step 7), fewer
             # once it sees them blocked on flow control; each blocks in its write.
-            client.pump(lambda c: sum(len(e.data) for e in c.events if isinstance(e, h2.events.DataReceived)) == 65535)
+            # At least one stream's window full (several streams' data may come in one read).
+            client.pump(lambda c: sum(len(e.data) for e in c.events if isinstance(e, h2.events.DataReceived)) >= 65535)
             time.sleep(1)
             running = len(opened.findall(server.error_log_text(), start))
             assert 1 <= running <= 6
