@@ -823,6 +823,8 @@ _CHURN_REPLY = server_frame(OP_TEXT, _CHURN_PAYLOAD)
 
 
 def _churn_cycle(target: Target) -> None:
+    # One echo written out rather than latency_on(count=1): that one turns the
+    # collector off and on, which is not safe from several threads at once.
     conn = connect(target)
     try:
         sock = conn.sock

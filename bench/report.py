@@ -377,8 +377,8 @@ def report_from_json(paths: list[Path], out: Path | None) -> int:
             }
         )
     if len(paths) == 1:
-        # One file: its own header again (with the runs it was merged from, if it was).
-        meta = dict(json.loads(paths[0].read_text(encoding="utf-8"))["meta"])
+        # One file (``raw`` is it): its own header again (with the runs it was merged from, if it was).
+        meta = dict(raw["meta"])
     servers = [s for s in SERVERS if any(r.server == s for r in results)]
     scenarios = [s for s in SCENARIOS if any(r.scenario == s for r in results)]
     out_dir = (out or paths[-1].parent).resolve()

@@ -156,8 +156,5 @@ class ConnectionThreads:
     def close(self) -> None:
         """Make the idle threads exit now, and the busy ones when their connection ends."""
         with self._lock:
-            self._closed = True
-            idle = list(self._idle)
-            self._idle.clear()
-        for thread in idle:
-            thread.wake.release()
+            self._closed = True  # from now on, park() adds none
+        self.shrink(0)
