@@ -13,8 +13,9 @@ recently idle thread (whose stack and caches are warm) with one lock
 release. A new thread is started only when none is idle.
 
 Idle threads exit: all of them at ``close``; all but the
-``SPARE_WHEN_IDLE`` most recently idle when the server's last connection
-ends (``shrink``); and, while connections come and go, those idle for
+``SPARE_WHEN_IDLE`` most recently idle when no thread serves a
+connection any more (after which ``on_idle`` runs: the server trims its
+heap then); and, while connections come and go, those idle for
 more than ``IDLE_SECONDS``, a few each time a thread becomes idle. An idle
 thread keeps its stack pages and glibc's cache of freed blocks (up to
 about 230 KiB after heavy traffic), which go back to the system only when
@@ -90,6 +91,9 @@ class ConnectionThreads:
         serve_connection: serves one connection, in the calling thread.
         idle_seconds: how long a thread may stay idle while connections come and go.
         clock: the time in seconds (``time.monotonic``).
+        on_idle: called when no thread serves a connection any more, once the
+            idle threads beyond the spare ones have exited (the server trims
+            its heap then).
     """
 
     def __init__(
@@ -97,12 +101,15 @@ class ConnectionThreads:
         serve_connection: Callable[[socket.socket, object], None],
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.serve_connection = serve_connection
         self.idle_seconds = idle_seconds
         self._clock = clock
+        self._on_idle = on_idle
         self._lock = threading.Lock()
         self._idle: collections.deque[_ConnectionThread] = collections.deque()  # the most recently idle last
+        self._busy = 0  # threads serving a connection
         self._closed = False
 
     def serve(self, sock: socket.socket, address: object, name: str) -> None:
@@ -113,8 +120,14 @@ class ConnectionThreads:
         """
         with self._lock:
             thread = self._idle.pop() if self._idle else None
+            self._busy += 1
         if thread is None:
-            _ConnectionThread(self, name, sock, address).start()
+            try:
+                _ConnectionThread(self, name, sock, address).start()
+            except BaseException:
+                with self._lock:
+                    self._busy -= 1
+                raise
             return
         thread.name = name
         thread.job = (sock, address)
@@ -128,28 +141,39 @@ class ConnectionThreads:
     def park(self, thread: _ConnectionThread) -> bool:
         """Put ``thread``, whose connection ended, among the idle ones; False: it is to exit.
 
-        Up to ``_RETIRED_PER_PARK`` threads idle for over ``idle_seconds`` exit.
+        Up to ``_RETIRED_PER_PARK`` threads idle for over ``idle_seconds``
+        exit. When ``thread`` was the last one serving a connection, all
+        idle threads but the ``SPARE_WHEN_IDLE`` most recently idle exit
+        too, and ``on_idle`` is called once they have (the last one serving
+        decides, not the last whose connection ended: threads whose
+        connection ended earlier may park later).
         """
         now = self._clock()
-        stale = now - self.idle_seconds
-        retired: list[_ConnectionThread] = []
         with self._lock:
+            self._busy -= 1
             if self._closed:
                 return False
-            while self._idle and len(retired) < _RETIRED_PER_PARK and self._idle[0].idle_since < stale:
-                retired.append(self._idle.popleft())
             thread.idle_since = now
-            self._idle.append(thread)
+            self._idle.append(thread)  # never stale itself: the loop below stops at it
+            retired: list[_ConnectionThread] = []
+            stale = now - self.idle_seconds
+            while len(retired) < _RETIRED_PER_PARK and self._idle[0].idle_since < stale:
+                retired.append(self._idle.popleft())
+            last = self._busy == 0
+            if last:
+                retired += self._take_idle_beyond(SPARE_WHEN_IDLE)
         for old in retired:
             old.wake.release()
+        if last and self._on_idle is not None:
+            for old in retired:
+                old.join()
+            self._on_idle()
         return True
 
     def shrink(self, keep: int) -> None:
         """Make all idle threads but the ``keep`` most recently idle exit now."""
-        retired: list[_ConnectionThread] = []
         with self._lock:
-            while len(self._idle) > keep:
-                retired.append(self._idle.popleft())
+            retired = self._take_idle_beyond(keep)
         for thread in retired:
             thread.wake.release()
 
@@ -158,3 +182,10 @@ class ConnectionThreads:
         with self._lock:
             self._closed = True  # from now on, park() adds none
         self.shrink(0)
+
+    def _take_idle_beyond(self, keep: int) -> list[_ConnectionThread]:
+        """Take the idle threads but the ``keep`` most recently idle out of the pool (the lock held)."""
+        retired: list[_ConnectionThread] = []
+        while len(self._idle) > keep:
+            retired.append(self._idle.popleft())
+        return retired

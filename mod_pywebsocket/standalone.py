@@ -608,14 +608,17 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             if value is not None:
                 _LOGGER.info("--%s %s is accepted for compatibility and has no effect: %s", name, value, reason)
         # Started before binding: a failed bind calls server_close, which stops them.
+        # The heap trimmer first: it caps glibc's arenas before other threads allocate.
+        self.heap_trimmer = _standalone_io.HeapTrimmer()
         self.deadlines = _standalone_http.DeadlineWatch(_shutdown_socket, _peer)
         self.flusher = _standalone_io.WriteFlusher()
         self.refuser = _standalone_admission.Refuser(
             context, options.handshake_timeout, _RETRY_AFTER_SECONDS, _SERVER_SOFTWARE, _peer, _MAX_REFUSED
         )
         self.write_watch = _standalone_io.WriteWatch(options.write_timeout, _peer)
-        self.heap_trimmer = _standalone_io.HeapTrimmer()
-        self.connection_threads = _standalone_threads.ConnectionThreads(self._serve_connection)
+        self.connection_threads = _standalone_threads.ConnectionThreads(
+            self._serve_connection, on_idle=self.heap_trimmer.went_idle
+        )
         self._monitor: ThreadMonitor | None = None
         if options.thread_monitor_interval_in_sec > 0:
             self._monitor = ThreadMonitor(options.thread_monitor_interval_in_sec, self)
@@ -844,10 +847,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self.shutdown_request(conn)
             if conn is not sock:
                 sock.close()
-            idle = self.connection_count() == 0
-            if idle:
-                self.connection_threads.shrink(_standalone_threads.SPARE_WHEN_IDLE)
-            self.heap_trimmer.connection_ended(idle=idle)
+            self.heap_trimmer.connection_ended()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error of a connection with its traceback (not on stderr)."""

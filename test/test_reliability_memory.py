@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import struct
@@ -272,13 +273,15 @@ def trimmer(monkeypatch) -> Iterator[tuple[_standalone_io.HeapTrimmer, Recording
     trimmer.close()
 
 
-def test_heap_is_trimmed_soon_after_the_last_connection_ends(trimmer):
+def test_heap_is_trimmed_soon_after_the_server_went_idle(trimmer):
     heap, trim = trimmer
     heap.connection_started()
-    heap.connection_ended(idle=False)
+    heap.connection_started()
+    heap.connection_ended()
     time.sleep(0.3)
     assert trim.calls == []  # connections remain: the periodic trim will do
-    heap.connection_ended(idle=True)
+    heap.connection_ended()
+    heap.went_idle()
     assert wait_until(lambda: trim.calls == [0], TIMEOUT)
 
 
@@ -286,7 +289,8 @@ def test_connections_ending_one_after_the_other_share_a_trim(trimmer):
     heap, trim = trimmer
     for _ in range(20):
         heap.connection_started()
-        heap.connection_ended(idle=True)
+        heap.connection_ended()
+        heap.went_idle()
         time.sleep(0.05)
     assert wait_until(lambda: len(trim.calls) >= 1, TIMEOUT)
     assert len(trim.calls) <= 3  # 1 s of connections, at most one trim per 0.5 s
@@ -296,7 +300,8 @@ def test_an_idle_server_is_not_trimmed_again_and_again(trimmer):
     heap, trim = trimmer
     heap.INTERVAL = 0.1
     heap.connection_started()
-    heap.connection_ended(idle=True)
+    heap.connection_ended()
+    heap.went_idle()
     assert wait_until(lambda: len(trim.calls) == 1, TIMEOUT)
     time.sleep(0.5)
     assert len(trim.calls) == 1
@@ -307,6 +312,56 @@ def on_glibc() -> bool:
         return os.confstr("CS_GNU_LIBC_VERSION") is not None
     except (AttributeError, ValueError, OSError):
         return False
+
+
+# Run in a fresh interpreter: a heap trimmer, then 12 threads that each
+# allocate (glibc gives each new thread an arena of its own, up to the cap)
+# and stay; glibc's malloc_stats then lists one "Arena N:" per arena on stderr.
+_COUNT_ARENAS = """
+import ctypes, threading, time
+from mod_pywebsocket import _standalone_io
+trimmer = _standalone_io.HeapTrimmer()
+done = threading.Event()
+blocks = []
+def allocate():
+    blocks.append(bytearray(200_000))
+    done.wait()
+threads = [threading.Thread(target=allocate) for _ in range(12)]
+for thread in threads:
+    thread.start()
+while len(blocks) < 12:
+    time.sleep(0.01)
+ctypes.CDLL(None).malloc_stats()
+done.set()
+"""
+
+
+def _glibc_arenas_after_12_threads(environment: dict[str, str]) -> int:
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNT_ARENAS],
+        cwd=REPO_ROOT,
+        env={**inherited, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return len(re.findall(r"^Arena \d+:$", result.stderr, re.MULTILINE))
+
+
+def test_the_server_lets_glibc_make_at_most_two_arenas():
+    if not on_glibc():
+        pytest.skip("NO GLIBC: no malloc arenas to cap")
+    assert _standalone_io.MALLOC_ARENAS == 2
+    assert _glibc_arenas_after_12_threads({}) == 2
+
+
+def test_an_arena_count_chosen_in_the_environment_is_left_alone():
+    if not on_glibc():
+        pytest.skip("NO GLIBC: no malloc arenas to cap")
+    assert _glibc_arenas_after_12_threads({"GLIBC_TUNABLES": "glibc.malloc.arena_max=5"}) == 5
+    assert _glibc_arenas_after_12_threads({"MALLOC_ARENA_MAX": "4"}) == 4
 
 
 def test_the_c_library_trim_is_found_on_glibc():
@@ -329,7 +384,9 @@ def test_rss_comes_back_near_idle_after_200_clients_leave():
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["messages"] > 1000
-    # Idle about 26 MiB. Before connections freed their memory at once and the
-    # heap was trimmed: ~66 MiB (idle + 39). Now 35-45 MiB: what stays is
-    # pymalloc arenas that still hold a live object, which nothing but luck frees.
-    assert figures["rss_after_kib"] <= figures["idle_rss_kib"] + 24 * 1024, result.stdout
+    # Idle about 28 MiB. Before connections freed their memory at once and the
+    # heap was trimmed: ~66 MiB (idle + 39). With the trim but glibc's 16
+    # arenas: idle + 16-24 MiB (the free tops of the arenas, which malloc_trim
+    # leaves). With two arenas: idle + 5-6 MiB, mostly pymalloc arenas that
+    # still hold a live object, which nothing but luck frees.
+    assert figures["rss_after_kib"] <= figures["idle_rss_kib"] + 12 * 1024, result.stdout

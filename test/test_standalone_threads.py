@@ -173,6 +173,71 @@ def test_shrink_ends_all_idle_threads_but_the_most_recently_idle(threads, record
     assert threads.idle_count() == 2
 
 
+def test_when_no_thread_is_busy_the_idle_ones_beyond_the_spares_exit_then_on_idle_runs(recorder):
+    spare = _standalone_threads.SPARE_WHEN_IDLE
+    seen: list[tuple[int, list[bool]]] = []
+    pool = ConnectionThreads(
+        recorder,
+        idle_seconds=TIMEOUT,
+        on_idle=lambda: seen.append((pool.idle_count(), [thread.is_alive() for _, thread, _ in recorder.served])),
+    )
+    try:
+        names = [f"c{number}" for number in range(spare + 3)]
+        gates = {name: threading.Event() for name in names}
+        recorder.release.update(gates)
+        for name in names:
+            pool.serve(name, None, name)
+        assert wait_until(lambda: len(recorder.served) == len(names))
+        for name in names[:-1]:
+            gates[name].set()
+            recorder.wait_done()
+        assert wait_until(lambda: pool.idle_count() == len(names) - 1)
+        assert seen == []  # one is still busy
+        gates[names[-1]].set()
+        recorder.wait_done()
+        assert wait_until(lambda: len(seen) == 1)
+        # c0, c1, c2 (idle the longest) had exited when on_idle ran.
+        assert seen == [(spare, [False] * 3 + [True] * spare)]
+    finally:
+        pool.close()
+
+
+def test_a_thread_whose_connection_ended_first_but_parks_last_is_the_one_that_retires_the_rest(recorder):
+    spare = _standalone_threads.SPARE_WHEN_IDLE
+    in_park = threading.Event()
+    let_park = threading.Event()
+    idle_calls: list[int] = []
+
+    class SlowToPark(ConnectionThreads):
+        def park(self, thread):
+            if thread.name == "slow" and not let_park.is_set():
+                in_park.set()
+                assert let_park.wait(TIMEOUT)
+            return super().park(thread)
+
+    pool = SlowToPark(recorder, idle_seconds=TIMEOUT, on_idle=lambda: idle_calls.append(pool.idle_count()))
+    try:
+        names = ["slow"] + [f"c{number}" for number in range(spare + 2)]
+        gates = {name: threading.Event() for name in names}
+        recorder.release.update(gates)
+        for name in names:
+            pool.serve(name, None, name)
+        assert wait_until(lambda: len(recorder.served) == len(names))
+        gates["slow"].set()  # its connection ends first, its thread parks last
+        assert in_park.wait(TIMEOUT)
+        for name in names[1:]:
+            gates[name].set()
+            recorder.wait_done(1)
+        assert wait_until(lambda: pool.idle_count() == len(names) - 1)
+        assert idle_calls == []  # "slow" still counts as busy
+        let_park.set()
+        assert wait_until(lambda: idle_calls == [spare])
+        assert pool.idle_count() == spare
+    finally:
+        let_park.set()
+        pool.close()
+
+
 def test_idle_seconds_default_is_a_minute():
     assert _standalone_threads.IDLE_SECONDS == 60.0
     assert ConnectionThreads(lambda sock, address: None).idle_seconds == 60.0
@@ -198,7 +263,4 @@ def test_idle_threads_beyond_the_spare_ones_exit_once_the_last_connection_ends(s
         assert wait_until(lambda: server.server.connection_threads.idle_count() == count - 1)
         clients[-1].close()
         assert wait_until(lambda: server.server.connection_count() == 0)
-        # The last one's thread parks after shrinking the others.
-        assert wait_until(
-            lambda: server.server.connection_threads.idle_count() == _standalone_threads.SPARE_WHEN_IDLE + 1
-        )
+        assert wait_until(lambda: server.server.connection_threads.idle_count() == _standalone_threads.SPARE_WHEN_IDLE)
