@@ -536,8 +536,30 @@ def test_request_headers_look_up_as_http_client_parses_them():
     assert ours.get_all("absent") is None
     assert ours["latin"] == "caf\xe9"
     assert list(ours.items()) == list(theirs.items())
-    ours["Added"] = "later"  # set as a handler would: found by the quick lookups too
-    assert ours.get("added") == "later" and ours.get_all("ADDED") == ["later"]
+    for name in ("HOST", "x-twice", "absent"):
+        assert (name in ours) == (name in theirs)
+
+
+def test_request_headers_changed_after_a_lookup_look_up_as_http_client_parses_them():
+    fields = ["Host: a", "X-Twice: 1", "x-twice: 2", "Content-Type: text/plain"]
+    ours = headers_of(*fields)
+    theirs = http.client.parse_headers(io.BytesIO(("".join(f + "\r\n" for f in fields) + "\r\n").encode()))
+    returned = ours.get_all("x-twice")
+    returned.append("not a field")  # a caller's list: the fields are not changed by it
+    assert ours.get_all("x-twice") == ["1", "2"]
+    for change in (
+        lambda h: h.__setitem__("Added", "later"),  # as a handler would set one
+        lambda h: h.__delitem__("X-TWICE"),
+        lambda h: h.replace_header("host", "b"),
+        lambda h: h.add_header("X-Param", "v", charset="utf-8"),
+        lambda h: h.set_param("charset", "latin-1"),  # rewrites Content-Type in place
+    ):
+        change(ours)
+        change(theirs)
+        for name in ("host", "added", "x-twice", "x-param", "content-type"):
+            assert ours.get(name) == theirs.get(name)
+            assert ours.get_all(name) == theirs.get_all(name)
+            assert (name in ours) == (name in theirs)
 
 
 @pytest.mark.parametrize(
