@@ -859,6 +859,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         When it ends, the request's memory-budget account is closed and no
         reference cycle (request <-> stream) is left.
         """
+        headers = getattr(request, "headers_in", None)
+        if isinstance(headers, _standalone_http.RequestHeaders):
+            headers.drop_index()  # the handshake's lookups are done
         self.register_websocket(request)
         try:
             self.dispatcher.transfer_data(request)

@@ -547,6 +547,8 @@ def test_request_headers_changed_after_a_lookup_look_up_as_http_client_parses_th
     returned = ours.get_all("x-twice")
     returned.append("not a field")  # a caller's list: the fields are not changed by it
     assert ours.get_all("x-twice") == ["1", "2"]
+    ours.drop_index()  # as when the WebSocket opens: the next lookup makes it again
+    assert ours.get_all("x-twice") == ["1", "2"] and "HOST" in ours
     for change in (
         lambda h: h.__setitem__("Added", "later"),  # as a handler would set one
         lambda h: h.__delitem__("X-TWICE"),

@@ -103,6 +103,31 @@ def test_each_connection_runs_in_its_own_named_daemon_thread(tmp_path: pathlib.P
     assert first[2] == second[2] == "True"
 
 
+def test_an_open_websocket_keeps_no_header_index_until_its_handler_looks_a_field_up(tmp_path: pathlib.Path):
+    (tmp_path / "headers_wsh.py").write_text(HEADERS_HANDLER, encoding="utf-8")
+    with running_server("-d", str(tmp_path)) as server:
+        sock, reader = wire.ws_open(server.port, "/headers")
+        with sock:
+            sock.sendall(wire.client_frame(1, b"go"))
+            before, upgrade, after = reader.frame()[2].decode().split()
+    assert (before, upgrade) == ("0", "websocket")
+    assert int(after) >= 4  # host, upgrade, connection, sec-websocket-key, ...
+
+
+HEADERS_HANDLER = """
+def web_socket_do_extra_handshake(request):
+    assert request.headers_in.get("Upgrade") == "websocket"
+
+
+def web_socket_transfer_data(request):
+    request.ws_stream.receive_message()
+    headers = request.headers_in
+    before = len(headers._by_name)
+    upgrade = headers.get("UPGRADE")
+    request.ws_stream.send_message("%d %s %d" % (before, upgrade, len(headers._by_name)), binary=False)
+"""
+
+
 THREAD_HANDLER = """
 import threading
 
