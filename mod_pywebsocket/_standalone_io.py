@@ -459,7 +459,8 @@ class HeapTrimmer:
     server's threads allocate under the GIL, so more arenas would hardly
     ever be used at once. Measured (200 clients for 10 s, then 5 s idle,
     ``tools/soak.py``): RSS back within 5-6 MiB of idle, against 16-24 MiB
-    with 16 arenas; no throughput row of the benchmark got slower.
+    with 16 arenas; in same-run A/Bs of the benchmark no row moved beyond
+    its run-to-run spread (docs/standalone.md has the figures).
 
     Without glibc (musl, macOS, Windows) it does nothing and starts no thread.
     """
