@@ -364,6 +364,30 @@ def test_an_arena_count_chosen_in_the_environment_is_left_alone():
     assert _glibc_arenas_after_12_threads({"MALLOC_ARENA_MAX": "4"}) == 4
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("MALLOC_ARENA_MAX", "4"), ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=3")],
+)
+def test_the_arena_cap_is_not_set_over_the_environments_choice(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    assert _standalone_io._limit_malloc_arenas() is False
+
+
+def test_the_arena_cap_is_set_on_glibc_with_other_tunables_in_the_environment(monkeypatch):
+    if not on_glibc():
+        pytest.skip("NO GLIBC: no malloc arenas to cap")
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+    assert _standalone_io._limit_malloc_arenas() is True
+
+
+def test_no_arena_cap_without_glibc(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setattr(_standalone_io, "_malloc_trim", None)
+    assert _standalone_io._limit_malloc_arenas() is False
+
+
 def test_the_c_library_trim_is_found_on_glibc():
     if not on_glibc():
         pytest.skip("NO GLIBC: malloc_trim does not exist here")
