@@ -354,6 +354,32 @@ def test_connection_over_the_limit_gets_503_as_soon_as_its_request_starts():
             assert status_of(read_head(served, time.monotonic() + TIMEOUT)[0]) == 200
 
 
+def test_connection_that_gets_no_thread_is_answered_503_and_the_next_one_is_served(monkeypatch, caplog):
+    with running_server("-d", EXAMPLE_DIR) as server:
+        threads = server.server.connection_threads
+        serve = threads.serve
+        failures = []
+
+        def serve_once_without_a_thread(sock, address, name):
+            if not failures:
+                failures.append(name)
+                raise RuntimeError("can't start new thread")
+            serve(sock, address, name)
+
+        monkeypatch.setattr(threads, "serve", serve_once_without_a_thread)
+        with caplog.at_level(logging.ERROR, logger="mod_pywebsocket.standalone"), open_socket(server.port) as refused:
+            refused.sendall(GET_ROOT)
+            head, body = read_head(refused, time.monotonic() + TIMEOUT)
+            body += read_until_eof(refused, time.monotonic() + TIMEOUT)
+        assert status_of(head) == 503 and b"\r\nRetry-After: 5\r\n" in head
+        assert body == b"too many connections\n"
+        assert [r.getMessage().split(" - ", 1)[1] for r in caplog.records if "thread" in r.getMessage()] == [
+            "cannot start a thread: can't start new thread"
+        ]
+        wait_for(lambda: server.server.connection_count() == 0, what="the refused connection's release")
+        assert echo_works(server.port)
+
+
 def test_connection_over_the_limit_that_sends_nothing_is_closed_at_the_handshake_timeout():
     with running_server("-d", EXAMPLE_DIR, "--max-connections", "1", "--handshake-timeout", "1") as server:
         with open_socket(server.port) as served, open_socket(server.port) as refused:

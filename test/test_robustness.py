@@ -91,6 +91,7 @@ BAD_HANDSHAKES: list[tuple[str, bytes, bool, int | None]] = [
     # A handler's resource is an opening handshake whatever the method (as behind Apache).
     ("post-method", _with_request_line(b"POST /echo HTTP/1.1"), False, 400),
     ("put-method", _with_request_line(b"PUT /echo HTTP/1.1"), False, 400),
+    ("post-method-fragment-in-resource", _with_request_line(b"POST /echo#fragment HTTP/1.1"), False, 400),
     ("lowercase-get", _with_request_line(b"get /echo HTTP/1.1"), False, 400),
     ("method-with-separator", _with_request_line(b"G@T /echo HTTP/1.1"), False, 400),
     ("nul-in-method", _with_request_line(b"\x00GET /echo HTTP/1.1"), False, 400),
