@@ -397,19 +397,20 @@ class WriteWatch:
                 self.drop(connection)
 
 
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    """Return glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+def _c_library_function(name: str, argtypes: list[type]) -> Callable[..., int] | None:
+    """Return the C library's function ``name`` (returning an int), or None where it has none (musl, macOS, Windows)."""
     try:
         # The symbols the process has loaded, the C library's among them.
-        function = ctypes.CDLL(None).malloc_trim
+        function = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError, TypeError):
         return None
-    function.argtypes = [ctypes.c_size_t]
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
-    return cast(Callable[[int], int], function)
+    return cast(Callable[..., int], function)
 
 
-_malloc_trim = _find_malloc_trim()
+_malloc_trim = _c_library_function("malloc_trim", [ctypes.c_size_t])
+_mallopt = _c_library_function("mallopt", [ctypes.c_int, ctypes.c_int])
 
 # glibc's mallopt parameter for the most arenas (malloc.h).
 _M_ARENA_MAX = -8
@@ -419,17 +420,11 @@ MALLOC_ARENAS = 2
 
 def _limit_malloc_arenas() -> bool:
     """Cap glibc's arenas at ``MALLOC_ARENAS``, unless the environment chose a number; True if done."""
-    if _malloc_trim is None:
+    if _malloc_trim is None or _mallopt is None:  # malloc_trim: glibc's, not another library's mallopt
         return False
     if "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+    return bool(_mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
 class HeapTrimmer:

@@ -51,7 +51,7 @@ __all__ = ["IDLE_SECONDS", "SPARE_WHEN_IDLE", "ConnectionThreads"]
 
 # How long a thread may stay idle while connections come and go.
 IDLE_SECONDS = 60.0
-# How many idle threads stay when the server has no connection left (``shrink``).
+# How many idle threads stay when no thread serves a connection any more (``park``).
 SPARE_WHEN_IDLE = 8
 # Most threads told to exit each time a thread becomes idle (exits are spread out).
 _RETIRED_PER_PARK = 2

@@ -34,6 +34,15 @@ class _Recorder:
             assert gate.wait(TIMEOUT)
         self.done.release()
 
+    def serve_held(self, pool: ConnectionThreads, names) -> dict[str, threading.Event]:
+        """Serve one connection per name on ``pool``, each held until its gate is set; return the gates."""
+        gates = {name: threading.Event() for name in names}
+        self.release.update(gates)
+        for name in names:
+            pool.serve(name, None, name)
+        assert wait_until(lambda: len(self.served) == len(gates))
+        return gates
+
     def wait_done(self, count: int = 1) -> None:
         for _ in range(count):
             assert self.done.acquire(timeout=TIMEOUT)
@@ -100,11 +109,7 @@ def test_threads_idle_over_idle_seconds_exit_two_at_a_time_when_another_becomes_
     now = [100.0]
     pool = ConnectionThreads(recorder, idle_seconds=60.0, clock=lambda: now[0])
     try:
-        gates = {name: threading.Event() for name in "abcd"}
-        recorder.release.update(gates)
-        for name in "abcd":
-            pool.serve(name, None, name)
-        assert wait_until(lambda: len(recorder.served) == 4)
+        gates = recorder.serve_held(pool, "abcd")
         for ended, name in enumerate("abc", 1):  # idle at 100 s
             gates[name].set()
             recorder.wait_done()
@@ -153,11 +158,7 @@ def test_close_ends_idle_threads_at_once_and_busy_ones_when_their_connection_end
 
 
 def test_shrink_ends_all_idle_threads_but_the_most_recently_idle(threads, recorder):
-    gates = {name: threading.Event() for name in "abcd"}
-    recorder.release.update(gates)
-    for name in "abcd":
-        threads.serve(name, None, name)
-    assert wait_until(lambda: len(recorder.served) == 4)
+    gates = recorder.serve_held(threads, "abcd")
     for ended, name in enumerate("abcd", 1):  # they end in this order: d is the most recently idle
         gates[name].set()
         recorder.wait_done()
@@ -183,11 +184,7 @@ def test_when_no_thread_is_busy_the_idle_ones_beyond_the_spares_exit_then_on_idl
     )
     try:
         names = [f"c{number}" for number in range(spare + 3)]
-        gates = {name: threading.Event() for name in names}
-        recorder.release.update(gates)
-        for name in names:
-            pool.serve(name, None, name)
-        assert wait_until(lambda: len(recorder.served) == len(names))
+        gates = recorder.serve_held(pool, names)
         for name in names[:-1]:
             gates[name].set()
             recorder.wait_done()
@@ -218,11 +215,7 @@ def test_a_thread_whose_connection_ended_first_but_parks_last_is_the_one_that_re
     pool = SlowToPark(recorder, idle_seconds=TIMEOUT, on_idle=lambda: idle_calls.append(pool.idle_count()))
     try:
         names = ["slow"] + [f"c{number}" for number in range(spare + 2)]
-        gates = {name: threading.Event() for name in names}
-        recorder.release.update(gates)
-        for name in names:
-            pool.serve(name, None, name)
-        assert wait_until(lambda: len(recorder.served) == len(names))
+        gates = recorder.serve_held(pool, names)
         gates["slow"].set()  # its connection ends first, its thread parks last
         assert in_park.wait(TIMEOUT)
         for name in names[1:]:
