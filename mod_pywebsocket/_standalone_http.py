@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from mod_pywebsocket import common, http_header_util
 from mod_pywebsocket.http_header_util import _DIGITS, _EXCERPT, _TOKEN
@@ -82,6 +82,11 @@ _CHUNK_LINE = re.compile(
     + rb"))?)*\r\n"
 )
 _FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
+# Header lines (decoded) that _parse_header_lines takes as they are: a token,
+# a colon, a value without CR, LF or NUL, CRLF or LF. The value is what is
+# between the blanks (spaces and tabs) around it.
+_FIELD_LINES = re.compile(rf"(?:{_TOKEN.pattern}:[^\r\n\0]*\r?\n)*")
+_NAME_AND_VALUE = re.compile(rf"({_TOKEN.pattern}):[ \t]*([^\r\n\0]*?)[ \t]*\r?\n")
 # RFC 9112 §3.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
 # uri-host is an IP-literal in brackets, an IPv4 address or a reg-name (an
 # empty one included).
@@ -127,11 +132,23 @@ class RequestHead(NamedTuple):
     """False if the connection may carry another request (HTTP/1.1 keep-alive)."""
 
 
+class BufferedStream(Protocol):
+    """A stream whose received bytes can be looked at before they are read (``BufferedConnection``)."""
+
+    def peek(self, length: int = 1) -> bytes:
+        """Return buffered bytes, at least 1 unless at EOF, blocking only if none are buffered."""
+
+    def read(self, length: int = -1) -> bytes:
+        """Read exactly ``length`` bytes."""
+
+
 def read_request_head(
     readline: Callable[[int], bytes],
     max_line_length: int,
     max_header_count: int,
     max_head_size: int | None = None,
+    *,
+    buffer: BufferedStream | None = None,
 ) -> RequestHead | None:
     """Read a request line and header lines up to the empty line, and parse them.
 
@@ -142,6 +159,9 @@ def read_request_head(
         max_header_count: the most header lines allowed.
         max_head_size: the most bytes the whole head may take, line ends
             and empty lines included (None: no cap beyond the two others).
+        buffer: the stream ``readline`` reads from, if it can ``peek``: a
+            head that has arrived whole and within the limits is then taken
+            in one read instead of line by line (the same head either way).
 
     Returns:
         The head, or None if the connection ended before a new request.
@@ -154,6 +174,51 @@ def read_request_head(
         IncompleteRequest: the connection ended inside the head.
         OSError: reading failed or timed out.
     """
+    lines = None
+    if buffer is not None:
+        lines = _take_whole_head(buffer, max_line_length, max_header_count, max_head_size)
+    if lines is None:
+        lines = _read_head_lines(readline, max_line_length, max_header_count, max_head_size)
+        if lines is None:
+            return None
+    request_line = lines[0].decode("latin-1").rstrip("\r\n")
+    method, target, version = _parse_request_line(request_line)
+    headers: http.client.HTTPMessage = _parse_header_lines(lines[1:-1], request_line)
+    connection = {token.strip().lower() for value in headers.get_all("Connection", []) for token in value.split(",")}
+    close = True if "close" in connection else version == "HTTP/1.0" and "keep-alive" not in connection
+    return RequestHead(request_line, method, target, version, headers, lines, close)
+
+
+def _take_whole_head(
+    buffer: BufferedStream, max_line_length: int, max_header_count: int, max_head_size: int | None
+) -> list[bytes] | None:
+    r"""Read the head's lines at once if they are all buffered and ``_read_head_lines`` would take them as they are.
+
+    That is: a non-empty first line, every line ending in CRLF, none
+    longer than ``max_line_length``, at most ``max_header_count`` header
+    lines, the whole within ``max_head_size``. Otherwise read nothing and
+    return None: the line by line reader then says what is wrong.
+    """
+    limit = max_head_size if max_head_size is not None else (max_header_count + 2) * max_line_length
+    data = buffer.peek(limit)
+    end = data.find(b"\r\n\r\n", 0, limit)
+    if end < 0 or data[:1] in (b"\r", b"\n"):
+        return None
+    head = data[: end + 4]
+    # A bare LF would end a line (or the head) earlier for the line reader.
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return None
+    lines = [line + b"\n" for line in head.split(b"\n")[:-1]]
+    if len(lines) - 2 > max_header_count or max(map(len, lines)) > max_line_length:
+        return None
+    buffer.read(end + 4)
+    return lines
+
+
+def _read_head_lines(
+    readline: Callable[[int], bytes], max_line_length: int, max_header_count: int, max_head_size: int | None
+) -> list[bytes] | None:
+    """Read the request line and header lines, line ends included, then the empty line (``read_request_head``)."""
     lines: list[bytes] = []
     empty_lines = 0
     size = 0
@@ -179,7 +244,7 @@ def read_request_head(
         if line in (b"\r\n", b"\n"):
             if lines:
                 lines.append(line)
-                break
+                return lines
             # RFC 9112 §2.2: a server SHOULD ignore at least one empty line
             # received before the request-line.
             empty_lines += 1
@@ -191,12 +256,6 @@ def read_request_head(
             raise RequestError(
                 http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"more than {max_header_count} header lines"
             )
-    request_line = lines[0].decode("latin-1").rstrip("\r\n")
-    method, target, version = _parse_request_line(request_line)
-    headers: http.client.HTTPMessage = _parse_header_lines(lines[1:-1], request_line)
-    connection = {token.strip().lower() for value in headers.get_all("Connection", []) for token in value.split(",")}
-    close = True if "close" in connection else version == "HTTP/1.0" and "keep-alive" not in connection
-    return RequestHead(request_line, method, target, version, headers, lines, close)
 
 
 def _parse_request_line(text: str) -> tuple[str, str, str]:
@@ -244,6 +303,13 @@ class RequestHeaders(http.client.HTTPMessage):
         self._indexed: list[tuple[str, str]] | None = None
         self._by_name: dict[str, list[str]] = {}
 
+    @classmethod
+    def from_fields(cls, fields: list[tuple[str, str]]) -> RequestHeaders:
+        """Return the headers holding ``fields``, (name, value) pairs in order (the list is kept, not copied)."""
+        headers = cls()
+        headers._headers = fields  # type: ignore[attr-defined]  # what set_raw appends to
+        return headers
+
     def _index(self) -> dict[str, list[str]]:
         fields: list[tuple[str, str]] = self._headers  # type: ignore[attr-defined]
         # Compares the (name, value) pairs, most of them by identity: ~0.1 µs.
@@ -276,6 +342,10 @@ class RequestHeaders(http.client.HTTPMessage):
 
 
 def _parse_header_lines(lines: list[bytes], request_line: str) -> RequestHeaders:
+    block = b"".join(lines).decode("latin-1")
+    if _FIELD_LINES.fullmatch(block):
+        # One pass in C for the usual head; the loop below says what is wrong with the others.
+        return RequestHeaders.from_fields(_NAME_AND_VALUE.findall(block))
     headers = RequestHeaders()
     for line in lines:
         text = line.decode("latin-1").rstrip("\r\n")

@@ -332,9 +332,14 @@ class WebSocketRequestHandler(_standalone_files.FileRequestHandler):
 
     def _read_request_head(self) -> bool:
         options = self.server.options
+        connection: _standalone_io.SocketConnection = self.rfile  # type: ignore[assignment]
         try:
             head = _standalone_http.read_request_head(
-                self.rfile.readline, options.max_line_length, options.max_header_count, options.max_head_size
+                connection.readline,
+                options.max_line_length,
+                options.max_header_count,
+                options.max_head_size,
+                buffer=connection,
             )
         except _standalone_http.RequestError as exc:
             self.requestline = exc.request_line

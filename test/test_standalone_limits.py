@@ -52,6 +52,104 @@ def test_read_request_head_decides_keep_alive(head, close):
     assert _standalone_http.read_request_head(io.BytesIO(head).readline, 100, 10).close_connection is close
 
 
+class Trickle(io.RawIOBase):
+    """A raw stream giving at most ``piece`` bytes per read, as a socket may."""
+
+    def __init__(self, data: bytes, piece: int) -> None:
+        self._data = data
+        self._piece = piece
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk, self._data = self._data[: self._piece], self._data[self._piece :]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def head_or_error(read):
+    """What reading a head gives: its parts and the bytes left, or the error's type, status and message."""
+    try:
+        head, rest = read()
+    except (_standalone_http.RequestError, _standalone_http.IncompleteRequest) as exc:
+        return type(exc).__name__, getattr(exc, "status", None), str(exc)
+    if head is None:
+        return None, rest
+    fields = list(head.headers.items())
+    return (
+        head.request_line,
+        head.method,
+        head.target,
+        head.version,
+        fields,
+        head.raw_lines,
+        head.close_connection,
+        rest,
+    )
+
+
+REQUEST = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nX:  a\tb \t\r\nEmpty:\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        REQUEST + b"after",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\nHost: h\n\n",  # bare LF line ends
+        b"GET / HTTP/1.1\r\nA: 1\nB: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\n\r\nB: 2\r\n\r\n",  # an empty line ended by LF ends the head early
+        b"GET / HTTP/1.1\r\nA: 1\r\n\nB: 2\r\n\r\n",
+        b"\r\n\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",  # empty lines before the request line
+        b"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n",  # CR inside a value
+        b"GET / HTTP/1.1\r\nA: x\r\r\n\r\n",  # CR CR LF
+        b"GET / HTTP/1.1\r\nA: x\0y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: x\x01y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nNo colon\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad name: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\n: empty name\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA:1:2\r\nLatin: caf\xe9\r\n\r\n",
+        b"GET / HTTP/2.0\r\n\r\n",
+        b"GET  /  HTTP/1.1\r\n\r\n",
+        b"GET ws://h/x?y HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + b"H: v\r\n" * 10 + b"\r\n",  # at the header count limit
+        b"GET / HTTP/1.1\r\n" + b"H: v\r\n" * 11 + b"\r\n",  # over it
+        b"GET / HTTP/1.1\r\nL: " + b"v" * 95 + b"\r\n\r\n",  # a line of 100 bytes: the limit
+        b"GET / HTTP/1.1\r\nL: " + b"v" * 96 + b"\r\n\r\n",
+        b"GET /" + b"p" * 84 + b" HTTP/1.1\r\n\r\n",  # a request line of 100 bytes
+        b"GET /" + b"p" * 85 + b" HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n",  # the connection ends inside the head
+        b"",
+    ],
+)
+@pytest.mark.parametrize("max_head_size", [None, 60, 1000])
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+def test_read_request_head_from_a_buffer_gives_what_reading_line_by_line_gives(data, max_head_size, piece):
+    def line_by_line():
+        stream = io.BytesIO(data)
+        return _standalone_http.read_request_head(stream.readline, 100, 10, max_head_size), stream.read()
+
+    def from_buffer():
+        stream = io.BufferedReader(Trickle(data, piece))
+        return _standalone_http.read_request_head(stream.readline, 100, 10, max_head_size, buffer=stream), stream.read()
+
+    assert head_or_error(from_buffer) == head_or_error(line_by_line)
+
+
+def test_request_head_received_whole_is_read_at_once_with_its_values_between_the_blanks():
+    stream = io.BufferedReader(io.BytesIO(REQUEST + b"after"))
+
+    def no_readline(limit: int) -> bytes:
+        raise AssertionError("read line by line")
+
+    head = _standalone_http.read_request_head(no_readline, 100, 10, 1000, buffer=stream)
+    assert list(head.headers.items()) == [("Host", "h"), ("Upgrade", "websocket"), ("X", "a\tb"), ("Empty", "")]
+    assert head.raw_lines == REQUEST.splitlines(keepends=True)
+    assert stream.read() == b"after"
+
+
 @pytest.mark.parametrize("data", [b"", b"\r\n\r\nGET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n", b"GET / HT"])
 def test_read_request_head_at_eof(data):
     if data:
