@@ -172,7 +172,8 @@ def handshake(count: int, top: int) -> None:
             profile.disable()
         transfer_data(request)
 
-    server._serve_connection = profiled_serve_connection  # type: ignore[method-assign]
+    # The connection threads call what the server gave them when it was made.
+    server.connection_threads.serve_connection = profiled_serve_connection
     server.dispatcher.transfer_data = unprofiled_transfer_data  # type: ignore[method-assign]
     accept_profile = cProfile.Profile()
     thread = _serve(server, lambda: accept_profile)

@@ -1,7 +1,8 @@
 """The request phase of the standalone server: read and check request heads and bodies.
 
 Layer 3 (a private part of ``standalone``). ``read_request_head`` reads a
-request line and header lines through a ``readline`` callable, with the
+request line and header lines through a ``readline`` callable (or in one
+piece from the buffer when they have all arrived), with the
 line length, the number of lines and the head's size capped;
 ``body_framing`` applies RFC 9112 §6.3 to find where the body ends, and
 ``read_body`` reads it (``Content-Length`` or chunked); ``host_is_valid``,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from bench import BENCH
+from bench import BENCH, REPO
 from bench.report import fmt, report_from_json, summarize
 from bench.scenarios import Result
 
@@ -45,3 +47,18 @@ def test_figures_are_shown_with_the_digits_of_the_tables() -> None:
     shown = [fmt(None), fmt(123456.0), fmt(2545.4), fmt(36.94), fmt(3.14159), fmt(1.5, "×")]
 
     assert shown == ["—", "123.5k", "2545", "36.9", "3.14", "1.50"]
+
+
+def test_handshake_profile_covers_the_connection_threads_not_only_the_accept_loop() -> None:
+    # The connection threads call what the server handed them when it was
+    # made: a profile wrapped around the server's method afterwards saw none.
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", "handshake", "--count", "20", "--top", "500"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    profiled = {line.split("calls  ", 1)[1].split(" (", 1)[0] for line in run.stdout.splitlines() if "calls  " in line}
+    assert {"serve", "handle_websocket", "read_request_head", "do_handshake"} <= profiled
