@@ -81,16 +81,22 @@ class BufferedConnection:
     Attributes:
         read_ahead: how many bytes one receive asks for beyond what the
             read needs (at most 64 KiB).
+        first_receive_size: if not 0, the first receive asks for at most
+            this many bytes, into a buffer of its own rather than the
+            mapping, which the next receive makes (for a connection whose
+            first receive is small and does not wait: a request head).
         closed: True once ``close`` was called.
     """
 
     read_ahead: ClassVar[int] = RECEIVE_SIZE
+    first_receive_size: ClassVar[int] = 0
 
     def __init__(self) -> None:
         self._data = b""
         self._pos = 0
         # Where receives write: an anonymous mapping, made on the first receive.
         self._recv_buffer: mmap.mmap | None = None
+        self._first_receive_size = self.first_receive_size  # 0 once it was used
         self.closed = False
 
     # The two primitives.
@@ -112,9 +118,14 @@ class BufferedConnection:
     def _fill(self, need: int) -> bool:
         """Receive once, ``need`` bytes plus the read-ahead at most; False at EOF."""
         buffer = self._recv_buffer
-        if buffer is None:
-            buffer = self._recv_buffer = mmap.mmap(-1, RECEIVE_SIZE, flags=mmap.MAP_PRIVATE)
         limit = need + self.read_ahead
+        if buffer is None:
+            first = self._first_receive_size
+            if first:
+                self._first_receive_size = 0
+                if need <= first:
+                    return self._fill_first(min(limit, first))
+            buffer = self._recv_buffer = mmap.mmap(-1, RECEIVE_SIZE, flags=mmap.MAP_PRIVATE)
         if limit >= RECEIVE_SIZE:
             # The mapping itself: no view to make (the socket's case, every time).
             received = self._receive_into(buffer)
@@ -126,6 +137,20 @@ class BufferedConnection:
         if not received:
             return False
         chunk = buffer[:received]
+        if self._pos < len(self._data):
+            self._data = self._data[self._pos :] + chunk
+        else:
+            self._data = chunk
+        self._pos = 0
+        return True
+
+    def _fill_first(self, size: int) -> bool:
+        # Into a buffer of its own (see first_receive_size), which the bytes taken replace.
+        with memoryview(bytearray(size)) as view:
+            received = self._receive_into(view)
+            chunk = view[:received].tobytes()
+        if not received:
+            return False
         if self._pos < len(self._data):
             self._data = self._data[self._pos :] + chunk
         else:

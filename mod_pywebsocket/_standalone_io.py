@@ -93,6 +93,11 @@ class SocketConnection(_connection.BufferedConnection):
         remote_addr: the client's address.
     """
 
+    # The first receive is a request head, most often whole in one segment:
+    # making the mapping for it would cost more than the receive (a system
+    # call, a page fault, and more to give the page back and unmap it).
+    first_receive_size = 4096
+
     def __init__(self, sock: socket.socket, remote_addr: Any = None) -> None:
         super().__init__()
         self.socket = sock

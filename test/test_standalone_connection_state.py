@@ -50,6 +50,43 @@ def test_release_idle_pages_when_drained_then_reads_on_unchanged():
     assert connection.read(4) == b"next"
 
 
+class HeadFirst(Scripted):
+    """Scripted, with a small first receive like the standalone server's sockets; records each receive's buffer."""
+
+    first_receive_size = 4096
+
+    def __init__(self, *chunks: bytes) -> None:
+        super().__init__(*chunks)
+        self.receives: list[tuple[int, bool]] = []  # (bytes asked for, into the mapping)
+
+    def _receive_into(self, view):
+        self.receives.append((len(view), isinstance(view, mmap.mmap) or isinstance(view.obj, mmap.mmap)))
+        return super()._receive_into(view)
+
+
+def test_first_receive_of_a_request_head_takes_no_mapping_and_the_next_ones_use_it():
+    connection = HeadFirst(b"GET / HTTP/1.1\r\n", b"\r\n\x81", b"\x00next")
+    assert connection.readline() == b"GET / HTTP/1.1\r\n"
+    assert connection.release_idle_pages() is False  # no mapping yet: nothing to give back
+    assert connection.readline() == b"\r\n"
+    assert connection.read(2) == b"\x81\x00"
+    assert connection.read(4) == b"next"
+    assert connection.read_some() == b""
+    assert connection.receives == [(4096, False), (65536, True), (65536, True), (65536, True)]
+
+
+def test_first_read_needing_more_than_the_small_receive_goes_through_the_mapping():
+    connection = HeadFirst(b"a" * 5000)
+    assert connection.read(5000) == b"a" * 5000
+    assert connection.receives == [(65536, True)]
+
+
+def test_connection_ending_before_its_first_byte_reads_empty():
+    connection = HeadFirst()
+    assert connection.peek() == b"" and connection.read_some() == b""
+    assert connection.receives == [(4096, False), (65536, True)]
+
+
 def test_release_idle_pages_after_close_releases_nothing():
     connection = Scripted(b"ab")
     assert connection.read(2) == b"ab"
