@@ -18,7 +18,9 @@ for a connection its owner may also read directly), into one anonymous
 mapping per connection of which only the pages data was written to become
 resident (``release_idle_pages`` gives them back before a long wait). A
 read that needs more than 64 KiB beyond what is buffered goes straight into
-a buffer of its size.
+a buffer of its size. A subclass whose first receive is small and does not
+wait (the standalone server's sockets: a request head) makes its first
+receive into a small buffer of its own instead (``first_receive_size``).
 
 ``as_buffered`` adapts a plain object with ``read(n)``/``write(data)`` (an
 embedder's connection, mod_python's raw one) once, where a stream or a
