@@ -98,7 +98,7 @@ class BufferedConnection:
         self._pos = 0
         # Where receives write: an anonymous mapping, made on the first receive.
         self._recv_buffer: mmap.mmap | None = None
-        self._first_receive_size = self.first_receive_size  # 0 once it was used
+        self._first_receive_size = self.first_receive_size  # 0 once used; it matters only while there is no mapping
         self.closed = False
 
     # The two primitives.
@@ -121,36 +121,24 @@ class BufferedConnection:
         """Receive once, ``need`` bytes plus the read-ahead at most; False at EOF."""
         buffer = self._recv_buffer
         limit = need + self.read_ahead
-        if buffer is None:
-            first = self._first_receive_size
-            if first:
-                self._first_receive_size = 0
-                if need <= first:
-                    return self._fill_first(min(limit, first))
-            buffer = self._recv_buffer = mmap.mmap(-1, RECEIVE_SIZE, flags=mmap.MAP_PRIVATE)
-        if limit >= RECEIVE_SIZE:
-            # The mapping itself: no view to make (the socket's case, every time).
-            received = self._receive_into(buffer)
+        if buffer is None and need <= self._first_receive_size:
+            # A small first receive (first_receive_size), into a buffer of its own.
+            self._first_receive_size = 0
+            with memoryview(bytearray(min(limit, self.first_receive_size))) as view:
+                received = self._receive_into(view)
+                chunk = view[:received].tobytes()
         else:
-            # A view made for this receive (a kept one would cost every idle
-            # connection its size), released before the mapping can be closed.
-            with memoryview(buffer) as view, view[:limit] as part:
-                received = self._receive_into(part)
-        if not received:
-            return False
-        chunk = buffer[:received]
-        if self._pos < len(self._data):
-            self._data = self._data[self._pos :] + chunk
-        else:
-            self._data = chunk
-        self._pos = 0
-        return True
-
-    def _fill_first(self, size: int) -> bool:
-        # Into a buffer of its own (see first_receive_size), which the bytes taken replace.
-        with memoryview(bytearray(size)) as view:
-            received = self._receive_into(view)
-            chunk = view[:received].tobytes()
+            if buffer is None:
+                buffer = self._recv_buffer = mmap.mmap(-1, RECEIVE_SIZE, flags=mmap.MAP_PRIVATE)
+            if limit >= RECEIVE_SIZE:
+                # The mapping itself: no view to make (the socket's case, every time).
+                received = self._receive_into(buffer)
+            else:
+                # A view made for this receive (a kept one would cost every idle
+                # connection its size), released before the mapping can be closed.
+                with memoryview(buffer) as view, view[:limit] as part:
+                    received = self._receive_into(part)
+            chunk = buffer[:received]
         if not received:
             return False
         if self._pos < len(self._data):

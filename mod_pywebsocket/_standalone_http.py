@@ -83,6 +83,36 @@ _CHUNK_LINE = re.compile(
     + rb"))?)*\r\n"
 )
 _FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
+# Header names and values that most requests carry: every request holding
+# one of these refers to this copy (an open WebSocket keeps its request's
+# fields: ~0.5 KiB less per connection for a browser's handshake).
+_COMMON = {
+    text: text
+    for text in (
+        "Host",
+        "Upgrade",
+        "Connection",
+        "Origin",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "User-Agent",
+        "Pragma",
+        "Cache-Control",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Cookie",
+        "websocket",
+        "13",
+        "no-cache",
+        "keep-alive, Upgrade",
+        "gzip, deflate",
+        "gzip, deflate, br",
+        "gzip, deflate, br, zstd",
+        "permessage-deflate; client_max_window_bits",
+    )
+}
 # Header lines (decoded) that _parse_header_lines takes as they are: a token,
 # a colon, a value without CR, LF or NUL, then CRLF.
 _FIELD_LINES = re.compile(rf"(?:{_TOKEN.pattern}:[^\r\n\0]*\r\n)*")
@@ -348,7 +378,8 @@ def _parse_header_lines(lines: list[bytes], request_line: str) -> RequestHeaders
         fields = []
         for text in block.split("\r\n")[:-1]:
             name, _, value = text.partition(":")
-            fields.append((name, value.strip(" \t")))
+            value = value.strip(" \t")
+            fields.append((_COMMON.get(name, name), _COMMON.get(value, value)))
         return RequestHeaders.from_fields(fields)
     headers = RequestHeaders()
     for line in lines:

@@ -349,3 +349,17 @@ def test_port_in_use_exits_2_with_one_line(tmp_path):
 def test_default_port_is_80():
     options = standalone.parse_options(["-d", EXAMPLE_DIR])
     assert options.port == 80 and options.server_host == ""
+
+
+def test_common_header_names_and_values_are_one_copy_for_every_request():
+    # An open WebSocket keeps its request's fields: ~0.5 KiB less per connection.
+    data = b"GET / HTTP/1.1\r\nHost: example.org\r\nUpgrade: websocket\r\nX-Custom: some value\r\n\r\n"
+    first, second = (
+        list(_standalone_http.read_request_head(io.BytesIO(data).readline, 100, 10).headers.items()) for _ in range(2)
+    )
+    assert first == second
+    assert [(a[0] is b[0], a[1] is b[1]) for a, b in zip(first, second)] == [
+        (True, False),  # Host: the name is common, its value not
+        (True, True),  # Upgrade: websocket
+        (False, False),  # X-Custom
+    ]
