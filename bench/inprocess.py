@@ -10,6 +10,10 @@ process while a child process (the load generator) opens N WebSockets to
   to Python allocations, by source line. The rest of the RSS growth is
   memory Python does not trace (thread stacks); the kernel's socket buffers
   are not in RSS at all.
+- ``phases``: the CPU time each step of an opening handshake takes, per
+  connection, in a burst of N (32 at a time; the server on one CPU, the
+  load generator on another): the accept loop's, then each connection
+  thread's, read from its own CPU clock at the start of each step.
 - ``handshake``: each connection thread gets its own ``cProfile`` from
   accept to the start of ``transfer_data`` (the 101 is out then), the
   accept loop one too; N connections are opened 32 at a time and the
@@ -21,6 +25,7 @@ Run from the repository root::
 
     .venv-bench/bin/python -m bench.inprocess memory [--count 1000] [--top 15]
     .venv-bench/bin/python -m bench.inprocess handshake [--count 1000] [--top 25]
+    .venv-bench/bin/python -m bench.inprocess phases [--count 1000]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any
 
 from bench import REPO
 from bench.processes import vm_rss_kib
+from mod_pywebsocket import handshake as handshakes
 from mod_pywebsocket import standalone
 
 __all__ = ["main"]
@@ -196,14 +202,107 @@ def handshake(count: int, top: int) -> None:
             )
 
 
+def phases(count: int) -> None:
+    """Print the CPU each step of an opening handshake takes, per connection, in a burst.
+
+    The server's process runs on one CPU and the load generator on another
+    (when there are two), as in the benchmark. Each connection thread reads
+    its own CPU clock at the start of each step; the accept loop's CPU and
+    the process's are read around the burst.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[-1]})
+    server = _server()
+    steps: dict[str, list[float]] = {}
+    local = threading.local()
+    lock = threading.Lock()
+
+    def mark(step: str) -> None:
+        now = time.thread_time()
+        with lock:
+            steps.setdefault(step, []).append(now - local.last)
+        local.last = now
+
+    serve_connection = server.connection_threads.serve_connection
+    read_request_head = standalone.WebSocketRequestHandler._read_request_head
+    do_handshake = handshakes.do_handshake
+    transfer_data = server.dispatcher.transfer_data
+
+    def timed_serve_connection(*a: Any) -> None:
+        new = not getattr(local, "seen", False)
+        local.seen = True
+        local.last = 0.0 if new else time.thread_time()
+        mark("start of a new thread (0 for a reused one)")
+        serve_connection(*a)
+
+    def timed_read_request_head(handler: Any) -> bool:
+        mark("connection set up, up to reading the request head")
+        ready: bool = read_request_head(handler)
+        mark("request head received and parsed")
+        return ready
+
+    def timed_do_handshake(*a: Any, **k: Any) -> None:
+        mark("request admitted, up to the handshake")
+        do_handshake(*a, **k)
+        mark("opening handshake, its 101 sent")
+
+    def timed_transfer_data(request: Any) -> None:
+        mark("up to the handler's web_socket_transfer_data")
+        transfer_data(request)
+
+    server.connection_threads.serve_connection = timed_serve_connection
+    handler_class = standalone.WebSocketRequestHandler
+    setattr(handler_class, "_read_request_head", timed_read_request_head)  # noqa: B010
+    handshakes.do_handshake = timed_do_handshake
+    server.dispatcher.transfer_data = timed_transfer_data  # type: ignore[method-assign]
+    try:
+        thread = _serve(server)
+        assert thread.ident is not None
+        accept_clock = time.pthread_getcpuclockid(thread.ident)
+        port = server.server_address[1]
+        warm = _clients(port, 64, 32)
+        _opened(warm)
+        _release(warm)
+        time.sleep(0.5)
+        steps.clear()
+        started = os.times()
+        accept_started = time.clock_gettime(accept_clock)
+        clients = _clients(port, count, 32)
+        if len(cpus) > 1:
+            os.sched_setaffinity(clients.pid, {cpus[0]})
+        rate = _opened(clients)
+        ended = os.times()
+        accept_ended = time.clock_gettime(accept_clock)
+        _release(clients)
+        time.sleep(0.5)
+        _stop(server, thread)
+    finally:
+        setattr(handler_class, "_read_request_head", read_request_head)  # noqa: B010
+        handshakes.do_handshake = do_handshake
+    process = (ended.user + ended.system - started.user - started.system) / count * 1e6
+    accept = (accept_ended - accept_started) / count * 1e6
+    print(f"{count} handshakes, 32 at once, at {rate}/s: {process:.0f} µs of process CPU each while they opened")
+    print(f"  accept loop (accept, admission, a thread started or woken): {accept:.0f} µs")
+    print("  connection thread:")
+    total = 0.0
+    for step, values in steps.items():
+        mean = sum(values) / len(values) * 1e6
+        total += mean
+        print(f"    {mean:6.0f} µs  {step}")
+    print(f"    {total:6.0f} µs  in all")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("memory", "handshake"))
+    parser.add_argument("what", choices=("memory", "handshake", "phases"))
     parser.add_argument("--count", type=int, default=1000, help="connections (default 1000)")
     parser.add_argument("--top", type=int, default=None, help="lines of each table (default 15 memory, 25 handshake)")
     args = parser.parse_args(argv)
     if args.what == "memory":
         memory(args.count, args.top or 15)
+    elif args.what == "phases":
+        phases(args.count)
     else:
         handshake(args.count, args.top or 25)
     return 0

@@ -62,3 +62,29 @@ def test_handshake_profile_covers_the_connection_threads_not_only_the_accept_loo
     )
     profiled = {line.split("calls  ", 1)[1].split(" (", 1)[0] for line in run.stdout.splitlines() if "calls  " in line}
     assert {"serve", "handle_websocket", "read_request_head", "do_handshake"} <= profiled
+
+
+def test_handshake_phases_add_up_each_step_of_the_connection_thread() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", "phases", "--count", "20"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("20 handshakes, 32 at once, at ")
+    assert lines[1].startswith("  accept loop (accept, admission, a thread started or woken): ")
+    steps = [line.split("µs  ", 1) for line in lines[3:]]
+    assert [step for _, step in steps] == [
+        "start of a new thread (0 for a reused one)",
+        "connection set up, up to reading the request head",
+        "request head received and parsed",
+        "request admitted, up to the handshake",
+        "opening handshake, its 101 sent",
+        "up to the handler's web_socket_transfer_data",
+        "in all",
+    ]
+    values = [float(value) for value, _ in steps]
+    assert abs(sum(values[:-1]) - values[-1]) <= len(values)  # each printed rounded to 1 µs
