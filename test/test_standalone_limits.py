@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import socket
 import threading
 import time
@@ -89,6 +90,24 @@ def head_or_error(read):
     )
 
 
+def both_readers(data: bytes, piece: int, max_line_length: int, max_header_count: int, max_head_size):
+    """What reading ``data`` gives from a buffer receiving ``piece`` bytes at a time, and line by line."""
+
+    def line_by_line():
+        stream = io.BytesIO(data)
+        head = _standalone_http.read_request_head(stream.readline, max_line_length, max_header_count, max_head_size)
+        return head, stream.read()
+
+    def from_buffer():
+        stream = io.BufferedReader(Trickle(data, piece))
+        head = _standalone_http.read_request_head(
+            stream.readline, max_line_length, max_header_count, max_head_size, buffer=stream
+        )
+        return head, stream.read()
+
+    return head_or_error(from_buffer), head_or_error(line_by_line)
+
+
 REQUEST = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nX:  a\tb \t\r\nEmpty:\r\n\r\n"
 
 
@@ -127,15 +146,61 @@ REQUEST = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nX:  a\tb \t\r
 @pytest.mark.parametrize("max_head_size", [None, 60, 1000])
 @pytest.mark.parametrize("piece", [1, 7, 4096])
 def test_read_request_head_from_a_buffer_gives_what_reading_line_by_line_gives(data, max_head_size, piece):
-    def line_by_line():
-        stream = io.BytesIO(data)
-        return _standalone_http.read_request_head(stream.readline, 100, 10, max_head_size), stream.read()
+    from_buffer, line_by_line = both_readers(data, piece, 100, 10, max_head_size)
+    assert from_buffer == line_by_line
 
-    def from_buffer():
-        stream = io.BufferedReader(Trickle(data, piece))
-        return _standalone_http.read_request_head(stream.readline, 100, 10, max_head_size, buffer=stream), stream.read()
 
-    assert head_or_error(from_buffer) == head_or_error(line_by_line)
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"A: x\ry", "malformed header line 'A: x\\ry'"),
+        (b"A: x\0y", "malformed header line 'A: x\\x00y'"),
+        (b"A x: 1", "malformed header line 'A x: 1'"),
+        (b": 1", "malformed header line ': 1'"),
+        (b"No colon", "malformed header line 'No colon'"),
+        (b" folded", "folded header line ' folded'"),
+        (b"A: x\r", [("A", "x")]),  # CR CR LF: the line reader strips both
+        (b"A:\t x \t", [("A", "x")]),
+        (b"A: x\x01y", [("A", "x\x01y")]),
+        (b"A:1:2", [("A", "1:2")]),
+    ],
+)
+def test_header_lines_are_taken_or_refused_alike_whole_or_line_by_line(line, expected):
+    data = b"GET / HTTP/1.1\r\n" + line + b"\r\n\r\n"
+    from_buffer, line_by_line = both_readers(data, 4096, 100, 10, None)
+    assert from_buffer == line_by_line
+    if isinstance(expected, str):
+        assert from_buffer == ("RequestError", 400, expected)
+    else:
+        assert from_buffer[4] == expected
+
+
+def test_read_request_head_from_a_buffer_agrees_on_random_heads():
+    # Lines of pieces that matter to the two readers: line ends, blanks,
+    # colons, NUL, non-ASCII, long runs; in random arrival patterns.
+    rng = random.Random(19)
+    pieces = [
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b" ",
+        b"\t",
+        b":",
+        b"\0",
+        b"\xe9",
+        b"a",
+        b"Host",
+        b"X-Y",
+        b"v" * 40,
+        b"GET / HTTP/1.1",
+    ]
+    for _ in range(2000):
+        data = b"GET / HTTP/1.1\r\n" if rng.random() < 0.8 else b""
+        data += b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        if rng.random() < 0.7:
+            data += b"\r\n\r\n"
+        from_buffer, line_by_line = both_readers(data, rng.choice([1, 3, 64, 4096]), 60, 5, rng.choice([None, 50, 200]))
+        assert from_buffer == line_by_line, data
 
 
 def test_request_head_received_whole_is_read_at_once_with_its_values_between_the_blanks():
