@@ -49,31 +49,25 @@ def test_figures_are_shown_with_the_digits_of_the_tables() -> None:
     assert shown == ["—", "123.5k", "2545", "36.9", "3.14", "1.50"]
 
 
+def bench_inprocess(*args: str) -> str:
+    """Run ``python -m bench.inprocess`` with ``args``; return what it printed."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
 def test_handshake_profile_covers_the_connection_threads_not_only_the_accept_loop() -> None:
     # The connection threads call what the server handed them when it was
     # made: a profile wrapped around the server's method afterwards saw none.
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", "handshake", "--count", "20", "--top", "500"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    profiled = {line.split("calls  ", 1)[1].split(" (", 1)[0] for line in run.stdout.splitlines() if "calls  " in line}
+    output = bench_inprocess("handshake", "--count", "20", "--top", "500")
+    profiled = {line.split("calls  ", 1)[1].split(" (", 1)[0] for line in output.splitlines() if "calls  " in line}
     assert {"serve", "handle_websocket", "read_request_head", "do_handshake"} <= profiled
 
 
 def test_handshake_phases_add_up_each_step_of_the_connection_thread() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", "phases", "--count", "20"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    lines = run.stdout.splitlines()
+    lines = bench_inprocess("phases", "--count", "20").splitlines()
     assert lines[0].startswith("20 handshakes, 32 at once, at ")
     assert lines[1].startswith("  accept loop (accept, admission, a thread started or woken): ")
     steps = [line.split("µs  ", 1) for line in lines[3:]]
