@@ -89,22 +89,22 @@ _FIELD_LINE = re.compile(_BYTES_TOKEN + rb":[\t -~\x80-\xff]*\r\n")
 _COMMON = {
     text: text
     for text in (
-        "Host",
-        "Upgrade",
-        "Connection",
-        "Origin",
-        "Sec-WebSocket-Key",
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Extensions",
-        "Sec-WebSocket-Protocol",
+        common.HOST_HEADER,
+        common.UPGRADE_HEADER,
+        common.CONNECTION_HEADER,
+        common.ORIGIN_HEADER,
+        common.SEC_WEBSOCKET_KEY_HEADER,
+        common.SEC_WEBSOCKET_VERSION_HEADER,
+        common.SEC_WEBSOCKET_EXTENSIONS_HEADER,
+        common.SEC_WEBSOCKET_PROTOCOL_HEADER,
         "User-Agent",
         "Pragma",
         "Cache-Control",
         "Accept-Encoding",
         "Accept-Language",
         "Cookie",
-        "websocket",
-        "13",
+        common.WEBSOCKET_UPGRADE_TYPE,
+        str(common.VERSION_HYBI13),
         "no-cache",
         "keep-alive, Upgrade",
         "gzip, deflate",
@@ -114,8 +114,10 @@ _COMMON = {
     )
 }
 # Header lines (decoded) that _parse_header_lines takes as they are: a token,
-# a colon, a value without CR, LF or NUL, then CRLF.
-_FIELD_LINES = re.compile(rf"(?:{_TOKEN.pattern}:[^\r\n\0]*\r\n)*")
+# a colon, a value without CR, LF or NUL, then CRLF. Unlike _FIELD_LINE (a
+# chunked body's trailer lines), other control characters pass, as the
+# line by line loop lets them.
+_PLAIN_FIELD_LINES = re.compile(rf"(?:{_TOKEN.pattern}:[^\r\n\0]*\r\n)*")
 # RFC 9112 §3.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
 # uri-host is an IP-literal in brackets, an IPv4 address or a reg-name (an
 # empty one included).
@@ -372,7 +374,7 @@ class RequestHeaders(http.client.HTTPMessage):
 
 def _parse_header_lines(lines: list[bytes], request_line: str) -> RequestHeaders:
     block = b"".join(lines).decode("latin-1")
-    if _FIELD_LINES.fullmatch(block):
+    if _PLAIN_FIELD_LINES.fullmatch(block):
         # Checked in one pass: what the loop below would take as it is. The
         # loop says what is wrong with the others.
         fields = []
