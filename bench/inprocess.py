@@ -64,6 +64,10 @@ loadgen.close_many(held)
 """
 
 
+# How many opening handshakes are in progress at once in ``handshake`` and ``phases``.
+_BURST = 32
+
+
 def _clients(port: int, count: int, window: int) -> subprocess.Popen[str]:
     code = _CLIENT.format(port=port, count=count, window=window)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -79,6 +83,14 @@ def _opened(clients: subprocess.Popen[str]) -> str:
     if not rate:
         raise SystemExit("the client failed to open its connections")
     return rate
+
+
+def _warm_up(port: int, count: int, window: int) -> None:
+    """Open ``count`` connections and close them, so that lazy imports and caches are done."""
+    clients = _clients(port, count, window)
+    _opened(clients)
+    _release(clients)
+    time.sleep(0.5)
 
 
 def _release(clients: subprocess.Popen[str]) -> None:
@@ -129,11 +141,7 @@ def memory(count: int, top: int) -> None:
     server = _server()
     thread = _serve(server)
     port = server.server_address[1]
-    # Warm up: a few connections through the whole path, so lazy imports and caches are done.
-    warm = _clients(port, 8, 64)
-    _opened(warm)
-    _release(warm)
-    time.sleep(0.5)
+    _warm_up(port, 8, 64)
     before_snapshot, before_rss, threads_before = _state()
     clients = _clients(port, count, 64)
     _opened(clients)
@@ -183,7 +191,7 @@ def handshake(count: int, top: int) -> None:
     server.dispatcher.transfer_data = unprofiled_transfer_data  # type: ignore[method-assign]
     accept_profile = cProfile.Profile()
     thread = _serve(server, lambda: accept_profile)
-    clients = _clients(server.server_address[1], count, 32)
+    clients = _clients(server.server_address[1], count, _BURST)
     rate = _opened(clients)
     _release(clients)
     time.sleep(0.5)
@@ -261,14 +269,11 @@ def phases(count: int) -> None:
         assert thread.ident is not None
         accept_clock = time.pthread_getcpuclockid(thread.ident)
         port = server.server_address[1]
-        warm = _clients(port, 64, 32)
-        _opened(warm)
-        _release(warm)
-        time.sleep(0.5)
+        _warm_up(port, 64, _BURST)
         steps.clear()
         started = os.times()
         accept_started = time.clock_gettime(accept_clock)
-        clients = _clients(port, count, 32)
+        clients = _clients(port, count, _BURST)
         if len(cpus) > 1:
             os.sched_setaffinity(clients.pid, {cpus[0]})
         rate = _opened(clients)
@@ -282,7 +287,7 @@ def phases(count: int) -> None:
         handshakes.do_handshake = do_handshake
     process = (ended.user + ended.system - started.user - started.system) / count * 1e6
     accept = (accept_ended - accept_started) / count * 1e6
-    print(f"{count} handshakes, 32 at once, at {rate}/s: {process:.0f} µs of process CPU each while they opened")
+    print(f"{count} handshakes, {_BURST} at once, at {rate}/s: {process:.0f} µs of process CPU each while they opened")
     print(f"  accept loop (accept, admission, a thread started or woken): {accept:.0f} µs")
     print("  connection thread:")
     total = 0.0
